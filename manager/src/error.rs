@@ -1,0 +1,116 @@
+//! berthd's error type. Every error says what failed and why, and exposes a
+//! [`ErrorKind`] that each front door maps to its own status codes in one
+//! place (see `server::status`).
+
+use std::io;
+
+use berth_snapshotter::SnapshotError;
+
+use crate::image::change::ChangeError;
+use crate::reference::ReferenceError;
+
+/// What kind of failure an error is, independent of the front door.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    Unimplemented,
+    Unavailable,
+    Internal,
+}
+
+/// Errors of berthd's services and engine.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("unsupported media type {media_type:?} for {what}")]
+    UnsupportedMediaType { media_type: String, what: String },
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("metadata store: {0}")]
+    Store(#[from] sled::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ManagerError {
+    /// The kind of this error, for the front doors' status mapping.
+    pub fn kind(&self) -> ErrorKind {
+        use ManagerError::*;
+        match self {
+            NoSuchImage(_) | NotFound(_) => ErrorKind::NotFound,
+            AlreadyExists(_) => ErrorKind::AlreadyExists,
+            FailedPrecondition(_) | DigestMismatch { .. } => ErrorKind::FailedPrecondition,
+            InvalidArgument(_)
+            | UnsupportedMediaType { .. }
+            | InvalidArchive(_)
+            | Reference(_)
+            | Change(_) => ErrorKind::InvalidArgument,
+            Unimplemented(_) => ErrorKind::Unimplemented,
+            Snapshot(e) => match e.kind() {
+                berth_snapshotter::ErrorKind::NotFound => ErrorKind::NotFound,
+                berth_snapshotter::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+                berth_snapshotter::ErrorKind::FailedPrecondition => ErrorKind::FailedPrecondition,
+                berth_snapshotter::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
+                berth_snapshotter::ErrorKind::Internal => ErrorKind::Internal,
+            },
+            Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => {
+                ErrorKind::InvalidArgument
+            }
+            Store(_) | Io { .. } | Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        ManagerError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias for berthd.
+pub type Result<T, E = ManagerError> = std::result::Result<T, E>;
+
+/// Adds context to I/O results.
+pub trait IoContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| ManagerError::io(context(), e))
+    }
+}

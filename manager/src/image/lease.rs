@@ -1,0 +1,90 @@
+//! A lease: what one operation has added so far. Dropped without `finish`,
+//! it releases what it created, so a failed or refused operation leaves no
+//! blob or snapshot behind.
+
+use std::collections::BTreeSet;
+use std::sync::RwLockReadGuard;
+
+use tracing::warn;
+
+use crate::content::Committed;
+use crate::engine::Engine;
+
+/// Tracks the blobs and snapshots an operation uses and creates.
+pub struct Lease<'a> {
+    engine: &'a Engine,
+    ns: String,
+    /// Blobs this operation created (absent before).
+    created_blobs: Vec<String>,
+    /// Snapshots this operation created.
+    created_snapshots: Vec<String>,
+    /// Every snapshot the operation uses, bottom-up (to record them).
+    used_snapshots: Vec<String>,
+    seen: BTreeSet<String>,
+    finished: bool,
+    _guard: RwLockReadGuard<'a, ()>,
+}
+
+impl<'a> Lease<'a> {
+    /// Starts a lease in a namespace; holds the GC lock shared until dropped.
+    pub fn new(engine: &'a Engine, ns: &str) -> Lease<'a> {
+        Lease {
+            engine,
+            ns: ns.to_string(),
+            created_blobs: Vec::new(),
+            created_snapshots: Vec::new(),
+            used_snapshots: Vec::new(),
+            seen: BTreeSet::new(),
+            finished: false,
+            _guard: engine.op_guard(),
+        }
+    }
+
+    /// Records a committed blob.
+    pub fn add_blob(&mut self, c: &Committed) {
+        if c.created {
+            self.created_blobs.push(c.digest.to_string());
+        }
+    }
+
+    /// Records a snapshot the operation uses.
+    pub fn add_snapshot(&mut self, name: &str) {
+        if self.seen.insert(name.to_string()) {
+            self.used_snapshots.push(name.to_string());
+        }
+    }
+
+    /// Records a snapshot the operation created.
+    pub fn new_snapshot(&mut self, name: &str) {
+        self.created_snapshots.push(name.to_string());
+    }
+
+    /// Snapshots used, bottom-up.
+    pub fn used_snapshots(&self) -> &[String] {
+        &self.used_snapshots
+    }
+
+    /// Blobs created by this operation.
+    pub fn created_blobs(&self) -> &[String] {
+        &self.created_blobs
+    }
+
+    /// The operation succeeded: keep everything.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Err(e) =
+            self.engine
+                .release(&self.ns, &self.created_blobs, &self.created_snapshots)
+        {
+            warn!(error = %e, "cannot release what a failed operation created");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The native gRPC front door. It translates requests into engine calls and
+//! engine results into responses; it never touches the store. Blocking work
+//! (archives, hashing, unpacking) runs on the blocking pool.
+
+mod content;
+mod images;
+mod namespaces;
+mod snapshots;
+pub mod status;
+mod stream;
+mod system;
+
+use std::future::Future;
+
+use berth_proto::v1::{
+    content_server::ContentServer, images_server::ImagesServer,
+    namespaces_server::NamespacesServer, snapshots_server::SnapshotsServer,
+    system_server::SystemServer,
+};
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{Request, Status};
+
+use crate::engine::Engine;
+use crate::error::ManagerError;
+
+/// Largest gRPC message accepted or sent.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// Serves every native service on `listener` until `shutdown` resolves.
+pub async fn serve(
+    engine: Engine,
+    listener: UnixListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(
+            NamespacesServer::new(namespaces::Namespaces::new(engine.clone()))
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(
+            ImagesServer::new(images::Images::new(engine.clone()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(ContentServer::new(content::Content::new(engine.clone())))
+        .add_service(SnapshotsServer::new(snapshots::Snapshots::new(
+            engine.clone(),
+        )))
+        .add_service(SystemServer::new(system::System::new(engine)))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await
+}
+
+/// The namespace of a request (metadata "berth-namespace", else "default").
+pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
+    let ns = match req.metadata().get(berth_proto::NAMESPACE_HEADER) {
+        None => berth_proto::DEFAULT_NAMESPACE.to_string(),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| Status::invalid_argument("namespace header is not text"))?
+            .to_string(),
+    };
+    crate::store::validate_namespace(&ns)?;
+    Ok(ns)
+}
+
+/// Runs blocking engine work on the blocking pool.
+pub async fn blocking<T, F>(f: F) -> Result<T, Status>
+where
+    F: FnOnce() -> Result<T, ManagerError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Status::from),
+        Err(e) => Err(Status::internal(format!("worker failed: {e}"))),
+    }
+}

@@ -1,0 +1,63 @@
+//! Namespaces service.
+
+use berth_proto::v1::{
+    namespaces_server, CreateNamespaceRequest, DeleteNamespaceRequest, DeleteNamespaceResponse,
+    ListNamespacesRequest, ListNamespacesResponse, Namespace,
+};
+use tonic::{Request, Response, Status};
+
+use crate::engine::Engine;
+use crate::store::NamespaceRecord;
+
+pub struct Namespaces {
+    engine: Engine,
+}
+
+impl Namespaces {
+    pub fn new(engine: Engine) -> Self {
+        Namespaces { engine }
+    }
+}
+
+fn to_proto(n: NamespaceRecord) -> Namespace {
+    Namespace {
+        name: n.name,
+        labels: n.labels.into_iter().collect(),
+        created_at: n.created_at,
+    }
+}
+
+#[tonic::async_trait]
+impl namespaces_server::Namespaces for Namespaces {
+    async fn list(
+        &self,
+        _req: Request<ListNamespacesRequest>,
+    ) -> Result<Response<ListNamespacesResponse>, Status> {
+        let namespaces = self
+            .engine
+            .namespaces()?
+            .into_iter()
+            .map(to_proto)
+            .collect();
+        Ok(Response::new(ListNamespacesResponse { namespaces }))
+    }
+
+    async fn create(
+        &self,
+        req: Request<CreateNamespaceRequest>,
+    ) -> Result<Response<Namespace>, Status> {
+        let r = req.into_inner();
+        let rec = self
+            .engine
+            .create_namespace(&r.name, r.labels.into_iter().collect())?;
+        Ok(Response::new(to_proto(rec)))
+    }
+
+    async fn delete(
+        &self,
+        req: Request<DeleteNamespaceRequest>,
+    ) -> Result<Response<DeleteNamespaceResponse>, Status> {
+        self.engine.delete_namespace(&req.into_inner().name)?;
+        Ok(Response::new(DeleteNamespaceResponse {}))
+    }
+}

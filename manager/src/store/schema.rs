@@ -1,0 +1,65 @@
+//! The layout of berthd's metadata in sled, drawn in one place.
+//!
+//! ```text
+//! meta.db (sled), default tree:
+//!   schema                                  -> "1"  (the schema version)
+//!   v1/namespaces/<ns>                      -> NamespaceRecord
+//!   v1/ns/<ns>/images/<name>                -> ImageRecord
+//!   v1/ns/<ns>/content/<digest>             -> ContentRecord
+//!   v1/ns/<ns>/snapshots/<snapshotter>/<key>-> SnapshotRecord
+//!   v1/ns/<ns>/containers/<id>              -> (the containers issue)
+//! ```
+//!
+//! Values are JSON. Everything of one namespace shares the prefix
+//! `v1/ns/<ns>/`, so "is the namespace empty" is one prefix scan. References
+//! that garbage collection follows are typed fields of the records: an image
+//! references its manifest, config and layer blobs and the snapshot chain of
+//! its layers; a container (later) its image and its active snapshot.
+//!
+//! Migrations: `Store::open` reads `schema`; a database without it is new and
+//! gets the current version; a newer version than this build knows is refused.
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Key of the schema version.
+pub const SCHEMA_KEY: &[u8] = b"schema";
+
+/// Key of a namespace record.
+pub fn namespace_key(ns: &str) -> String {
+    format!("v1/namespaces/{ns}")
+}
+/// Prefix of every namespace record.
+pub const NAMESPACES_PREFIX: &str = "v1/namespaces/";
+
+/// Prefix of everything one namespace holds.
+pub fn ns_prefix(ns: &str) -> String {
+    format!("v1/ns/{ns}/")
+}
+/// Prefix of the image records of a namespace.
+pub fn images_prefix(ns: &str) -> String {
+    format!("v1/ns/{ns}/images/")
+}
+/// Key of an image record.
+pub fn image_key(ns: &str, name: &str) -> String {
+    format!("v1/ns/{ns}/images/{name}")
+}
+/// Prefix of the content records of a namespace.
+pub fn content_prefix(ns: &str) -> String {
+    format!("v1/ns/{ns}/content/")
+}
+/// Key of a content record.
+pub fn content_key(ns: &str, digest: &str) -> String {
+    format!("v1/ns/{ns}/content/{digest}")
+}
+/// Prefix of the snapshot records of a namespace in one snapshotter.
+pub fn snapshots_prefix(ns: &str, snapshotter: &str) -> String {
+    format!("v1/ns/{ns}/snapshots/{snapshotter}/")
+}
+/// Key of a snapshot record.
+pub fn snapshot_key(ns: &str, snapshotter: &str, key: &str) -> String {
+    format!("v1/ns/{ns}/snapshots/{snapshotter}/{key}")
+}
+/// Prefix of the container records of a namespace.
+pub fn containers_prefix(ns: &str) -> String {
+    format!("v1/ns/{ns}/containers/")
+}
