@@ -1,0 +1,10 @@
+//! berth-shim: one process per container, started by berthd, that outlives
+//! it. It will own the container's stdio and exit status and run the
+//! built-in OCI runtime (namespaces, mounts, cgroups, capabilities,
+//! seccomp). It must never import the manager; it speaks the Task API
+//! defined in proto/. The runtime arrives with the containers issue; until
+//! then this crate only reserves its place in the workspace.
+#![deny(unsafe_code)]
+
+/// What the shim can do in this build.
+pub const CAPABILITIES: &[&str] = &[];
