@@ -304,7 +304,7 @@ impl Engine {
             .filter(|n| !keep.contains(*n))
             .map(|n| (depth(n), n.clone()))
             .collect();
-        doomed.sort_by(|a, b| b.0.cmp(&a.0));
+        doomed.sort_by_key(|d| std::cmp::Reverse(d.0));
         for (_, name) in doomed {
             let usage = self.snapshotter().usage(&name).map(|u| u.size).unwrap_or(0);
             match self.snapshotter().remove(&name) {

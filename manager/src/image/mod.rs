@@ -147,7 +147,7 @@ impl Engine {
         let mut b = Batch::default();
         self.keep_dangling(ns, &rec.name, rec.id(), &mut b)?;
         b.put(&schema::image_key(ns, &rec.name), &rec)?;
-        let dangling = format!("{}", rec.id());
+        let dangling = rec.id().to_string();
         if dangling != rec.name {
             b.delete(&schema::image_key(ns, &dangling));
         }
