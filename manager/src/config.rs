@@ -57,7 +57,12 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 return Ok(Config::default())
             }
-            Err(e) => return Err(ManagerError::io(format!("read config {}", path.display()), e)),
+            Err(e) => {
+                return Err(ManagerError::io(
+                    format!("read config {}", path.display()),
+                    e,
+                ))
+            }
         };
         Self::parse(&text)
             .map_err(|e| ManagerError::InvalidArgument(format!("config {}: {e}", path.display())))
@@ -141,7 +146,10 @@ mod tests {
     #[test]
     fn socket_path() {
         let c = Config::default();
-        assert_eq!(c.socket_path().unwrap(), PathBuf::from("/run/berth/berth.sock"));
+        assert_eq!(
+            c.socket_path().unwrap(),
+            PathBuf::from("/run/berth/berth.sock")
+        );
         let c = Config {
             address: "tcp://1.2.3.4:5".into(),
             ..Config::default()

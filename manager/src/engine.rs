@@ -58,7 +58,9 @@ impl Engine {
                 gc_lock: RwLock::new(()),
             }),
         };
-        engine.store().ensure_namespace(berth_proto::DEFAULT_NAMESPACE)?;
+        engine
+            .store()
+            .ensure_namespace(berth_proto::DEFAULT_NAMESPACE)?;
         engine.remove_stale_extractions();
         Ok(engine)
     }
@@ -88,7 +90,10 @@ impl Engine {
     }
 
     fn gc_guard(&self) -> RwLockWriteGuard<'_, ()> {
-        self.inner.gc_lock.write().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .gc_lock
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Active "extract-" snapshots are unpacks a crash interrupted.
@@ -148,7 +153,9 @@ impl Engine {
         let images = self.store().count(&schema::images_prefix(name))?;
         let containers = self.store().count(&schema::containers_prefix(name))?;
         let blobs = self.store().count(&schema::content_prefix(name))?;
-        let snaps = self.store().count(&format!("{}snapshots/", schema::ns_prefix(name)))?;
+        let snaps = self
+            .store()
+            .count(&format!("{}snapshots/", schema::ns_prefix(name)))?;
         let total = self.store().count(&schema::ns_prefix(name))?;
         if total > 0 {
             return Err(ManagerError::FailedPrecondition(format!(
@@ -356,8 +363,13 @@ impl Engine {
     pub fn list_snapshots(
         &self,
         ns: &str,
-    ) -> Result<Vec<(SnapshotRecord, Option<berth_snapshotter::Info>, berth_snapshotter::Usage)>>
-    {
+    ) -> Result<
+        Vec<(
+            SnapshotRecord,
+            Option<berth_snapshotter::Info>,
+            berth_snapshotter::Usage,
+        )>,
+    > {
         let sn = self.snapshotter_name().to_string();
         let mut out = Vec::new();
         for rec in self

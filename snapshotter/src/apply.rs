@@ -309,12 +309,18 @@ impl Extractor {
     ) -> Result<Meta, SnapshotError> {
         let bad = |what: &str, e: io::Error| invalid(name, format!("has a bad {what}: {e}"));
         let h = entry.header();
-        let mtime = TimeSpec::new(h.mtime().map_err(|e| bad("mtime", e))? as i64, 0);
+        let old = h.as_old();
+        let mtime = TimeSpec::new(
+            or_zero(&old.mtime, || h.mtime()).map_err(|e| bad("mtime", e))? as i64,
+            0,
+        );
         let mut meta = Meta {
-            mode: h.mode().map_err(|e| bad("mode", e))? & 0o7777,
-            uid: u32::try_from(h.uid().map_err(|e| bad("uid", e))?)
+            mode: or_zero(&old.mode, || h.mode().map(u64::from)).map_err(|e| bad("mode", e))?
+                as u32
+                & 0o7777,
+            uid: u32::try_from(or_zero(&old.uid, || h.uid()).map_err(|e| bad("uid", e))?)
                 .map_err(|_| invalid(name, "has a uid out of range"))?,
-            gid: u32::try_from(h.gid().map_err(|e| bad("gid", e))?)
+            gid: u32::try_from(or_zero(&old.gid, || h.gid()).map_err(|e| bad("gid", e))?)
                 .map_err(|_| invalid(name, "has a gid out of range"))?,
             atime: mtime,
             mtime,
@@ -634,3 +640,13 @@ impl Extractor {
 #[cfg(test)]
 #[path = "apply_tests.rs"]
 pub(crate) mod tests;
+
+/// A numeric header field left empty (all NUL or spaces) reads as 0, as
+/// GNU tar and Go's archive/tar read it; anything else must parse.
+fn or_zero(raw: &[u8], parse: impl FnOnce() -> io::Result<u64>) -> io::Result<u64> {
+    if raw.iter().all(|&b| b == 0 || b == b' ') {
+        Ok(0)
+    } else {
+        parse()
+    }
+}

@@ -106,7 +106,8 @@ impl ContentStore {
             .ingest_dir()
             .join(Digest::of(reference.as_bytes()).hex());
         fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
-        let lock_file = File::create(dir.join("lock")).ctx(|| format!("lock ingest {reference}"))?;
+        let lock_file =
+            File::create(dir.join("lock")).ctx(|| format!("lock ingest {reference}"))?;
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| {
             ManagerError::FailedPrecondition(format!("ingest {reference:?} is in use"))
         })?;
@@ -227,7 +228,10 @@ impl Writer {
     /// fsync → check size → check digest → rename into blobs/.
     pub fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<Committed> {
         self.file.flush().ctx(|| "flush ingest".into())?;
-        self.file.get_ref().sync_data().ctx(|| "sync ingest".into())?;
+        self.file
+            .get_ref()
+            .sync_data()
+            .ctx(|| "sync ingest".into())?;
         let hasher = std::mem::take(&mut self.hasher);
         let actual = Digest::from_hasher(hasher);
         if let Some(want) = size {
@@ -252,8 +256,7 @@ impl Writer {
         let created = if target.exists() {
             false
         } else {
-            fs::rename(self.dir.join("data"), &target)
-                .ctx(|| format!("commit blob {actual}"))?;
+            fs::rename(self.dir.join("data"), &target).ctx(|| format!("commit blob {actual}"))?;
             true
         };
         Ok(Committed {

@@ -57,14 +57,15 @@ pub fn import(
     change::apply_changes(&mut runtime, &opts.changes)?;
 
     let mut lease = Lease::new(engine, ns);
-    let mut w = engine.content().writer(&format!(
-        "import-{:016x}",
-        rand::thread_rng().gen::<u64>()
-    ))?;
+    let mut w = engine
+        .content()
+        .writer(&format!("import-{:016x}", rand::thread_rng().gen::<u64>()))?;
     let n = io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut w)
         .ctx(|| "read the import stream".into())?;
     if n == 0 {
-        return Err(ManagerError::InvalidArchive("the import stream is empty".into()));
+        return Err(ManagerError::InvalidArchive(
+            "the import stream is empty".into(),
+        ));
     }
     let blob = w.commit(None, None)?;
     lease.add_blob(&blob);
@@ -185,7 +186,9 @@ fn parse_platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
     };
     let parts: Vec<&str> = p.split('/').collect();
     match parts.as_slice() {
-        [os, arch] if !os.is_empty() && !arch.is_empty() => Ok((os.to_string(), arch.to_string(), None)),
+        [os, arch] if !os.is_empty() && !arch.is_empty() => {
+            Ok((os.to_string(), arch.to_string(), None))
+        }
         [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => {
             Ok((os.to_string(), arch.to_string(), Some(v.to_string())))
         }

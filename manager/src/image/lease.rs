@@ -80,9 +80,9 @@ impl Drop for Lease<'_> {
         if self.finished {
             return;
         }
-        if let Err(e) =
-            self.engine
-                .release(&self.ns, &self.created_blobs, &self.created_snapshots)
+        if let Err(e) = self
+            .engine
+            .release(&self.ns, &self.created_blobs, &self.created_snapshots)
         {
             warn!(error = %e, "cannot release what a failed operation created");
         }

@@ -52,7 +52,9 @@ pub fn load(engine: &Engine, ns: &str, input: impl Read) -> Result<LoadResult> {
         ));
     };
     if images.is_empty() {
-        return Err(ManagerError::InvalidArchive("the archive holds no image".into()));
+        return Err(ManagerError::InvalidArchive(
+            "the archive holds no image".into(),
+        ));
     }
     let mut result = LoadResult::default();
     let mut new_images = Vec::new();
@@ -294,7 +296,9 @@ impl ArchiveFiles {
             Some(FileData::Blob(c)) => {
                 let mut head = [0u8; 4];
                 let mut f = engine.content().open_blob(&c.digest)?;
-                let n = f.read(&mut head).map_err(|e| ManagerError::io("read layer", e))?;
+                let n = f
+                    .read(&mut head)
+                    .map_err(|e| ManagerError::io("read layer", e))?;
                 Ok(Compression::detect(&head[..n]))
             }
             None => Err(missing(path)),
@@ -373,8 +377,15 @@ impl ArchiveFiles {
             }
             names.dedup();
             let cpath = blob_path(&manifest.config.digest);
-            let img =
-                self.found_image(engine, lease, target, manifest_desc, manifest, &cpath, names)?;
+            let img = self.found_image(
+                engine,
+                lease,
+                target,
+                manifest_desc,
+                manifest,
+                &cpath,
+                names,
+            )?;
             out.push(img);
         }
         Ok(out)
@@ -387,11 +398,7 @@ impl ArchiveFiles {
 
     /// Images of a docker-save archive in the layout of docker < 25: a
     /// manifest is built for each (Docker v2 schema 2), as containerd does.
-    fn legacy_images(
-        &mut self,
-        engine: &Engine,
-        lease: &mut Lease<'_>,
-    ) -> Result<Vec<FoundImage>> {
+    fn legacy_images(&mut self, engine: &Engine, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
         let mut out = Vec::new();
         for e in self.legacy_entries()? {
             let config = self.commit(engine, lease, &e.config, None)?;
@@ -504,9 +511,7 @@ fn blob_path(digest: &str) -> String {
 }
 
 fn missing(path: &str) -> ManagerError {
-    ManagerError::InvalidArchive(format!(
-        "{path} is referenced but missing from the archive"
-    ))
+    ManagerError::InvalidArchive(format!("{path} is referenced but missing from the archive"))
 }
 
 fn mismatch(path: &str, want: &str, actual: &Digest) -> ManagerError {

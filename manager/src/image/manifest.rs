@@ -92,8 +92,9 @@ impl Manifest {
 impl Index {
     /// Parses an index.
     pub fn parse(bytes: &[u8], what: &str) -> Result<Index> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| ManagerError::InvalidArchive(format!("{what}: not a valid image index: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| {
+            ManagerError::InvalidArchive(format!("{what}: not a valid image index: {e}"))
+        })
     }
 
     /// The entry for the host platform, if any.
@@ -166,7 +167,9 @@ mod tests {
           "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:01","size":2}]}"#;
         assert!(Manifest::parse(good, "m").is_ok());
         let bad = String::from_utf8_lossy(good).replace("tar+gzip", "tar+lz4");
-        let err = Manifest::parse(bad.as_bytes(), "m").unwrap_err().to_string();
+        let err = Manifest::parse(bad.as_bytes(), "m")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported media type"), "{err}");
         assert!(err.contains("tar+lz4"), "{err}");
     }

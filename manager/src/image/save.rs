@@ -7,11 +7,12 @@ use std::io::Write;
 
 use serde_json::json;
 
+use super::manifest::Manifest;
 use super::media;
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
 use crate::reference::Reference;
-use crate::store::ImageRecord;
+use crate::store::{Descriptor, ImageRecord};
 
 /// Writes the images named by `refs` to `out`. Every reference is resolved
 /// before a byte is written, so a bad one fails the save cleanly.
@@ -47,8 +48,25 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
     let mut index_entries = Vec::new();
     let mut manifest_json = Vec::new();
     for (rec, names) in &images {
-        for d in [&rec.manifest.digest, &rec.config.digest]
+        let manifest = oci_manifest(engine, rec)?;
+        if let Some((desc, bytes)) = &manifest {
+            if written.insert(desc.digest.clone()) {
+                let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
+                tar.append_data(
+                    &mut h,
+                    format!("blobs/{}", desc.digest.replacen(':', "/", 1)),
+                    &bytes[..],
+                )
+                .ctx(|| "write archive".into())?;
+            }
+        }
+        let manifest_desc = manifest
+            .map(|(d, _)| d)
+            .unwrap_or_else(|| rec.manifest.clone());
+        let stored = (manifest_desc.digest == rec.manifest.digest).then_some(&rec.manifest.digest);
+        for d in stored
             .into_iter()
+            .chain([&rec.config.digest])
             .chain(rec.layers.iter().map(|l| &l.blob.digest))
         {
             if written.insert(d.clone()) {
@@ -62,9 +80,9 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
         }
         let desc = |ann: serde_json::Value| {
             json!({
-                "mediaType": rec.manifest.media_type,
-                "digest": rec.manifest.digest,
-                "size": rec.manifest.size,
+                "mediaType": manifest_desc.media_type,
+                "digest": manifest_desc.digest,
+                "size": manifest_desc.size,
                 "annotations": ann,
             })
         };
@@ -107,6 +125,40 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
         .and_then(|mut w| w.flush())
         .ctx(|| "finish archive".into())?;
     Ok(())
+}
+
+/// OCI image layouts hold OCI manifests (skopeo and umoci accept nothing
+/// else there), so a Docker v2 manifest is written in its OCI form: the
+/// same config and layer blobs under OCI media types. None when the stored
+/// manifest is already OCI.
+fn oci_manifest(engine: &Engine, rec: &ImageRecord) -> Result<Option<(Descriptor, Vec<u8>)>> {
+    if rec.manifest.media_type != media::DOCKER_MANIFEST {
+        return Ok(None);
+    }
+    let bytes = engine.read_json_blob(&rec.manifest.digest)?;
+    let mut m = Manifest::parse(&bytes, &format!("manifest {}", rec.manifest.digest))?;
+    m.media_type = Some(media::OCI_MANIFEST.into());
+    m.config.media_type = media::OCI_CONFIG.into();
+    for l in &mut m.layers {
+        l.media_type = match l.media_type.as_str() {
+            media::DOCKER_LAYER_GZIP => media::OCI_LAYER_GZIP,
+            media::DOCKER_LAYER_ZSTD => media::OCI_LAYER_ZSTD,
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            }
+            _ => media::OCI_LAYER,
+        }
+        .to_string();
+    }
+    let out = serde_json::to_vec(&m)
+        .map_err(|e| ManagerError::Internal(format!("encode manifest: {e}")))?;
+    let desc = Descriptor {
+        media_type: media::OCI_MANIFEST.into(),
+        digest: crate::content::Digest::of(&out).to_string(),
+        size: out.len() as u64,
+        annotations: Default::default(),
+    };
+    Ok(Some((desc, out)))
 }
 
 fn header(kind: tar::EntryType, size: u64) -> tar::Header {

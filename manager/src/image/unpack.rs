@@ -56,7 +56,11 @@ pub fn unpack(
     let chains = chain_ids(diff_ids);
     let mut records = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
-        let parent = if i == 0 { None } else { Some(chains[i - 1].as_str()) };
+        let parent = if i == 0 {
+            None
+        } else {
+            Some(chains[i - 1].as_str())
+        };
         let size = unpack_layer(engine, lease, parent, &chains[i], layer, &diff_ids[i])?;
         records.push(LayerRecord {
             blob: layer.clone(),

@@ -45,7 +45,10 @@ impl content_server::Content for Content {
         Ok(Response::new(ListContentResponse { blobs }))
     }
 
-    async fn info(&self, req: Request<ContentInfoRequest>) -> Result<Response<ContentInfo>, Status> {
+    async fn info(
+        &self,
+        req: Request<ContentInfoRequest>,
+    ) -> Result<Response<ContentInfo>, Status> {
         let ns = namespace(&req)?;
         let rec = self.engine.content_info(&ns, &req.into_inner().digest)?;
         Ok(Response::new(info(rec)))

@@ -1,6 +1,8 @@
 //! Snapshots service.
 
-use berth_proto::v1::{snapshots_server, ListSnapshotsRequest, ListSnapshotsResponse, SnapshotInfo};
+use berth_proto::v1::{
+    snapshots_server, ListSnapshotsRequest, ListSnapshotsResponse, SnapshotInfo,
+};
 use tonic::{Request, Response, Status};
 
 use super::{blocking, namespace};

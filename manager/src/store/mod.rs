@@ -97,10 +97,7 @@ impl Store {
             .map(|kv| {
                 let (k, v) = kv?;
                 serde_json::from_slice(&v).map_err(|e| {
-                    ManagerError::Internal(format!(
-                        "decode {}: {e}",
-                        String::from_utf8_lossy(&k)
-                    ))
+                    ManagerError::Internal(format!("decode {}: {e}", String::from_utf8_lossy(&k)))
                 })
             })
             .collect()
