@@ -1,1 +1,200 @@
-fn main() {}
+//! `berth`: the command-line client of berthd. It owns argument parsing,
+//! the connection to berthd's unix socket and docker-like output; it holds no
+//! engine logic and never touches berthd's files: everything goes through
+//! the native gRPC API in berth-proto.
+//!
+//! Every failure is one "Error: ..." line on stderr and exit code 125 (like
+//! docker's own failures); `content verify` exits 1 when a blob is bad.
+#![deny(unsafe_code)]
+
+mod cli;
+mod client;
+mod commands;
+mod error;
+mod format;
+mod stream;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use cli::{
+    Cli, Command, ContentCommand, ImageCommand, NamespaceCommand, SnapshotCommand, SystemCommand,
+};
+use commands::{
+    content, history, images, import, inspect, load_save, namespace, snapshot, system, Ctx,
+};
+use error::CliError;
+
+/// Exit code of every failure of the CLI itself.
+const EXIT_FAILURE: u8 = 125;
+/// Exit code of `content verify` when a blob is bad.
+const EXIT_BAD_CONTENT: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return report_usage(&err),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&CliError::io("start the async runtime", e)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+fn fail(err: &CliError) -> ExitCode {
+    if !matches!(err, CliError::Reported) {
+        let _ = writeln!(std::io::stderr(), "Error: {err}");
+    }
+    ExitCode::from(EXIT_FAILURE)
+}
+
+/// Exit code for a clap outcome: help and version are successes (as is
+/// docker's bare `docker` / `docker image`, which print help); anything
+/// else is a usage error.
+fn usage_exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        _ => EXIT_FAILURE,
+    }
+}
+
+/// Help and version go out as clap renders them; a usage error becomes one
+/// "Error: ..." line.
+fn report_usage(err: &clap::Error) -> ExitCode {
+    let code = usage_exit_code(err.kind());
+    if code == 0 {
+        let _ = err.print();
+    } else {
+        let _ = writeln!(std::io::stderr(), "Error: {}", usage_line(err));
+    }
+    ExitCode::from(code)
+}
+
+/// The first line of clap's message without its "error: " prefix, plus
+/// where to look for help.
+fn usage_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid usage");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first}; see 'berth --help'")
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let ctx = Ctx {
+        host: cli.host,
+        namespace: cli.namespace,
+    };
+    match &cli.command {
+        Command::Version => system::version(&ctx).await?,
+        Command::Info(args) | Command::System(SystemCommand::Info(args)) => {
+            system::info(&ctx, args).await?
+        }
+        Command::System(SystemCommand::Prune(args)) => system::prune(&ctx, args).await?,
+        Command::Namespace(NamespaceCommand::Ls(args)) => namespace::ls(&ctx, args).await?,
+        Command::Namespace(NamespaceCommand::Create(args)) => namespace::create(&ctx, args).await?,
+        Command::Namespace(NamespaceCommand::Rm(args)) => namespace::rm(&ctx, args).await?,
+        Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
+            images::list(&ctx, args).await?
+        }
+        Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
+            load_save::load(&ctx, args).await?
+        }
+        Command::Save(args) | Command::Image(ImageCommand::Save(args)) => {
+            load_save::save(&ctx, args).await?
+        }
+        Command::Import(args) | Command::Image(ImageCommand::Import(args)) => {
+            import::import(&ctx, args).await?
+        }
+        Command::Tag(args) | Command::Image(ImageCommand::Tag(args)) => {
+            images::tag(&ctx, args).await?
+        }
+        Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
+            images::rmi(&ctx, args).await?
+        }
+        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
+            inspect::inspect(&ctx, args).await?
+        }
+        Command::History(args) | Command::Image(ImageCommand::History(args)) => {
+            history::history(&ctx, args).await?
+        }
+        Command::Content(ContentCommand::Ls(args)) => content::ls(&ctx, args).await?,
+        Command::Content(ContentCommand::Verify) => {
+            if !content::verify(&ctx).await? {
+                return Ok(ExitCode::from(EXIT_BAD_CONTENT));
+            }
+        }
+        Command::Snapshot(SnapshotCommand::Ls(args)) => snapshot::ls(&ctx, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(args: &[&str]) -> clap::Error {
+        match Cli::try_parse_from(args) {
+            Ok(cli) => panic!("{args:?} parsed: {cli:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn bad_flag_exits_125_with_one_error_line() {
+        let err = parse_error(&["berth", "--badflag"]);
+        assert_eq!(usage_exit_code(err.kind()), 125);
+        let line = usage_line(&err);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("--badflag"), "{line}");
+        assert!(!line.starts_with("error:"), "{line}");
+    }
+
+    #[test]
+    fn other_usage_errors_exit_125() {
+        for args in [
+            &["berth", "images", "--format", "{{.ID}}"][..],
+            &["berth", "save"],
+            &["berth", "nosuchcommand"],
+            &["berth", "tag", "onlyone"],
+        ] {
+            assert_eq!(usage_exit_code(parse_error(args).kind()), 125, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_exit_0() {
+        for args in [
+            &["berth", "--help"][..],
+            &["berth", "--version"],
+            &["berth", "images", "--help"],
+            &["berth"],
+        ] {
+            assert_eq!(usage_exit_code(parse_error(args).kind()), 0, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn version_flag_reads_like_docker() {
+        let err = parse_error(&["berth", "--version"]);
+        assert_eq!(
+            err.render().to_string().trim_end(),
+            format!("berth version {}", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! The CLI's failures, each printed as one "Error: ..." line (exit 125).
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A mistake in what the user asked for, caught before any request.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// berthd's socket could not be dialled.
+    #[error("cannot connect to berthd at {address}: {why}. Is berthd running?")]
+    Connect { address: String, why: String },
+
+    /// berthd answered with an error.
+    #[error("{}", status_line(.0))]
+    Status(#[from] tonic::Status),
+
+    /// A local file or stream failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The daemon sent JSON the CLI cannot read.
+    #[error("{context}: {source}")]
+    Json {
+        context: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Failures already reported line by line (e.g. some of several `rmi`
+    /// targets); only the exit code is left to give.
+    #[error("")]
+    Reported,
+}
+
+impl CliError {
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        CliError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True when stdout's reader went away (`berth images | head`): not worth
+    /// an error line.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// The status message on one line; the code's description when it is empty.
+fn status_line(status: &tonic::Status) -> String {
+    let message = status.message().trim();
+    if message.is_empty() {
+        return status.code().description().to_owned();
+    }
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Writes to stdout, naming stdout in the error.
+pub fn write_stdout(out: &mut impl io::Write, text: &str) -> Result<(), CliError> {
+    out.write_all(text.as_bytes())
+        .map_err(|e| CliError::io("write to stdout", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_is_one_line() {
+        let err = CliError::from(tonic::Status::not_found("No such image:\n  foo"));
+        assert_eq!(err.to_string(), "No such image: foo");
+        let err = CliError::from(tonic::Status::unavailable(""));
+        assert_eq!(err.to_string(), tonic::Code::Unavailable.description());
+    }
+
+    #[test]
+    fn connect_message() {
+        let err = CliError::Connect {
+            address: "unix:///run/berth/berth.sock".into(),
+            why: "No such file or directory (os error 2)".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot connect to berthd at unix:///run/berth/berth.sock: \
+             No such file or directory (os error 2). Is berthd running?"
+        );
+    }
+}
