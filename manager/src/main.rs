@@ -72,7 +72,6 @@ fn main() -> ExitCode {
     match rt.block_on(berthd::daemon::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("berthd: {e}");
             ExitCode::FAILURE
         }
