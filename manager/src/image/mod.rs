@@ -55,11 +55,7 @@ impl Engine {
                 Err(_) => false,
             });
         }
-        all.sort_by(|a, b| {
-            b.created
-                .cmp(&a.created)
-                .then_with(|| a.name.cmp(&b.name))
-        });
+        all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
         Ok(all)
     }
 
