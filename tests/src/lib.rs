@@ -1,1 +1,327 @@
+//! The end-to-end harness: each test starts its own berthd (temp root,
+//! state dir, socket) as root and drives the `berth` binary as a user
+//! would. Dropping a [`Daemon`] stops it with SIGTERM and checks that
+//! nothing it mounted is left behind.
 
+pub mod fixture;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the berth binaries are: $BERTH_BIN_DIR, else the cargo target dir.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug")
+}
+
+/// The path of a berth binary; fails loudly when it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the binaries first: cargo build --workspace --bins",
+        p.display()
+    );
+    p
+}
+
+/// The end-to-end tests need root (overlay mounts, device nodes).
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "e2e tests need root: run as root"
+    );
+}
+
+/// The host's static busybox (Debian package busybox-static).
+pub fn require_busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("busybox is missing: install busybox-static (apt-get install busybox-static)");
+}
+
+/// A tool the test needs, or a failure saying what to install.
+pub fn require_tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is missing: install {package} (apt-get install {package})");
+}
+
+/// Options for a daemon.
+#[derive(Default, Clone)]
+pub struct DaemonOpts {
+    /// Extra berthd flags.
+    pub args: Vec<String>,
+    /// Contents of a config file passed with --config.
+    pub config: Option<String>,
+}
+
+/// A private berthd.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    /// Starts a berthd with default options.
+    pub fn start() -> Daemon {
+        Self::start_with(DaemonOpts::default())
+    }
+
+    /// Starts a berthd and waits until it answers.
+    pub fn start_with(opts: DaemonOpts) -> Daemon {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        let socket = dir.path().join("berth.sock");
+        let mut d = Daemon {
+            child: None,
+            socket,
+            dir,
+        };
+        d.spawn(&opts);
+        d
+    }
+
+    fn spawn(&mut self, opts: &DaemonOpts) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut cmd = Command::new(bin("berthd"));
+        cmd.arg("--root")
+            .arg(self.root())
+            .arg("--state")
+            .arg(self.dir.path().join("state"))
+            .arg("--address")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--log-level")
+            .arg("debug")
+            .args(&opts.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if let Some(cfg) = &opts.config {
+            let p = self.dir.path().join("config.toml");
+            std::fs::write(&p, cfg).expect("config");
+            cmd.arg("--config").arg(p);
+        }
+        self.child = Some(cmd.spawn().expect("spawn berthd"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.socket.exists() && self.berth(&["version"]).status.success() {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("berthd exited early ({st}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not come up in 20 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The daemon's root directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// The API socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("berthd.log")
+    }
+
+    /// What berthd logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The command line of `berth -H <this daemon>`.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin("berth"));
+        c.arg("-H").arg(format!("unix://{}", self.socket.display()));
+        c
+    }
+
+    /// Runs berth with `args`.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    /// Runs berth with `args`, feeding `input` on stdin.
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("berth output");
+        let _ = writer.join();
+        out
+    }
+
+    /// Runs berth and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        check_ok(args, &out)
+    }
+
+    /// Runs berth and asserts failure; returns (exit code, stderr).
+    pub fn fail(&self, args: &[&str]) -> (i32, String) {
+        let out = self.berth(args);
+        check_fail(args, &out)
+    }
+
+    /// Sends SIGTERM and waits for the daemon to exit; returns its status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops and starts the daemon again on the same root.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn(&DaemonOpts::default());
+    }
+
+    /// The mount points under this daemon's directory.
+    pub fn mounts(&self) -> Vec<String> {
+        let me = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&me))
+            .collect()
+    }
+
+    /// Files in a directory under the root (empty if it does not exist).
+    pub fn entries(&self, rel: &str) -> Vec<String> {
+        match std::fs::read_dir(self.root().join(rel)) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => vec![],
+        }
+    }
+
+    /// Asserts the store holds nothing in the namespace: no image, blob,
+    /// snapshot, ingest or blob file.
+    pub fn assert_empty(&self) {
+        assert_eq!(self.ok(&["images", "-q"]).trim(), "", "images left");
+        assert_eq!(self.ok(&["content", "ls", "-q"]).trim(), "", "blobs left");
+        let snaps = self.ok(&["snapshot", "ls"]);
+        assert!(snaps.lines().count() <= 1, "snapshots left:\n{snaps}");
+        assert!(self.entries("content/ingest").is_empty(), "ingests left");
+        assert!(
+            self.entries("content/blobs/sha256").is_empty(),
+            "blob files left: {:?}",
+            self.entries("content/blobs/sha256")
+        );
+        let sn = self.ok(&["info", "--format", "json"]);
+        let sn: serde_json::Value = serde_json::from_str(&sn).expect("info json");
+        let backend = sn["Snapshotter"].as_str().unwrap_or("overlayfs").to_string();
+        let dirs = self.entries(&format!("snapshots/{backend}/snapshots"));
+        assert!(dirs.is_empty(), "snapshot dirs left: {dirs:?}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let status = self.stop();
+        let left = self.mounts();
+        for m in left.iter().rev() {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+        if std::thread::panicking() {
+            eprintln!("---- berthd log ----\n{}", self.log());
+            return;
+        }
+        assert!(left.is_empty(), "mounts left behind: {left:?}");
+        if let Some(st) = status {
+            assert!(st.success(), "berthd exited with {st}:\n{}", self.log());
+        }
+    }
+}
+
+/// Asserts a berth run succeeded; returns its stdout.
+pub fn check_ok(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a berth run failed with one "Error:" line; returns (code, stderr).
+pub fn check_fail(args: &[&str], out: &Output) -> (i32, String) {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "berth {args:?} should have failed:\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.lines().any(|l| l.starts_with("Error: ")),
+        "berth {args:?}: no 'Error:' line in stderr: {stderr}"
+    );
+    (out.status.code().unwrap_or(-1), stderr)
+}
