@@ -1,0 +1,132 @@
+//! Bad input: each case gives a clear error naming what is wrong, exit 125,
+//! and leaves no image, blob, snapshot or ingest behind, and nothing
+//! outside the snapshot.
+
+use berth_tests::fixture::{busybox_rootfs_tar, ArchiveBuilder, ImageSpec, LayerBuilder, Layout, Tamper};
+use berth_tests::{Daemon, DaemonOpts};
+
+fn load_fails(d: &Daemon, archive: &[u8], want: &[&str]) {
+    let p = d.dir.path().join("bad.tar");
+    std::fs::write(&p, archive).unwrap();
+    let (code, err) = d.fail(&["load", "-i", p.to_str().unwrap()]);
+    assert_eq!(code, 125, "{err}");
+    for w in want {
+        assert!(err.contains(w), "expected {w:?} in: {err}");
+    }
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    d.assert_empty();
+}
+
+fn small_image(layers: Vec<Vec<u8>>) -> ImageSpec {
+    ImageSpec::new("bad:1", layers)
+}
+
+fn layer() -> Vec<u8> {
+    LayerBuilder::new().dir("etc", 0o755).file("etc/x", &[7u8; 20_000]).build()
+}
+
+fn bad_archives(d: &Daemon) {
+    for layout in [Layout::Legacy, Layout::Oci] {
+        for pct in [30, 70, 99] {
+            let a = ArchiveBuilder::new(layout, vec![small_image(vec![busybox_rootfs_tar(), layer()])])
+                .tamper(Tamper::Truncate(pct))
+                .build();
+            load_fails(d, &a, &["truncated"]);
+        }
+        // gzip cut short.
+        let a = ArchiveBuilder::new(layout, vec![small_image(vec![layer()])])
+            .gzip()
+            .tamper(Tamper::Truncate(60))
+            .build();
+        load_fails(d, &a, &["truncated"]);
+        // A layer whose bytes do not match its digest.
+        let good = layer();
+        let want = berth_tests::fixture::sha256(&good);
+        let a = ArchiveBuilder::new(layout, vec![small_image(vec![good])])
+            .tamper(Tamper::LayerBytes)
+            .build();
+        load_fails(d, &a, &["digest mismatch", &want]);
+    }
+    // A manifest whose bytes do not match the index's digest.
+    let a = ArchiveBuilder::new(Layout::Oci, vec![small_image(vec![layer()])])
+        .tamper(Tamper::ManifestBytes)
+        .build();
+    load_fails(d, &a, &["digest mismatch", "sha256:"]);
+    // An unknown layer media type.
+    let a = ArchiveBuilder::new(Layout::Oci, vec![small_image(vec![layer()])])
+        .tamper(Tamper::LayerMediaType("application/x-lz4-tarball".into()))
+        .build();
+    load_fails(d, &a, &["unsupported media type", "application/x-lz4-tarball"]);
+    // Not an archive at all / no manifest.
+    load_fails(d, b"this is not a tar archive at all, not even close.........", &["archive"]);
+    let only_layer = LayerBuilder::new().file("a", b"b").build();
+    load_fails(d, &only_layer, &["manifest.json"]);
+    // An invalid RepoTag.
+    let a = ArchiveBuilder::new(Layout::Legacy, vec![ImageSpec::new("Bad Tag", vec![layer()])]).build();
+    load_fails(d, &a, &["invalid reference format"]);
+}
+
+fn escaping_layers(d: &Daemon) {
+    let sentinel = d.dir.path().join("root/evil");
+    let cases = [
+        (LayerBuilder::new().file("ok", b"1").raw_file("../../evil", b"x").build(), "../../evil"),
+        (LayerBuilder::new().raw_file("a/../../../evil", b"x").build(), "a/../../../evil"),
+        (LayerBuilder::new().symlink("link", "/").file("link/evil", b"x").build(), "link/evil"),
+        (LayerBuilder::new().symlink("up", "../../..").file("up/evil", b"x").build(), "up/evil"),
+    ];
+    for (evil, entry) in cases {
+        for layout in [Layout::Legacy, Layout::Oci] {
+            let a = ArchiveBuilder::new(layout, vec![small_image(vec![layer(), evil.clone()])]).build();
+            load_fails(d, &a, &["escapes", entry]);
+            assert!(!sentinel.exists(), "a file was written outside the snapshot");
+            assert!(!std::path::Path::new("/evil").exists());
+        }
+    }
+    // The same through import.
+    let evil = LayerBuilder::new().raw_file("../../evil", b"x").build();
+    let p = d.dir.path().join("evil.tar");
+    std::fs::write(&p, evil).unwrap();
+    let (code, err) = d.fail(&["import", p.to_str().unwrap(), "evil:1"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("escapes") && err.contains("../../evil"), "{err}");
+    d.assert_empty();
+}
+
+#[test]
+fn bad_archives_overlayfs() {
+    let d = Daemon::start();
+    bad_archives(&d);
+}
+
+#[test]
+fn escaping_layers_overlayfs() {
+    let d = Daemon::start();
+    escaping_layers(&d);
+}
+
+#[test]
+fn escaping_layers_native() {
+    let d = Daemon::start_with(DaemonOpts {
+        args: vec!["--snapshotter".into(), "native".into()],
+        ..Default::default()
+    });
+    escaping_layers(&d);
+}
+
+#[test]
+fn bad_references() {
+    let d = Daemon::start();
+    let a = ArchiveBuilder::new(Layout::Legacy, vec![small_image(vec![layer()])]).build();
+    let p = d.dir.path().join("ok.tar");
+    std::fs::write(&p, a).unwrap();
+    d.ok(&["load", "-i", p.to_str().unwrap()]);
+    for bad in ["UPPER:tag:x", "foo::bar", "a//b", ":tag", "-lead"] {
+        let (code, err) = d.fail(&["tag", "bad:1", bad]);
+        assert_eq!(code, 125, "{bad}");
+        assert!(err.contains("invalid reference format"), "{bad}: {err}");
+    }
+    let (_, err) = d.fail(&["image", "inspect", "Nope"]);
+    assert!(err.contains("invalid reference format") || err.contains("No such image"), "{err}");
+    d.ok(&["rmi", "bad:1"]);
+    d.assert_empty();
+}

@@ -1,0 +1,284 @@
+//! Images end to end: load (both layouts, gzip, file and stdin), images,
+//! tag, rmi, inspect, history, shared layers, save (checked with skopeo and
+//! umoci), import with --change, content ls/verify and prune.
+
+use berth_tests::fixture::{busybox_archive, busybox_rootfs_tar, ArchiveBuilder, ImageSpec, LayerBuilder, Layout};
+use berth_tests::{require_tool, Daemon, DaemonOpts};
+use serde_json::Value;
+
+fn write(d: &Daemon, name: &str, bytes: &[u8]) -> String {
+    let p = d.dir.path().join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+fn inspect(d: &Daemon, image: &str) -> Value {
+    let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).unwrap();
+    v[0].clone()
+}
+
+fn load_inspect_rmi(d: &Daemon) {
+    for (layout, gzip) in [(Layout::Legacy, false), (Layout::Oci, false), (Layout::Legacy, true), (Layout::Oci, true)] {
+        let mut b = ArchiveBuilder::new(layout, vec![ImageSpec::new("busybox:latest", vec![busybox_rootfs_tar()])]);
+        if gzip {
+            b = b.gzip();
+        }
+        let p = write(d, "bb.tar", &b.build());
+        let out = d.ok(&["load", "-i", &p]);
+        assert_eq!(out.trim(), "Loaded image: busybox:latest", "{layout:?} gzip={gzip}");
+        let table = d.ok(&["images"]);
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines.next().unwrap().split("  ").filter(|s| !s.is_empty()).map(str::trim).collect();
+        assert_eq!(header, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
+        let row = lines.next().expect("a row");
+        assert!(row.starts_with("busybox") && row.contains("latest"), "{row}");
+        let info = inspect(d, "busybox");
+        assert_eq!(info["Config"]["Cmd"], serde_json::json!(["sh"]));
+        assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+        assert_eq!(info["RepoTags"], serde_json::json!(["busybox:latest"]));
+        let id = info["Id"].as_str().unwrap().to_string();
+        assert_eq!(d.ok(&["images", "-q"]).trim(), &id[7..19]);
+        let out = d.ok(&["rmi", "busybox"]);
+        assert!(out.contains("Untagged: busybox:latest"), "{out}");
+        assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+        d.assert_empty();
+    }
+}
+
+#[test]
+fn load_inspect_rmi_overlayfs() {
+    let d = Daemon::start();
+    load_inspect_rmi(&d);
+}
+
+#[test]
+fn load_inspect_rmi_native() {
+    let d = Daemon::start_with(DaemonOpts {
+        args: vec!["--snapshotter".into(), "native".into()],
+        ..Default::default()
+    });
+    load_inspect_rmi(&d);
+}
+
+#[test]
+fn load_from_stdin_tag_and_json() {
+    let d = Daemon::start();
+    let out = d.berth_stdin(&["load"], &busybox_archive(Layout::Legacy, "busybox:latest"));
+    let out = berth_tests::check_ok(&["load"], &out);
+    assert!(out.contains("Loaded image: busybox:latest"), "{out}");
+    d.ok(&["tag", "busybox", "localhost:5000/team/app:v1"]);
+    d.ok(&["image", "tag", "busybox:latest", "other"]);
+    let lines: Vec<Value> = d
+        .ok(&["images", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let repos: Vec<&str> = lines.iter().map(|l| l["Repository"].as_str().unwrap()).collect();
+    assert!(repos.contains(&"localhost:5000/team/app") && repos.contains(&"other"), "{repos:?}");
+    assert!(lines.iter().all(|l| l["ID"] == lines[0]["ID"]), "one image, three names");
+    // Filter by repository.
+    let f = d.ok(&["images", "other"]);
+    assert_eq!(f.lines().count(), 2, "{f}");
+    // rmi of one name of several only untags.
+    let out = d.ok(&["rmi", "other"]);
+    assert!(out.contains("Untagged: other:latest") && !out.contains("Deleted"), "{out}");
+    // rmi by ID with several names needs -f.
+    let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
+    let (code, err) = d.fail(&["rmi", &id[7..19]]);
+    assert_eq!(code, 125);
+    assert!(err.contains("must be forced"), "{err}");
+    let out = d.ok(&["rmi", "-f", &id[7..19]]);
+    assert!(out.contains("Deleted:"), "{out}");
+    d.assert_empty();
+    // Unknown image.
+    let (_, err) = d.fail(&["rmi", "nosuch"]);
+    assert!(err.contains("No such image") && err.contains("nosuch"), "{err}");
+    let (_, err) = d.fail(&["image", "inspect", "nosuch:1"]);
+    assert!(err.contains("No such image"), "{err}");
+}
+
+#[test]
+fn shared_layers_are_stored_once_and_history() {
+    let d = Daemon::start();
+    let base = busybox_rootfs_tar();
+    let top1 = LayerBuilder::new().file("hello", b"one").whiteout("bin/vi").build();
+    let top2 = LayerBuilder::new().file("hello", b"two").build();
+    let a = ArchiveBuilder::new(Layout::Oci, vec![
+        ImageSpec::new("app:one", vec![base.clone(), top1]),
+        ImageSpec::new("app:two", vec![base, top2]),
+    ]);
+    let p = write(&d, "two.tar", &a.build());
+    let out = d.ok(&["load", "-i", &p]);
+    assert!(out.contains("app:one") && out.contains("app:two"), "{out}");
+    // Three snapshots: one base shared by two tops.
+    let snaps = d.ok(&["snapshot", "ls"]);
+    assert_eq!(snaps.lines().count(), 1 + 3, "{snaps}");
+    // The base blob is held once.
+    let blobs = d.ok(&["content", "ls", "-q"]);
+    let n = blobs.lines().count();
+    assert_eq!(n, 1 + 2 + 2 + 2, "base + 2 tops + 2 configs + 2 manifests:\n{blobs}");
+    assert_eq!(d.entries("content/blobs/sha256").len(), n);
+    // History: newest first, CMD row empty, layers sized.
+    let h = d.ok(&["history", "app:one"]);
+    let rows: Vec<&str> = h.lines().collect();
+    assert!(rows[0].starts_with("IMAGE"), "{h}");
+    assert_eq!(rows.len(), 1 + 3, "{h}");
+    assert!(rows[1].contains("CMD") && rows[1].contains("0B"), "{h}");
+    assert!(rows[3].contains("<missing>"), "{h}");
+    // Removing one image keeps the shared base.
+    d.ok(&["rmi", "app:one"]);
+    assert_eq!(d.ok(&["snapshot", "ls"]).lines().count(), 1 + 2);
+    d.ok(&["content", "verify"]);
+    d.ok(&["rmi", "app:two"]);
+    d.assert_empty();
+}
+
+#[test]
+fn save_roundtrip_with_skopeo_and_umoci() {
+    let skopeo = require_tool("skopeo", "skopeo");
+    let umoci = require_tool("umoci", "umoci");
+    let d = Daemon::start();
+    let p = write(&d, "bb.tar", &busybox_archive(Layout::Legacy, "busybox:latest"));
+    d.ok(&["load", "-i", &p]);
+    let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
+    let saved = d.dir.path().join("saved.tar");
+    d.ok(&["save", "-o", saved.to_str().unwrap(), "busybox"]);
+
+    let out = std::process::Command::new(&skopeo)
+        .args(["inspect", "--config", &format!("docker-archive:{}", saved.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    let cfg: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["sh"]));
+
+    let layout = d.dir.path().join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-C").arg(&layout).arg("-xf").arg(&saved)
+        .status().unwrap();
+    assert!(st.success());
+    let out = std::process::Command::new(&skopeo)
+        .args(["inspect", &format!("oci:{}:latest", layout.display())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo oci: {}", String::from_utf8_lossy(&out.stderr));
+    let bundle = d.dir.path().join("bundle");
+    let out = std::process::Command::new(&umoci)
+        .args(["unpack", "--image", &format!("{}:latest", layout.display())])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(bundle.join("rootfs/bin/busybox").exists());
+
+    // rmi, then load what save wrote: the same image ID.
+    d.ok(&["rmi", "busybox"]);
+    d.assert_empty();
+    let out = d.ok(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(out.contains("busybox:latest"), "{out}");
+    assert_eq!(inspect(&d, "busybox")["Id"].as_str().unwrap(), id);
+    // save to stdout works too, and a missing image writes no file.
+    let out = d.berth(&["save", "busybox"]);
+    assert!(out.status.success() && out.stdout.len() > 1_000_000);
+    let bad = d.dir.path().join("bad.tar");
+    let (_, err) = d.fail(&["save", "-o", bad.to_str().unwrap(), "nosuch"]);
+    assert!(err.contains("No such image"), "{err}");
+    assert!(!bad.exists());
+}
+
+#[test]
+fn import_with_changes() {
+    let d = Daemon::start();
+    let rootfs = busybox_rootfs_tar();
+    let p = write(&d, "rootfs.tar", &rootfs);
+    let out = d.ok(&[
+        "import", "-c", "CMD [\"sh\", \"-c\", \"echo hi\"]", "-c", "ENV A=1 B=two", "-c", "WORKDIR /srv",
+        "-c", "EXPOSE 80 53/udp", "-c", "ENTRYPOINT [\"/bin/env\"]", "-m", "my message", &p, "imported:v1",
+    ]);
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    let info = inspect(&d, "imported:v1");
+    let c = &info["Config"];
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/env"]));
+    assert_eq!(c["WorkingDir"], "/srv");
+    let env = c["Env"].as_array().unwrap();
+    assert!(env.contains(&"A=1".into()) && env.contains(&"B=two".into()), "{env:?}");
+    let ports = c["ExposedPorts"].as_object().unwrap();
+    assert!(ports.contains_key("80/tcp") && ports.contains_key("53/udp"), "{ports:?}");
+    assert_eq!(info["Comment"], "my message");
+    assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+
+    // gzip from stdin, untagged.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &rootfs).unwrap();
+    let out = d.berth_stdin(&["import", "-"], &gz.finish().unwrap());
+    let id = berth_tests::check_ok(&["import", "-"], &out);
+    assert!(id.trim().starts_with("sha256:"));
+    let table = d.ok(&["images"]);
+    assert!(table.contains("<none>"), "{table}");
+    // The same layer: one snapshot for both images.
+    assert_eq!(d.ok(&["snapshot", "ls"]).lines().count(), 1 + 1);
+
+    // Bad --change and bad reference: clear errors, nothing added.
+    let before = d.ok(&["content", "ls", "-q"]);
+    let (code, err) = d.fail(&["import", "-c", "FROB x", &p, "x:1"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("unknown instruction FROB"), "{err}");
+    let (_, err) = d.fail(&["import", &p, "Bad:Ref:x"]);
+    assert!(err.contains("invalid reference format"), "{err}");
+    assert_eq!(d.ok(&["content", "ls", "-q"]), before);
+    d.ok(&["rmi", "imported:v1"]);
+    d.ok(&["rmi", id.trim()]);
+    d.assert_empty();
+}
+
+#[test]
+fn content_verify_and_prune() {
+    let d = Daemon::start();
+    let p = write(&d, "bb.tar", &busybox_archive(Layout::Oci, "busybox:latest"));
+    d.ok(&["load", "-i", &p]);
+    let out = d.ok(&["content", "verify"]);
+    assert!(out.contains("OK sha256:"), "{out}");
+    // Corrupt the config blob on disk: verify names it and exits 1.
+    let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
+    let blob = d.root().join("content/blobs/sha256").join(&id[7..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    let out = d.berth(&["content", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("BAD {id}")), "{text}");
+    bytes[0] ^= 1;
+    std::fs::write(&blob, &bytes).unwrap();
+    d.ok(&["content", "verify"]);
+
+    // Blobs nobody references (left by a killed load, say) are pruned.
+    let stray = d.root().join("content/blobs/sha256").join("0".repeat(64));
+    std::fs::write(&stray, b"stray").unwrap();
+    let out = d.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert!(!stray.exists(), "stray blob pruned");
+    assert!(d.ok(&["images"]).contains("busybox"), "referenced image kept");
+    d.ok(&["content", "verify"]);
+    // Without -f and without a terminal, prune refuses.
+    let (_, err) = d.fail(&["system", "prune"]);
+    assert!(err.contains("-f"), "{err}");
+    d.ok(&["rmi", "busybox"]);
+    d.ok(&["system", "prune", "-f"]);
+    d.assert_empty();
+}
+
+#[test]
+fn images_survive_a_restart() {
+    let mut d = Daemon::start();
+    let p = write(&d, "bb.tar", &busybox_archive(Layout::Legacy, "busybox:latest"));
+    d.ok(&["load", "-i", &p]);
+    let before = d.ok(&["images"]);
+    d.restart();
+    assert_eq!(d.ok(&["images"]), before);
+    d.ok(&["content", "verify"]);
+    d.ok(&["rmi", "busybox"]);
+    d.assert_empty();
+}
