@@ -120,7 +120,7 @@ fn bad_references() {
     let p = d.dir.path().join("ok.tar");
     std::fs::write(&p, a).unwrap();
     d.ok(&["load", "-i", p.to_str().unwrap()]);
-    for bad in ["UPPER:tag:x", "foo::bar", "a//b", ":tag", "-lead"] {
+    for bad in ["UPPER:tag:x", "foo::bar", "a//b", ":tag", "a b", "x@sha256:12"] {
         let (code, err) = d.fail(&["tag", "bad:1", bad]);
         assert_eq!(code, 125, "{bad}");
         assert!(err.contains("invalid reference format"), "{bad}: {err}");
