@@ -15,6 +15,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+/// HTTP/2 flow-control window for the connection to berthd.
+const WINDOW: u32 = 16 << 20;
+
 use crate::error::CliError;
 
 /// Large enough for any image config or manifest the daemon returns in one
@@ -83,10 +86,14 @@ impl Client {
         let interceptor = NamespaceInterceptor::new(namespace)?;
         let address = format!("unix://{}", path.display());
         // The URI is a placeholder: the connector below ignores it.
-        let endpoint = Endpoint::try_from("http://[::]:50051").map_err(|e| CliError::Connect {
-            address: address.clone(),
-            why: root_cause(&e),
-        })?;
+        let endpoint = Endpoint::try_from("http://[::]:50051")
+            .map_err(|e| CliError::Connect {
+                address: address.clone(),
+                why: root_cause(&e),
+            })?
+            // HTTP/2's default 64 KiB window throttles archive streams.
+            .initial_stream_window_size(WINDOW)
+            .initial_connection_window_size(WINDOW);
         let channel =
             endpoint
                 .connect_with_connector(tower::service_fn(move |_: Uri| {

@@ -142,6 +142,52 @@ fn normalize(p: &str) -> String {
 }
 
 fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Result<ArchiveFiles> {
+    let mut out = ArchiveFiles {
+        files: HashMap::new(),
+        links: HashMap::new(),
+        committed: HashMap::new(),
+    };
+    // Large files are committed (fsync, digest, rename) on a second thread
+    // while the stream goes on, so syncing one blob overlaps receiving the
+    // next.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(String, crate::content::Writer, u64)>();
+        let committer = scope.spawn(move || {
+            rx.into_iter()
+                .map(|(path, w, size)| (path, w.commit(None, Some(size))))
+                .collect::<Vec<_>>()
+        });
+        let read = read_entries(engine, &mut out, input, &tx);
+        drop(tx);
+        let committed = committer
+            .join()
+            .map_err(|_| ManagerError::Internal("the blob committer panicked".into()))?;
+        let mut first_err = None;
+        for (path, res) in committed {
+            match res {
+                Ok(c) => {
+                    lease.add_blob(&c);
+                    out.files.insert(path, FileData::Blob(c));
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        read?;
+        first_err.map_or(Ok(()), Err)
+    })?;
+    Ok(out)
+}
+
+type CommitQueue = std::sync::mpsc::Sender<(String, crate::content::Writer, u64)>;
+
+fn read_entries(
+    engine: &Engine,
+    out: &mut ArchiveFiles,
+    input: impl Read,
+    commits: &CommitQueue,
+) -> Result<()> {
     let mut buf = BufReader::with_capacity(1 << 20, input);
     let head = buf.fill_buf().map_err(corrupt)?;
     if head.is_empty() {
@@ -153,11 +199,6 @@ fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Res
         Compression::None => Box::new(buf),
     };
     let mut archive = tar::Archive::new(TailTracker::new(decoded));
-    let mut out = ArchiveFiles {
-        files: HashMap::new(),
-        links: HashMap::new(),
-        committed: HashMap::new(),
-    };
     let load_id: u64 = rand::thread_rng().gen();
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
@@ -166,20 +207,19 @@ fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Res
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                let data = if size <= SMALL_FILE {
+                if size <= SMALL_FILE {
                     let mut v = Vec::with_capacity(size as usize);
                     entry.read_to_end(&mut v).map_err(corrupt)?;
-                    FileData::Small(v)
+                    out.files.insert(path, FileData::Small(v));
                 } else {
                     let mut w = engine
                         .content()
                         .writer(&format!("load-{load_id:016x}-{path}"))?;
                     io::copy(&mut entry, &mut w).map_err(corrupt)?;
-                    let c = w.commit(None, Some(size))?;
-                    lease.add_blob(&c);
-                    FileData::Blob(c)
-                };
-                out.files.insert(path, data);
+                    commits
+                        .send((path, w, size))
+                        .map_err(|_| ManagerError::Internal("the blob committer stopped".into()))?;
+                }
             }
             tar::EntryType::Symlink => {
                 let target = entry
@@ -210,7 +250,7 @@ fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Res
             "truncated archive: it ends before the end-of-archive marker".into(),
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 #[derive(Deserialize)]

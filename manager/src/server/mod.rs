@@ -34,6 +34,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        // HTTP/2's default 64 KiB window throttles archive streams.
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(16 << 20))
         .add_service(
             NamespacesServer::new(namespaces::Namespaces::new(engine.clone()))
                 .max_decoding_message_size(MAX_MESSAGE),
