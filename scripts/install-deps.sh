@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian machine lacks to build and test berth:
-# Debian packages (test fixtures, image tools, benchmark peers) and, if
-# cargo is missing, nothing can be done here: the Rust toolchain comes with
-# the machine (rustup).
+# Installs the Debian packages berth needs on a fresh machine, skipping what
+# is installed already. Runs without a terminal (CI=true, no stdin).
+#
+#   scripts/install-deps.sh          what the tests need: busybox-static (the
+#                                    test images), skopeo and umoci (read what
+#                                    `berth save` writes), zstd
+#   scripts/install-deps.sh --all    also the registry and the peers of the
+#                                    benchmarks: docker-registry, runc,
+#                                    containerd, docker.io, hyperfine
+#
+# The Rust toolchain is not a Debian package here: it comes with the machine
+# (rustup, ~/.cargo); the script only checks that cargo is there.
 set -euo pipefail
 
 need=(busybox-static skopeo umoci zstd)
-if [ "${BERTH_BENCH_PEERS:-0}" = 1 ]; then
-  need+=(docker.io containerd runc hyperfine)
+if [ "${1:-}" = --all ]; then
+  need+=(docker-registry runc containerd docker.io hyperfine)
 fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "installing ${missing[*]} needs root" >&2; exit 1; }
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+else
+  echo "Debian packages: all present (${need[*]})"
 fi
 if [ -f "$HOME/.cargo/env" ]; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
-command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

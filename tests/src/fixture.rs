@@ -45,7 +45,9 @@ impl LayerBuilder {
 
     pub fn dir(mut self, path: &str, mode: u32) -> Self {
         let mut h = Self::header(tar::EntryType::Directory, 0, mode);
-        self.b.append_data(&mut h, path, std::io::empty()).expect("tar dir");
+        self.b
+            .append_data(&mut h, path, std::io::empty())
+            .expect("tar dir");
         self
     }
 
@@ -66,7 +68,17 @@ impl LayerBuilder {
 
     pub fn symlink(mut self, path: &str, target: &str) -> Self {
         let mut h = Self::header(tar::EntryType::Symlink, 0, 0o777);
-        self.b.append_link(&mut h, path, target).expect("tar symlink");
+        self.b
+            .append_link(&mut h, path, target)
+            .expect("tar symlink");
+        self
+    }
+
+    pub fn hardlink(mut self, path: &str, target: &str) -> Self {
+        let mut h = Self::header(tar::EntryType::Link, 0, 0o644);
+        self.b
+            .append_link(&mut h, path, target)
+            .expect("tar hardlink");
         self
     }
 
@@ -167,16 +179,26 @@ pub struct ImageSpec {
     pub tags: Vec<String>,
     pub layers: Vec<Vec<u8>>,
     pub cmd: Vec<String>,
+    /// The config's Env; PATH by default, as docker images have.
+    pub env: Vec<String>,
     pub created: String,
+    /// The history's "created_by" of each layer ("layer N" when missing).
+    pub created_by: Vec<String>,
 }
 
 impl ImageSpec {
     pub fn new(tag: &str, layers: Vec<Vec<u8>>) -> Self {
         ImageSpec {
-            tags: if tag.is_empty() { vec![] } else { vec![tag.to_string()] },
+            tags: if tag.is_empty() {
+                vec![]
+            } else {
+                vec![tag.to_string()]
+            },
             layers,
             cmd: vec!["sh".into()],
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
             created: "2024-01-02T03:04:05Z".into(),
+            created_by: vec![],
         }
     }
 
@@ -185,7 +207,14 @@ impl ImageSpec {
             .layers
             .iter()
             .enumerate()
-            .map(|(i, _)| json!({"created": self.created, "created_by": format!("/bin/sh -c #(nop) layer {i}")}))
+            .map(|(i, _)| {
+                let by = self
+                    .created_by
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("/bin/sh -c #(nop) layer {i}"));
+                json!({"created": self.created, "created_by": by})
+            })
             .chain(std::iter::once(json!({
                 "created": self.created,
                 "created_by": format!("/bin/sh -c #(nop) CMD {:?}", self.cmd),
@@ -196,7 +225,7 @@ impl ImageSpec {
             "architecture": "amd64",
             "os": "linux",
             "created": self.created,
-            "config": {"Cmd": self.cmd, "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "config": {"Cmd": self.cmd, "Env": self.env},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": history,
         }))
@@ -205,16 +234,16 @@ impl ImageSpec {
 }
 
 /// Writes image archives.
-pub struct ArchiveBuilder {
+pub struct ImageBuilder {
     pub layout: Layout,
     pub gzip: bool,
     pub images: Vec<ImageSpec>,
     pub tamper: Tamper,
 }
 
-impl ArchiveBuilder {
+impl ImageBuilder {
     pub fn new(layout: Layout, images: Vec<ImageSpec>) -> Self {
-        ArchiveBuilder {
+        ImageBuilder {
             layout,
             gzip: false,
             images,
@@ -247,6 +276,10 @@ impl ArchiveBuilder {
         };
         let mut manifest_json = Vec::new();
         let mut index = Vec::new();
+        let mut repositories: std::collections::BTreeMap<
+            String,
+            serde_json::Map<String, serde_json::Value>,
+        > = Default::default();
         for (n, img) in self.images.iter().enumerate() {
             let diff_ids: Vec<String> = img.layers.iter().map(|l| sha256(l)).collect();
             let config = img.config(&diff_ids);
@@ -269,15 +302,42 @@ impl ArchiveBuilder {
                     Layout::Oci => format!("blobs/sha256/{}", &digest[7..]),
                 };
                 add(&mut out, &path, &bytes);
+                if self.layout == Layout::Legacy {
+                    // docker < 25 also wrote a v1 "json" and "VERSION" per
+                    // layer directory; loaders must ignore them.
+                    let dir = &digest[7..];
+                    add(&mut out, &format!("{dir}/VERSION"), b"1.0");
+                    let v1 = json!({"id": dir, "created": img.created});
+                    add(
+                        &mut out,
+                        &format!("{dir}/json"),
+                        &serde_json::to_vec(&v1).expect("v1 json"),
+                    );
+                }
                 layer_paths.push(path);
-                layer_descs.push(json!({"mediaType": media_type, "digest": digest, "size": layer.len()}));
+                layer_descs
+                    .push(json!({"mediaType": media_type, "digest": digest, "size": layer.len()}));
             }
             let config_path = match self.layout {
                 Layout::Legacy => format!("{}.json", &config_digest[7..]),
                 Layout::Oci => format!("blobs/sha256/{}", &config_digest[7..]),
             };
             add(&mut out, &config_path, &config);
-            manifest_json.push(json!({"Config": config_path, "RepoTags": img.tags, "Layers": layer_paths}));
+            if let Some(top) = layer_paths.last() {
+                let top = top.split('/').next().unwrap_or_default().to_string();
+                for t in &img.tags {
+                    if let Some((repo, tag)) =
+                        t.rsplit_once(':').filter(|(_, tag)| !tag.contains('/'))
+                    {
+                        repositories
+                            .entry(repo.to_string())
+                            .or_default()
+                            .insert(tag.to_string(), json!(top.clone()));
+                    }
+                }
+            }
+            manifest_json
+                .push(json!({"Config": config_path, "RepoTags": img.tags, "Layers": layer_paths}));
             if self.layout == Layout::Oci {
                 let manifest = serde_json::to_vec(&json!({
                     "schemaVersion": 2,
@@ -293,7 +353,11 @@ impl ArchiveBuilder {
                     let k = mbytes.iter().position(|&b| b == b'2').expect("a 2");
                     mbytes[k] = b'3';
                 }
-                add(&mut out, &format!("blobs/sha256/{}", &mdigest[7..]), &mbytes);
+                add(
+                    &mut out,
+                    &format!("blobs/sha256/{}", &mdigest[7..]),
+                    &mbytes,
+                );
                 let tag = img.tags.first().cloned();
                 let mut entry = json!({
                     "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -301,7 +365,11 @@ impl ArchiveBuilder {
                     "size": manifest.len(),
                 });
                 if let Some(t) = tag {
-                    let full = if t.contains('/') { t.clone() } else { format!("docker.io/library/{t}") };
+                    let full = if t.contains('/') {
+                        t.clone()
+                    } else {
+                        format!("docker.io/library/{t}")
+                    };
                     entry["annotations"] = json!({
                         "io.containerd.image.name": full,
                         "org.opencontainers.image.ref.name": t.rsplit(':').next().unwrap_or("latest"),
@@ -317,6 +385,10 @@ impl ArchiveBuilder {
         }
         let mj = serde_json::to_vec(&manifest_json).expect("manifest.json");
         add(&mut out, "manifest.json", &mj);
+        if self.layout == Layout::Legacy && !repositories.is_empty() {
+            let r = serde_json::to_vec(&repositories).expect("repositories");
+            add(&mut out, "repositories", &r);
+        }
         let mut bytes = out.into_inner().expect("archive");
         if self.gzip {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -335,9 +407,16 @@ impl ArchiveBuilder {
     }
 }
 
+/// The busybox image: one layer from the host's static busybox, CMD ["sh"].
+pub fn busybox_image(tag: &str) -> ImageSpec {
+    let mut spec = ImageSpec::new(tag, vec![busybox_rootfs_tar()]);
+    spec.created_by = vec!["ADD busybox-static rootfs in / (berth make-image)".into()];
+    spec
+}
+
 /// The busybox image as a docker-save archive.
 pub fn busybox_archive(layout: Layout, tag: &str) -> Vec<u8> {
-    ArchiveBuilder::new(layout, vec![ImageSpec::new(tag, vec![busybox_rootfs_tar()])]).build()
+    ImageBuilder::new(layout, vec![busybox_image(tag)]).build()
 }
 
 /// A layer of `files` files of `mib` MiB each of incompressible bytes.

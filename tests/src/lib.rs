@@ -75,6 +75,7 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     socket: PathBuf,
+    opts: DaemonOpts,
 }
 
 impl Daemon {
@@ -95,12 +96,14 @@ impl Daemon {
             child: None,
             socket,
             dir,
+            opts,
         };
-        d.spawn(&opts);
+        d.spawn();
         d
     }
 
-    fn spawn(&mut self, opts: &DaemonOpts) {
+    fn spawn(&mut self) {
+        let opts = self.opts.clone();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -232,10 +235,25 @@ impl Daemon {
         }
     }
 
-    /// Stops and starts the daemon again on the same root.
+    /// SIGKILLs the daemon (a crash): nothing of its shutdown runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts the daemon again on the same root, with the same
+    /// options.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn(&DaemonOpts::default());
+        self.start_again();
+    }
+
+    /// Starts the daemon again after [`Daemon::stop`] or [`Daemon::kill`].
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "berthd is still running");
+        self.spawn();
     }
 
     /// The mount points under this daemon's directory.
@@ -275,10 +293,36 @@ impl Daemon {
         );
         let sn = self.ok(&["info", "--format", "json"]);
         let sn: serde_json::Value = serde_json::from_str(&sn).expect("info json");
-        let backend = sn["Snapshotter"].as_str().unwrap_or("overlayfs").to_string();
+        let backend = sn["Snapshotter"]
+            .as_str()
+            .unwrap_or("overlayfs")
+            .to_string();
         let dirs = self.entries(&format!("snapshots/{backend}/snapshots"));
         assert!(dirs.is_empty(), "snapshot dirs left: {dirs:?}");
+        let mounts = self.mounts();
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
     }
+}
+
+/// Every path under `dir` (not following symlinks) whose file name is `name`.
+pub fn find_named(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if e.file_name() == name {
+                found.push(p.clone());
+            }
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                todo.push(p);
+            }
+        }
+    }
+    found
 }
 
 impl Drop for Daemon {

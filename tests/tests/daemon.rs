@@ -83,7 +83,10 @@ fn bad_config_and_missing_config_fail_clearly() {
 #[test]
 fn cli_errors() {
     // Unknown flag: one line, exit 125.
-    let out = Command::new(bin("berth")).arg("--badflag").output().unwrap();
+    let out = Command::new(bin("berth"))
+        .arg("--badflag")
+        .output()
+        .unwrap();
     let (code, _) = check_fail(&["--badflag"], &out);
     assert_eq!(code, 125);
     // No daemon at the address.
@@ -114,7 +117,10 @@ fn cli_errors() {
 #[test]
 fn namespaces_scope_images() {
     let d = Daemon::start();
-    let archive = berth_tests::fixture::busybox_archive(berth_tests::fixture::Layout::Legacy, "busybox:latest");
+    let archive = berth_tests::fixture::busybox_archive(
+        berth_tests::fixture::Layout::Legacy,
+        "busybox:latest",
+    );
     let p = d.dir.path().join("bb.tar");
     std::fs::write(&p, archive).unwrap();
     d.ok(&["-n", "team-a", "load", "-i", p.to_str().unwrap()]);
@@ -131,7 +137,16 @@ fn namespaces_scope_images() {
     assert!(!d.ok(&["namespace", "ls"]).contains("team-a"));
     // create / duplicate / bad name
     d.ok(&["namespace", "create", "k8s.io"]);
-    assert!(d.fail(&["namespace", "create", "k8s.io"]).1.contains("already exists"));
-    assert!(d.fail(&["namespace", "create", "Bad_NS"]).1.contains("invalid namespace"));
-    assert!(d.fail(&["-n", "Bad/NS", "images"]).1.contains("invalid namespace"));
+    assert!(d
+        .fail(&["namespace", "create", "k8s.io"])
+        .1
+        .contains("already exists"));
+    assert!(d
+        .fail(&["namespace", "create", "Bad_NS"])
+        .1
+        .contains("invalid namespace"));
+    assert!(d
+        .fail(&["-n", "Bad/NS", "images"])
+        .1
+        .contains("invalid namespace"));
 }

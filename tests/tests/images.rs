@@ -2,7 +2,10 @@
 //! tag, rmi, inspect, history, shared layers, save (checked with skopeo and
 //! umoci), import with --change, content ls/verify and prune.
 
-use berth_tests::fixture::{busybox_archive, busybox_rootfs_tar, ArchiveBuilder, ImageSpec, LayerBuilder, Layout};
+use berth_tests::fixture::{
+    busybox_archive, busybox_image, busybox_rootfs_tar, ImageBuilder, ImageSpec, LayerBuilder,
+    Layout,
+};
 use berth_tests::{require_tool, Daemon, DaemonOpts};
 use serde_json::Value;
 
@@ -12,26 +15,53 @@ fn write(d: &Daemon, name: &str, bytes: &[u8]) -> String {
     p.display().to_string()
 }
 
+fn gz_bytes(b: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, b).unwrap();
+    gz.finish().unwrap()
+}
+
 fn inspect(d: &Daemon, image: &str) -> Value {
     let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).unwrap();
     v[0].clone()
 }
 
 fn load_inspect_rmi(d: &Daemon) {
-    for (layout, gzip) in [(Layout::Legacy, false), (Layout::Oci, false), (Layout::Legacy, true), (Layout::Oci, true)] {
-        let mut b = ArchiveBuilder::new(layout, vec![ImageSpec::new("busybox:latest", vec![busybox_rootfs_tar()])]);
+    for (layout, gzip) in [
+        (Layout::Legacy, false),
+        (Layout::Oci, false),
+        (Layout::Legacy, true),
+        (Layout::Oci, true),
+    ] {
+        let mut b = ImageBuilder::new(
+            layout,
+            vec![ImageSpec::new("busybox:latest", vec![busybox_rootfs_tar()])],
+        );
         if gzip {
             b = b.gzip();
         }
         let p = write(d, "bb.tar", &b.build());
         let out = d.ok(&["load", "-i", &p]);
-        assert_eq!(out.trim(), "Loaded image: busybox:latest", "{layout:?} gzip={gzip}");
+        assert_eq!(
+            out.trim(),
+            "Loaded image: busybox:latest",
+            "{layout:?} gzip={gzip}"
+        );
         let table = d.ok(&["images"]);
         let mut lines = table.lines();
-        let header: Vec<&str> = lines.next().unwrap().split("  ").filter(|s| !s.is_empty()).map(str::trim).collect();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap()
+            .split("  ")
+            .filter(|s| !s.is_empty())
+            .map(str::trim)
+            .collect();
         assert_eq!(header, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
         let row = lines.next().expect("a row");
-        assert!(row.starts_with("busybox") && row.contains("latest"), "{row}");
+        assert!(
+            row.starts_with("busybox") && row.contains("latest"),
+            "{row}"
+        );
         let info = inspect(d, "busybox");
         assert_eq!(info["Config"]["Cmd"], serde_json::json!(["sh"]));
         assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
@@ -63,9 +93,30 @@ fn load_inspect_rmi_native() {
 #[test]
 fn load_from_stdin_tag_and_json() {
     let d = Daemon::start();
-    let out = d.berth_stdin(&["load"], &busybox_archive(Layout::Legacy, "busybox:latest"));
+    let out = d.berth_stdin(
+        &["load"],
+        &busybox_archive(Layout::Legacy, "busybox:latest"),
+    );
     let out = berth_tests::check_ok(&["load"], &out);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
+    // The OCI layout, gzipped, from stdin: the same image again.
+    let id = inspect(&d, "busybox")["Id"].clone();
+    let gz = ImageBuilder::new(Layout::Oci, vec![busybox_image("busybox:latest")])
+        .gzip()
+        .build();
+    let out = d.berth_stdin(&["image", "load"], &gz);
+    let out = berth_tests::check_ok(&["image", "load"], &out);
+    assert!(out.contains("Loaded image: busybox:latest"), "{out}");
+    assert_eq!(inspect(&d, "busybox")["Id"], id, "same content, same ID");
+    assert_eq!(d.ok(&["images", "-q"]).lines().count(), 1);
+    // The name now points at the OCI manifest; the one it replaced is
+    // referenced by nothing and must not linger (layer + config + manifest).
+    let blobs = d.ok(&["content", "ls", "-q"]);
+    assert_eq!(
+        blobs.lines().count(),
+        3,
+        "re-loading busybox:latest from another layout left the replaced manifest blob behind:\n{blobs}"
+    );
     d.ok(&["tag", "busybox", "localhost:5000/team/app:v1"]);
     d.ok(&["image", "tag", "busybox:latest", "other"]);
     let lines: Vec<Value> = d
@@ -74,15 +125,27 @@ fn load_from_stdin_tag_and_json() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 3);
-    let repos: Vec<&str> = lines.iter().map(|l| l["Repository"].as_str().unwrap()).collect();
-    assert!(repos.contains(&"localhost:5000/team/app") && repos.contains(&"other"), "{repos:?}");
-    assert!(lines.iter().all(|l| l["ID"] == lines[0]["ID"]), "one image, three names");
+    let repos: Vec<&str> = lines
+        .iter()
+        .map(|l| l["Repository"].as_str().unwrap())
+        .collect();
+    assert!(
+        repos.contains(&"localhost:5000/team/app") && repos.contains(&"other"),
+        "{repos:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l["ID"] == lines[0]["ID"]),
+        "one image, three names"
+    );
     // Filter by repository.
     let f = d.ok(&["images", "other"]);
     assert_eq!(f.lines().count(), 2, "{f}");
     // rmi of one name of several only untags.
     let out = d.ok(&["rmi", "other"]);
-    assert!(out.contains("Untagged: other:latest") && !out.contains("Deleted"), "{out}");
+    assert!(
+        out.contains("Untagged: other:latest") && !out.contains("Deleted"),
+        "{out}"
+    );
     // rmi by ID with several names needs -f.
     let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
     let (code, err) = d.fail(&["rmi", &id[7..19]]);
@@ -93,7 +156,10 @@ fn load_from_stdin_tag_and_json() {
     d.assert_empty();
     // Unknown image.
     let (_, err) = d.fail(&["rmi", "nosuch"]);
-    assert!(err.contains("No such image") && err.contains("nosuch"), "{err}");
+    assert!(
+        err.contains("No such image") && err.contains("nosuch"),
+        "{err}"
+    );
     let (_, err) = d.fail(&["image", "inspect", "nosuch:1"]);
     assert!(err.contains("No such image"), "{err}");
 }
@@ -102,12 +168,18 @@ fn load_from_stdin_tag_and_json() {
 fn shared_layers_are_stored_once_and_history() {
     let d = Daemon::start();
     let base = busybox_rootfs_tar();
-    let top1 = LayerBuilder::new().file("hello", b"one").whiteout("bin/vi").build();
+    let top1 = LayerBuilder::new()
+        .file("hello", b"one")
+        .whiteout("bin/vi")
+        .build();
     let top2 = LayerBuilder::new().file("hello", b"two").build();
-    let a = ArchiveBuilder::new(Layout::Oci, vec![
-        ImageSpec::new("app:one", vec![base.clone(), top1]),
-        ImageSpec::new("app:two", vec![base, top2]),
-    ]);
+    let a = ImageBuilder::new(
+        Layout::Oci,
+        vec![
+            ImageSpec::new("app:one", vec![base.clone(), top1]),
+            ImageSpec::new("app:two", vec![base, top2]),
+        ],
+    );
     let p = write(&d, "two.tar", &a.build());
     let out = d.ok(&["load", "-i", &p]);
     assert!(out.contains("app:one") && out.contains("app:two"), "{out}");
@@ -117,7 +189,11 @@ fn shared_layers_are_stored_once_and_history() {
     // The base blob is held once.
     let blobs = d.ok(&["content", "ls", "-q"]);
     let n = blobs.lines().count();
-    assert_eq!(n, 1 + 2 + 2 + 2, "base + 2 tops + 2 configs + 2 manifests:\n{blobs}");
+    assert_eq!(
+        n,
+        1 + 2 + 2 + 2,
+        "base + 2 tops + 2 configs + 2 manifests:\n{blobs}"
+    );
     assert_eq!(d.entries("content/blobs/sha256").len(), n);
     // History: newest first, CMD row empty, layers sized.
     let h = d.ok(&["history", "app:one"]);
@@ -139,38 +215,100 @@ fn save_roundtrip_with_skopeo_and_umoci() {
     let skopeo = require_tool("skopeo", "skopeo");
     let umoci = require_tool("umoci", "umoci");
     let d = Daemon::start();
-    let p = write(&d, "bb.tar", &busybox_archive(Layout::Legacy, "busybox:latest"));
+    let p = write(
+        &d,
+        "bb.tar",
+        &busybox_archive(Layout::Legacy, "busybox:latest"),
+    );
     d.ok(&["load", "-i", &p]);
     let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
     let saved = d.dir.path().join("saved.tar");
     d.ok(&["save", "-o", saved.to_str().unwrap(), "busybox"]);
 
     let out = std::process::Command::new(&skopeo)
-        .args(["inspect", "--config", &format!("docker-archive:{}", saved.display())])
+        .args([
+            "inspect",
+            "--config",
+            &format!("docker-archive:{}", saved.display()),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["sh"]));
+    // skopeo sees the same config (its digest is the image ID) and layers.
+    let skopeo_json = |transport: &str, extra: &[&str]| -> Vec<u8> {
+        let out = std::process::Command::new(&skopeo)
+            .arg("inspect")
+            .args(extra)
+            .arg(format!("{transport}:{}", saved.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo inspect {transport}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let raw_cfg = skopeo_json("docker-archive", &["--raw", "--config"]);
+    assert_eq!(
+        berth_tests::fixture::sha256(&raw_cfg),
+        id,
+        "config digest is the image ID"
+    );
+    let info = inspect(&d, "busybox");
+    let sk: Value = serde_json::from_slice(&skopeo_json("docker-archive", &[])).unwrap();
+    assert_eq!(
+        sk["Layers"].as_array().unwrap().len(),
+        info["RootFS"]["Layers"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        sk["Layers"], info["RootFS"]["Layers"],
+        "uncompressed layers: digests are diff IDs"
+    );
+    // The archive is an OCI layout too (docker 25+ writes both).
+    let raw_cfg = skopeo_json("oci-archive", &["--raw", "--config"]);
+    assert_eq!(
+        berth_tests::fixture::sha256(&raw_cfg),
+        id,
+        "oci-archive config digest"
+    );
 
     let layout = d.dir.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
     let st = std::process::Command::new("tar")
-        .arg("-C").arg(&layout).arg("-xf").arg(&saved)
-        .status().unwrap();
+        .arg("-C")
+        .arg(&layout)
+        .arg("-xf")
+        .arg(&saved)
+        .status()
+        .unwrap();
     assert!(st.success());
     let out = std::process::Command::new(&skopeo)
         .args(["inspect", &format!("oci:{}:latest", layout.display())])
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo oci: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo oci: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bundle = d.dir.path().join("bundle");
     let out = std::process::Command::new(&umoci)
         .args(["unpack", "--image", &format!("{}:latest", layout.display())])
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(out.status.success(), "umoci: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "umoci: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(bundle.join("rootfs/bin/busybox").exists());
 
     // rmi, then load what save wrote: the same image ID.
@@ -194,31 +332,80 @@ fn import_with_changes() {
     let rootfs = busybox_rootfs_tar();
     let p = write(&d, "rootfs.tar", &rootfs);
     let out = d.ok(&[
-        "import", "-c", "CMD [\"sh\", \"-c\", \"echo hi\"]", "-c", "ENV A=1 B=two", "-c", "WORKDIR /srv",
-        "-c", "EXPOSE 80 53/udp", "-c", "ENTRYPOINT [\"/bin/env\"]", "-m", "my message", &p, "imported:v1",
+        "import",
+        "-c",
+        "CMD [\"sh\", \"-c\", \"echo hi\"]",
+        "-c",
+        "ENV A=1 B=two",
+        "-c",
+        "WORKDIR /srv",
+        "-c",
+        "EXPOSE 80 53/udp",
+        "-c",
+        "ENTRYPOINT [\"/bin/env\"]",
+        "-m",
+        "my message",
+        &p,
+        "imported:v1",
     ]);
     assert!(out.trim().starts_with("sha256:"), "{out}");
     let info = inspect(&d, "imported:v1");
     let c = &info["Config"];
+    assert_eq!(c["Cmd"], serde_json::json!(["sh", "-c", "echo hi"]));
     assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/env"]));
     assert_eq!(c["WorkingDir"], "/srv");
     let env = c["Env"].as_array().unwrap();
-    assert!(env.contains(&"A=1".into()) && env.contains(&"B=two".into()), "{env:?}");
+    assert!(
+        env.contains(&"A=1".into()) && env.contains(&"B=two".into()),
+        "{env:?}"
+    );
     let ports = c["ExposedPorts"].as_object().unwrap();
-    assert!(ports.contains_key("80/tcp") && ports.contains_key("53/udp"), "{ports:?}");
+    assert!(
+        ports.contains_key("80/tcp") && ports.contains_key("53/udp"),
+        "{ports:?}"
+    );
     assert_eq!(info["Comment"], "my message");
     assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
 
     // gzip from stdin, untagged.
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &rootfs).unwrap();
-    let out = d.berth_stdin(&["import", "-"], &gz.finish().unwrap());
+    let out = d.berth_stdin(&["import", "-"], &gz_bytes(&rootfs));
     let id = berth_tests::check_ok(&["import", "-"], &out);
     assert!(id.trim().starts_with("sha256:"));
     let table = d.ok(&["images"]);
     assert!(table.contains("<none>"), "{table}");
     // The same layer: one snapshot for both images.
     assert_eq!(d.ok(&["snapshot", "ls"]).lines().count(), 1 + 1);
+
+    // gzip from a file, and plain from stdin, each with CMD ["sh"].
+    let gzp = write(&d, "rootfs.tar.gz", &gz_bytes(&rootfs));
+    d.ok(&[
+        "image",
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        &gzp,
+        "imported:gz",
+    ]);
+    assert_eq!(
+        inspect(&d, "imported:gz")["Config"]["Cmd"],
+        serde_json::json!(["sh"])
+    );
+    let out = d.berth_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", "imported:stdin"],
+        &rootfs,
+    );
+    berth_tests::check_ok(&["import", "-", "imported:stdin"], &out);
+    assert_eq!(
+        inspect(&d, "imported:stdin")["Config"]["Cmd"],
+        serde_json::json!(["sh"])
+    );
+    assert_eq!(
+        inspect(&d, "imported:stdin")["RootFS"]["Layers"],
+        inspect(&d, "imported:gz")["RootFS"]["Layers"],
+        "the same rootfs, gzipped or not, is the same layer"
+    );
+    assert_eq!(d.ok(&["snapshot", "ls"]).lines().count(), 1 + 1);
+    d.ok(&["rmi", "imported:gz", "imported:stdin"]);
 
     // Bad --change and bad reference: clear errors, nothing added.
     let before = d.ok(&["content", "ls", "-q"]);
@@ -236,7 +423,11 @@ fn import_with_changes() {
 #[test]
 fn content_verify_and_prune() {
     let d = Daemon::start();
-    let p = write(&d, "bb.tar", &busybox_archive(Layout::Oci, "busybox:latest"));
+    let p = write(
+        &d,
+        "bb.tar",
+        &busybox_archive(Layout::Oci, "busybox:latest"),
+    );
     d.ok(&["load", "-i", &p]);
     let out = d.ok(&["content", "verify"]);
     assert!(out.contains("OK sha256:"), "{out}");
@@ -260,12 +451,20 @@ fn content_verify_and_prune() {
     let out = d.ok(&["system", "prune", "-f"]);
     assert!(out.contains("Total reclaimed space"), "{out}");
     assert!(!stray.exists(), "stray blob pruned");
-    assert!(d.ok(&["images"]).contains("busybox"), "referenced image kept");
+    assert!(
+        d.ok(&["images"]).contains("busybox"),
+        "referenced image kept"
+    );
     d.ok(&["content", "verify"]);
     // Without -f and without a terminal, prune refuses.
     let (_, err) = d.fail(&["system", "prune"]);
     assert!(err.contains("-f"), "{err}");
     d.ok(&["rmi", "busybox"]);
+    eprintln!(
+        "after the kill: ingest {:?}, blobs {}",
+        d.entries("content/ingest"),
+        d.entries("content/blobs/sha256").len()
+    );
     d.ok(&["system", "prune", "-f"]);
     d.assert_empty();
 }
@@ -273,7 +472,11 @@ fn content_verify_and_prune() {
 #[test]
 fn images_survive_a_restart() {
     let mut d = Daemon::start();
-    let p = write(&d, "bb.tar", &busybox_archive(Layout::Legacy, "busybox:latest"));
+    let p = write(
+        &d,
+        "bb.tar",
+        &busybox_archive(Layout::Legacy, "busybox:latest"),
+    );
     d.ok(&["load", "-i", &p]);
     let before = d.ok(&["images"]);
     d.restart();
@@ -281,4 +484,122 @@ fn images_survive_a_restart() {
     d.ok(&["content", "verify"]);
     d.ok(&["rmi", "busybox"]);
     d.assert_empty();
+}
+
+#[test]
+fn load_archives_written_by_skopeo() {
+    // Archives from another tool: skopeo's OCI archives (no manifest.json;
+    // layers plain, gzip and zstd) and its docker-archive writer.
+    let skopeo = require_tool("skopeo", "skopeo");
+    let d = Daemon::start();
+    let rootfs = busybox_rootfs_tar();
+    let diff_id = berth_tests::fixture::sha256(&rootfs);
+    let src = write(
+        &d,
+        "src.tar",
+        &ImageBuilder::new(
+            Layout::Legacy,
+            vec![ImageSpec::new("busybox:latest", vec![rootfs])],
+        )
+        .build(),
+    );
+    let cases: [(&str, &[&str]); 4] = [
+        ("oci-archive", &[]),
+        (
+            "oci-archive",
+            &["--dest-compress", "--dest-compress-format", "gzip"],
+        ),
+        (
+            "oci-archive",
+            &["--dest-compress", "--dest-compress-format", "zstd"],
+        ),
+        ("docker-archive", &[]),
+    ];
+    for (i, (transport, flags)) in cases.into_iter().enumerate() {
+        let dst = d.dir.path().join(format!("skopeo-{i}.tar"));
+        let out = std::process::Command::new(&skopeo)
+            .args(["copy", "-q"])
+            .args(flags)
+            .arg(format!("docker-archive:{src}"))
+            .arg(format!("{transport}:{}:busybox:latest", dst.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo copy {flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = d.ok(&["load", "-i", dst.to_str().unwrap()]);
+        assert!(
+            out.contains("busybox:latest"),
+            "{transport} {flags:?}: {out}"
+        );
+        let info = inspect(&d, "busybox:latest");
+        assert_eq!(
+            info["RootFS"]["Layers"],
+            serde_json::json!([diff_id]),
+            "{transport} {flags:?}"
+        );
+        assert_eq!(info["Config"]["Cmd"], serde_json::json!(["sh"]));
+        d.ok(&["rmi", "busybox:latest"]);
+        d.assert_empty();
+    }
+}
+
+/// SIGKILLs berthd while it loads a big archive, as soon as `watch` (a
+/// directory under the root) has an entry; after a restart the store shows
+/// no partial image, and prune leaves no blob, ingest, snapshot or mount.
+fn kill_during_load(watch: &str) {
+    let mut d = Daemon::start();
+    let layers = (0..4)
+        .map(|i| berth_tests::fixture::random_layer(&format!("l{i}"), 8, 1))
+        .collect();
+    let p = write(
+        &d,
+        "big.tar",
+        &ImageBuilder::new(Layout::Oci, vec![ImageSpec::new("big:1", layers)]).build(),
+    );
+    let load = d
+        .cmd()
+        .args(["load", "-i", &p])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while d.entries(watch).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{watch} never got an entry during the load"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    d.kill();
+    eprintln!(
+        "killed with: ingest {:?}, blobs {}, snapshot dirs {:?}, mounts {:?}",
+        d.entries("content/ingest"),
+        d.entries("content/blobs/sha256").len(),
+        d.entries("snapshots/overlayfs/snapshots"),
+        d.mounts()
+    );
+    let _ = load.wait_with_output();
+    d.start_again();
+    if !d.ok(&["images", "-q"]).trim().is_empty() {
+        // The load won the race and finished: then it is a whole image.
+        eprintln!("the load finished before the kill");
+        d.ok(&["content", "verify"]);
+        d.ok(&["rmi", "big:1"]);
+    }
+    d.ok(&["system", "prune", "-f"]);
+    d.assert_empty();
+}
+
+#[test]
+fn a_load_killed_while_writing_blobs_leaves_nothing_after_prune() {
+    kill_during_load("content/blobs/sha256");
+}
+
+#[test]
+fn a_load_killed_while_unpacking_leaves_nothing_after_prune() {
+    kill_during_load("snapshots/overlayfs/snapshots");
 }

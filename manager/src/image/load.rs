@@ -180,6 +180,22 @@ fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Res
     Ok(out)
 }
 
+/// Copies with a 1 MiB buffer (io::copy's 8 KiB one costs a hash update and
+/// a buffered write per 8 KiB).
+fn copy_large(from: &mut impl Read, to: &mut impl io::Write) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(e)),
+        };
+        to.write_all(&buf[..n])
+            .map_err(|e| ManagerError::io("write blob", e))?;
+    }
+}
+
 type CommitQueue = std::sync::mpsc::Sender<(String, crate::content::Writer, u64)>;
 
 fn read_entries(
@@ -215,7 +231,7 @@ fn read_entries(
                     let mut w = engine
                         .content()
                         .writer(&format!("load-{load_id:016x}-{path}"))?;
-                    io::copy(&mut entry, &mut w).map_err(corrupt)?;
+                    copy_large(&mut entry, &mut w)?;
                     commits
                         .send((path, w, size))
                         .map_err(|_| ManagerError::Internal("the blob committer stopped".into()))?;
