@@ -141,6 +141,11 @@ impl Engine {
         rec.created_at = now();
         rec.updated_at = rec.created_at.clone();
         let mut b = Batch::default();
+        let replaced: Vec<ImageRecord> = self
+            .store()
+            .get::<ImageRecord>(&schema::image_key(ns, &rec.name))?
+            .into_iter()
+            .collect();
         self.keep_dangling(ns, &rec.name, rec.id(), &mut b)?;
         b.put(&schema::image_key(ns, &rec.name), &rec)?;
         let dangling = rec.id().to_string();
@@ -148,6 +153,7 @@ impl Engine {
             b.delete(&schema::image_key(ns, &dangling));
         }
         self.store().apply(b)?;
+        self.release_replaced(ns, &replaced)?;
         Ok(rec)
     }
 
@@ -253,6 +259,7 @@ impl Engine {
         let t = now();
         let mut b = Batch::default();
         let mut out = Vec::new();
+        let mut replaced = Vec::new();
         for img in images {
             let mut blobs: Vec<&Descriptor> = vec![&img.target, &img.manifest, &img.config];
             blobs.extend(img.layers.iter().map(|l| &l.blob));
@@ -298,6 +305,12 @@ impl Engine {
                 img.names.iter().map(|r| r.to_string()).collect()
             };
             for name in names {
+                if let Some(old) = self
+                    .store()
+                    .get::<ImageRecord>(&schema::image_key(ns, &name))?
+                {
+                    replaced.push(old);
+                }
                 self.keep_dangling(ns, &name, &img.config.digest, &mut b)?;
                 let rec = ImageRecord {
                     name: name.clone(),
@@ -318,6 +331,19 @@ impl Engine {
         }
         self.store().apply(b)?;
         lease.finish();
+        self.release_replaced(ns, &replaced)?;
         Ok(out)
+    }
+
+    /// Frees what records that were just overwritten referenced, unless
+    /// something still uses it (a name re-pointed to another manifest of
+    /// the same image, say, leaves the old manifest unreferenced).
+    fn release_replaced(&self, ns: &str, replaced: &[ImageRecord]) -> Result<()> {
+        for old in replaced {
+            let blobs: Vec<String> = old.blobs().map(str::to_string).collect();
+            let snaps: Vec<String> = old.layers.iter().map(|l| l.chain_id.clone()).collect();
+            self.release(ns, &blobs, &snaps)?;
+        }
+        Ok(())
     }
 }
