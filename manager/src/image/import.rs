@@ -101,36 +101,22 @@ pub fn import(
     if let Some(v) = variant {
         config["variant"] = json!(v);
     }
-    let config_bytes = serde_json::to_vec(&config)
-        .map_err(|e| ManagerError::Internal(format!("encode config: {e}")))?;
-    let cc = engine
-        .content()
-        .write_blob(&format!("import-config-{}", blob.digest), &config_bytes)?;
-    lease.add_blob(&cc);
-    let config_desc = Descriptor {
-        media_type: media::OCI_CONFIG.into(),
-        digest: cc.digest.to_string(),
-        size: cc.size,
-        annotations: Default::default(),
-    };
+    let config_desc = lease.store_json(
+        &format!("import-config-{}", blob.digest),
+        media::OCI_CONFIG,
+        &config,
+    )?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_MANIFEST,
         "config": config_desc,
         "layers": [layer],
     });
-    let mbytes = serde_json::to_vec(&manifest)
-        .map_err(|e| ManagerError::Internal(format!("encode manifest: {e}")))?;
-    let mc = engine
-        .content()
-        .write_blob(&format!("import-manifest-{}", blob.digest), &mbytes)?;
-    lease.add_blob(&mc);
-    let manifest_desc = Descriptor {
-        media_type: media::OCI_MANIFEST.into(),
-        digest: mc.digest.to_string(),
-        size: mc.size,
-        annotations: Default::default(),
-    };
+    let manifest_desc = lease.store_json(
+        &format!("import-manifest-{}", blob.digest),
+        media::OCI_MANIFEST,
+        &manifest,
+    )?;
     let id = config_desc.digest.clone();
     engine.commit_images(
         ns,

@@ -9,6 +9,7 @@ use tracing::warn;
 
 use crate::content::Committed;
 use crate::engine::Engine;
+use crate::store::Descriptor;
 
 /// Tracks the blobs and snapshots an operation uses and creates.
 pub struct Lease<'a> {
@@ -67,6 +68,27 @@ impl<'a> Lease<'a> {
     /// Blobs created by this operation.
     pub fn created_blobs(&self) -> &[String] {
         &self.created_blobs
+    }
+
+    /// Stores a JSON document (a config or manifest) as a blob held by
+    /// this lease, and describes it with `media_type`.
+    pub fn store_json(
+        &mut self,
+        reference: &str,
+        media_type: &str,
+        value: &impl serde::Serialize,
+    ) -> crate::error::Result<Descriptor> {
+        let bytes = serde_json::to_vec(value).map_err(|e| {
+            crate::error::ManagerError::Internal(format!("encode {media_type}: {e}"))
+        })?;
+        let c = self.engine.content().write_blob(reference, &bytes)?;
+        self.add_blob(&c);
+        Ok(Descriptor {
+            media_type: media_type.to_string(),
+            digest: c.digest.to_string(),
+            size: c.size,
+            annotations: Default::default(),
+        })
     }
 
     /// The operation succeeded: keep everything.

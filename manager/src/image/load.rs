@@ -481,18 +481,11 @@ impl ArchiveFiles {
                 layers,
                 annotations: None,
             };
-            let mbytes = serde_json::to_vec(&manifest)
-                .map_err(|e| ManagerError::Internal(format!("encode manifest: {e}")))?;
-            let mc = engine
-                .content()
-                .write_blob(&format!("load-manifest-{}", config.digest), &mbytes)?;
-            lease.add_blob(&mc);
-            let desc = Descriptor {
-                media_type: media::DOCKER_MANIFEST.into(),
-                digest: mc.digest.to_string(),
-                size: mc.size,
-                annotations: Default::default(),
-            };
+            let desc = lease.store_json(
+                &format!("load-manifest-{}", config.digest),
+                media::DOCKER_MANIFEST,
+                &manifest,
+            )?;
             let names = e
                 .repo_tags
                 .unwrap_or_default()
