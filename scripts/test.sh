@@ -18,10 +18,11 @@ fi
 # The e2e tests drive the built binaries (target/debug/berthd, berth).
 cargo build --workspace --bins --all-targets
 if cargo nextest --version >/dev/null 2>&1; then
+  # nextest does not run doc tests: run them first, so that nextest's
+  # summary of every test is the last thing printed.
   rc=0
-  cargo nextest run --workspace --no-fail-fast || rc=$?
-  # nextest does not run doc tests; run them even when a test failed.
   cargo test --workspace --doc || rc=$?
+  cargo nextest run --workspace --no-fail-fast || rc=$?
   exit "$rc"
 else
   exec cargo test --workspace --no-fail-fast
