@@ -603,3 +603,57 @@ fn a_load_killed_while_writing_blobs_leaves_nothing_after_prune() {
 fn a_load_killed_while_unpacking_leaves_nothing_after_prune() {
     kill_during_load("snapshots/overlayfs/snapshots");
 }
+
+/// A client that dies in the middle of `berth load` leaves nothing: the
+/// daemon sees the stream break and releases what the load had created,
+/// without waiting for a prune.
+#[test]
+fn a_client_killed_mid_load_leaves_nothing() {
+    use std::io::Write as _;
+    let d = Daemon::start();
+    let layers = (0..3)
+        .map(|i| berth_tests::fixture::random_layer(&format!("l{i}"), 8, 1))
+        .collect();
+    let archive = ImageBuilder::new(Layout::Legacy, vec![ImageSpec::new("big:1", layers)]).build();
+    let mut child = d
+        .cmd()
+        .arg("load")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // More than the first layer, so a blob is committed before the cut.
+    stdin.write_all(&archive[..archive.len() * 2 / 3]).unwrap();
+    stdin.flush().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while d.entries("content/blobs/sha256").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no blob was ever committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    // The daemon notices and cleans up on its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(d.entries("content/blobs/sha256").is_empty() && d.entries("content/ingest").is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the aborted load left {:?} and ingests {:?}",
+            d.entries("content/blobs/sha256"),
+            d.entries("content/ingest")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    d.assert_empty();
+    // And the daemon is healthy: the same archive loads whole.
+    let p = write(&d, "big.tar", &archive);
+    assert!(d.ok(&["load", "-i", &p]).contains("big:1"));
+    d.ok(&["rmi", "big:1"]);
+    d.assert_empty();
+}
