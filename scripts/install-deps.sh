@@ -4,18 +4,20 @@
 #
 #   scripts/install-deps.sh          what the tests need: busybox-static (the
 #                                    test images), skopeo and umoci (read what
-#                                    `berth save` writes), zstd
-#   scripts/install-deps.sh --all    also the registry and the peers of the
-#                                    benchmarks: docker-registry, runc,
-#                                    containerd, docker.io, hyperfine
+#                                    `berth save` writes), zstd, docker.io
+#                                    (archives must move between docker and
+#                                    berth; a private dockerd is started)
+#   scripts/install-deps.sh --all    also the registry and the other peers of
+#                                    the benchmarks: docker-registry, runc,
+#                                    containerd, hyperfine
 #
 # The Rust toolchain is not a Debian package here: it comes with the machine
 # (rustup, ~/.cargo); the script only checks that cargo is there.
 set -euo pipefail
 
-need=(busybox-static skopeo umoci zstd)
+need=(busybox-static skopeo umoci zstd docker.io)
 if [ "${1:-}" = --all ]; then
-  need+=(docker-registry runc containerd docker.io hyperfine)
+  need+=(docker-registry runc containerd hyperfine)
 fi
 missing=()
 for p in "${need[@]}"; do
