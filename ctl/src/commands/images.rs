@@ -157,11 +157,7 @@ pub async fn rmi(ctx: &Ctx, args: &RmiArgs) -> Result<(), CliError> {
             }
         }
     }
-    if failed {
-        Err(CliError::Reported)
-    } else {
-        Ok(())
-    }
+    super::after_reports(failed)
 }
 
 #[cfg(test)]

@@ -39,3 +39,13 @@ pub fn report(err: &CliError) {
     use io::Write;
     let _ = writeln!(io::stderr(), "Error: {err}");
 }
+
+/// The outcome of a command that went on past reported failures (rmi,
+/// namespace rm): a failure if any item failed.
+pub fn after_reports(failed: bool) -> Result<(), CliError> {
+    if failed {
+        Err(CliError::Reported)
+    } else {
+        Ok(())
+    }
+}

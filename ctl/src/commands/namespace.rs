@@ -62,11 +62,7 @@ pub async fn rm(ctx: &Ctx, args: &NamespaceRmArgs) -> Result<(), CliError> {
             }
         }
     }
-    if failed {
-        Err(CliError::Reported)
-    } else {
-        Ok(())
-    }
+    super::after_reports(failed)
 }
 
 #[cfg(test)]
