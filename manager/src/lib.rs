@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod container;
 pub mod content;
 pub mod daemon;
 pub mod engine;
