@@ -6,5 +6,7 @@
 //! then this crate only reserves its place in the workspace.
 #![deny(unsafe_code)]
 
+pub mod cgroups;
+
 /// What the shim can do in this build.
 pub const CAPABILITIES: &[&str] = &[];
