@@ -3,7 +3,6 @@
 //! on the engine and never touch the store themselves.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use berth_snapshotter::{Kind, Snapshotter};
@@ -79,9 +78,6 @@ impl Engine {
     }
     pub fn snapshotter_name(&self) -> &str {
         &self.inner.config.snapshotter
-    }
-    pub fn root(&self) -> &Path {
-        &self.inner.config.root
     }
 
     /// Shared hold on the GC lock, for operations that add objects.

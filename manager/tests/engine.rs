@@ -79,6 +79,17 @@ fn legacy_archive(tag: &str, layers: &[Vec<u8>]) -> (Vec<u8>, String) {
     (b.into_inner().unwrap(), cid)
 }
 
+fn snapshot_count(e: &Engine) -> usize {
+    let mut n = 0;
+    e.snapshotter()
+        .walk(&mut |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+    n
+}
+
 fn blob_count(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("root/content/blobs/sha256"))
         .unwrap()
@@ -121,14 +132,7 @@ fn load_save_roundtrip_and_gc() {
     e.prune().unwrap();
     assert_eq!(blob_count(dir.path()), 0);
     assert!(e.list_snapshots("default").unwrap().is_empty());
-    let mut n = 0;
-    e.snapshotter()
-        .walk(&mut |_| {
-            n += 1;
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(snapshot_count(&e), 0);
 }
 
 #[test]
@@ -158,14 +162,7 @@ fn bad_archives_leave_nothing() {
     assert!(e.list_images("default", None).unwrap().is_empty());
     assert!(e.list_content("default").unwrap().is_empty());
     assert_eq!(blob_count(dir.path()), 0);
-    let mut n = 0;
-    e.snapshotter()
-        .walk(&mut |_| {
-            n += 1;
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(n, 0, "no snapshot survives a failed load");
+    assert_eq!(snapshot_count(&e), 0, "no snapshot survives a failed load");
 }
 
 #[test]

@@ -67,18 +67,6 @@ impl ContentStore {
         self.blob_path(d).exists()
     }
 
-    /// Size of a present blob.
-    pub fn size(&self, d: &Digest) -> Result<u64> {
-        let p = self.blob_path(d);
-        match fs::metadata(&p) {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(ManagerError::NotFound(format!("content {d} not found")))
-            }
-            Err(e) => Err(ManagerError::io(format!("stat {}", p.display()), e)),
-        }
-    }
-
     /// Opens a blob for reading.
     pub fn open_blob(&self, d: &Digest) -> Result<File> {
         let p = self.blob_path(d);
@@ -220,11 +208,6 @@ impl Write for Writer {
 }
 
 impl Writer {
-    /// Bytes written so far.
-    pub fn offset(&self) -> u64 {
-        self.size
-    }
-
     /// fsync → check size → check digest → rename into blobs/.
     pub fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<Committed> {
         self.file.flush().ctx(|| "flush ingest".into())?;

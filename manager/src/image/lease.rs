@@ -2,7 +2,6 @@
 //! it releases what it created, so a failed or refused operation leaves no
 //! blob or snapshot behind.
 
-use std::collections::BTreeSet;
 use std::sync::RwLockReadGuard;
 
 use tracing::warn;
@@ -19,9 +18,6 @@ pub struct Lease<'a> {
     created_blobs: Vec<String>,
     /// Snapshots this operation created.
     created_snapshots: Vec<String>,
-    /// Every snapshot the operation uses, bottom-up (to record them).
-    used_snapshots: Vec<String>,
-    seen: BTreeSet<String>,
     finished: bool,
     _guard: RwLockReadGuard<'a, ()>,
 }
@@ -34,8 +30,6 @@ impl<'a> Lease<'a> {
             ns: ns.to_string(),
             created_blobs: Vec::new(),
             created_snapshots: Vec::new(),
-            used_snapshots: Vec::new(),
-            seen: BTreeSet::new(),
             finished: false,
             _guard: engine.op_guard(),
         }
@@ -48,21 +42,9 @@ impl<'a> Lease<'a> {
         }
     }
 
-    /// Records a snapshot the operation uses.
-    pub fn add_snapshot(&mut self, name: &str) {
-        if self.seen.insert(name.to_string()) {
-            self.used_snapshots.push(name.to_string());
-        }
-    }
-
     /// Records a snapshot the operation created.
     pub fn new_snapshot(&mut self, name: &str) {
         self.created_snapshots.push(name.to_string());
-    }
-
-    /// Snapshots used, bottom-up.
-    pub fn used_snapshots(&self) -> &[String] {
-        &self.used_snapshots
     }
 
     /// Blobs created by this operation.

@@ -82,7 +82,6 @@ fn unpack_layer(
 ) -> Result<u64> {
     let sn = engine.snapshotter();
     if let Ok(info) = sn.stat(chain) {
-        lease.add_snapshot(chain);
         return Ok(info
             .labels
             .get(LABEL_UNPACKED_SIZE)
@@ -118,7 +117,6 @@ fn unpack_layer(
     if result.is_err() {
         let _ = sn.remove(&key);
     } else {
-        lease.add_snapshot(chain);
         lease.new_snapshot(chain);
     }
     result
