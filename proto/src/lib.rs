@@ -10,6 +10,16 @@ pub mod v1 {
     tonic::include_proto!("berth.v1");
 }
 
+/// Generated code of package `berth.shim.v1`: the internal task API between
+/// berthd and each berth-shim.
+pub mod shim {
+    /// Version 1 of the shim task API.
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        tonic::include_proto!("berth.shim.v1");
+    }
+}
+
 /// The gRPC metadata key that carries the namespace of a request.
 pub const NAMESPACE_HEADER: &str = "berth-namespace";
 
