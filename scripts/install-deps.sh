@@ -6,7 +6,8 @@
 #                                    test images), skopeo and umoci (read what
 #                                    `berth save` writes), zstd, docker.io
 #                                    (archives must move between docker and
-#                                    berth; a private dockerd is started)
+#                                    berth; a private dockerd is started),
+#                                    libseccomp-dev (the shim links libseccomp)
 #   scripts/install-deps.sh --all    also the registry and the other peers of
 #                                    the benchmarks: docker-registry, runc,
 #                                    containerd, hyperfine
@@ -15,7 +16,7 @@
 # (rustup, ~/.cargo); the script only checks that cargo is there.
 set -euo pipefail
 
-need=(busybox-static skopeo umoci zstd docker.io)
+need=(busybox-static skopeo umoci zstd docker.io libseccomp-dev)
 if [ "${1:-}" = --all ]; then
   need+=(docker-registry runc containerd hyperfine)
 fi

@@ -8,6 +8,10 @@
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+mod container;
+
+pub use container::*;
+
 /// Where berthd listens unless -H or BERTH_HOST says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
@@ -84,10 +88,45 @@ pub enum Command {
     Tag(TagArgs),
     /// Remove images
     Rmi(RmiArgs),
-    /// Show low-level information on images
+    /// Display detailed information on containers or images
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Create and run a new container from an image
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
+    Run(RunArgs),
+    /// Create a new container
+    #[command(
+        disable_help_flag = true,
+        override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    )]
+    Create(CreateArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Inspect the content store
     #[command(subcommand)]
     Content(ContentCommand),
@@ -132,8 +171,8 @@ pub enum ImageCommand {
     /// Remove images
     #[command(visible_alias = "rmi", visible_alias = "remove")]
     Rm(RmiArgs),
-    /// Show low-level information on images
-    Inspect(InspectArgs),
+    /// Display detailed information on one or more images
+    Inspect(ImageInspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
 }
@@ -266,21 +305,15 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
+/// `berth image inspect`.
 #[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// Output format (the output is always a JSON array)
-    #[arg(short = 'f', long, value_enum)]
-    pub format: Option<InspectFormat>,
+pub struct ImageInspectArgs {
+    /// Format output using a Go template, or "json"
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
     /// Images to inspect
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
-}
-
-/// `inspect --format`: only docker's `json` shorthand (no Go templates).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum InspectFormat {
-    /// A JSON array of docker-shaped objects
-    Json,
 }
 
 #[derive(Debug, Args)]

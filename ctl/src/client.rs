@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use berth_proto::v1::{
-    content_client::ContentClient, images_client::ImagesClient,
-    namespaces_client::NamespacesClient, snapshots_client::SnapshotsClient,
-    system_client::SystemClient,
+    containers_client::ContainersClient, content_client::ContentClient,
+    images_client::ImagesClient, namespaces_client::NamespacesClient,
+    snapshots_client::SnapshotsClient, system_client::SystemClient,
 };
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
@@ -131,6 +131,10 @@ impl Client {
 
     pub fn snapshots(&self) -> SnapshotsClient<Service> {
         SnapshotsClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn containers(&self) -> ContainersClient<Service> {
+        ContainersClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
     }
 
     pub fn system(&self) -> SystemClient<Service> {

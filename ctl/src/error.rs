@@ -32,6 +32,14 @@ pub enum CliError {
         source: serde_json::Error,
     },
 
+    /// A `run`/`create` flag value that could not be accepted.
+    #[error(transparent)]
+    Flag(#[from] crate::flags::FlagError),
+
+    /// A `--format` template that could not be parsed or run.
+    #[error(transparent)]
+    Template(#[from] crate::template::TemplateError),
+
     /// Failures already reported line by line (e.g. some of several `rmi`
     /// targets); only the exit code is left to give.
     #[error("")]

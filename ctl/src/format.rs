@@ -12,15 +12,23 @@ const PADDING: usize = 3;
 
 /// A table whose first row is the header. Every column but the last is
 /// padded; the last is printed as is, so lines carry no trailing spaces.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Table {
     rows: Vec<Vec<String>>,
+    min_width: usize,
 }
 
 impl Table {
     pub fn new(header: &[&str]) -> Self {
+        Table::with_min_width(header, MIN_WIDTH)
+    }
+
+    /// A table whose columns are at least `min_width` wide (`docker top`
+    /// uses 20).
+    pub fn with_min_width(header: &[&str], min_width: usize) -> Self {
         Table {
             rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
+            min_width,
         }
     }
 
@@ -39,7 +47,7 @@ impl Table {
         }
         let widths: Vec<usize> = widths
             .into_iter()
-            .map(|w| (w + PADDING).max(MIN_WIDTH))
+            .map(|w| (w + PADDING).max(self.min_width))
             .collect();
         let mut out = String::new();
         for row in &self.rows {
@@ -189,6 +197,31 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     }
     let mut out: String = s.chars().take(max - 1).collect();
     out.push('…');
+    out
+}
+
+/// Go's strconv.Quote for the characters container commands contain.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
     out
 }
 

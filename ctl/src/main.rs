@@ -5,14 +5,19 @@
 //!
 //! Every failure is one "Error: ..." line on stderr and exit code 125 (like
 //! docker's own failures); `content verify` exits 1 when a blob is bad.
+//! Container verbs follow docker: `run` and `start -a` exit with the
+//! container's code (126/127 when its command cannot be executed or is not
+//! found), and verbs over several containers exit 1 when any of them failed.
 #![deny(unsafe_code)]
 
 mod cli;
 mod client;
 mod commands;
 mod error;
+mod flags;
 mod format;
 mod stream;
+mod template;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -21,7 +26,11 @@ use clap::error::ErrorKind;
 use clap::Parser;
 
 use cli::{
-    Cli, Command, ContentCommand, ImageCommand, NamespaceCommand, SnapshotCommand, SystemCommand,
+    Cli, Command, ContainerCommand, ContentCommand, ImageCommand, InspectArgs, NamespaceCommand,
+    SnapshotCommand, SystemCommand,
+};
+use commands::container::{
+    create, kill, logs, ps, rename, rm, run as run_cmd, start, stop, top, wait,
 };
 use commands::{
     content, history, images, import, inspect, load_save, namespace, snapshot, system, Ctx,
@@ -127,8 +136,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rmi(args) | Command::Image(ImageCommand::Rm(args)) => {
             images::rmi(&ctx, args).await?
         }
-        Command::Inspect(args) | Command::Image(ImageCommand::Inspect(args)) => {
-            inspect::inspect(&ctx, args).await?
+        Command::Inspect(args) => inspect::inspect(&ctx, args).await?,
+        Command::Image(ImageCommand::Inspect(args)) => {
+            inspect::inspect(&ctx, &InspectArgs::from(args)).await?
         }
         Command::History(args) | Command::Image(ImageCommand::History(args)) => {
             history::history(&ctx, args).await?
@@ -140,6 +150,39 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
         }
         Command::Snapshot(SnapshotCommand::Ls(args)) => snapshot::ls(&ctx, args).await?,
+        Command::Container(command) => return container(&ctx, command).await,
+        Command::Run(args) => return run_cmd::run(&ctx, args).await,
+        Command::Create(args) => create::create(&ctx, args).await?,
+        Command::Start(args) => return start::start(&ctx, args).await,
+        Command::Stop(args) => return stop::stop(&ctx, args).await,
+        Command::Restart(args) => return stop::restart(&ctx, args).await,
+        Command::Kill(args) => return kill::kill(&ctx, args).await,
+        Command::Rm(args) => return rm::rm(&ctx, args).await,
+        Command::Ps(args) => ps::ps(&ctx, args).await?,
+        Command::Logs(args) => logs::logs(&ctx, args).await?,
+        Command::Wait(args) => return wait::wait(&ctx, args).await,
+        Command::Top(args) => top::top(&ctx, args).await?,
+        Command::Rename(args) => rename::rename(&ctx, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth container VERB`: the same verbs as the top-level ones.
+async fn container(ctx: &Ctx, command: &ContainerCommand) -> Result<ExitCode, CliError> {
+    match command {
+        ContainerCommand::Ls(args) => ps::ps(ctx, args).await?,
+        ContainerCommand::Run(args) => return run_cmd::run(ctx, args).await,
+        ContainerCommand::Create(args) => create::create(ctx, args).await?,
+        ContainerCommand::Start(args) => return start::start(ctx, args).await,
+        ContainerCommand::Stop(args) => return stop::stop(ctx, args).await,
+        ContainerCommand::Restart(args) => return stop::restart(ctx, args).await,
+        ContainerCommand::Kill(args) => return kill::kill(ctx, args).await,
+        ContainerCommand::Rm(args) => return rm::rm(ctx, args).await,
+        ContainerCommand::Logs(args) => logs::logs(ctx, args).await?,
+        ContainerCommand::Wait(args) => return wait::wait(ctx, args).await,
+        ContainerCommand::Top(args) => top::top(ctx, args).await?,
+        ContainerCommand::Rename(args) => rename::rename(ctx, args).await?,
+        ContainerCommand::Inspect(args) => inspect::inspect(ctx, &InspectArgs::from(args)).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

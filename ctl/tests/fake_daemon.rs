@@ -2,6 +2,8 @@
 //! sees on stdout, stderr and in the exit code, and what reaches the daemon
 //! (namespace header, archive bytes in 1 MiB chunks, atomic save).
 
+mod common;
+
 use std::pin::Pin;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
@@ -9,8 +11,6 @@ use std::sync::{Arc, Mutex};
 use berth_proto::v1::images_server::{Images, ImagesServer};
 use berth_proto::v1::system_server::{System, SystemServer};
 use berth_proto::v1::*;
-use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -215,57 +215,25 @@ struct Daemon {
 }
 
 async fn start() -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("berth.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
+    let (socket, incoming) = common::bind();
     let fake = Fake::default();
     let server = tonic::transport::Server::builder()
         .add_service(ImagesServer::new(fake.clone()))
         .add_service(SystemServer::new(fake.clone()))
-        .serve_with_incoming(UnixListenerStream::new(listener));
+        .serve_with_incoming(incoming);
     tokio::spawn(server);
     Daemon {
-        host: format!("unix://{}", sock.display()),
-        dir,
+        host: socket.host,
+        dir: socket.dir,
         fake,
     }
 }
 
-/// Runs the binary off the runtime (the fake daemon lives on it).
 async fn berth(daemon: &Daemon, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
-    let host = daemon.host.clone();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(&args)
-            .env("BERTH_HOST", host)
-            .env_remove("BERTH_NAMESPACE")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(data) = stdin {
-            let mut pipe = child.stdin.take().unwrap();
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(&data);
-            });
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
+    common::berth(&daemon.host, args, stdin).await
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::text;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_table_and_namespace_header() {
@@ -391,6 +359,15 @@ async fn inspect_and_history() {
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(text(&out.stdout), "[]\n");
     assert_eq!(text(&out.stderr), "Error: No such image: missing\n");
+
+    // Plain `inspect` tries a container first; this fake has no Containers
+    // service, so it falls through to the image.
+    let out = berth(&d, &["inspect", "-f", "{{.Id}} {{.Os}}", "busybox"], None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{ID} linux\n"));
+    let out = berth(&d, &["inspect", "missing"], None).await;
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(text(&out.stderr), "Error: No such object: missing\n");
 
     let out = berth(&d, &["history", "busybox", "-H=false"], None).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

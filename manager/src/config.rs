@@ -1,6 +1,23 @@
 //! The daemon's configuration: one typed struct with every default in one
 //! place. The file (/etc/berth/config.toml) is read first; flags override it.
+//!
+//! Defaults:
+//!
+//! | key               | default                      |
+//! |-------------------|------------------------------|
+//! | `root`            | `/var/lib/berth`             |
+//! | `state`           | `/run/berth`                 |
+//! | `address`         | `unix:///run/berth/berth.sock` |
+//! | `snapshotter`     | `overlayfs`                  |
+//! | `log_level`       | `info`                       |
+//! | `cgroup_parent`   | `berth` (containers get `/<cgroup_parent>/<ns>-<id>`) |
+//! | `default_runtime` | `""`: the shim's built-in runtime |
+//! | `[runtimes]`      | empty; `runc` is looked up in PATH when not listed |
+//! | `shim`            | `""`: the `berth-shim` next to the berthd executable |
+//! | `log_max_size`    | 20 MiB (a container's log rotates past it; 0 never) |
+//! | `log_max_files`   | 5 rotated files kept besides the live one |
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +41,27 @@ pub struct Config {
     pub snapshotter: String,
     /// Log level: error, warn, info (default), debug, trace.
     pub log_level: String,
+    /// The cgroup every container's cgroup is created under. Default "berth".
+    pub cgroup_parent: String,
+    /// The runtime containers use when they name none: "" is the shim's
+    /// built-in runtime, anything else a name from `runtimes` (or "runc").
+    pub default_runtime: String,
+    /// OCI runtime binaries by name, e.g. `crun = "/usr/bin/crun"`. A name
+    /// not listed here is looked up in PATH (so `--runtime runc` works).
+    pub runtimes: BTreeMap<String, PathBuf>,
+    /// The berth-shim binary; empty is the one next to berthd.
+    pub shim: PathBuf,
+    /// A container's log file rotates when it grows past this many bytes
+    /// (0: never). Default 20 MiB.
+    pub log_max_size: u64,
+    /// Rotated log files kept besides the live one. Default 5.
+    pub log_max_files: u32,
 }
+
+/// Default of [`Config::log_max_size`].
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
+/// Default of [`Config::log_max_files`].
+pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
 
 impl Default for Config {
     fn default() -> Self {
@@ -34,6 +71,12 @@ impl Default for Config {
             address: "unix:///run/berth/berth.sock".to_string(),
             snapshotter: "overlayfs".to_string(),
             log_level: "info".to_string(),
+            cgroup_parent: "berth".to_string(),
+            default_runtime: String::new(),
+            runtimes: BTreeMap::new(),
+            shim: PathBuf::new(),
+            log_max_size: DEFAULT_LOG_MAX_SIZE,
+            log_max_files: DEFAULT_LOG_MAX_FILES,
         }
     }
 }
@@ -46,6 +89,7 @@ pub struct Overrides {
     pub address: Option<String>,
     pub snapshotter: Option<String>,
     pub log_level: Option<String>,
+    pub cgroup_parent: Option<String>,
 }
 
 impl Config {
@@ -90,6 +134,58 @@ impl Config {
         if let Some(v) = o.log_level {
             self.log_level = v;
         }
+        if let Some(v) = o.cgroup_parent {
+            self.cgroup_parent = v;
+        }
+    }
+
+    /// The cgroup parent without surrounding slashes; refuses `..` and
+    /// empty components so a container's cgroup stays under it.
+    pub fn cgroup_parent(&self) -> Result<String> {
+        let p = self.cgroup_parent.trim_matches('/');
+        if p.is_empty() || p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(ManagerError::InvalidArgument(format!(
+                "invalid cgroup_parent {:?}: use a relative cgroup path such as \"berth\"",
+                self.cgroup_parent
+            )));
+        }
+        Ok(p.to_string())
+    }
+
+    /// The berth-shim binary: the configured one, else `berth-shim` next to
+    /// the running executable.
+    pub fn shim_path(&self) -> Result<PathBuf> {
+        if !self.shim.as_os_str().is_empty() {
+            return Ok(self.shim.clone());
+        }
+        let exe = std::env::current_exe().ctx(|| "find the berthd executable".to_string())?;
+        Ok(exe.with_file_name("berth-shim"))
+    }
+
+    /// The binary of a runtime name: "" is the default runtime, and the
+    /// built-in one (`None`) when that is "" too. A name is looked up in
+    /// `runtimes`, then in PATH.
+    pub fn runtime_binary(&self, name: &str) -> Result<Option<PathBuf>> {
+        let name = if name.is_empty() {
+            self.default_runtime.as_str()
+        } else {
+            name
+        };
+        if name.is_empty() {
+            return Ok(None);
+        }
+        if let Some(p) = self.runtimes.get(name) {
+            return Ok(Some(p.clone()));
+        }
+        let unknown = || {
+            ManagerError::InvalidArgument(format!(
+                "unknown or invalid runtime name: {name} (configure it under [runtimes] or install it in PATH)"
+            ))
+        };
+        if name.contains('/') {
+            return Err(unknown());
+        }
+        find_in_path(name).map(Some).ok_or_else(unknown)
     }
 
     /// The unix socket path of `address`.
@@ -107,6 +203,11 @@ impl Config {
         Ok(PathBuf::from(p))
     }
 
+    /// Where shim sockets live: `STATE/s`.
+    pub fn shim_socket_dir(&self) -> PathBuf {
+        self.state.join("s")
+    }
+
     /// The effective configuration as TOML, for `berth info`.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
@@ -119,6 +220,20 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The first executable file called `name` in PATH.
+pub fn find_in_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
 }
 
 #[cfg(test)]
@@ -155,6 +270,45 @@ mod tests {
             ..Config::default()
         };
         assert!(c.socket_path().is_err());
+    }
+
+    #[test]
+    fn container_settings() {
+        let c = Config::default();
+        assert_eq!(c.cgroup_parent().unwrap(), "berth");
+        assert_eq!(c.log_max_size, 20 << 20);
+        assert_eq!(c.log_max_files, 5);
+        assert_eq!(c.runtime_binary("").unwrap(), None);
+        assert!(c.runtime_binary("no-such-runtime-here").is_err());
+        assert!(c.runtime_binary("../x").is_err());
+        assert!(c.shim_path().unwrap().ends_with("berth-shim"));
+        let mut c = Config::parse(
+            "cgroup_parent = \"/test/x/\"\ndefault_runtime = \"crun\"\n[runtimes]\ncrun = \"/opt/crun\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cgroup_parent().unwrap(), "test/x");
+        assert_eq!(
+            c.runtime_binary("").unwrap(),
+            Some(PathBuf::from("/opt/crun"))
+        );
+        assert_eq!(
+            c.runtime_binary("crun").unwrap(),
+            Some(PathBuf::from("/opt/crun"))
+        );
+        // sh is in PATH on every machine these tests run on.
+        assert!(c.runtime_binary("sh").unwrap().is_some());
+        c.apply(Overrides {
+            cgroup_parent: Some("other".into()),
+            ..Default::default()
+        });
+        assert_eq!(c.cgroup_parent().unwrap(), "other");
+        for bad in ["", "/", "a/../b", "a//b"] {
+            c.cgroup_parent = bad.into();
+            assert!(c.cgroup_parent().is_err(), "{bad:?}");
+        }
+        // The effective config prints back and parses.
+        let c = Config::default();
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener> {
 /// Runs berthd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<()> {
     config.create_dirs()?;
+    config.cgroup_parent()?;
     let lock = RootLock::acquire(&config.root)?;
     let socket = config.socket_path()?;
     let engine = {
@@ -72,12 +73,22 @@ pub async fn run(config: Config) -> Result<()> {
             .await
             .map_err(|e| ManagerError::Internal(format!("start-up task failed: {e}")))??
     };
+    // The --init binary containers bind-mount (STATE/bin/berth-init).
+    let state = config.state.clone();
+    match tokio::task::spawn_blocking(move || crate::container::init::install(&state)).await {
+        Ok(Ok(p)) => tracing::debug!(path = %p.display(), "installed berth-init"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
+        Err(e) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
+    }
+    // Containers outlived the previous berthd: reconnect to their shims.
+    engine.recover_containers().await?;
     let listener = bind_socket(&socket)?;
     info!(
         root = %config.root.display(),
         state = %config.state.display(),
         socket = %socket.display(),
         snapshotter = %config.snapshotter,
+        cgroup_parent = %config.cgroup_parent,
         lock = %lock.path().display(),
         "berthd ready"
     );

@@ -9,6 +9,7 @@ use berth_snapshotter::{Kind, Snapshotter};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::container::Registry;
 use crate::content::{ContentStore, Digest};
 use crate::error::{ManagerError, Result};
 use crate::store::{schema, ContentRecord, ImageRecord, NamespaceRecord, SnapshotRecord, Store};
@@ -28,6 +29,8 @@ struct Inner {
     /// collection holds it exclusively, so it never sweeps what an
     /// operation is still adding.
     gc_lock: RwLock<()>,
+    /// Live container state: locks, shim connections, wake-ups.
+    containers: Registry,
 }
 
 /// Counts of what garbage collection removed.
@@ -55,6 +58,7 @@ impl Engine {
                 content,
                 snapshotter,
                 gc_lock: RwLock::new(()),
+                containers: Registry::default(),
             }),
         };
         engine
@@ -78,6 +82,9 @@ impl Engine {
     }
     pub fn snapshotter_name(&self) -> &str {
         &self.inner.config.snapshotter
+    }
+    pub fn container_registry(&self) -> &Registry {
+        &self.inner.containers
     }
 
     /// Shared hold on the GC lock, for operations that add objects.

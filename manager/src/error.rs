@@ -6,6 +6,9 @@ use std::io;
 
 use berth_snapshotter::SnapshotError;
 
+use crate::container::resources::ResourceError;
+use crate::container::spec::SpecError;
+use crate::container::task::TaskError;
 use crate::image::change::ChangeError;
 use crate::reference::ReferenceError;
 
@@ -52,6 +55,16 @@ pub enum ManagerError {
     Change(#[from] ChangeError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    /// A container's command could not be executed: docker's exit 126
+    /// (not executable) or 127 (not found), which the CLI exits with.
+    #[error("{message}")]
+    StartFailed { message: String, exit_code: i32 },
     #[error("metadata store: {0}")]
     Store(#[from] sled::Error),
     #[error("{context}: {source}")]
@@ -76,7 +89,11 @@ impl ManagerError {
             | UnsupportedMediaType { .. }
             | InvalidArchive(_)
             | Reference(_)
-            | Change(_) => ErrorKind::InvalidArgument,
+            | Change(_)
+            | Spec(_)
+            | Resource(_) => ErrorKind::InvalidArgument,
+            StartFailed { .. } => ErrorKind::FailedPrecondition,
+            Task(e) => e.kind(),
             Unimplemented(_) => ErrorKind::Unimplemented,
             Snapshot(e) => match e.kind() {
                 berth_snapshotter::ErrorKind::NotFound => ErrorKind::NotFound,

@@ -30,6 +30,9 @@ struct Args {
     /// Snapshotter: overlayfs or native [default: overlayfs]
     #[arg(long)]
     snapshotter: Option<String>,
+    /// cgroup that containers' cgroups are created under [default: berth]
+    #[arg(long)]
+    cgroup_parent: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         address: args.address,
         snapshotter: args.snapshotter,
         log_level: args.log_level,
+        cgroup_parent: args.cgroup_parent,
     });
     let filter = EnvFilter::try_new(format!(
         "{},sled=warn,h2=warn,tower=warn,hyper=warn",

@@ -26,6 +26,7 @@ fn engine(dir: &Path, snapshotter: &str) -> Engine {
         address: format!("unix://{}/s.sock", dir.display()),
         snapshotter: snapshotter.into(),
         log_level: "debug".into(),
+        ..Config::default()
     })
     .unwrap()
 }

@@ -7,6 +7,11 @@
 #![deny(unsafe_code)]
 
 pub mod cgroups;
+pub mod io;
+pub mod server;
+// The runtime is where clone/mount/pivot_root live: the one place unsafe is allowed.
+#[allow(unsafe_code)]
+pub mod runtime;
 
 /// What the shim can do in this build.
 pub const CAPABILITIES: &[&str] = &[];

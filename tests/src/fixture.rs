@@ -134,9 +134,14 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
         .exec("bin/busybox", &bin)
         .file(
             "etc/passwd",
-            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+            b"root:x:0:0:root:/root:/bin/sh\n\
+alice:x:1000:1000:Alice:/home/alice:/bin/sh\n\
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
         )
-        .file("etc/group", b"root:x:0:\nnogroup:x:65534:\n");
+        .file(
+            "etc/group",
+            b"root:x:0:\nwheel:x:10:alice\nalice:x:1000:\nnogroup:x:65534:\n",
+        );
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         let applet = applet.trim().trim_start_matches('/');
         if applet.is_empty() || applet == "bin/busybox" {
@@ -184,6 +189,9 @@ pub struct ImageSpec {
     pub created: String,
     /// The history's "created_by" of each layer ("layer N" when missing).
     pub created_by: Vec<String>,
+    /// More fields of the config's "config" object (User, Entrypoint,
+    /// WorkingDir, StopSignal, ExposedPorts, ...).
+    pub config_extra: Vec<(String, serde_json::Value)>,
 }
 
 impl ImageSpec {
@@ -199,7 +207,14 @@ impl ImageSpec {
             env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
             created: "2024-01-02T03:04:05Z".into(),
             created_by: vec![],
+            config_extra: vec![],
         }
+    }
+
+    /// Sets a field of the config's "config" object.
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.config_extra.push((key.to_string(), value));
+        self
     }
 
     fn config(&self, diff_ids: &[String]) -> Vec<u8> {
@@ -221,11 +236,15 @@ impl ImageSpec {
                 "empty_layer": true
             })))
             .collect();
+        let mut config = json!({"Cmd": self.cmd, "Env": self.env});
+        for (k, v) in &self.config_extra {
+            config[k] = v.clone();
+        }
         serde_json::to_vec(&json!({
             "architecture": "amd64",
             "os": "linux",
             "created": self.created,
-            "config": {"Cmd": self.cmd, "Env": self.env},
+            "config": config,
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": history,
         }))

@@ -76,6 +76,7 @@ pub struct Daemon {
     child: Option<Child>,
     socket: PathBuf,
     opts: DaemonOpts,
+    cgroup_parent: String,
 }
 
 impl Daemon {
@@ -92,11 +93,19 @@ impl Daemon {
             .tempdir()
             .expect("tempdir");
         let socket = dir.path().join("berth.sock");
+        // A private cgroup parent per daemon, so the leak check sees only
+        // this test's cgroups.
+        let tag = dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().replace("berth-e2e-", ""))
+            .unwrap_or_default();
         let mut d = Daemon {
             child: None,
             socket,
             dir,
             opts,
+            cgroup_parent: format!("berth-e2e-{tag}"),
         };
         d.spawn();
         d
@@ -118,6 +127,8 @@ impl Daemon {
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--log-level")
             .arg("debug")
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
             .args(&opts.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -148,6 +159,30 @@ impl Daemon {
     /// The daemon's root directory.
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
+    }
+
+    /// The daemon's state directory.
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The cgroup parent of this daemon's containers.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
+    }
+
+    /// Loads the busybox fixture as `busybox:latest` (CMD sh).
+    pub fn load_busybox(&self) {
+        self.load_image(fixture::busybox_image("busybox:latest"));
+    }
+
+    /// Loads one image built from `spec`.
+    pub fn load_image(&self, spec: fixture::ImageSpec) {
+        let archive = fixture::ImageBuilder::new(fixture::Layout::Oci, vec![spec]).build();
+        let p = self.dir.path().join("image.tar");
+        std::fs::write(&p, archive).expect("write image archive");
+        self.ok(&["load", "-q", "-i", &p.display().to_string()]);
+        let _ = std::fs::remove_file(p);
     }
 
     /// The API socket.
@@ -325,9 +360,166 @@ pub fn find_named(dir: &Path, name: &str) -> Vec<PathBuf> {
     found
 }
 
+impl Daemon {
+    /// Pids of processes that belong to this daemon's containers: shims
+    /// (their command line names this daemon's directory) and anything in
+    /// the daemon's cgroups.
+    pub fn container_processes(&self) -> Vec<i32> {
+        let me = self.dir.path().to_string_lossy().into_owned();
+        let mut pids: Vec<i32> = Vec::new();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.filter_map(|e| e.ok()) {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if cmdline.contains("berth-shim") && cmdline.contains(&me) {
+                    pids.push(pid);
+                }
+            }
+        }
+        for dir in self.cgroup_dirs() {
+            for f in find_named(&dir, "cgroup.procs") {
+                for l in std::fs::read_to_string(f).unwrap_or_default().lines() {
+                    if let Ok(pid) = l.trim().parse() {
+                        pids.push(pid);
+                    }
+                }
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// This daemon's cgroup parent directory in every mounted hierarchy
+    /// (v1 controllers and the unified tree), where it exists.
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(&self.cgroup_parent))
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    /// Container cgroups left under the daemon's cgroup parent.
+    pub fn cgroups_left(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for dir in self.cgroup_dirs() {
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.filter_map(|e| e.ok()) {
+                    if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                        left.push(e.path());
+                    }
+                }
+            }
+        }
+        left
+    }
+
+    /// Shim sockets and task bundles left in the state directory.
+    pub fn task_state_left(&self) -> Vec<PathBuf> {
+        let state = self.state();
+        let mut left = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(state.join("s")) {
+            left.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()));
+        }
+        if let Ok(rd) = std::fs::read_dir(state.join("tasks")) {
+            for ns in rd.filter_map(|e| e.ok()) {
+                if let Ok(rd) = std::fs::read_dir(ns.path()) {
+                    left.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()));
+                }
+            }
+        }
+        left
+    }
+
+    /// Asserts nothing of any container is left: no shim or container
+    /// process, cgroup, shim socket, task bundle or mount.
+    pub fn assert_no_containers_left(&self) {
+        // A shim exits just after it answers its last request: give exiting
+        // processes a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.container_processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let procs: Vec<String> = self
+            .container_processes()
+            .into_iter()
+            .map(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let brief: Vec<&str> = status
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("Name:") || l.starts_with("State:") || l.starts_with("PPid:")
+                    })
+                    .collect();
+                format!(
+                    "{pid} {} ({})",
+                    String::from_utf8_lossy(&cmdline).replace('\0', " "),
+                    brief.join(", ")
+                )
+            })
+            .collect();
+        assert!(procs.is_empty(), "container processes left: {procs:?}");
+        let cgroups = self.cgroups_left();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+        let state = self.task_state_left();
+        assert!(state.is_empty(), "task state left: {state:?}");
+        let mounts = self.mounts();
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    }
+
+    /// Kills whatever the test left running and removes its cgroups, so a
+    /// failed test does not leak into the machine. Returns what it found.
+    fn reap_leftovers(&self) -> (Vec<i32>, Vec<PathBuf>) {
+        let procs = self.container_processes();
+        for pid in &procs {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if !procs.is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let cgroups = self.cgroups_left();
+        for dir in self.cgroup_dirs() {
+            let mut subdirs: Vec<PathBuf> = find_named(&dir, "cgroup.procs")
+                .into_iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .collect();
+            // Deepest first, the parent itself last.
+            subdirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+            for d in subdirs {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        (procs, cgroups)
+    }
+}
+
+/// Where cgroup hierarchies are mounted (v1 controllers and cgroup2).
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            let fstype = fields.get(dash + 1)?;
+            (*fstype == "cgroup" || *fstype == "cgroup2").then(|| PathBuf::from(fields[4]))
+        })
+        .collect()
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let status = self.stop();
+        let (procs, cgroups) = self.reap_leftovers();
         let left = self.mounts();
         for m in left.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
@@ -336,6 +528,11 @@ impl Drop for Daemon {
             eprintln!("---- berthd log ----\n{}", self.log());
             return;
         }
+        assert!(
+            procs.is_empty(),
+            "container processes left behind: {procs:?}"
+        );
+        assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
         assert!(left.is_empty(), "mounts left behind: {left:?}");
         if let Some(st) = status {
             assert!(st.success(), "berthd exited with {st}:\n{}", self.log());

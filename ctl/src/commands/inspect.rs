@@ -1,37 +1,41 @@
-//! `berth image inspect`: docker-shaped JSON built from berthd's ImageDetail
-//! (the raw config and manifest travel as bytes; the shaping happens here).
+//! `berth inspect`: containers and images, as docker shows them. A name is
+//! tried as a container first, then as an image (unless `--type` says
+//! which); `container inspect` and `image inspect` look for one kind only.
+//! Without `--format` the output is a JSON array indented with four spaces;
+//! with it, each object goes through the Go template (`json` is the array).
+//! Image objects are shaped here from berthd's ImageDetail (the raw config
+//! and manifest travel as bytes); container objects come from berthd
+//! already docker-shaped.
 
 use std::collections::HashMap;
 
-use berth_proto::v1::{Descriptor, GetImageRequest, ImageDetail};
+use berth_proto::v1::{Descriptor, GetImageRequest, ImageDetail, InspectContainerRequest};
 use serde::Serialize;
 use serde_json::Value;
+use tonic::Code;
 
 use super::{print, report, Ctx};
-use crate::cli::InspectArgs;
+use crate::cli::{InspectArgs, ObjectType};
+use crate::client::Client;
 use crate::error::CliError;
+use crate::template::{Json, Template};
 
 pub async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), CliError> {
+    let template = match args.format.as_deref() {
+        None | Some("") | Some("json") => None,
+        Some(source) => Some(Template::parse(source)?),
+    };
     let client = ctx.connect().await?;
-    let mut images = client.images();
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    for reference in &args.images {
-        let detail = images
-            .get(GetImageRequest {
-                reference: reference.clone(),
-            })
-            .await;
-        match detail
-            .map_err(CliError::from)
-            .and_then(|d| inspect_object(&d.into_inner()))
-        {
+    for name in &args.names {
+        match lookup(&client, name, args.kind, args.size).await {
             Ok(object) => found.push(object),
             Err(e) => errors.push(e),
         }
     }
-    // Like docker: the array of what was found (maybe "[]"), then the errors.
-    print(&render(&found)?)?;
+    // Like docker: what was found (maybe "[]"), then the errors.
+    print(&render(&found, template.as_ref())?)?;
     if errors.is_empty() {
         return Ok(());
     }
@@ -39,19 +43,69 @@ pub async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), CliError> {
     Err(CliError::Reported)
 }
 
-/// The array indented with four spaces, as docker prints it.
-fn render(objects: &[InspectImage]) -> Result<String, CliError> {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    objects
-        .serialize(&mut serializer)
-        .map_err(|source| CliError::Json {
-            context: "encode inspect output".into(),
-            source,
-        })?;
-    out.push(b'\n');
-    Ok(String::from_utf8_lossy(&out).into_owned())
+/// The object `name` names: a container, else an image.
+async fn lookup(
+    client: &Client,
+    name: &str,
+    kind: Option<ObjectType>,
+    size: bool,
+) -> Result<Json, CliError> {
+    if kind != Some(ObjectType::Image) {
+        let response = client
+            .containers()
+            .inspect(InspectContainerRequest {
+                id: name.to_owned(),
+                size,
+            })
+            .await;
+        match response {
+            Ok(r) => {
+                return Json::parse(&r.into_inner().json).map_err(|source| CliError::Json {
+                    context: format!("container {name}: bad inspect JSON"),
+                    source,
+                })
+            }
+            // Not a container (or a daemon without containers): maybe an image.
+            Err(s)
+                if kind.is_none() && matches!(s.code(), Code::NotFound | Code::Unimplemented) => {}
+            Err(s) => return Err(s.into()),
+        }
+    }
+    let detail = client
+        .images()
+        .get(GetImageRequest {
+            reference: name.to_owned(),
+        })
+        .await;
+    match detail {
+        Ok(d) => {
+            let object = inspect_object(&d.into_inner())?;
+            Json::from_serialize(&object).map_err(|source| CliError::Json {
+                context: "encode inspect output".into(),
+                source,
+            })
+        }
+        Err(s) if kind.is_none() && s.code() == Code::NotFound => {
+            Err(CliError::Invalid(format!("No such object: {name}")))
+        }
+        Err(s) => Err(s.into()),
+    }
+}
+
+/// The array indented with four spaces, or each object through the
+/// template on its own line.
+fn render(objects: &[Json], template: Option<&Template>) -> Result<String, CliError> {
+    let Some(template) = template else {
+        let mut out = Json::Array(objects.to_vec()).to_pretty();
+        out.push('\n');
+        return Ok(out);
+    };
+    let mut out = String::new();
+    for object in objects {
+        out.push_str(&template.render(object)?);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// One element of the inspect array, fields in docker's order.
@@ -233,9 +287,13 @@ mod tests {
         }
     }
 
+    fn image(d: &ImageDetail) -> Json {
+        Json::from_serialize(&inspect_object(d).unwrap()).unwrap()
+    }
+
     #[test]
     fn docker_shaped_object() {
-        let out = render(&[inspect_object(&detail()).unwrap()]).unwrap();
+        let out = render(&[image(&detail())], None).unwrap();
         let v: Value = serde_json::from_str(&out).unwrap();
         let o = &v[0];
         assert_eq!(o["Id"], "sha256:abc");
@@ -268,7 +326,39 @@ mod tests {
 
     #[test]
     fn empty_array_when_nothing_found() {
-        assert_eq!(render(&[]).unwrap(), "[]\n");
+        assert_eq!(render(&[], None).unwrap(), "[]\n");
+    }
+
+    #[test]
+    fn templates_run_per_object() {
+        let container = Json::parse(
+            r#"{"Id":"c1","Name":"/web","State":{"Status":"running","Running":true,"ExitCode":0}}"#,
+        )
+        .unwrap();
+        let t = |s| Template::parse(s).unwrap();
+        let objects = [container.clone(), image(&detail())];
+        assert_eq!(
+            render(&objects, Some(&t("{{.Id}}"))).unwrap(),
+            "c1\nsha256:abc\n"
+        );
+        assert_eq!(
+            render(
+                &objects[..1],
+                Some(&t("{{.State.Status}} {{.State.ExitCode}} {{.Name}}"))
+            )
+            .unwrap(),
+            "running 0 /web\n"
+        );
+        assert_eq!(
+            render(&objects[..1], Some(&t("{{json .State}}"))).unwrap(),
+            "{\"Status\":\"running\",\"Running\":true,\"ExitCode\":0}\n"
+        );
+        // Container objects keep berthd's key order in the array form.
+        let out = render(&objects[..1], None).unwrap();
+        assert!(
+            out.starts_with("[\n    {\n        \"Id\": \"c1\",\n        \"Name\""),
+            "{out}"
+        );
     }
 
     #[test]

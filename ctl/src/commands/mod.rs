@@ -2,6 +2,7 @@
 //! formats the answer; the formatting is kept in pure functions so it can be
 //! tested without a daemon.
 
+pub mod container;
 pub mod content;
 pub mod history;
 pub mod images;

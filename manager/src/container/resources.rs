@@ -1,12 +1,15 @@
-//! Docker's resource flags, parsed once at the edge into typed values.
+//! docker's resource limits (HostConfig's names and units, as the API
+//! carries them) checked once at the edge and turned into the typed limits
+//! that go into the OCI spec's `linux.resources`.
 //!
-//! Semantics follow docker (the CLI's `opts` plus the daemon's
-//! `verifyPlatformContainerResources`/`adaptContainerSettings`): sizes are
-//! go-units' `RAMInBytes` (binary units, case-insensitive, optional `i`/`b`
-//! suffix), `--cpus` is a decimal turned into a CFS quota over a 100 ms
-//! period, `--memory-swap -1` is unlimited, `--pids-limit <= 0` is unlimited,
-//! `--cpu-shares` is clamped into the v1 kernel range. Every error names the
-//! flag and the value.
+//! Semantics follow docker's daemon (`verifyPlatformContainerResources`,
+//! `adaptContainerSettings`): memory below 6 MiB is refused, swap needs
+//! memory and must not be below it, a memory limit without swap gets swap =
+//! 2 × memory, `NanoCPUs` becomes a CFS quota over a 100 ms period and may
+//! not exceed the host's CPUs, cpu shares are clamped into the v1 kernel
+//! range, a cpuset must name CPUs the host has, pids ≤ 0 other than "unset"
+//! is unlimited. The CLI parses docker's flag syntax (`512m`, `1.5`) into
+//! these numbers.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,38 +21,47 @@ pub const CPU_PERIOD: u64 = 100_000;
 pub const MIN_CPU_SHARES: u64 = 2;
 /// See [`MIN_CPU_SHARES`].
 pub const MAX_CPU_SHARES: u64 = 262_144;
-/// The highest CPU number accepted in `--cpuset-cpus` (Linux's NR_CPUS cap).
+/// The highest CPU number accepted in a cpuset (Linux's NR_CPUS cap).
 const MAX_CPUSET_CPU: u32 = 8192;
 /// Nanocpus in one CPU.
 const NANO_PER_CPU: i64 = 1_000_000_000;
 
-/// A resource flag that could not be accepted.
+/// A resource limit that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResourceError {
-    /// The value does not parse, or is out of the flag's range.
-    #[error("invalid value {value:?} for flag --{flag}: {reason}")]
+    /// A value out of its range or malformed.
+    #[error("invalid value {value:?} for {field}: {reason}")]
     Invalid {
-        /// Flag name without dashes (`memory`, `cpus`, ...).
-        flag: &'static str,
-        /// The value as the user gave it.
+        /// docker's flag name without dashes (`memory`, `cpus`, ...).
+        field: &'static str,
+        /// The value as received.
         value: String,
         /// Why it was refused.
         reason: String,
     },
-    /// `--memory` is below docker's 6 MiB minimum.
+    /// Memory below docker's 6 MiB minimum.
     #[error("Minimum memory limit allowed is 6MB")]
     MemoryTooSmall,
-    /// `--memory-swap` without `--memory`.
+    /// Swap without a memory limit.
     #[error("You should always set the Memory limit when using Memoryswap limit, see usage")]
     SwapWithoutMemory,
-    /// `--memory-swap` below `--memory`.
+    /// Swap below the memory limit.
     #[error("Minimum memoryswap limit should be larger than memory limit, see usage")]
     SwapBelowMemory,
+    /// More CPUs than the host has, or fewer than 0.01.
+    #[error("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")]
+    CpusOutOfRange { n: usize },
+    /// A cpuset naming CPUs the host does not have.
+    #[error("Requested CPUs are not available - requested {requested}, available: {available}")]
+    CpusetUnavailable {
+        requested: String,
+        available: String,
+    },
 }
 
-fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> ResourceError {
+fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> ResourceError {
     ResourceError::Invalid {
-        flag,
+        field,
         value: value.to_string(),
         reason: reason.into(),
     }
@@ -75,461 +87,319 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
 }
 
-/// The resource flags as the user typed them (`None` = flag not given).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ResourceFlags<'a> {
-    /// `-m, --memory`
-    pub memory: Option<&'a str>,
-    /// `--memory-swap`
-    pub memory_swap: Option<&'a str>,
-    /// `--cpus`
-    pub cpus: Option<&'a str>,
-    /// `-c, --cpu-shares`
-    pub cpu_shares: Option<&'a str>,
-    /// `--cpuset-cpus`
-    pub cpuset_cpus: Option<&'a str>,
-    /// `--pids-limit`
-    pub pids_limit: Option<&'a str>,
-}
-
 impl Resources {
-    /// Parses and cross-checks every resource flag, as docker's CLI and
-    /// daemon do together. A memory limit without `--memory-swap` gets swap
-    /// = 2 × memory (docker's default); `--memory 0` means no limit.
-    pub fn from_flags(flags: &ResourceFlags<'_>) -> Result<Resources, ResourceError> {
-        let memory = flags
-            .memory
-            .map(parse_memory)
-            .transpose()?
-            .filter(|m| *m > 0);
-        let memory_swap = match flags.memory_swap {
-            Some(s) => parse_memory_swap(s, memory)?,
-            None => None,
+    /// Checks the API's limits against docker's rules and this host's CPUs.
+    pub fn from_proto(p: &berth_proto::v1::Resources) -> Result<Resources, ResourceError> {
+        Self::from_proto_on(p, &online_cpus())
+    }
+
+    /// [`Resources::from_proto`] for a host whose online CPUs are `online`.
+    pub fn from_proto_on(
+        p: &berth_proto::v1::Resources,
+        online: &[u32],
+    ) -> Result<Resources, ResourceError> {
+        let memory = match p.memory {
+            0 => None,
+            m if m < 0 => return Err(invalid("memory", m, "must not be negative")),
+            m if m < MIN_MEMORY => return Err(ResourceError::MemoryTooSmall),
+            m => Some(m),
         };
-        let memory_swap = match (memory, memory_swap) {
-            (Some(m), None) => Some(m.saturating_mul(2)),
-            (_, swap) => swap,
+        let memory_swap = match (p.memory_swap, memory) {
+            (0, Some(m)) => Some(m.saturating_mul(2)),
+            (0, None) => None,
+            (-1, _) => Some(-1),
+            (s, _) if s < 0 => return Err(invalid("memory-swap", s, "must be -1 or a size")),
+            (_, None) => return Err(ResourceError::SwapWithoutMemory),
+            (s, Some(m)) if s < m => return Err(ResourceError::SwapBelowMemory),
+            (s, Some(_)) => Some(s),
         };
-        let (cpu_quota, cpu_period) = match flags.cpus {
-            Some(s) => {
-                let (q, p) = parse_cpus(s)?;
-                (Some(q), Some(p))
+        let (cpu_quota, cpu_period) = match p.nano_cpus {
+            0 => (None, None),
+            n if n < NANO_PER_CPU / 100 || n > online.len() as i64 * NANO_PER_CPU => {
+                return Err(ResourceError::CpusOutOfRange { n: online.len() })
             }
-            None => (None, None),
+            n => (
+                Some(n.saturating_mul(CPU_PERIOD as i64) / NANO_PER_CPU),
+                Some(CPU_PERIOD),
+            ),
+        };
+        let cpu_shares = match p.cpu_shares {
+            0 => None,
+            s if s < 0 => return Err(invalid("cpu-shares", s, "value must be a positive integer")),
+            s => Some((s as u64).clamp(MIN_CPU_SHARES, MAX_CPU_SHARES)),
+        };
+        let cpuset_cpus = match p.cpuset_cpus.trim() {
+            "" => None,
+            s => {
+                let wanted = parse_cpu_list(s)
+                    .ok_or_else(|| invalid("cpuset-cpus", s, "invalid cpuset list"))?;
+                if wanted.iter().any(|c| !online.contains(c)) {
+                    return Err(ResourceError::CpusetUnavailable {
+                        requested: s.to_string(),
+                        available: format_cpu_list(online),
+                    });
+                }
+                Some(s.to_string())
+            }
+        };
+        let pids_limit = match p.pids_limit {
+            0 => None,
+            n if n < 0 => Some(-1),
+            n => Some(n),
         };
         Ok(Resources {
             memory,
             memory_swap,
             cpu_quota,
             cpu_period,
-            cpu_shares: flags
-                .cpu_shares
-                .map(parse_cpu_shares)
-                .transpose()?
-                .flatten(),
-            cpuset_cpus: flags.cpuset_cpus.map(parse_cpuset).transpose()?,
-            pids_limit: flags.pids_limit.map(parse_pids_limit).transpose()?,
+            cpu_shares,
+            cpuset_cpus,
+            pids_limit,
         })
     }
-}
 
-/// Parses a size like go-units' `RAMInBytes`: `512m`, `1g`, `1.5G`, `1024k`,
-/// `100b`, `10 MiB`, plain bytes. Units b, k, m, g, t, p are binary.
-pub fn parse_size(s: &str) -> Option<i64> {
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, rest) = s.split_at(num_end);
-    if !num.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    let mut rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let mut mult: f64 = 1.0;
-    if let Some(c) = rest.chars().next() {
-        let shift = match c.to_ascii_lowercase() {
-            'k' => Some(10),
-            'm' => Some(20),
-            'g' => Some(30),
-            't' => Some(40),
-            'p' => Some(50),
-            _ => None,
-        };
-        if let Some(shift) = shift {
-            mult = (1u64 << shift) as f64;
-            rest = &rest[1..];
+    /// The limits back in the API's units (for inspect's HostConfig).
+    pub fn nano_cpus(&self) -> i64 {
+        match (self.cpu_quota, self.cpu_period) {
+            (Some(q), Some(p)) if p > 0 => q.saturating_mul(NANO_PER_CPU) / p as i64,
+            _ => 0,
         }
     }
-    let rest = rest.strip_prefix(['i', 'I']).unwrap_or(rest);
-    let rest = rest.strip_prefix(['b', 'B']).unwrap_or(rest);
-    if !rest.is_empty() {
-        return None;
-    }
-    let value: f64 = num.parse().ok()?;
-    let bytes = value * mult;
-    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
-        return None;
-    }
-    Some(bytes as i64)
 }
 
-/// `-m, --memory`: bytes; 0 means no limit; below 6 MiB is refused.
-pub fn parse_memory(s: &str) -> Result<i64, ResourceError> {
-    let bytes = parse_size(s).ok_or_else(|| invalid("memory", s, "invalid size"))?;
-    if bytes > 0 && bytes < MIN_MEMORY {
-        return Err(ResourceError::MemoryTooSmall);
-    }
-    Ok(bytes)
-}
-
-/// `--memory-swap`: `-1` is unlimited, 0 is unset (`None`); otherwise a size
-/// that needs `--memory` and must be at least as large as it.
-pub fn parse_memory_swap(s: &str, memory: Option<i64>) -> Result<Option<i64>, ResourceError> {
-    if s.trim() == "-1" {
-        return Ok(Some(-1));
-    }
-    let swap = parse_size(s).ok_or_else(|| invalid("memory-swap", s, "invalid size"))?;
-    if swap == 0 {
-        return Ok(None);
-    }
-    match memory.filter(|m| *m > 0) {
-        None => Err(ResourceError::SwapWithoutMemory),
-        Some(m) if swap < m => Err(ResourceError::SwapBelowMemory),
-        Some(_) => Ok(Some(swap)),
-    }
-}
-
-/// `--cpus`: a decimal number of CPUs (at most nanocpu precision, at least
-/// 0.01) turned into `(quota, period)` with period 100000 µs.
-pub fn parse_cpus(s: &str) -> Result<(i64, u64), ResourceError> {
-    let nanos = parse_nanocpus(s).ok_or_else(|| {
-        invalid(
-            "cpus",
-            s,
-            format!("failed to parse {s} as a rational number"),
-        )
-    })??;
-    if nanos < NANO_PER_CPU / 100 {
-        return Err(invalid("cpus", s, "Range of CPUs is from 0.01 upwards"));
-    }
-    // docker: quota = NanoCPUs * period / 1e9.
-    let quota = nanos
-        .checked_mul(CPU_PERIOD as i64)
-        .map(|n| n / NANO_PER_CPU)
-        .ok_or_else(|| invalid("cpus", s, "value is too large"))?;
-    Ok((quota, CPU_PERIOD))
-}
-
-/// A signed decimal as nanocpus. Outer `None` = does not parse; inner error
-/// = parses but too precise or too large.
-fn parse_nanocpus(s: &str) -> Option<Result<i64, ResourceError>> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if (int.is_empty() && frac.is_empty())
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || (body.contains('.') && frac.is_empty() && int.is_empty())
-    {
-        return None;
-    }
-    let frac_trimmed = frac.trim_end_matches('0');
-    if frac_trimmed.len() > 9 {
-        return Some(Err(invalid("cpus", s, "value is too precise")));
-    }
-    let too_large = || invalid("cpus", s, "value is too large");
-    let int_val: i64 = if int.is_empty() {
-        0
-    } else {
-        match int.parse::<i64>() {
-            Ok(v) => v,
-            Err(_) => return Some(Err(too_large())),
-        }
-    };
-    let frac_val: i64 = if frac_trimmed.is_empty() {
-        0
-    } else {
-        let padded = format!("{frac_trimmed:0<9}");
-        match padded.parse::<i64>() {
-            Ok(v) => v,
-            Err(_) => return None,
-        }
-    };
-    let nanos = match int_val
-        .checked_mul(NANO_PER_CPU)
-        .and_then(|n| n.checked_add(frac_val))
-    {
-        Some(n) => n,
-        None => return Some(Err(too_large())),
-    };
-    Some(Ok(if neg { -nanos } else { nanos }))
-}
-
-/// `-c, --cpu-shares`: 0 is the default (`None`); other values are clamped
-/// into 2..=262144 as docker does on cgroup v1 (it warns, never fails).
-pub fn parse_cpu_shares(s: &str) -> Result<Option<u64>, ResourceError> {
-    let v: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| invalid("cpu-shares", s, "invalid syntax"))?;
-    Ok(match v {
-        0 => None,
-        v if v < MIN_CPU_SHARES as i64 => Some(MIN_CPU_SHARES),
-        v if v as u64 > MAX_CPU_SHARES => Some(MAX_CPU_SHARES),
-        v => Some(v as u64),
-    })
-}
-
-/// `--cpuset-cpus`: a list like `0-2,4`; returns it unchanged when valid.
-pub fn parse_cpuset(s: &str) -> Result<String, ResourceError> {
-    let bad = || invalid("cpuset-cpus", s, "invalid cpuset list");
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let cpu = |n: &str| -> Result<u32, ResourceError> {
+/// Parses a kernel CPU list (`0-2,4`); `None` when malformed.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
+    let cpu = |n: &str| -> Option<u32> {
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
+            return None;
         }
-        match n.parse::<u32>() {
-            Ok(v) if v < MAX_CPUSET_CPU => Ok(v),
-            _ => Err(bad()),
-        }
+        n.parse::<u32>().ok().filter(|v| *v < MAX_CPUSET_CPU)
     };
+    let mut out = Vec::new();
     for part in s.split(',') {
         match part.split_once('-') {
             Some((lo, hi)) => {
-                if cpu(lo)? > cpu(hi)? {
-                    return Err(bad());
+                let (lo, hi) = (cpu(lo)?, cpu(hi)?);
+                if lo > hi {
+                    return None;
                 }
+                out.extend(lo..=hi);
             }
-            None => {
-                cpu(part)?;
-            }
+            None => out.push(cpu(part)?),
         }
     }
-    Ok(s.to_string())
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
 }
 
-/// `--pids-limit`: a positive limit, or -1 (unlimited) for 0 and negatives,
-/// as docker writes it into the spec.
-pub fn parse_pids_limit(s: &str) -> Result<i64, ResourceError> {
-    let v: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| invalid("pids-limit", s, "invalid syntax"))?;
-    Ok(if v <= 0 { -1 } else { v })
+/// Formats CPUs as a kernel CPU list with ranges.
+pub fn format_cpu_list(cpus: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let start = cpus[i];
+        let mut end = start;
+        while i + 1 < cpus.len() && cpus[i + 1] == end + 1 {
+            i += 1;
+            end = cpus[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// The host's online CPUs (/sys/devices/system/cpu/online), or as many as
+/// the process may use when that file is unreadable.
+pub fn online_cpus() -> Vec<u32> {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| parse_cpu_list(s.trim()))
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (0..n as u32).collect()
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_proto::v1::Resources as P;
 
     const MIB: i64 = 1024 * 1024;
+    const TWO_CPUS: &[u32] = &[0, 1];
 
-    #[test]
-    fn sizes() {
-        let cases: &[(&str, Option<i64>)] = &[
-            ("0", Some(0)),
-            ("100", Some(100)),
-            ("100b", Some(100)),
-            ("100B", Some(100)),
-            ("1024k", Some(MIB)),
-            ("1024K", Some(MIB)),
-            ("512m", Some(512 * MIB)),
-            ("512M", Some(512 * MIB)),
-            ("512mb", Some(512 * MIB)),
-            ("512MiB", Some(512 * MIB)),
-            ("512 m", Some(512 * MIB)),
-            ("1g", Some(1024 * MIB)),
-            ("1.5g", Some(1536 * MIB)),
-            ("2t", Some(2 << 40)),
-            ("1p", Some(1 << 50)),
-            ("abc", None),
-            ("", None),
-            ("m", None),
-            ("-1", None),
-            ("1x", None),
-            ("1mm", None),
-            ("1.2.3m", None),
-            ("  1m", None),
-            ("99999999999p", None),
-        ];
-        for (input, want) in cases {
-            assert_eq!(parse_size(input), *want, "{input:?}");
-        }
+    fn check(p: P) -> Result<Resources, ResourceError> {
+        Resources::from_proto_on(&p, TWO_CPUS)
     }
 
     #[test]
-    fn memory() {
-        assert_eq!(parse_memory("512m"), Ok(512 * MIB));
-        assert_eq!(parse_memory("6m"), Ok(MIN_MEMORY));
-        assert_eq!(parse_memory("0"), Ok(0));
-        let err = parse_memory("abc").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"invalid value "abc" for flag --memory: invalid size"#
-        );
-        for small in ["1m", "4096k", "6291455"] {
-            let err = parse_memory(small).unwrap_err();
-            assert_eq!(err, ResourceError::MemoryTooSmall, "{small}");
-            assert_eq!(err.to_string(), "Minimum memory limit allowed is 6MB");
-        }
+    fn unset_is_no_limit() {
+        assert_eq!(check(P::default()), Ok(Resources::default()));
     }
 
     #[test]
-    fn memory_swap() {
-        let m = Some(512 * MIB);
-        type Case<'a> = (&'a str, Option<i64>, Result<Option<i64>, ResourceError>);
-        let cases: &[Case] = &[
-            ("-1", m, Ok(Some(-1))),
-            ("-1", None, Ok(Some(-1))),
-            ("1g", m, Ok(Some(1024 * MIB))),
-            ("512m", m, Ok(Some(512 * MIB))),
-            ("0", m, Ok(None)),
-            ("256m", m, Err(ResourceError::SwapBelowMemory)),
-            ("1g", None, Err(ResourceError::SwapWithoutMemory)),
-        ];
-        for (input, mem, want) in cases {
-            assert_eq!(&parse_memory_swap(input, *mem), want, "{input:?} {mem:?}");
-        }
-        assert_eq!(
-            parse_memory_swap("1g", None).unwrap_err().to_string(),
-            "You should always set the Memory limit when using Memoryswap limit, see usage"
-        );
-        assert_eq!(
-            parse_memory_swap("x", m).unwrap_err().to_string(),
-            r#"invalid value "x" for flag --memory-swap: invalid size"#
-        );
-    }
-
-    #[test]
-    fn cpus() {
-        let ok: &[(&str, i64)] = &[
-            ("1", 100_000),
-            ("0.5", 50_000),
-            (".5", 50_000),
-            ("1.5", 150_000),
-            ("2", 200_000),
-            ("0.01", 1_000),
-            ("1.000000000000", 100_000),
-            ("+3", 300_000),
-        ];
-        for (input, quota) in ok {
-            assert_eq!(parse_cpus(input), Ok((*quota, CPU_PERIOD)), "{input:?}");
-        }
-        let bad: &[(&str, &str)] = &[
-            ("abc", "failed to parse abc as a rational number"),
-            ("", "failed to parse  as a rational number"),
-            (".", "failed to parse . as a rational number"),
-            ("1,5", "failed to parse 1,5 as a rational number"),
-            ("0", "Range of CPUs is from 0.01 upwards"),
-            ("-1", "Range of CPUs is from 0.01 upwards"),
-            ("0.001", "Range of CPUs is from 0.01 upwards"),
-            ("0.0000000001", "value is too precise"),
-            ("99999999999999999999", "value is too large"),
-        ];
-        for (input, reason) in bad {
-            let err = parse_cpus(input).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!("invalid value {input:?} for flag --cpus: {reason}"),
-            );
-        }
-    }
-
-    #[test]
-    fn cpu_shares() {
-        let cases: &[(&str, Option<u64>)] = &[
-            ("0", None),
-            ("1", Some(2)),
-            ("-5", Some(2)),
-            ("2", Some(2)),
-            ("512", Some(512)),
-            ("262144", Some(262_144)),
-            ("300000", Some(262_144)),
-        ];
-        for (input, want) in cases {
-            assert_eq!(parse_cpu_shares(input), Ok(*want), "{input:?}");
-        }
-        assert_eq!(
-            parse_cpu_shares("lots").unwrap_err().to_string(),
-            r#"invalid value "lots" for flag --cpu-shares: invalid syntax"#
-        );
-    }
-
-    #[test]
-    fn cpuset() {
-        for ok in ["0", "0-2", "0-2,4", "1,3,5", "0-0", "7-8191"] {
-            assert_eq!(parse_cpuset(ok).as_deref(), Ok(ok), "{ok:?}");
-        }
-        for bad in [
-            "", "a", "0-a", "2-1", "0,", ",0", "0--1", "-1", "1-2-3", "0 ,1", "8192",
-        ] {
-            let err = parse_cpuset(bad).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!("invalid value {bad:?} for flag --cpuset-cpus: invalid cpuset list"),
-            );
-        }
-    }
-
-    #[test]
-    fn pids_limit() {
-        let cases: &[(&str, i64)] = &[("100", 100), ("1", 1), ("0", -1), ("-1", -1), ("-7", -1)];
-        for (input, want) in cases {
-            assert_eq!(parse_pids_limit(input), Ok(*want), "{input:?}");
-        }
-        assert!(parse_pids_limit("many").is_err());
-    }
-
-    #[test]
-    fn from_flags() {
-        let none = Resources::from_flags(&ResourceFlags::default()).unwrap();
-        assert_eq!(none, Resources::default());
-
-        let r = Resources::from_flags(&ResourceFlags {
-            memory: Some("512m"),
-            cpus: Some("1.5"),
-            cpu_shares: Some("512"),
-            cpuset_cpus: Some("0-1"),
-            pids_limit: Some("64"),
+    fn memory_and_swap() {
+        let r = check(P {
+            memory: 512 * MIB,
             ..Default::default()
         })
         .unwrap();
+        // docker's default swap: twice memory.
         assert_eq!(
-            r,
-            Resources {
-                memory: Some(512 * MIB),
-                memory_swap: Some(1024 * MIB), // docker's default: twice memory
-                cpu_quota: Some(150_000),
-                cpu_period: Some(CPU_PERIOD),
-                cpu_shares: Some(512),
-                cpuset_cpus: Some("0-1".into()),
-                pids_limit: Some(64),
-            }
+            (r.memory, r.memory_swap),
+            (Some(512 * MIB), Some(1024 * MIB))
         );
-
-        let r = Resources::from_flags(&ResourceFlags {
-            memory: Some("512m"),
-            memory_swap: Some("-1"),
+        let r = check(P {
+            memory: 512 * MIB,
+            memory_swap: -1,
             ..Default::default()
         })
         .unwrap();
         assert_eq!(r.memory_swap, Some(-1));
-
-        let r = Resources::from_flags(&ResourceFlags {
-            memory: Some("0"),
+        let r = check(P {
+            memory: 512 * MIB,
+            memory_swap: 512 * MIB,
             ..Default::default()
         })
         .unwrap();
-        assert_eq!((r.memory, r.memory_swap), (None, None));
+        assert_eq!(r.memory_swap, Some(512 * MIB));
+        assert_eq!(
+            check(P {
+                memory: MIN_MEMORY,
+                ..Default::default()
+            })
+            .unwrap()
+            .memory,
+            Some(MIN_MEMORY)
+        );
+        let bad: &[(P, &str)] = &[
+            (
+                P {
+                    memory: 4 * MIB,
+                    ..Default::default()
+                },
+                "Minimum memory limit allowed is 6MB",
+            ),
+            (
+                P {
+                    memory_swap: 1024 * MIB,
+                    ..Default::default()
+                },
+                "You should always set the Memory limit when using Memoryswap limit, see usage",
+            ),
+            (
+                P {
+                    memory: 512 * MIB,
+                    memory_swap: 256 * MIB,
+                    ..Default::default()
+                },
+                "Minimum memoryswap limit should be larger than memory limit, see usage",
+            ),
+            (
+                P {
+                    memory: -5,
+                    ..Default::default()
+                },
+                "invalid value \"-5\" for memory: must not be negative",
+            ),
+        ];
+        for (p, want) in bad {
+            assert_eq!(check(p.clone()).unwrap_err().to_string(), *want);
+        }
+    }
 
-        let err = Resources::from_flags(&ResourceFlags {
-            memory_swap: Some("1g"),
+    #[test]
+    fn cpus() {
+        let r = check(P {
+            nano_cpus: 1_500_000_000,
             ..Default::default()
         })
-        .unwrap_err();
-        assert_eq!(err, ResourceError::SwapWithoutMemory);
+        .unwrap();
+        assert_eq!(
+            (r.cpu_quota, r.cpu_period),
+            (Some(150_000), Some(CPU_PERIOD))
+        );
+        assert_eq!(r.nano_cpus(), 1_500_000_000);
+        let r = check(P {
+            nano_cpus: 10_000_000,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(r.cpu_quota, Some(1_000));
+        for n in [-1, 1, 9_999_999, 2_000_000_001] {
+            assert_eq!(
+                check(P {
+                    nano_cpus: n,
+                    ..Default::default()
+                })
+                .unwrap_err()
+                .to_string(),
+                "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available",
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn shares_pids_cpuset() {
+        let shares = |s| {
+            check(P {
+                cpu_shares: s,
+                ..Default::default()
+            })
+            .map(|r| r.cpu_shares)
+        };
+        assert_eq!(shares(0), Ok(None));
+        assert_eq!(shares(1), Ok(Some(2)));
+        assert_eq!(shares(512), Ok(Some(512)));
+        assert_eq!(shares(300_000), Ok(Some(262_144)));
+        assert!(shares(-2).is_err());
+        let pids = |n| {
+            check(P {
+                pids_limit: n,
+                ..Default::default()
+            })
+            .unwrap()
+            .pids_limit
+        };
+        assert_eq!(pids(0), None);
+        assert_eq!(pids(-1), Some(-1));
+        assert_eq!(pids(-7), Some(-1));
+        assert_eq!(pids(64), Some(64));
+        let cpuset = |s: &str| {
+            check(P {
+                cpuset_cpus: s.into(),
+                ..Default::default()
+            })
+            .map(|r| r.cpuset_cpus)
+        };
+        assert_eq!(cpuset(""), Ok(None));
+        assert_eq!(cpuset("0-1"), Ok(Some("0-1".into())));
+        assert_eq!(cpuset("1"), Ok(Some("1".into())));
+        assert_eq!(
+            cpuset("0-3").unwrap_err().to_string(),
+            "Requested CPUs are not available - requested 0-3, available: 0-1"
+        );
+        for bad in ["a", "0-a", "1-0", "0,", ",0", "0--1", "8192"] {
+            assert_eq!(
+                cpuset(bad).unwrap_err().to_string(),
+                format!("invalid value {bad:?} for cpuset-cpus: invalid cpuset list")
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-2,4,3"), Some(vec![0, 1, 2, 3, 4]));
+        assert_eq!(format_cpu_list(&[0, 1, 2, 4, 6, 7]), "0-2,4,6-7");
+        assert_eq!(format_cpu_list(&[]), "");
+        assert!(!online_cpus().is_empty());
     }
 }

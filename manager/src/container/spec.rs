@@ -12,8 +12,8 @@ use std::str::FromStr;
 use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{
     Capabilities, Capability, Linux, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxNamespace,
-    LinuxNamespaceType, LinuxPids, LinuxResources, Mount, PosixRlimitBuilder, PosixRlimitType,
-    Process, Root, Spec, User,
+    LinuxNamespaceType, LinuxPids, LinuxResources, LinuxSeccomp, Mount, PosixRlimitBuilder,
+    PosixRlimitType, Process, Root, Spec, User,
 };
 
 use super::resources::Resources;
@@ -199,6 +199,11 @@ pub struct RunOptions {
     pub cgroups_path: String,
     /// `--init`: run [`INIT_PATH`] as PID 1 in front of the command.
     pub init: bool,
+    /// The seccomp profile (none when privileged or `seccomp=unconfined`).
+    pub seccomp: Option<LinuxSeccomp>,
+    /// RLIMIT_NOFILE (soft and hard); `None` is [`DEFAULT_NOFILE`]. The
+    /// caller lowers it when berthd may not raise limits that high.
+    pub nofile: Option<u64>,
 }
 
 /// The ids a process runs with, from `-u` and the image's user database.
@@ -631,8 +636,8 @@ pub fn build_spec(
 
     let nofile = PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
-        .soft(DEFAULT_NOFILE)
-        .hard(DEFAULT_NOFILE)
+        .soft(opts.nofile.unwrap_or(DEFAULT_NOFILE))
+        .hard(opts.nofile.unwrap_or(DEFAULT_NOFILE))
         .build()
         .map_err(|e| SpecError::Oci(e.to_string()))?;
 
@@ -659,6 +664,11 @@ pub fn build_spec(
     linux.set_uid_mappings(None);
     linux.set_gid_mappings(None);
     linux.set_sysctl(None);
+    linux.set_seccomp(if opts.privileged {
+        None
+    } else {
+        opts.seccomp.clone()
+    });
     if opts.privileged {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);

@@ -2,6 +2,7 @@
 //! engine results into responses; it never touches the store. Blocking work
 //! (archives, hashing, unpacking) runs on the blocking pool.
 
+mod containers;
 mod content;
 mod images;
 mod namespaces;
@@ -13,9 +14,9 @@ mod system;
 use std::future::Future;
 
 use berth_proto::v1::{
-    content_server::ContentServer, images_server::ImagesServer,
-    namespaces_server::NamespacesServer, snapshots_server::SnapshotsServer,
-    system_server::SystemServer,
+    containers_server::ContainersServer, content_server::ContentServer,
+    images_server::ImagesServer, namespaces_server::NamespacesServer,
+    snapshots_server::SnapshotsServer, system_server::SystemServer,
 };
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -47,6 +48,9 @@ pub async fn serve(
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(ContentServer::new(content::Content::new(engine.clone())))
+        .add_service(ContainersServer::new(containers::Containers::new(
+            engine.clone(),
+        )))
         .add_service(SnapshotsServer::new(snapshots::Snapshots::new(
             engine.clone(),
         )))

@@ -7,14 +7,15 @@
 //!   v1/ns/<ns>/images/<name>                -> ImageRecord
 //!   v1/ns/<ns>/content/<digest>             -> ContentRecord
 //!   v1/ns/<ns>/snapshots/<snapshotter>/<key>-> SnapshotRecord
-//!   v1/ns/<ns>/containers/<id>              -> (the containers issue)
+//!   v1/ns/<ns>/containers/<id>              -> ContainerRecord (container::record)
 //! ```
 //!
 //! Values are JSON. Everything of one namespace shares the prefix
 //! `v1/ns/<ns>/`, so "is the namespace empty" is one prefix scan. References
 //! that garbage collection follows are typed fields of the records: an image
 //! references its manifest, config and layer blobs and the snapshot chain of
-//! its layers; a container (later) its image and its active snapshot.
+//! its layers; a container its image (`image_id`) and its active snapshot
+//! (`snapshot_key`, also recorded as a snapshot record of the namespace).
 //!
 //! Migrations: `Store::open` reads `schema`; a database without it is new and
 //! gets the current version; a newer version than this build knows is refused.
@@ -62,4 +63,8 @@ pub fn snapshot_key(ns: &str, snapshotter: &str, key: &str) -> String {
 /// Prefix of the container records of a namespace.
 pub fn containers_prefix(ns: &str) -> String {
     format!("v1/ns/{ns}/containers/")
+}
+/// Key of a container record.
+pub fn container_key(ns: &str, id: &str) -> String {
+    format!("v1/ns/{ns}/containers/{id}")
 }

@@ -1,0 +1,283 @@
+//! `berth create`, and the request `run` and `create` share: docker's flags
+//! turned into a CreateContainerRequest.
+
+use std::io::Write;
+
+use berth_proto::v1::{ContainerConfig, CreateContainerRequest, HostConfig};
+
+use super::super::{print, Ctx};
+use crate::cli::{ContainerOptions, CreateArgs};
+use crate::client::Client;
+use crate::error::CliError;
+use crate::flags::env::{build_env, build_labels, Lookup};
+use crate::flags::options::{binds, log_opts, security_opts};
+use crate::flags::resources::{to_proto, ResourceFlags};
+
+/// The stop timeout the API reads as "not given" (berthd then uses 10 s).
+const STOP_TIMEOUT_UNSET: i32 = -1;
+
+pub async fn create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CliError> {
+    // Flags are checked before anything is asked of berthd.
+    let request = build_request(&args.options, &crate::flags::env::process_env)?;
+    let client = ctx.connect().await?;
+    let id = create_container(&client, request).await?;
+    print(&format!("{id}\n"))
+}
+
+/// Creates the container, printing berthd's warnings as docker does;
+/// returns its full id.
+pub async fn create_container(
+    client: &Client,
+    request: CreateContainerRequest,
+) -> Result<String, CliError> {
+    let response = client.containers().create(request).await?.into_inner();
+    if !response.warnings.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for warning in &response.warnings {
+            let _ = writeln!(err, "WARNING: {warning}");
+        }
+    }
+    Ok(response.id)
+}
+
+/// The API request for `run`/`create` flags; `lookup` reads the CLI's
+/// environment for `-e KEY` and bare keys in env files.
+pub fn build_request(
+    o: &ContainerOptions,
+    lookup: Lookup<'_>,
+) -> Result<CreateContainerRequest, CliError> {
+    let resources = to_proto(&ResourceFlags {
+        memory: o.memory.as_deref(),
+        memory_swap: o.memory_swap.as_deref(),
+        cpus: o.cpus.as_deref(),
+        cpu_shares: o.cpu_shares.as_deref(),
+        cpuset_cpus: o.cpuset_cpus.as_deref(),
+        pids_limit: o.pids_limit.as_deref(),
+    })?;
+    let logs = log_opts(&o.log_opt)?;
+    // --entrypoint "" clears the image's entrypoint; docker's CLI treats
+    // the string as one word.
+    let entrypoint: Vec<String> = match o.entrypoint.as_deref() {
+        Some("") | None => Vec::new(),
+        Some(e) => vec![e.to_owned()],
+    };
+    let config = ContainerConfig {
+        image: o.image().to_owned(),
+        cmd: o.command().to_vec(),
+        entrypoint,
+        entrypoint_set: o.entrypoint.is_some(),
+        env: build_env(&o.env, &o.env_file, lookup)?,
+        working_dir: o.workdir.clone().unwrap_or_default(),
+        user: o.user.clone().unwrap_or_default(),
+        hostname: o.hostname.clone().unwrap_or_default(),
+        labels: build_labels(&o.label, &o.label_file)?,
+        tty: o.tty,
+        open_stdin: o.interactive,
+        stop_signal: o.stop_signal.clone().unwrap_or_default(),
+        stop_timeout: o.stop_timeout.unwrap_or(STOP_TIMEOUT_UNSET),
+    };
+    let host_config = HostConfig {
+        auto_remove: o.rm,
+        network_mode: o.network.clone().unwrap_or_default(),
+        binds: binds(&o.volume)?,
+        read_only: o.read_only,
+        privileged: o.privileged,
+        cap_add: o.cap_add.clone(),
+        cap_drop: o.cap_drop.clone(),
+        security_opt: security_opts(&o.security_opt)?,
+        resources: Some(resources),
+        init: o.init,
+        runtime: o.runtime.clone().unwrap_or_default(),
+        log_max_size: logs.max_size,
+        log_max_files: logs.max_files,
+    };
+    Ok(CreateContainerRequest {
+        name: o.name.clone().unwrap_or_default(),
+        config: Some(config),
+        host_config: Some(host_config),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn options(args: &[&str]) -> ContainerOptions {
+        let mut argv = vec!["berth", "create"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Create(c),
+                ..
+            }) => c.options,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    fn lookup(name: &str) -> Option<String> {
+        (name == "FROM_CLI").then(|| "cli-value".to_owned())
+    }
+
+    fn request(args: &[&str]) -> CreateContainerRequest {
+        build_request(&options(args), &lookup).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let r = request(&["busybox"]);
+        assert_eq!(r.name, "");
+        let c = r.config.unwrap();
+        assert_eq!(c.image, "busybox");
+        assert!(c.cmd.is_empty() && c.env.is_empty() && !c.entrypoint_set);
+        assert_eq!(c.stop_timeout, -1);
+        let h = r.host_config.unwrap();
+        assert_eq!(h.network_mode, "");
+        assert!(!h.auto_remove);
+        assert_eq!(h.resources.unwrap(), Default::default());
+    }
+
+    #[test]
+    fn everything() {
+        let r = request(&[
+            "--name",
+            "web",
+            "--rm",
+            "-e",
+            "A=1",
+            "-e",
+            "FROM_CLI",
+            "-e",
+            "UNSET",
+            "-w",
+            "/w",
+            "-u",
+            "1:2",
+            "-h",
+            "host",
+            "--init",
+            "-l",
+            "k=v",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "0.5",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0",
+            "--pids-limit",
+            "10",
+            "--privileged",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--read-only",
+            "--net",
+            "none",
+            "-v",
+            "/a:/b:ro",
+            "--runtime",
+            "runc",
+            "--stop-signal",
+            "SIGUSR1",
+            "--stop-timeout",
+            "3",
+            "--log-opt",
+            "max-size=10m",
+            "--log-opt",
+            "max-file=3",
+            "-t",
+            "-i",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi",
+        ]);
+        assert_eq!(r.name, "web");
+        let c = r.config.unwrap();
+        assert_eq!(c.cmd, ["sh", "-c", "echo hi"]);
+        assert_eq!(c.env, ["A=1", "FROM_CLI=cli-value"]);
+        assert_eq!(
+            (c.working_dir.as_str(), c.user.as_str(), c.hostname.as_str()),
+            ("/w", "1:2", "host")
+        );
+        assert_eq!(c.labels["k"], "v");
+        assert!(c.tty && c.open_stdin);
+        assert_eq!((c.stop_signal.as_str(), c.stop_timeout), ("SIGUSR1", 3));
+        let h = r.host_config.unwrap();
+        assert!(h.auto_remove && h.init && h.privileged && h.read_only);
+        assert_eq!(h.network_mode, "none");
+        assert_eq!(h.binds, ["/a:/b:ro"]);
+        assert_eq!(
+            (h.cap_add, h.cap_drop),
+            (vec!["NET_ADMIN".into()], vec!["ALL".into()])
+        );
+        assert_eq!(h.security_opt, ["no-new-privileges"]);
+        assert_eq!(h.runtime, "runc");
+        assert_eq!((h.log_max_size, h.log_max_files), (10 << 20, 3));
+        let res = h.resources.unwrap();
+        assert_eq!(res.memory, 64 << 20);
+        assert_eq!(res.memory_swap, -1);
+        assert_eq!(res.nano_cpus, 500_000_000);
+        assert_eq!(res.cpu_shares, 512);
+        assert_eq!(res.cpuset_cpus, "0");
+        assert_eq!(res.pids_limit, 10);
+    }
+
+    #[test]
+    fn command_flags_belong_to_the_command() {
+        let c = request(&["busybox", "ls", "-l", "--rm"]).config.unwrap();
+        assert_eq!(c.cmd, ["ls", "-l", "--rm"]);
+        let r = request(&["busybox", "--rm"]);
+        assert_eq!(r.config.unwrap().cmd, ["--rm"]);
+        assert!(!r.host_config.unwrap().auto_remove);
+    }
+
+    #[test]
+    fn entrypoint() {
+        let c = request(&["--entrypoint", "echo", "busybox", "a"])
+            .config
+            .unwrap();
+        assert_eq!(
+            (c.entrypoint, c.entrypoint_set),
+            (vec!["echo".into()], true)
+        );
+        let c = request(&["--entrypoint", "", "busybox"]).config.unwrap();
+        assert_eq!((c.entrypoint.len(), c.entrypoint_set), (0, true));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for (args, want) in [
+            (
+                &["-m", "12x", "busybox"][..],
+                r#"invalid argument "12x" for "-m, --memory" flag: invalid size: '12x'"#,
+            ),
+            (
+                &["--cpus", "abc", "busybox"],
+                r#"invalid argument "abc" for "--cpus" flag: failed to parse abc as a rational number"#,
+            ),
+            (
+                &["-m", "1k", "busybox"],
+                "Minimum memory limit allowed is 6MB",
+            ),
+            (
+                &["--security-opt", "seccomp=/nonexistent.json", "busybox"],
+                "opening seccomp profile (/nonexistent.json) failed: ",
+            ),
+        ] {
+            let err = build_request(&options(args), &lookup)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(want), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `inspect`: one container as docker's inspect JSON (the fields docker
+//! tools read: Id, State, Config, HostConfig, GraphDriver, Mounts, ...),
+//! built from the record. Pure, apart from the engine's lookups.
+
+use serde_json::{json, Value};
+
+use super::create::parse_bind;
+use super::record::{bundle_dir, ContainerRecord, Status};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::error::{ManagerError, Result};
+
+/// What inspect shows besides the record.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    /// The snapshotter's mount options of the rootfs (`lowerdir=...`).
+    pub rootfs_options: Vec<String>,
+    /// (SizeRw, SizeRootFs) when asked for.
+    pub sizes: Option<(u64, u64)>,
+}
+
+fn or_null<T: serde::Serialize>(v: &[T]) -> Value {
+    if v.is_empty() {
+        Value::Null
+    } else {
+        json!(v)
+    }
+}
+
+/// docker's GraphDriver.Data for an overlay rootfs.
+fn graph_driver_data(opts: &[String], merged: &str) -> Value {
+    let mut data = serde_json::Map::new();
+    for o in opts {
+        for (key, name) in [
+            ("lowerdir=", "LowerDir"),
+            ("upperdir=", "UpperDir"),
+            ("workdir=", "WorkDir"),
+        ] {
+            if let Some(v) = o.strip_prefix(key) {
+                data.insert(name.into(), v.into());
+            }
+        }
+    }
+    if !data.is_empty() {
+        data.insert("MergedDir".into(), merged.into());
+    }
+    Value::Object(data)
+}
+
+/// The bind mounts as docker's Mounts entries.
+fn mounts(r: &ContainerRecord) -> Value {
+    let v: Vec<Value> = r
+        .host_config
+        .binds
+        .iter()
+        .filter_map(|b| {
+            // Checked at create; a source removed since is still shown.
+            let parts: Vec<&str> = b.split(':').collect();
+            let m = parse_bind(b).ok();
+            let (src, dst, ro) = match (&m, parts.as_slice()) {
+                (Some(m), _) => (m.source.clone(), m.destination.clone(), m.read_only),
+                (None, [s, d, mode]) => (s.to_string(), d.to_string(), *mode == "ro"),
+                (None, [s, d]) => (s.to_string(), d.to_string(), false),
+                _ => return None,
+            };
+            Some(json!({
+                "Type": "bind",
+                "Source": src,
+                "Destination": dst,
+                "Mode": if ro { "ro" } else { "" },
+                "RW": !ro,
+                "Propagation": "rprivate",
+            }))
+        })
+        .collect();
+    json!(v)
+}
+
+/// docker's inspect object for a container.
+pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) -> Value {
+    let st = &r.state;
+    let hc = &r.host_config;
+    let res = &hc.resources;
+    let merged = bundle_dir(cfg, ns, &r.id).join("rootfs");
+    let log_max_size = if hc.log_max_size > 0 {
+        hc.log_max_size
+    } else {
+        cfg.log_max_size
+    };
+    let log_max_files = if hc.log_max_files > 0 {
+        hc.log_max_files
+    } else {
+        cfg.log_max_files
+    };
+    let host_config = json!({
+        "Binds": or_null(&hc.binds),
+        "ContainerIDFile": "",
+        "LogConfig": {
+            "Type": "json-file",
+            "Config": {
+                "max-size": log_max_size.to_string(),
+                "max-file": log_max_files.to_string(),
+            },
+        },
+        "NetworkMode": if hc.network_mode.is_empty() { "none" } else { hc.network_mode.as_str() },
+        "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": hc.auto_remove,
+        "CapAdd": or_null(&hc.cap_add),
+        "CapDrop": or_null(&hc.cap_drop),
+        "Privileged": hc.privileged,
+        "ReadonlyRootfs": hc.read_only,
+        "SecurityOpt": or_null(&hc.security_opt),
+        "Init": hc.init,
+        "Runtime": if hc.runtime.is_empty() {
+            if cfg.default_runtime.is_empty() { "berth" } else { cfg.default_runtime.as_str() }
+        } else {
+            hc.runtime.as_str()
+        },
+        "CgroupParent": "",
+        "Memory": res.memory.unwrap_or(0),
+        "MemorySwap": res.memory_swap.unwrap_or(0),
+        "NanoCpus": res.nano_cpus(),
+        "CpuShares": res.cpu_shares.unwrap_or(0),
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
+        "PidsLimit": res.pids_limit,
+    });
+    let config = json!({
+        "Hostname": r.hostname,
+        "Domainname": "",
+        "User": r.effective.user,
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+        "Tty": r.config.tty,
+        "OpenStdin": r.config.open_stdin,
+        "StdinOnce": false,
+        "Env": r.effective.env,
+        "Cmd": or_null(&r.effective.cmd),
+        "Image": r.config.image,
+        "Volumes": Value::Null,
+        "WorkingDir": r.effective.working_dir,
+        "Entrypoint": or_null(&r.effective.entrypoint),
+        "OnBuild": Value::Null,
+        "Labels": r.config.labels,
+    });
+    let network_settings = json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": "",
+        "Ports": {},
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "MacAddress": "",
+        "Networks": {
+            "none": {
+                "NetworkID": "",
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "MacAddress": "",
+            }
+        },
+    });
+    let mut v = json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.path,
+        "Args": r.args,
+        "State": {
+            "Status": st.status.as_str(),
+            "Running": st.running(),
+            "Paused": st.status == Status::Paused,
+            "Restarting": st.status == Status::Restarting,
+            "OOMKilled": st.oom_killed,
+            "Dead": st.status == Status::Dead,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": st.started_at_or_zero(),
+            "FinishedAt": st.finished_at_or_zero(),
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": r.log_path.display().to_string(),
+        "Name": format!("/{}", r.name),
+        "RestartCount": r.restart_count,
+        "Driver": r.snapshotter,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": Value::Null,
+        "HostConfig": host_config,
+        "GraphDriver": {
+            "Name": r.snapshotter,
+            "Data": graph_driver_data(&extra.rootfs_options, &merged.display().to_string()),
+        },
+        "Mounts": mounts(r),
+        "Config": config,
+        "NetworkSettings": network_settings,
+    });
+    if !r.stop_signal.is_empty() {
+        v["Config"]["StopSignal"] = json!(r.stop_signal);
+    }
+    if let Some(t) = r.config.stop_timeout.filter(|t| *t >= 0) {
+        v["Config"]["StopTimeout"] = json!(t);
+    }
+    if let Some((rw, root)) = extra.sizes {
+        v["SizeRw"] = json!(rw);
+        v["SizeRootFs"] = json!(root);
+    }
+    v
+}
+
+impl Engine {
+    /// docker inspect's JSON for one container.
+    pub async fn inspect_container(&self, ns: &str, s: &str, size: bool) -> Result<Value> {
+        let rec = self.lookup_container(ns, s)?;
+        let engine = self.clone();
+        let ns = ns.to_string();
+        tokio::task::spawn_blocking(move || {
+            let extra = Extra {
+                rootfs_options: engine
+                    .snapshotter()
+                    .mounts(&rec.snapshot_key)
+                    .ok()
+                    .and_then(|m| m.into_iter().next())
+                    .map(|m| m.options)
+                    .unwrap_or_default(),
+                sizes: size.then(|| engine.container_sizes(&ns, &rec)),
+            };
+            inspect_json(&rec, &ns, engine.config(), &extra)
+        })
+        .await
+        .map_err(|e| ManagerError::Internal(format!("inspect task failed: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::record::{ContainerConfig, Effective, HostConfig, State};
+    use crate::container::Resources;
+
+    #[test]
+    fn docker_shape() {
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert("app".to_string(), "web".to_string());
+        let r = ContainerRecord {
+            id: "c".repeat(64),
+            name: "web".into(),
+            image_id: "sha256:abc".into(),
+            snapshotter: "overlayfs".into(),
+            snapshot_key: "c".repeat(64),
+            created: "2026-01-01T00:00:00.000000001Z".into(),
+            path: "sh".into(),
+            args: vec!["-c".into(), "exit 3".into()],
+            hostname: "cccccccccccc".into(),
+            stop_signal: "SIGINT".into(),
+            log_path: "/var/lib/berth/containers/default/c/c-json.log".into(),
+            config: ContainerConfig {
+                image: "busybox".into(),
+                labels,
+                tty: true,
+                ..Default::default()
+            },
+            host_config: HostConfig {
+                binds: vec!["/tmp:/data:ro".into()],
+                auto_remove: true,
+                resources: Resources {
+                    memory: Some(64 << 20),
+                    memory_swap: Some(128 << 20),
+                    cpu_quota: Some(50_000),
+                    cpu_period: Some(100_000),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            effective: Effective {
+                cmd: vec!["sh".into(), "-c".into(), "exit 3".into()],
+                env: vec!["PATH=/bin".into()],
+                ..Default::default()
+            },
+            state: State {
+                status: Status::Exited,
+                exit_code: 3,
+                oom_killed: true,
+                finished_at: Some("2026-01-01T00:00:01Z".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let extra = Extra {
+            rootfs_options: vec![
+                "index=off".into(),
+                "lowerdir=/l1:/l2".into(),
+                "upperdir=/u".into(),
+                "workdir=/w".into(),
+            ],
+            sizes: Some((1, 2)),
+        };
+        let cfg = Config::default();
+        let v = inspect_json(&r, "default", &cfg, &extra);
+        assert_eq!(v["Id"], r.id.as_str());
+        assert_eq!(v["Name"], "/web");
+        assert_eq!(v["Path"], "sh");
+        assert_eq!(v["Args"], json!(["-c", "exit 3"]));
+        let st = &v["State"];
+        assert_eq!(st["Status"], "exited");
+        assert_eq!(st["Running"], false);
+        assert_eq!(st["ExitCode"], 3);
+        assert_eq!(st["OOMKilled"], true);
+        assert_eq!(st["Pid"], 0);
+        assert_eq!(st["StartedAt"], "0001-01-01T00:00:00Z");
+        assert_eq!(st["FinishedAt"], "2026-01-01T00:00:01Z");
+        for k in ["Paused", "Restarting", "Dead", "Error"] {
+            assert!(st.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["Platform"], "linux");
+        assert_eq!(v["Driver"], "overlayfs");
+        assert_eq!(v["ResolvConfPath"], "");
+        let hc = &v["HostConfig"];
+        assert_eq!(hc["Memory"], 64 << 20);
+        assert_eq!(hc["NanoCpus"], 500_000_000);
+        assert_eq!(hc["AutoRemove"], true);
+        assert_eq!(hc["NetworkMode"], "none");
+        assert_eq!(hc["Runtime"], "berth");
+        assert_eq!(
+            hc["LogConfig"]["Config"]["max-size"],
+            (20u64 << 20).to_string()
+        );
+        assert_eq!(v["Mounts"][0]["Destination"], "/data");
+        assert_eq!(v["Mounts"][0]["RW"], false);
+        let gd = &v["GraphDriver"]["Data"];
+        assert_eq!(gd["LowerDir"], "/l1:/l2");
+        assert_eq!(gd["UpperDir"], "/u");
+        assert!(gd["MergedDir"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{}/rootfs", r.id)));
+        let c = &v["Config"];
+        assert_eq!(c["Image"], "busybox");
+        assert_eq!(c["Tty"], true);
+        assert_eq!(c["Cmd"], json!(["sh", "-c", "exit 3"]));
+        assert_eq!(c["Entrypoint"], Value::Null);
+        assert_eq!(c["Labels"]["app"], "web");
+        assert_eq!(c["StopSignal"], "SIGINT");
+        assert_eq!(c["Hostname"], "cccccccccccc");
+        assert_eq!(v["SizeRw"], 1);
+        assert_eq!(v["SizeRootFs"], 2);
+        assert!(v["NetworkSettings"]["Networks"].get("none").is_some());
+    }
+}

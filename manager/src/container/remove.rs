@@ -1,0 +1,101 @@
+//! `rm`: refuse a running container unless forced (then kill it and wait
+//! for its run to be cleaned up), then remove the record, the snapshot and
+//! the container's directory. Nothing is left: the record goes first, so a
+//! snapshot that cannot be removed now is unreferenced and garbage
+//! collection takes it.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::record::container_dir;
+use super::registry::Handle;
+use crate::engine::Engine;
+use crate::error::{ManagerError, Result};
+use crate::store::{schema, Batch};
+
+impl Engine {
+    /// Removes a container; `force` kills a running one first.
+    pub async fn remove_container(&self, ns: &str, s: &str, force: bool) -> Result<()> {
+        let rec = self.lookup_container(ns, s)?;
+        let handle = self.container_registry().handle(ns, &rec.id);
+        let _op = handle.op.lock().await;
+        self.remove_locked(ns, &rec.id, &handle, force).await
+    }
+
+    /// Removes the container; the caller holds its op lock.
+    pub(crate) async fn remove_locked(
+        &self,
+        ns: &str,
+        id: &str,
+        handle: &Arc<Handle>,
+        force: bool,
+    ) -> Result<()> {
+        let rec = self
+            .container_record(ns, id)?
+            .ok_or_else(|| ManagerError::NotFound(format!("No such container: {id}")))?;
+        if rec.state.running() {
+            if !force {
+                return Err(ManagerError::FailedPrecondition(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            match handle.task() {
+                Some(task) => self.kill_and_wait(ns, id, handle, &task).await?,
+                None => {
+                    // Recorded running without a live task: clean up after
+                    // whatever shim is left.
+                    if let Some(t) = &rec.task {
+                        let _ = self.reap_dead_shim(ns, id, &t.bundle, &t.address).await;
+                    }
+                    self.teardown(ns, id, None).await;
+                }
+            }
+        } else if handle.task().is_some() {
+            handle.wait_task_gone().await;
+        } else if let Some(t) = &rec.task {
+            // A task record without a live task (a start interrupted by a
+            // crash that recovery could not finish).
+            let _ = self.reap_dead_shim(ns, id, &t.bundle, &t.address).await;
+            self.teardown(ns, id, None).await;
+        }
+
+        let mut b = Batch::default();
+        b.delete(&schema::container_key(ns, id));
+        b.delete(&schema::snapshot_key(
+            ns,
+            &rec.snapshotter,
+            &rec.snapshot_key,
+        ));
+        self.store().apply(b)?;
+        handle.removed();
+        self.container_registry().forget(ns, id);
+
+        let engine = self.clone();
+        let dir = container_dir(self.config(), ns, id);
+        let key = rec.snapshot_key.clone();
+        let same_snapshotter = rec.snapshotter == self.snapshotter_name();
+        let cleaned = tokio::task::spawn_blocking(move || {
+            let _gc = engine.op_guard();
+            if same_snapshotter {
+                match engine.snapshotter().remove(&key) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == berth_snapshotter::ErrorKind::NotFound => {}
+                    Err(e) => warn!(key, error = %e, "cannot remove the container's snapshot (garbage collection will)"),
+                }
+            }
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    warn!(dir = %dir.display(), error = %e, "cannot remove the container's directory");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = cleaned {
+            warn!(error = %e, "cleanup task failed");
+        }
+        info!(namespace = ns, id, name = %rec.name, "removed container");
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! `start`: write the bundle, start a shim, create the task with the
+//! rootfs mounts and log settings, let it exec, record it running and hand
+//! it to a monitor. A command that cannot be executed ends the run at once
+//! with docker's 126/127 recorded in the container's state.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_proto::shim::v1::{CreateTaskRequest, Mount as ShimMount};
+use tracing::{info, warn};
+
+use super::record::{bundle_dir, spec_path, ContainerRecord, Status, TaskRecord};
+use super::registry::{Exit, Handle};
+use super::task::{socket_path, start_shim, Task, TaskError};
+use crate::engine::Engine;
+use crate::error::{IoContext, ManagerError, Result};
+
+/// The container's cgroup: `/<cgroup_parent>/<ns>-<id>`.
+pub fn cgroups_path(parent: &str, ns: &str, id: &str) -> String {
+    format!("/{parent}/{ns}-{id}")
+}
+
+/// The stored spec with this start's cgroup path.
+fn bundle_spec(stored: &[u8], cgroups: &str) -> Result<Vec<u8>> {
+    let mut spec: serde_json::Value = serde_json::from_slice(stored)
+        .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
+    let linux = spec
+        .as_object_mut()
+        .ok_or_else(|| ManagerError::Internal("the stored OCI spec is not an object".into()))?
+        .entry("linux")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(l) = linux.as_object_mut() {
+        l.insert("cgroupsPath".into(), cgroups.into());
+    }
+    serde_json::to_vec_pretty(&spec)
+        .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))
+}
+
+impl Engine {
+    /// Starts a created or stopped container.
+    pub async fn start_container(&self, ns: &str, s: &str) -> Result<()> {
+        let rec = self.lookup_container(ns, s)?;
+        let handle = self.container_registry().handle(ns, &rec.id);
+        let _op = handle.op.lock().await;
+        self.start_locked(ns, &rec.id, &handle).await
+    }
+
+    /// Starts the container; the caller holds its op lock.
+    pub(crate) async fn start_locked(
+        &self,
+        ns: &str,
+        id: &str,
+        handle: &Arc<Handle>,
+    ) -> Result<()> {
+        let record = || {
+            let rec = self
+                .container_record(ns, id)?
+                .ok_or_else(|| ManagerError::NotFound(format!("No such container: {id}")))?;
+            if rec.state.running() {
+                return Err(ManagerError::FailedPrecondition(format!(
+                    "container {} is already running",
+                    rec.name
+                )));
+            }
+            Ok(rec)
+        };
+        record()?;
+        // The previous run's monitor may still be cleaning up after it.
+        handle.wait_task_gone().await;
+        let rec = record()?;
+        let cfg = self.config();
+        let runtime = cfg
+            .runtime_binary(&rec.host_config.runtime)?
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let shim = cfg.shim_path()?;
+        let bundle = bundle_dir(cfg, ns, id);
+        let address = socket_path(&cfg.state, ns, id);
+        let spec = bundle_spec(
+            &fs::read(spec_path(cfg, ns, id))
+                .ctx(|| format!("read the OCI spec of container {id}"))?,
+            &cgroups_path(&cfg.cgroup_parent()?, ns, id),
+        )?;
+        super::monitor::remove_bundle(&bundle);
+        fs::create_dir_all(&bundle).ctx(|| format!("create {}", bundle.display()))?;
+        fs::write(bundle.join("config.json"), spec)
+            .ctx(|| format!("write {}/config.json", bundle.display()))?;
+        if let Some(dir) = address.parent() {
+            fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+        }
+        // Recorded before the shim exists, so a berthd that dies from here
+        // on finds the task at start-up and cleans it up.
+        let task_rec = TaskRecord {
+            bundle: bundle.clone(),
+            address: address.clone(),
+            runtime: runtime.clone(),
+        };
+        self.update_container(ns, id, |r| {
+            r.task = Some(task_rec);
+            Ok(())
+        })?;
+
+        let task = match self
+            .create_task(ns, &rec, &shim, &bundle, &address, &runtime)
+            .await
+        {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                warn!(namespace = ns, id, error = %e, "cannot create the task");
+                self.teardown(ns, id, None).await;
+                let msg = e.to_string();
+                let _ = self.update_container(ns, id, |r| {
+                    r.state.error = msg;
+                    Ok(())
+                });
+                handle.task_gone();
+                return Err(e);
+            }
+        };
+        handle.set_task(task.clone());
+
+        let pid = match task.start().await {
+            Ok(pid) => pid,
+            Err(e) => return Err(self.failed_start(ns, id, handle, &task, e).await),
+        };
+        self.update_container(ns, id, |r| {
+            r.state.status = Status::Running;
+            r.state.pid = pid;
+            r.state.exit_code = 0;
+            r.state.oom_killed = false;
+            r.state.error = String::new();
+            r.state.started_at = Some(crate::store::now());
+            Ok(())
+        })?;
+        handle.started();
+        info!(namespace = ns, id, pid, "started container");
+        self.spawn_monitor(ns, id, task);
+        Ok(())
+    }
+
+    /// Starts the shim and creates the task (stopped before exec).
+    async fn create_task(
+        &self,
+        ns: &str,
+        rec: &ContainerRecord,
+        shim: &Path,
+        bundle: &Path,
+        address: &Path,
+        runtime: &str,
+    ) -> Result<Task> {
+        let rootfs = {
+            let engine = self.clone();
+            let id = rec.id.clone();
+            tokio::task::spawn_blocking(move || engine.snapshotter().mounts(&id))
+                .await
+                .map_err(|e| ManagerError::Internal(format!("mounts task failed: {e}")))??
+        };
+        start_shim(shim, ns, &rec.id, bundle, address).await?;
+        let task = match Task::connect(&rec.id, bundle, address).await {
+            Ok(t) => t,
+            Err(e) => {
+                // The shim started but does not answer: clean up after it.
+                let _ = super::task::delete_dead_shim(shim, ns, &rec.id, bundle, address).await;
+                return Err(e.into());
+            }
+        };
+        let cfg = self.config();
+        let hc = &rec.host_config;
+        let req = CreateTaskRequest {
+            id: rec.id.clone(),
+            bundle: bundle.display().to_string(),
+            rootfs: rootfs
+                .into_iter()
+                .map(|m| ShimMount {
+                    r#type: m.fstype,
+                    source: m.source,
+                    options: m.options,
+                })
+                .collect(),
+            runtime: runtime.to_string(),
+            runtime_root: if runtime.is_empty() {
+                String::new()
+            } else {
+                cfg.state.join("runtime").join(ns).display().to_string()
+            },
+            log_path: rec.log_path.display().to_string(),
+            log_max_size: if hc.log_max_size > 0 {
+                hc.log_max_size
+            } else {
+                cfg.log_max_size
+            },
+            log_max_files: if hc.log_max_files > 0 {
+                hc.log_max_files
+            } else {
+                cfg.log_max_files
+            },
+            terminal: rec.config.tty,
+            stdin: rec.config.open_stdin,
+        };
+        match task.create(req).await {
+            Ok(resp) => {
+                for w in resp.warnings {
+                    warn!(namespace = ns, id = %rec.id, "{w}");
+                }
+                Ok(task)
+            }
+            Err(e) => {
+                let _ = task.shutdown(true).await;
+                let _ = super::task::delete_dead_shim(shim, ns, &rec.id, bundle, address).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A start that failed after the task was created: the run ends here.
+    /// An exec failure is recorded as docker does (exit 126/127 and the
+    /// message) and returned as [`ManagerError::StartFailed`].
+    async fn failed_start(
+        &self,
+        ns: &str,
+        id: &str,
+        handle: &Arc<Handle>,
+        task: &Task,
+        e: TaskError,
+    ) -> ManagerError {
+        let (code, message, err) = match e {
+            TaskError::Exec { code, message } => (
+                code,
+                message.clone(),
+                ManagerError::StartFailed {
+                    message,
+                    exit_code: code,
+                },
+            ),
+            other => (128, other.to_string(), other.into()),
+        };
+        warn!(namespace = ns, id, code, error = %message, "start failed");
+        let _ = task.kill(9, true).await;
+        self.teardown(ns, id, Some(task)).await;
+        let _ = self.update_container(ns, id, |r| {
+            r.state.exit_code = code;
+            r.state.error = message.clone();
+            r.state.pid = 0;
+            if r.state.started_at.is_some() {
+                r.state.status = Status::Exited;
+                r.state.finished_at = Some(crate::store::now());
+            }
+            Ok(())
+        });
+        handle.exited(Exit {
+            code,
+            oom_killed: false,
+            error: message,
+        });
+        self.auto_remove_after_exit(ns, id);
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_spec_gets_the_cgroup() {
+        assert_eq!(
+            cgroups_path("berth", "default", "abc"),
+            "/berth/default-abc"
+        );
+        let s = bundle_spec(
+            br#"{"ociVersion":"1.0.2","linux":{"cgroupsPath":""}}"#,
+            "/b/x",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&s).unwrap();
+        assert_eq!(v["linux"]["cgroupsPath"], "/b/x");
+        assert_eq!(v["ociVersion"], "1.0.2");
+        let s = bundle_spec(br#"{}"#, "/b/y").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&s).unwrap();
+        assert_eq!(v["linux"]["cgroupsPath"], "/b/y");
+        assert!(bundle_spec(b"[]", "/x").is_err());
+    }
+}

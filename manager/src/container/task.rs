@@ -1,0 +1,446 @@
+//! The shim client: starting `berth-shim`, dialing its socket, and the Task
+//! API calls berthd makes (proto/berth/shim/v1/shim.proto). One [`Task`] is
+//! one connection to one container's shim.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use berth_proto::shim::v1::{
+    task_client::TaskClient, CreateTaskRequest, CreateTaskResponse, DeleteRequest, ExitStatus,
+    InfoRequest, InfoResponse, KillRequest, PidsRequest, ShutdownRequest, StartRequest,
+    StateRequest, StateResponse, WaitRequest,
+};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::Code;
+
+use crate::error::ErrorKind;
+
+/// The status metadata key in which the shim gives a failed exec's exit
+/// code (126 or 127).
+pub const EXIT_CODE_METADATA: &str = "berth-exit-code";
+
+/// How long dialing a shim may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A failure talking to (or starting) a shim.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The shim binary could not be run at all.
+    #[error("cannot run the shim {shim}: {source}")]
+    Spawn {
+        shim: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `berth-shim start` failed.
+    #[error("the shim failed to start: {0}")]
+    ShimStart(String),
+    /// The shim's socket does not answer.
+    #[error("cannot connect to the shim at {address}: {why}")]
+    Connect { address: String, why: String },
+    /// A Task API call failed.
+    #[error("{0}")]
+    Call(String, Code),
+    /// The container's command could not be executed (exit 126 or 127).
+    #[error("{message}")]
+    Exec { code: i32, message: String },
+    /// `berth-shim delete` failed.
+    #[error("berth-shim delete failed: {0}")]
+    Delete(String),
+}
+
+impl TaskError {
+    /// The kind of this error, for the front doors.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TaskError::Call(_, code) => match code {
+                Code::NotFound => ErrorKind::NotFound,
+                Code::AlreadyExists => ErrorKind::AlreadyExists,
+                Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+                Code::InvalidArgument => ErrorKind::InvalidArgument,
+                Code::Unimplemented => ErrorKind::Unimplemented,
+                Code::Unavailable => ErrorKind::Unavailable,
+                _ => ErrorKind::Internal,
+            },
+            TaskError::Exec { .. } => ErrorKind::FailedPrecondition,
+            TaskError::Connect { .. } => ErrorKind::Unavailable,
+            TaskError::Spawn { .. } | TaskError::ShimStart(_) | TaskError::Delete(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// Whether the shim did not answer at all (dead or unreachable), as
+    /// opposed to answering with an error.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            TaskError::Connect { .. } => true,
+            TaskError::Call(_, code) => matches!(code, Code::Unavailable | Code::Unknown),
+            _ => false,
+        }
+    }
+
+    fn call(op: &str, s: tonic::Status) -> TaskError {
+        TaskError::Call(format!("shim {op}: {}", s.message()), s.code())
+    }
+}
+
+/// The shim's socket: `STATE/s/<first 32 hex of sha256("<ns>/<id>")>.sock`,
+/// short because sun_path holds 108 bytes.
+pub fn socket_path(state: &Path, ns: &str, id: &str) -> PathBuf {
+    let h = hex::encode(Sha256::digest(format!("{ns}/{id}").as_bytes()));
+    state.join("s").join(format!("{}.sock", &h[..32]))
+}
+
+/// The exit status JSON the shim writes to `BUNDLE/exit` and
+/// `berth-shim delete` prints.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ExitFile {
+    #[serde(default)]
+    pub exit_code: i32,
+    #[serde(default)]
+    pub exited_at: String,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub pid: u32,
+}
+
+impl From<ExitStatus> for ExitFile {
+    fn from(e: ExitStatus) -> ExitFile {
+        ExitFile {
+            exit_code: e.exit_code,
+            exited_at: e.exited_at,
+            oom_killed: e.oom_killed,
+            pid: e.pid,
+        }
+    }
+}
+
+/// The exit file of a bundle, if the shim wrote one.
+pub fn read_exit_file(bundle: &Path) -> Option<ExitFile> {
+    let b = std::fs::read(bundle.join("exit")).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+/// The arguments every shim command takes.
+fn shim_args<'a>(ns: &'a str, id: &'a str, bundle: &'a Path) -> Vec<&'a std::ffi::OsStr> {
+    vec![
+        "--namespace".as_ref(),
+        ns.as_ref(),
+        "--id".as_ref(),
+        id.as_ref(),
+        "--bundle".as_ref(),
+        bundle.as_os_str(),
+    ]
+}
+
+fn last_lines(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(3)..].join("; ")
+}
+
+/// Runs `berth-shim start`: the shim binds `address`, daemonizes and
+/// serves; the command exits once it is ready.
+pub async fn start_shim(
+    shim: &Path,
+    ns: &str,
+    id: &str,
+    bundle: &Path,
+    address: &Path,
+) -> Result<(), TaskError> {
+    let out = tokio::process::Command::new(shim)
+        .arg("start")
+        .args(shim_args(ns, id, bundle))
+        .arg("--address")
+        .arg(address)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| TaskError::Spawn {
+            shim: shim.display().to_string(),
+            source,
+        })?;
+    if !out.status.success() {
+        let why = last_lines(&out.stderr);
+        return Err(TaskError::ShimStart(if why.is_empty() {
+            format!("berth-shim start exited with {}", out.status)
+        } else {
+            why
+        }));
+    }
+    Ok(())
+}
+
+/// Runs `berth-shim delete` for a shim that is gone: it kills what is left
+/// in the container's cgroup, removes the cgroup, unmounts the rootfs and
+/// prints the exit status (137 when the shim recorded none).
+pub async fn delete_dead_shim(
+    shim: &Path,
+    ns: &str,
+    id: &str,
+    bundle: &Path,
+    address: &Path,
+) -> Result<ExitFile, TaskError> {
+    let out = tokio::process::Command::new(shim)
+        .arg("delete")
+        .args(shim_args(ns, id, bundle))
+        .arg("--address")
+        .arg(address)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| TaskError::Spawn {
+            shim: shim.display().to_string(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(TaskError::Delete(last_lines(&out.stderr)));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        TaskError::Delete(format!(
+            "unreadable exit status {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    })
+}
+
+/// A connection to one container's shim.
+pub struct Task {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub address: PathBuf,
+    client: TaskClient<Channel>,
+}
+
+impl Task {
+    /// Dials the shim's socket.
+    pub async fn connect(id: &str, bundle: &Path, address: &Path) -> Result<Task, TaskError> {
+        let path = address.to_path_buf();
+        let fail = |why: String| TaskError::Connect {
+            address: address.display().to_string(),
+            why,
+        };
+        // The URI is a placeholder: the connector dials the socket.
+        let endpoint = Endpoint::try_from("http://[::]:50051")
+            .map_err(|e| fail(e.to_string()))?
+            .connect_timeout(CONNECT_TIMEOUT);
+        let channel =
+            endpoint
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let path = path.clone();
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
+                }))
+                .await
+                .map_err(|e| fail(root_cause(&e)))?;
+        Ok(Task {
+            id: id.to_string(),
+            bundle: bundle.to_path_buf(),
+            address: address.to_path_buf(),
+            client: TaskClient::new(channel),
+        })
+    }
+
+    fn client(&self) -> TaskClient<Channel> {
+        self.client.clone()
+    }
+
+    /// Creates the container's init process (stopped before exec).
+    pub async fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse, TaskError> {
+        self.client()
+            .create(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("create", s))
+    }
+
+    /// Lets the init process exec; an exec failure is [`TaskError::Exec`].
+    pub async fn start(&self) -> Result<u32, TaskError> {
+        let req = StartRequest {
+            id: self.id.clone(),
+            exec_id: String::new(),
+        };
+        match self.client().start(req).await {
+            Ok(r) => Ok(r.into_inner().pid),
+            Err(s) => {
+                let code = s
+                    .metadata()
+                    .get(EXIT_CODE_METADATA)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok());
+                match code {
+                    Some(code) if s.code() == Code::FailedPrecondition => Err(TaskError::Exec {
+                        code,
+                        message: s.message().to_string(),
+                    }),
+                    _ => Err(TaskError::call("start", s)),
+                }
+            }
+        }
+    }
+
+    /// Signals the init process, or every process of the container.
+    pub async fn kill(&self, signal: u32, all: bool) -> Result<(), TaskError> {
+        let req = KillRequest {
+            id: self.id.clone(),
+            exec_id: String::new(),
+            signal,
+            all,
+        };
+        self.client()
+            .kill(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| TaskError::call("kill", s))
+    }
+
+    /// Waits for the init process to exit.
+    pub async fn wait(&self) -> Result<ExitStatus, TaskError> {
+        let req = WaitRequest {
+            id: self.id.clone(),
+            exec_id: String::new(),
+        };
+        self.client()
+            .wait(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("wait", s))
+    }
+
+    /// Deletes the stopped task (cgroup, rootfs mount).
+    pub async fn delete(&self) -> Result<ExitStatus, TaskError> {
+        let req = DeleteRequest {
+            id: self.id.clone(),
+            exec_id: String::new(),
+        };
+        self.client()
+            .delete(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("delete", s))
+    }
+
+    /// Asks the shim to exit.
+    pub async fn shutdown(&self, now: bool) -> Result<(), TaskError> {
+        let req = ShutdownRequest {
+            id: self.id.clone(),
+            now,
+        };
+        self.client()
+            .shutdown(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| TaskError::call("shutdown", s))
+    }
+
+    /// The pids in the container's cgroup.
+    pub async fn pids(&self) -> Result<Vec<u32>, TaskError> {
+        let req = PidsRequest {
+            id: self.id.clone(),
+        };
+        self.client()
+            .pids(req)
+            .await
+            .map(|r| r.into_inner().pids)
+            .map_err(|s| TaskError::call("pids", s))
+    }
+
+    /// The task's state.
+    pub async fn state(&self) -> Result<StateResponse, TaskError> {
+        let req = StateRequest {
+            id: self.id.clone(),
+            exec_id: String::new(),
+        };
+        self.client()
+            .state(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("state", s))
+    }
+
+    /// The shim's and the task's pids.
+    pub async fn info(&self) -> Result<InfoResponse, TaskError> {
+        let req = InfoRequest {
+            id: self.id.clone(),
+        };
+        self.client()
+            .info(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("info", s))
+    }
+}
+
+/// The innermost cause of a transport error.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_paths_are_short_and_stable() {
+        let p = socket_path(Path::new("/run/berth"), "default", &"a".repeat(64));
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(name.len(), 32 + ".sock".len());
+        assert_eq!(p.parent().unwrap(), Path::new("/run/berth/s"));
+        let h = hex::encode(Sha256::digest(format!("default/{}", "a".repeat(64))));
+        assert_eq!(name, format!("{}.sock", &h[..32]));
+        assert_ne!(
+            p,
+            socket_path(Path::new("/run/berth"), "other", &"a".repeat(64))
+        );
+    }
+
+    #[test]
+    fn exit_files() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(read_exit_file(d.path()), None);
+        std::fs::write(
+            d.path().join("exit"),
+            br#"{"exit_code":137,"exited_at":"2026-11-23T10:00:00.123456789Z","oom_killed":true,"pid":42}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_exit_file(d.path()),
+            Some(ExitFile {
+                exit_code: 137,
+                exited_at: "2026-11-23T10:00:00.123456789Z".into(),
+                oom_killed: true,
+                pid: 42
+            })
+        );
+    }
+
+    #[test]
+    fn error_kinds() {
+        let e = TaskError::Exec {
+            code: 127,
+            message: "exec: \"nosuch\": executable file not found in $PATH".into(),
+        };
+        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
+        assert!(TaskError::Call("x".into(), Code::Unavailable).is_unreachable());
+        assert!(!TaskError::Call("x".into(), Code::NotFound).is_unreachable());
+    }
+}

@@ -1,0 +1,469 @@
+//! Containers service: proto requests into engine calls, engine results
+//! into responses and streams. Limits are checked here, at the edge
+//! (`Resources::from_proto`); everything else is the engine's.
+
+use std::pin::Pin;
+
+use berth_proto::v1::{
+    attach_container_response::Event as AttachMsg, containers_server, AttachContainerRequest,
+    AttachContainerResponse, Container as PContainer, ContainerConfig as PConfig, ContainerExit,
+    ContainerLogsRequest, ContainerState as PState, CreateContainerRequest,
+    CreateContainerResponse, HostConfig as PHostConfig, InspectContainerRequest,
+    InspectContainerResponse, KillContainerRequest, KillContainerResponse, ListContainersRequest,
+    ListContainersResponse, LogEntry, RemoveContainerRequest, RemoveContainerResponse,
+    RenameContainerRequest, RenameContainerResponse, RestartContainerRequest,
+    RestartContainerResponse, StartContainerRequest, StartContainerResponse, StopContainerRequest,
+    StopContainerResponse, TopContainerRequest, TopContainerResponse, TopRow, WaitContainerRequest,
+    WaitContainerResponse,
+};
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status};
+
+use super::namespace;
+use crate::container::attach::AttachEvent;
+use crate::container::create::CreateOptions;
+use crate::container::list::{ListOptions, Listed};
+use crate::container::logfile::Entry;
+use crate::container::logs::LogsOptions;
+use crate::container::record::{ContainerConfig, HostConfig, State};
+use crate::container::task::EXIT_CODE_METADATA;
+use crate::container::wait::WaitCondition;
+use crate::container::Resources;
+use crate::engine::Engine;
+use crate::error::ManagerError;
+
+pub struct Containers {
+    engine: Engine,
+}
+
+impl Containers {
+    pub fn new(engine: Engine) -> Self {
+        Containers { engine }
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Errors to statuses; a failed exec also carries its exit code (126 or
+/// 127) in the metadata, for the CLI to exit with.
+fn status(e: ManagerError) -> Status {
+    let code = match &e {
+        ManagerError::StartFailed { exit_code, .. } => Some(*exit_code),
+        _ => None,
+    };
+    let mut s = Status::from(e);
+    if let Some(c) = code {
+        if let Ok(v) = MetadataValue::try_from(c.to_string()) {
+            s.metadata_mut().insert(EXIT_CODE_METADATA, v);
+        }
+    }
+    s
+}
+
+fn config(c: PConfig) -> ContainerConfig {
+    ContainerConfig {
+        image: c.image,
+        cmd: c.cmd,
+        entrypoint: c.entrypoint_set.then_some(c.entrypoint),
+        env: c.env,
+        working_dir: c.working_dir,
+        user: c.user,
+        hostname: c.hostname,
+        labels: c.labels.into_iter().collect(),
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        stop_signal: c.stop_signal,
+        stop_timeout: (c.stop_timeout >= 0).then_some(c.stop_timeout),
+    }
+}
+
+fn host_config(h: PHostConfig) -> Result<HostConfig, Status> {
+    let resources = match &h.resources {
+        Some(r) => Resources::from_proto(r).map_err(|e| status(e.into()))?,
+        None => Resources::default(),
+    };
+    let log_max_size = u64::try_from(h.log_max_size).map_err(|_| {
+        Status::invalid_argument(format!("invalid log max-size {}", h.log_max_size))
+    })?;
+    let log_max_files = u32::try_from(h.log_max_files).map_err(|_| {
+        Status::invalid_argument(format!("invalid log max-file {}", h.log_max_files))
+    })?;
+    Ok(HostConfig {
+        auto_remove: h.auto_remove,
+        network_mode: h.network_mode,
+        binds: h.binds,
+        read_only: h.read_only,
+        privileged: h.privileged,
+        cap_add: h.cap_add,
+        cap_drop: h.cap_drop,
+        security_opt: h.security_opt,
+        resources,
+        init: h.init,
+        runtime: h.runtime,
+        log_max_size,
+        log_max_files,
+    })
+}
+
+fn state(s: &State) -> PState {
+    PState {
+        status: s.status.as_str().to_string(),
+        running: s.running(),
+        paused: s.status == crate::container::Status::Paused,
+        pid: s.pid as i64,
+        exit_code: s.exit_code,
+        oom_killed: s.oom_killed,
+        error: s.error.clone(),
+        started_at: s.started_at_or_zero().to_string(),
+        finished_at: s.finished_at_or_zero().to_string(),
+    }
+}
+
+fn container(l: Listed) -> PContainer {
+    let r = l.record;
+    PContainer {
+        command: r.command(),
+        state: Some(state(&r.state)),
+        id: r.id,
+        name: r.name,
+        image: r.config.image,
+        image_id: r.image_id,
+        created: r.created,
+        labels: r.config.labels.into_iter().collect(),
+        size_rw: l.size_rw.unwrap_or(0) as i64,
+        size_root_fs: l.size_root_fs.unwrap_or(0) as i64,
+    }
+}
+
+fn log_entry(e: Entry) -> LogEntry {
+    LogEntry {
+        stream: e.stream,
+        data: e.data,
+        time: e.time,
+    }
+}
+
+#[tonic::async_trait]
+impl containers_server::Containers for Containers {
+    async fn create(
+        &self,
+        req: Request<CreateContainerRequest>,
+    ) -> Result<Response<CreateContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let opts = CreateOptions {
+            name: r.name,
+            config: config(r.config.unwrap_or_default()),
+            host_config: host_config(r.host_config.unwrap_or_default())?,
+        };
+        if opts.config.image.trim().is_empty() {
+            return Err(Status::invalid_argument("no image given"));
+        }
+        let c = self
+            .engine
+            .create_container(&ns, opts)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(CreateContainerResponse {
+            id: c.id,
+            warnings: c.warnings,
+        }))
+    }
+
+    async fn start(
+        &self,
+        req: Request<StartContainerRequest>,
+    ) -> Result<Response<StartContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let id = req.into_inner().id;
+        self.engine
+            .start_container(&ns, &id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(StartContainerResponse {}))
+    }
+
+    async fn stop(
+        &self,
+        req: Request<StopContainerRequest>,
+    ) -> Result<Response<StopContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        self.engine
+            .stop_container(&ns, &r.id, r.timeout, &r.signal)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(StopContainerResponse {}))
+    }
+
+    async fn restart(
+        &self,
+        req: Request<RestartContainerRequest>,
+    ) -> Result<Response<RestartContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        self.engine
+            .restart_container(&ns, &r.id, r.timeout)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(RestartContainerResponse {}))
+    }
+
+    async fn kill(
+        &self,
+        req: Request<KillContainerRequest>,
+    ) -> Result<Response<KillContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        self.engine
+            .kill_container(&ns, &r.id, &r.signal)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(KillContainerResponse {}))
+    }
+
+    async fn remove(
+        &self,
+        req: Request<RemoveContainerRequest>,
+    ) -> Result<Response<RemoveContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        self.engine
+            .remove_container(&ns, &r.id, r.force)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(RemoveContainerResponse {}))
+    }
+
+    async fn list(
+        &self,
+        req: Request<ListContainersRequest>,
+    ) -> Result<Response<ListContainersResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let listed = self
+            .engine
+            .list_containers(
+                &ns,
+                ListOptions {
+                    all: r.all,
+                    size: r.size,
+                    filters: r.filters,
+                },
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ListContainersResponse {
+            containers: listed.into_iter().map(container).collect(),
+        }))
+    }
+
+    async fn inspect(
+        &self,
+        req: Request<InspectContainerRequest>,
+    ) -> Result<Response<InspectContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let v = self
+            .engine
+            .inspect_container(&ns, &r.id, r.size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(InspectContainerResponse {
+            json: serde_json::to_string_pretty(&v)
+                .map_err(|e| Status::internal(format!("encode inspect: {e}")))?,
+        }))
+    }
+
+    type WaitStream = BoxStream<WaitContainerResponse>;
+
+    async fn wait(
+        &self,
+        req: Request<WaitContainerRequest>,
+    ) -> Result<Response<Self::WaitStream>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let cond = WaitCondition::parse(&r.condition).map_err(status)?;
+        let waiter = self
+            .engine
+            .wait_container(&ns, &r.id, cond)
+            .map_err(status)?;
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let registered = WaitContainerResponse {
+                registered: true,
+                ..Default::default()
+            };
+            if tx.send(Ok(registered)).await.is_err() {
+                return;
+            }
+            let exit = tokio::select! {
+                e = waiter.wait() => e,
+                _ = tx.closed() => return,
+            };
+            let _ = tx
+                .send(Ok(WaitContainerResponse {
+                    registered: false,
+                    exit_code: exit.code,
+                    error: exit.error,
+                }))
+                .await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type LogsStream = BoxStream<LogEntry>;
+
+    async fn logs(
+        &self,
+        req: Request<ContainerLogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let opts = LogsOptions {
+            follow: r.follow,
+            tail: r.tail,
+            since: r.since,
+            until: r.until,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        };
+        let entries = self
+            .engine
+            .container_logs(&ns, &r.id, opts)
+            .await
+            .map_err(status)?;
+        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(entries), |e| {
+            e.map(log_entry).map_err(status)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    type AttachStream = BoxStream<AttachContainerResponse>;
+
+    async fn attach(
+        &self,
+        req: Request<AttachContainerRequest>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let events = self
+            .engine
+            .attach_container(&ns, &r.id, r.stdout, r.stderr)
+            .await
+            .map_err(status)?;
+        let registered = futures::stream::once(async {
+            Ok(AttachContainerResponse {
+                event: Some(AttachMsg::Registered(true)),
+            })
+        });
+        let rest = tokio_stream::StreamExt::map(ReceiverStream::new(events), |e| match e {
+            AttachEvent::Output(e) => Ok(AttachContainerResponse {
+                event: Some(AttachMsg::Output(log_entry(e))),
+            }),
+            AttachEvent::Exit(x) => Ok(AttachContainerResponse {
+                event: Some(AttachMsg::Exit(ContainerExit {
+                    exit_code: x.code,
+                    oom_killed: x.oom_killed,
+                    error: x.error,
+                })),
+            }),
+            AttachEvent::Error(msg) => Err(Status::internal(msg)),
+        });
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(
+            registered, rest,
+        ))))
+    }
+
+    async fn top(
+        &self,
+        req: Request<TopContainerRequest>,
+    ) -> Result<Response<TopContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let t = self
+            .engine
+            .top_container(&ns, &r.id, &r.ps_args)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(TopContainerResponse {
+            titles: t.titles,
+            processes: t
+                .processes
+                .into_iter()
+                .map(|fields| TopRow { fields })
+                .collect(),
+        }))
+    }
+
+    async fn rename(
+        &self,
+        req: Request<RenameContainerRequest>,
+    ) -> Result<Response<RenameContainerResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        self.engine
+            .rename_container(&ns, &r.id, &r.new_name)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(RenameContainerResponse {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_carry_the_exit_code() {
+        let s = status(ManagerError::StartFailed {
+            message: "exec: \"nosuch\": executable file not found in $PATH".into(),
+            exit_code: 127,
+        });
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(
+            s.metadata()
+                .get(EXIT_CODE_METADATA)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "127"
+        );
+        assert!(s.message().contains("executable file not found"));
+    }
+
+    #[test]
+    fn proto_config() {
+        let c = config(PConfig {
+            image: "busybox".into(),
+            entrypoint_set: true,
+            stop_timeout: -1,
+            ..Default::default()
+        });
+        assert_eq!(c.entrypoint, Some(vec![]));
+        assert_eq!(c.stop_timeout, None);
+        let c = config(PConfig {
+            stop_timeout: 0,
+            ..Default::default()
+        });
+        assert_eq!((c.entrypoint, c.stop_timeout), (None, Some(0)));
+        let h = host_config(PHostConfig {
+            resources: Some(berth_proto::v1::Resources {
+                memory: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(h.code(), tonic::Code::InvalidArgument);
+        assert_eq!(h.message(), "Minimum memory limit allowed is 6MB");
+        assert!(host_config(PHostConfig {
+            log_max_size: -1,
+            ..Default::default()
+        })
+        .is_err());
+    }
+}

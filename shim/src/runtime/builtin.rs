@@ -1,0 +1,290 @@
+//! The built-in runtime's verbs: create (plan, cgroup, clone, handshake),
+//! start (let the init exec, report why it could not), kill (the init, or
+//! everything in its cgroup) and delete (remove the cgroup).
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::{devices, init, plan, process, seccomp, sys};
+use super::{CreateOptions, Created, Runtime, RuntimeError, Stdio};
+use crate::cgroups::{Cgroup, CgroupError};
+
+/// How long the init may take to build the container before create gives up.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the init may take from Start to exec.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A created container, as the built-in runtime tracks it.
+#[derive(Debug)]
+struct Container {
+    id: String,
+    pid: Pid,
+    /// The parent's end of the channel, until start.
+    chan: Option<process::Channel>,
+    /// Until delete.
+    cgroup: Option<Cgroup>,
+    cgroup_path: String,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Builtin {
+    container: Option<Container>,
+}
+
+fn sys_err(call: impl Into<String>) -> impl FnOnce(io::Error) -> RuntimeError {
+    move |source| RuntimeError::Sys {
+        call: call.into(),
+        source,
+    }
+}
+
+fn errno_err(call: impl Into<String>) -> impl FnOnce(Errno) -> RuntimeError {
+    move |e| RuntimeError::Sys {
+        call: call.into(),
+        source: io::Error::from_raw_os_error(e as i32),
+    }
+}
+
+/// Kill and reap an init that failed, and remove its cgroup.
+fn abandon(pid: Pid, cgroup: Cgroup) {
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+    let _ = cgroup.kill_all();
+    let _ = cgroup.delete();
+}
+
+impl Builtin {
+    fn container(&mut self) -> Result<&mut Container, RuntimeError> {
+        self.container
+            .as_mut()
+            .ok_or_else(|| RuntimeError::State("the container was not created".into()))
+    }
+
+    /// Parent side of the create handshake, once the init is cloned.
+    fn handshake(
+        plan: &plan::Plan,
+        pid: Pid,
+        cgroup: &Cgroup,
+        chan: &process::Channel,
+    ) -> Result<(), RuntimeError> {
+        if let (Some(uid_map), Some(gid_map)) = (&plan.uid_map, &plan.gid_map) {
+            for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+                let path = format!("/proc/{pid}/{file}");
+                std::fs::write(&path, map).map_err(sys_err(format!("write {path}")))?;
+            }
+        }
+        cgroup.add_task(pid.as_raw())?;
+        chan.send(&process::Msg::Go)
+            .map_err(sys_err("signal the container init"))?;
+        match chan.recv(Some(CREATE_TIMEOUT)) {
+            Ok(Some(process::Msg::Ready)) => Ok(()),
+            Ok(Some(process::Msg::Error { message, .. })) => Err(RuntimeError::Create(message)),
+            Ok(None) | Ok(Some(_)) => Err(RuntimeError::Create(
+                "the container init exited while it was being set up".into(),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(RuntimeError::Create(format!(
+                "the container init was not ready within {}s",
+                CREATE_TIMEOUT.as_secs()
+            ))),
+            Err(e) => Err(sys_err("read from the container init")(e)),
+        }
+    }
+}
+
+impl Runtime for Builtin {
+    fn create(&mut self, opts: CreateOptions<'_>) -> Result<Created, RuntimeError> {
+        if self.container.is_some() {
+            return Err(RuntimeError::State(format!(
+                "container {} was already created",
+                opts.id
+            )));
+        }
+        let plan = plan::Plan::new(opts.id, opts.bundle, opts.spec)?;
+        let filter = opts
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(seccomp::compile)
+            .transpose()?;
+        let Stdio {
+            stdin,
+            stdout,
+            stderr,
+        } = opts.stdio;
+        let stdin: OwnedFd = match stdin {
+            Some(fd) => fd,
+            None => std::fs::File::open("/dev/null")
+                .map_err(sys_err("open /dev/null"))?
+                .into(),
+        };
+        let (parent_chan, init_chan) = process::channel().map_err(sys_err("socketpair"))?;
+        let cgroup = Cgroup::create(&plan.cgroup_path, &plan.limits)?;
+        let mut warnings = plan.warnings.clone();
+        warnings.extend(cgroup.warnings().iter().cloned());
+        if let Err(e) = device_rules(&plan, &mut warnings) {
+            let _ = cgroup.delete();
+            return Err(e);
+        }
+
+        let init = init::Init {
+            plan: &plan,
+            chan: &init_chan,
+            parent_end: parent_chan.raw_fd(),
+            stdio: [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
+            seccomp: filter.as_ref(),
+            sys: &sys::RealSyscall,
+        };
+        let cloned = clone_in_pid_ns(&plan, &mut || init.run());
+        // The init has its own copies now; the parent must not keep the
+        // container's stdio open (the shim reads stdout/stderr to EOF).
+        drop((stdin, stdout, stderr, init_chan));
+        let pid = match cloned {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = cgroup.delete();
+                return Err(e);
+            }
+        };
+        if let Err(e) = Self::handshake(&plan, pid, &cgroup, &parent_chan) {
+            abandon(pid, cgroup);
+            return Err(e);
+        }
+        self.container = Some(Container {
+            id: opts.id.to_owned(),
+            pid,
+            chan: Some(parent_chan),
+            cgroup_path: plan.cgroup_path.clone(),
+            cgroup: Some(cgroup),
+        });
+        Ok(Created {
+            pid: pid.as_raw(),
+            warnings,
+        })
+    }
+
+    fn start(&mut self) -> Result<(), RuntimeError> {
+        let c = self.container()?;
+        let chan = c.chan.take().ok_or_else(|| {
+            RuntimeError::State(format!("container {} was already started", c.id))
+        })?;
+        if let Err(e) = chan.send(&process::Msg::Start) {
+            return Err(RuntimeError::Create(format!(
+                "the container init is gone: {e}"
+            )));
+        }
+        match chan.recv(Some(START_TIMEOUT)) {
+            Ok(None) => Ok(()),
+            Ok(Some(process::Msg::Error { code, message })) if code != 0 => {
+                Err(RuntimeError::Exec { code, message })
+            }
+            Ok(Some(process::Msg::Error { message, .. })) => Err(RuntimeError::Create(message)),
+            Ok(Some(m)) => Err(RuntimeError::Create(format!(
+                "unexpected message from the container init: {m:?}"
+            ))),
+            Err(e) => Err(sys_err("wait for the container init to exec")(e)),
+        }
+    }
+
+    fn kill(&mut self, signal: i32, all: bool) -> Result<(), RuntimeError> {
+        let c = self.container()?;
+        let sig = Signal::try_from(signal)
+            .map_err(|_| RuntimeError::Spec(format!("invalid signal {signal}")))?;
+        let loaded;
+        let cgroup = match &c.cgroup {
+            Some(cg) => cg,
+            None => {
+                loaded = Cgroup::load(&c.cgroup_path)?;
+                &loaded
+            }
+        };
+        let pids = cgroup.pids()?;
+        if all {
+            if sig == Signal::SIGKILL {
+                return Ok(cgroup.kill_all()?);
+            }
+            for p in pids {
+                match kill(Pid::from_raw(p), sig) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => return Err(errno_err(format!("kill {p} {sig}"))(e)),
+                }
+            }
+            return Ok(());
+        }
+        // Only signal the init while it is in the container's cgroup: once
+        // it has exited its pid may belong to someone else.
+        if !pids.contains(&c.pid.as_raw()) {
+            return Err(RuntimeError::State(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        kill(c.pid, sig).map_err(errno_err(format!("kill {} {sig}", c.pid)))
+    }
+
+    fn delete(&mut self) -> Result<(), RuntimeError> {
+        let Some(c) = self.container.as_mut() else {
+            return Ok(());
+        };
+        // An init never started reads end-of-file and exits.
+        c.chan = None;
+        let cgroup = match c.cgroup.take() {
+            Some(cg) => cg,
+            None => match Cgroup::load(&c.cgroup_path) {
+                Ok(cg) => cg,
+                Err(CgroupError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        cgroup.kill_all()?;
+        Ok(cgroup.delete()?)
+    }
+}
+
+/// Restrict the devices the container may use (cgroup v1's devices
+/// controller). cgroup v2 needs a BPF program for this: not done yet, said
+/// in a warning.
+fn device_rules(plan: &plan::Plan, warnings: &mut Vec<String>) -> Result<(), RuntimeError> {
+    if plan.device_rules.is_empty() {
+        return Ok(());
+    }
+    if plan.cgroup_mounts.v2 {
+        warnings.push("device cgroup rules are not enforced on cgroup v2 yet".to_owned());
+        return Ok(());
+    }
+    let Some(h) = plan
+        .cgroup_mounts
+        .v1
+        .iter()
+        .find(|h| h.options.split(',').any(|o| o == "devices"))
+    else {
+        warnings.push("no devices cgroup is mounted: device rules are not enforced".to_owned());
+        return Ok(());
+    };
+    let dir = h.mount_point.join(plan.cgroup_path.trim_matches('/'));
+    devices::apply_rules_v1(&dir, &plan.device_rules)
+        .map_err(|e| RuntimeError::Create(format!("device cgroup: {e}")))
+}
+
+/// Clone the init, inside the spec's pid namespace when it names one (a
+/// pid namespace applies to children only, so the parent enters it around
+/// the clone and returns to its own).
+fn clone_in_pid_ns(plan: &plan::Plan, child: &mut dyn FnMut() -> i32) -> Result<Pid, RuntimeError> {
+    let Some(target) = &plan.pid_ns else {
+        return process::clone_init(plan.clone_flags, child).map_err(sys_err("clone"));
+    };
+    let own =
+        std::fs::File::open("/proc/self/ns/pid").map_err(sys_err("open /proc/self/ns/pid"))?;
+    setns(target, CloneFlags::CLONE_NEWPID).map_err(errno_err("setns pid namespace"))?;
+    let pid = process::clone_init(plan.clone_flags, child).map_err(sys_err("clone"));
+    setns(&own, CloneFlags::CLONE_NEWPID)
+        .map_err(errno_err("setns back to the shim's pid namespace"))?;
+    pid
+}

@@ -1,0 +1,163 @@
+//! The built-in OCI runtime: turns a bundle's `config.json` into a container
+//! init process (namespaces, cgroup, rootfs, user, capabilities, seccomp)
+//! stopped before exec, lets it exec, signals it and cleans up after it.
+//! It is a library with no gRPC in it; the shim server drives it through
+//! the [`Runtime`] trait, which an external runtime binary also implements.
+//!
+//! How a container is made (create): the parent (the shim, single-threaded)
+//! works out the init's plan from the spec and compiles seccomp, creates
+//! the cgroup, and clones the init into new namespaces. It writes the id
+//! maps of a new user namespace, moves the init into the cgroup and says Go;
+//! the init unshares its cgroup namespace (so the cgroup it is in becomes
+//! its root), builds the rootfs, switches user and reports Ready, stopped
+//! before exec. start says Start; the init loads seccomp and execs, or
+//! reports why it could not (126/127). Parent and init talk over a
+//! close-on-exec socketpair.
+
+pub mod external;
+pub mod seccomp;
+
+mod builtin;
+mod capabilities;
+mod devices;
+mod exec;
+mod init;
+mod mounts;
+mod plan;
+mod process;
+mod rlimits;
+mod rootfs;
+mod securejoin;
+pub mod sys;
+mod user;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::errno::Errno;
+use oci_spec::runtime::Spec;
+
+pub use external::external;
+
+/// The container init's standard streams, as fds the runtime dups onto 0, 1, 2.
+#[derive(Debug)]
+pub struct Stdio {
+    /// `None` gives the process /dev/null.
+    pub stdin: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// What [`Runtime::create`] needs.
+pub struct CreateOptions<'a> {
+    /// The container id (for messages and the external runtime's state).
+    pub id: &'a str,
+    /// The bundle directory; `spec.root.path` is relative to it.
+    pub bundle: &'a Path,
+    pub spec: &'a Spec,
+    pub stdio: Stdio,
+}
+
+/// A created (not yet started) container init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The init's pid in the shim's pid namespace.
+    pub pid: i32,
+    /// Things asked for that were adjusted rather than refused (clamped rlimits,
+    /// cgroup limits the kernel cannot apply).
+    pub warnings: Vec<String>,
+}
+
+/// A container runtime: the built-in one or an external binary.
+pub trait Runtime {
+    /// Creates the init process (namespaces, cgroup joined, rootfs ready, stopped before exec).
+    fn create(&mut self, opts: CreateOptions<'_>) -> Result<Created, RuntimeError>;
+    /// Lets it exec; returns RuntimeError::Exec { code: 126|127, message } when exec fails.
+    fn start(&mut self) -> Result<(), RuntimeError>;
+    /// Signals the init (or everything in the container's cgroup when all).
+    fn kill(&mut self, signal: i32, all: bool) -> Result<(), RuntimeError>;
+    /// Cleans up after the init exited (external runtime: `runc delete --force`; built-in:
+    /// removes the cgroup). Idempotent.
+    fn delete(&mut self) -> Result<(), RuntimeError>;
+}
+
+/// Why the runtime could not create, start, signal or delete a container.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The process command could not be executed; `code` is docker's exit code
+    /// for it (127 not found, 126 not executable).
+    #[error("{message}")]
+    Exec { code: i32, message: String },
+    /// The spec asks for something invalid or missing.
+    #[error("invalid OCI spec: {0}")]
+    Spec(String),
+    /// A step of creating the container failed (the message names the step and path).
+    #[error("container init: {0}")]
+    Create(String),
+    /// A system call made by the runtime itself failed.
+    #[error("{call}: {source}")]
+    Sys {
+        call: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container's cgroup.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    /// The seccomp profile.
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
+    /// The call does not fit the container's state (start before create...).
+    #[error("{0}")]
+    State(String),
+    /// Not available in this build or with this runtime.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A failed step of building the container, naming the step and the path
+/// (what `create` reports).
+#[derive(Debug)]
+pub(crate) struct StepError {
+    what: String,
+    source: io::Error,
+}
+
+impl StepError {
+    pub(crate) fn new(what: impl Into<String>, source: io::Error) -> Self {
+        StepError {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// For `map_err`: wrap an io::Error with a lazily built step name.
+    pub(crate) fn with<F: FnOnce() -> String>(what: F) -> impl FnOnce(io::Error) -> StepError {
+        move |source| StepError {
+            what: what(),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for StepError {
+    /// Errnos in Go's words ("no such file or directory"), as runc prints them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.source.raw_os_error() {
+            Some(n) => write!(f, "{}: {}", self.what, exec::errno_text(Errno::from_raw(n))),
+            None => write!(f, "{}: {}", self.what, self.source),
+        }
+    }
+}
+
+impl std::error::Error for StepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The built-in runtime.
+pub fn builtin() -> Box<dyn Runtime> {
+    Box::new(builtin::Builtin::default())
+}

@@ -1,0 +1,227 @@
+//! Cloning the container init into its new namespaces, and the channel
+//! the parent and the init talk over: a SOCK_SEQPACKET socketpair (one
+//! message per send, both directions) whose ends are close-on-exec, so a
+//! successful exec closes the init's end and the parent reads end-of-file.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::CloneFlags;
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::unistd::Pid;
+
+/// What the parent and the init say to each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Parent → init: cgroup joined, id maps written; go on.
+    Go,
+    /// Parent → init: exec now.
+    Start,
+    /// Init → parent: stopped before exec, waiting for Start.
+    Ready,
+    /// Init → parent: a step failed. `code` is the exit code for an exec
+    /// failure (126/127), 0 for any other failure.
+    Error { code: i32, message: String },
+}
+
+/// Messages longer than this are cut (they are one error line).
+const MAX_MSG: usize = 4096;
+
+impl Msg {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match self {
+            Msg::Go => buf.push(b'G'),
+            Msg::Start => buf.push(b'S'),
+            Msg::Ready => buf.push(b'R'),
+            Msg::Error { code, message } => {
+                buf.push(b'E');
+                buf.extend_from_slice(&code.to_le_bytes());
+                let m = message.as_bytes();
+                buf.extend_from_slice(&m[..m.len().min(MAX_MSG)]);
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> io::Result<Msg> {
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed init message");
+        match b.first() {
+            Some(b'G') => Ok(Msg::Go),
+            Some(b'S') => Ok(Msg::Start),
+            Some(b'R') => Ok(Msg::Ready),
+            Some(b'E') if b.len() >= 5 => {
+                let code = i32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+                Ok(Msg::Error {
+                    code,
+                    message: String::from_utf8_lossy(&b[5..]).into_owned(),
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// One end of the channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+fn errno(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// A connected pair (parent's end, init's end). Both are close-on-exec and
+/// above 2, so the init's dup2 onto 0, 1, 2 cannot clobber them.
+pub fn channel() -> io::Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(errno)?;
+    Ok((
+        Channel {
+            fd: above_stdio(a)?,
+        },
+        Channel {
+            fd: above_stdio(b)?,
+        },
+    ))
+}
+
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let new = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(errno)?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+impl Channel {
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, msg: &Msg) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(16);
+        msg.encode(&mut buf);
+        loop {
+            match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(errno(e)),
+            }
+        }
+    }
+
+    /// The next message; `None` at end-of-file (the other end closed: it
+    /// exec'd or died). `timeout` bounds the wait.
+    pub fn recv(&self, timeout: Option<Duration>) -> io::Result<Option<Msg>> {
+        if let Some(t) = timeout {
+            let ms = i32::try_from(t.as_millis()).unwrap_or(i32::MAX);
+            let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+            loop {
+                let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, timeout) {
+                    Ok(0) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+                    Ok(_) => break,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(errno(e)),
+                }
+            }
+        }
+        let mut buf = [0u8; MAX_MSG + 8];
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => return Msg::decode(&buf[..n]).map(Some),
+                Err(nix::errno::Errno::EINTR) => continue,
+                // The peer died with the message unread.
+                Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
+                Err(e) => return Err(errno(e)),
+            }
+        }
+    }
+}
+
+/// Stack for the init until it execs: mapped lazily, so its size costs
+/// nothing until touched.
+const STACK_SIZE: usize = 8 << 20;
+
+/// Clone a child running `child` in new namespaces (`flags`), signalling
+/// SIGCHLD when it exits. `child` must not return except to exit: its
+/// return value becomes the exit code.
+pub fn clone_init(flags: CloneFlags, child: &mut dyn FnMut() -> i32) -> io::Result<Pid> {
+    // SAFETY: an anonymous private mapping; the result is checked.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // A guard page at the bottom: an overflow faults instead of writing
+    // below the mapping. The stack is usable without it, so errors are ignored.
+    // SAFETY: the first page of the mapping just made.
+    unsafe {
+        libc::mprotect(stack, 4096, libc::PROT_NONE);
+    }
+    // SAFETY: the mapping is STACK_SIZE bytes, readable and writable, and
+    // only used through this slice until it is unmapped below.
+    let stack_slice = unsafe { std::slice::from_raw_parts_mut(stack.cast::<u8>(), STACK_SIZE) };
+    let cb = Box::new(|| child() as isize);
+    // SAFETY: without CLONE_VM the child runs on its own copy of the
+    // address space (including this stack); the parent is single-threaded
+    // (the shim) or the child is run from a single-test process (tests), so
+    // no lock is held by another thread at the time of the clone.
+    let result = unsafe {
+        nix::sched::clone(
+            cb,
+            stack_slice,
+            flags,
+            Some(nix::sys::signal::Signal::SIGCHLD as i32),
+        )
+    };
+    // SAFETY: the mapping made above, no longer used by this process.
+    unsafe {
+        libc::munmap(stack, STACK_SIZE);
+    }
+    result.map_err(errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_eof_is_none() {
+        let (a, b) = channel().unwrap();
+        for m in [
+            Msg::Go,
+            Msg::Start,
+            Msg::Ready,
+            Msg::Error {
+                code: 127,
+                message: "exec: \"x\": executable file not found in $PATH".into(),
+            },
+        ] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv(Some(Duration::from_secs(1))).unwrap(), Some(m));
+        }
+        let e = b.recv(Some(Duration::from_millis(10))).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        drop(a);
+        assert_eq!(b.recv(None).unwrap(), None);
+    }
+}
