@@ -1,9 +1,12 @@
 //! berth-shim: one process per container, started by berthd, that outlives
-//! it. It will own the container's stdio and exit status and run the
-//! built-in OCI runtime (namespaces, mounts, cgroups, capabilities,
-//! seccomp). It must never import the manager; it speaks the Task API
-//! defined in proto/. The runtime arrives with the containers issue; until
-//! then this crate only reserves its place in the workspace.
+//! it. It serves the Task API (proto/berth/shim/v1) on its own socket
+//! (`server`), owns the container's stdio and log file (`io`) and its exit
+//! status, and creates the container with the built-in OCI runtime
+//! (`runtime`: namespaces, mounts, pivot_root, capabilities, seccomp,
+//! rlimits, user) or an external OCI runtime binary such as runc, with its
+//! cgroup managed by `cgroups` (v1, hybrid and v2). It must never import the
+//! manager, and it stays single-threaded: no tokio::fs, no spawn_blocking,
+//! because the runtime clones the container's init from this process.
 #![deny(unsafe_code)]
 
 pub mod cgroups;
@@ -13,5 +16,3 @@ pub mod server;
 #[allow(unsafe_code)]
 pub mod runtime;
 
-/// What the shim can do in this build.
-pub const CAPABILITIES: &[&str] = &[];

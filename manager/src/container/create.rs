@@ -169,6 +169,23 @@ fn nofile_ceiling() -> Option<u64> {
     hard.parse().ok()
 }
 
+/// The RLIMIT_NOFILE containers get: docker's default, or berthd's own
+/// hard limit when that is lower and berthd may not raise it (the
+/// runtime could not set more). Decided once, warned about once.
+fn container_nofile() -> Option<u64> {
+    static NOFILE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *NOFILE.get_or_init(|| match nofile_ceiling() {
+        Some(hard) if hard < DEFAULT_NOFILE => {
+            warn!(
+                limit = hard,
+                "berthd lacks CAP_SYS_RESOURCE: containers get RLIMIT_NOFILE {hard} instead of {DEFAULT_NOFILE}"
+            );
+            Some(hard)
+        }
+        _ => None,
+    })
+}
+
 /// The image's Config (the "config" object of the image config blob).
 pub fn image_config(blob: &[u8]) -> Result<ImageConfig> {
     let v: serde_json::Value = serde_json::from_slice(blob)
@@ -313,16 +330,7 @@ impl Engine {
             config.hostname.clone()
         };
         let warnings = Vec::new();
-        let nofile = match nofile_ceiling() {
-            Some(hard) if hard < DEFAULT_NOFILE => {
-                warn!(
-                    limit = hard,
-                    "berthd lacks CAP_SYS_RESOURCE: containers get RLIMIT_NOFILE {hard} instead of {DEFAULT_NOFILE}"
-                );
-                Some(hard)
-            }
-            _ => None,
-        };
+        let nofile = container_nofile();
         let mut run = RunOptions {
             cmd: config.cmd.clone(),
             entrypoint: config.entrypoint.clone(),

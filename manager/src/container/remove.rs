@@ -69,8 +69,6 @@ impl Engine {
             &rec.snapshot_key,
         ));
         self.store().apply(b)?;
-        handle.removed();
-        self.container_registry().forget(ns, id);
 
         let engine = self.clone();
         let dir = container_dir(self.config(), ns, id);
@@ -95,6 +93,9 @@ impl Engine {
         if let Err(e) = cleaned {
             warn!(error = %e, "cleanup task failed");
         }
+        // "removed" waiters wake once everything is gone.
+        handle.removed();
+        self.container_registry().forget(ns, id);
         info!(namespace = ns, id, name = %rec.name, "removed container");
         Ok(())
     }

@@ -307,10 +307,16 @@ impl Plan {
             .map(|a| cstring(a, "an argument"))
             .collect::<Result<Vec<_>, _>>()?;
         let env_s = process.env().as_deref().unwrap_or_default();
-        let env = env_s
+        let mut env = env_s
             .iter()
             .map(|e| cstring(e, "an environment variable"))
             .collect::<Result<Vec<_>, _>>()?;
+        // Like runc: HOME comes from the user's passwd entry in the image
+        // when the spec does not set it.
+        if !env_s.iter().any(|e| e.starts_with("HOME=")) {
+            let home = home_dir(&rootfs, u.uid());
+            env.push(cstring(&format!("HOME={home}"), "HOME")?);
+        }
         let path = env_s
             .iter()
             .rev()
@@ -370,6 +376,24 @@ impl Plan {
     }
 }
 
+/// The home directory of `uid` in the rootfs's /etc/passwd, "/" when the
+/// file or the entry is missing (runc's rule).
+fn home_dir(rootfs: &Path, uid: u32) -> String {
+    let Ok(passwd) = super::securejoin::secure_join(rootfs, Path::new("/etc/passwd")) else {
+        return "/".to_owned();
+    };
+    std::fs::read_to_string(passwd)
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
+                    .then(|| f[5].to_owned())
+            })
+        })
+        .unwrap_or_else(|| "/".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,7 +451,8 @@ mod tests {
         assert_eq!(p.rootfs, b.path().join("rootfs").canonicalize().unwrap());
         assert_eq!(p.arg0, "sh");
         assert_eq!(p.args.len(), 3);
-        assert_eq!(p.env.len(), 2);
+        assert_eq!(p.env.len(), 3, "A, PATH and HOME (from passwd, else /)");
+        assert_eq!(p.env[2].to_str().unwrap(), "HOME=/");
         assert_eq!(p.path, "/bin:/usr/bin");
         assert_eq!(p.cgroup_path, "berth/abc");
         assert_eq!(p.root_propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
