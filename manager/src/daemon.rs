@@ -92,7 +92,8 @@ pub async fn run(config: Config) -> Result<()> {
         lock = %lock.path().display(),
         "berthd ready"
     );
-    let shutdown = async {
+    let stopping = engine.clone();
+    let shutdown = async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int)) = (
             signal(SignalKind::terminate()),
@@ -104,6 +105,8 @@ pub async fn run(config: Config) -> Result<()> {
             _ = term.recv() => info!("SIGTERM: shutting down"),
             _ = int.recv() => info!("SIGINT: shutting down"),
         }
+        // Streams that follow containers end now; the containers go on.
+        stopping.container_registry().begin_shutdown();
     };
     let served = crate::server::serve(engine.clone(), listener, shutdown).await;
     let _ = fs::remove_file(&socket);

@@ -39,6 +39,8 @@ pub enum ManagerError {
     InvalidArgument(String),
     #[error("{0}")]
     Unimplemented(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch {
         what: String,
@@ -95,6 +97,7 @@ impl ManagerError {
             StartFailed { .. } => ErrorKind::FailedPrecondition,
             Task(e) => e.kind(),
             Unimplemented(_) => ErrorKind::Unimplemented,
+            Unavailable(_) => ErrorKind::Unavailable,
             Snapshot(e) => match e.kind() {
                 berth_snapshotter::ErrorKind::NotFound => ErrorKind::NotFound,
                 berth_snapshotter::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,

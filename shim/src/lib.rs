@@ -15,4 +15,3 @@ pub mod server;
 // The runtime is where clone/mount/pivot_root live: the one place unsafe is allowed.
 #[allow(unsafe_code)]
 pub mod runtime;
-

@@ -80,7 +80,14 @@ fn run_foreground_output_and_exit_codes() {
     // immune to the signal).
     let (code, _, _) = run(
         &d,
-        &["run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?"],
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "sh -c 'kill -9 $$'; exit $?",
+        ],
     );
     assert_eq!(code, 137);
 
@@ -354,6 +361,25 @@ fn security_profile() {
         );
     }
     assert!(out.contains("ro-sys"), "{out}");
+
+    // The device cgroup allows only docker's standard nodes: a node made
+    // for another device cannot be opened.
+    let (code, out, _) = run(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "mknod /tmp/lc c 10 237 && head -c 1 /tmp/lc 2>&1; echo rc=$?",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("not permitted") && out.contains("rc=1"),
+        "{out}"
+    );
     d.assert_no_containers_left();
 }
 
@@ -680,7 +706,11 @@ fn logs_follow_tail_timestamps_and_restart() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err1\nerr2\nerr3\n");
     let tail = d.berth(&["logs", "--tail", "1", &id]);
-    assert_eq!(tail.stdout.len() + tail.stderr.len(), 5, "one line of 5 bytes");
+    assert_eq!(
+        tail.stdout.len() + tail.stderr.len(),
+        5,
+        "one line of 5 bytes"
+    );
     let ts = d.ok(&["logs", "-t", &id]);
     let first = ts.lines().next().unwrap();
     let (stamp, text) = first.split_once(' ').unwrap();

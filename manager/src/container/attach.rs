@@ -19,7 +19,8 @@ pub enum AttachEvent {
     Output(Entry),
     /// The run ended; the stream ends after this.
     Exit(Exit),
-    /// The attach broke (the log could not be read).
+    /// The attach broke (the log could not be read, or berthd is
+    /// stopping).
     Error(String),
 }
 
@@ -42,15 +43,29 @@ impl Engine {
         };
         let handle = self.container_registry().handle(ns, &rec.id);
         let rx = handle.subscribe();
-        let exits0 = rx.borrow().exits;
+        let (exits0, ended0) = {
+            let e = rx.borrow();
+            (e.exits, e.ended)
+        };
         let log = rec.log_path.clone();
         let live = tokio::task::spawn_blocking(move || Follower::open_at_end(&log))
             .await
             .map_err(|e| ManagerError::Internal(format!("attach task failed: {e}")))?
             .map_err(|e| ManagerError::io("open the container log", e))?;
         let (tx, out) = mpsc::channel(64);
+        let engine = self.clone();
         tokio::spawn(async move {
-            match follow(live, filter, rx, exits0, tx.clone(), AttachEvent::Output).await {
+            match follow(
+                &engine,
+                live,
+                filter,
+                rx,
+                ended0,
+                tx.clone(),
+                AttachEvent::Output,
+            )
+            .await
+            {
                 Ok(Some(events)) => {
                     let exit = match (events.exits > exits0, events.last_exit) {
                         (true, Some(e)) => e,

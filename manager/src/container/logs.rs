@@ -53,21 +53,27 @@ pub(crate) async fn poll_live<T: Send + 'static>(
     .map_err(join_err)?
 }
 
-/// Follows the live file until the run that was current at `exits0` ends
+/// Follows the live file until the run that was current at `ended0` ends
 /// (or the container is removed), then drains it once more. Returns the
 /// events that ended it, or `None` when the consumer went away or `until`
-/// passed.
+/// passed; Unavailable when berthd is stopping.
 pub(crate) async fn follow<T: Send + 'static>(
+    engine: &Engine,
     mut live: Follower,
     mut filter: Filter,
     mut rx: watch::Receiver<Events>,
-    exits0: u64,
+    ended0: u64,
     tx: mpsc::Sender<T>,
     wrap: fn(Entry) -> T,
 ) -> Result<Option<Events>> {
+    let shutdown = engine.container_registry().shutting_down();
+    tokio::pin!(shutdown);
     loop {
         let ended = tokio::select! {
-            r = rx.wait_for(|e| e.exits > exits0 || e.removed) => Some(match r {
+            _ = &mut shutdown => return Err(ManagerError::Unavailable(
+                "berthd is shutting down".into(),
+            )),
+            r = rx.wait_for(|e| e.ended > ended0 || e.removed) => Some(match r {
                 Ok(e) => e.clone(),
                 Err(_) => Events { removed: true, ..Default::default() },
             }),
@@ -115,13 +121,14 @@ impl Engine {
         let tail = usize::try_from(opts.tail).ok();
         let handle = self.container_registry().handle(ns, &rec.id);
         let rx = handle.subscribe();
-        let exits0 = rx.borrow().exits;
+        let ended0 = rx.borrow().ended;
         // Read after subscribing, so an exit in between ends the follow.
         let running = self
             .container_record(ns, &rec.id)?
             .is_some_and(|r| r.state.running());
         let log = rec.log_path.clone();
         let (tx, out) = mpsc::channel(64);
+        let engine = self.clone();
         tokio::spawn(async move {
             let history = {
                 let tx = tx.clone();
@@ -147,7 +154,7 @@ impl Engine {
                     return;
                 }
             };
-            if let Err(e) = follow(live, filter, rx, exits0, tx.clone(), Ok).await {
+            if let Err(e) = follow(&engine, live, filter, rx, ended0, tx.clone(), Ok).await {
                 let _ = tx.send(Err(e)).await;
             }
         });

@@ -1,18 +1,27 @@
 //! Containers: records, names, the shim client and the lifecycle
-//! operations the engine offers (create, start, stop, kill, remove, list,
-//! inspect, logs, attach, wait, top, rename), plus the pure groundwork that
-//! turns an image config and a user's options into an OCI spec.
+//! operations the engine offers, plus the pure groundwork that turns an
+//! image config and a user's options into an OCI spec.
 //!
+//! Model and groundwork:
 //! - [`record`]: the stored container record and where its files live.
-//! - [`naming`]: ids, generated names, lookup by id, prefix or name.
-//! - [`registry`]: per-container locks, live tasks and wake-ups.
+//! - [`naming`]: ids, generated names, lookup by id, name or prefix.
+//! - [`registry`]: per-container op locks, live tasks and wake-ups.
+//! - [`resources`], [`signal`]: docker's limits and signal names, checked.
+//! - [`spec`], [`seccomp`], [`init`], [`userdb`]: the OCI spec, docker's
+//!   seccomp profiles, the `--init` binary, the image's users.
 //! - [`task`]: the shim client (start, dial, Task API calls).
-//! - [`resources`]: docker's resource limits, validated.
-//! - [`spec`]: the OCI runtime spec (config.json) built from the image
-//!   config and the run options.
+//! - [`logfile`]: reading docker json-file logs (rotation included).
 //!
-//! Lifecycle operations are one file each (`create`, `start`, `stop`, ...):
-//! state check → action → persist.
+//! Operations, one file each (state check → action → persist): [`create`],
+//! [`start`], [`stop`] (stop, kill, restart), [`remove`], [`list`],
+//! [`inspect`], [`logs`], [`attach`], [`wait`], [`top`]; rename is in
+//! [`naming`]. [`monitor`] ends runs (exit → record → clean up → wake →
+//! auto-remove); [`recover`] reconnects to shims when berthd starts.
+//!
+//! Concurrency: start, stop, restart and remove of one container hold its
+//! op lock and run detached from the request (a client that goes away does
+//! not cut a start in half); the monitor never takes it, so an operation
+//! waiting for an exit holds the lock while the exit is recorded.
 
 pub mod attach;
 pub mod create;

@@ -100,17 +100,18 @@ impl Engine {
         let ns = ns.to_string();
         let id = id.to_string();
         tokio::spawn(async move {
-            let (exit, error) = match engine.wait_exit(&task).await {
-                Ok(st) => (ExitFile::from(st), String::new()),
+            let (exit, error, live) = match engine.wait_exit(&task).await {
+                Ok(st) => (ExitFile::from(st), String::new(), Some(&*task)),
                 Err(e) => {
                     warn!(namespace = %ns, id = %id, error = %e, "lost the shim");
                     let _ = task.shutdown(true).await;
-                    engine
+                    let (exit, error) = engine
                         .reap_dead_shim(&ns, &id, &task.bundle, &task.address)
-                        .await
+                        .await;
+                    (exit, error, None)
                 }
             };
-            engine.finish_run(&ns, &id, Some(&task), exit, error).await;
+            engine.finish_run(&ns, &id, live, exit, error).await;
         });
     }
 
@@ -174,13 +175,19 @@ impl Engine {
         let bundle = super::record::bundle_dir(cfg, ns, id);
         let address = super::task::socket_path(&cfg.state, ns, id);
         if let Some(t) = task {
-            if let Err(e) = t.delete().await {
+            let deleted = t.delete().await;
+            if t.shutdown(false).await.is_err() {
+                let _ = t.shutdown(true).await;
+            }
+            if let Err(e) = deleted {
+                // Whatever the shim left (processes in the cgroup, the
+                // rootfs mount) is cleaned up as after a dead shim.
                 if !e.is_unreachable() {
                     warn!(namespace = ns, id, error = %e, "cannot delete the task");
                 }
-            }
-            if t.shutdown(false).await.is_err() {
-                let _ = t.shutdown(true).await;
+                if let Ok(shim) = cfg.shim_path() {
+                    let _ = super::task::delete_dead_shim(&shim, ns, id, &bundle, &address).await;
+                }
             }
         }
         remove_file_quiet(&address);
@@ -226,22 +233,29 @@ impl Engine {
             "container exited"
         );
         self.teardown(ns, id, task).await;
-        self.container_registry().handle(ns, id).exited(Exit {
-            code: exit.exit_code,
-            oom_killed: exit.oom_killed,
-            error,
-        });
-        self.auto_remove_after_exit(ns, id);
+        self.end_run(
+            ns,
+            id,
+            Exit {
+                code: exit.exit_code,
+                oom_killed: exit.oom_killed,
+                error,
+            },
+        );
     }
 
-    /// Removes a `--rm` container after its run ended (unless it runs
-    /// again by then).
-    pub(crate) fn auto_remove_after_exit(&self, ns: &str, id: &str) {
+    /// Publishes the end of a run (its task is gone) and, for a `--rm`
+    /// container, removes it before the run counts as ended, so attach
+    /// and wait return with the container gone (docker's CLI waits for
+    /// that; ours need not).
+    pub(crate) fn end_run(&self, ns: &str, id: &str, exit: Exit) {
+        let handle = self.container_registry().handle(ns, id);
         let auto = self
             .container_record(ns, id)
             .ok()
             .flatten()
             .is_some_and(|r| r.host_config.auto_remove);
+        handle.exited(exit, !auto);
         if !auto {
             return;
         }
@@ -249,16 +263,19 @@ impl Engine {
         let ns = ns.to_string();
         let id = id.to_string();
         tokio::spawn(async move {
-            let handle = engine.container_registry().handle(&ns, &id);
-            let _op = handle.op.lock().await;
-            match engine.container_record(&ns, &id) {
-                Ok(Some(r)) if !r.state.running() && handle.task().is_none() => {
-                    if let Err(e) = engine.remove_locked(&ns, &id, &handle, false).await {
-                        warn!(namespace = %ns, id = %id, error = %e, "cannot auto-remove");
+            {
+                // Unless it runs again by then (or is removed already).
+                let _op = handle.op.lock().await;
+                match engine.container_record(&ns, &id) {
+                    Ok(Some(r)) if !r.state.running() && handle.task().is_none() => {
+                        if let Err(e) = engine.remove_locked(&ns, &id, &handle, false).await {
+                            warn!(namespace = %ns, id = %id, error = %e, "cannot auto-remove");
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
+            handle.settled();
         });
     }
 }

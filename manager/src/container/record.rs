@@ -180,7 +180,7 @@ pub struct ContainerRecord {
     pub id: String,
     /// Unique in the namespace, without docker's leading '/'.
     pub name: String,
-    /// The image's id ("sha256:<hex>").
+    /// The image's id (`sha256:<hex>`).
     pub image_id: String,
     /// The image record's name the container was created from (a full
     /// reference, or the id for an untagged image).

@@ -30,6 +30,10 @@ pub struct Events {
     /// Runs ended (an exit recorded and its task cleaned up, or a start that
     /// failed).
     pub exits: u64,
+    /// Runs whose end is fully handled: for a `--rm` container, after the
+    /// removal (attach, logs and wait end on this, so `run --rm` returns
+    /// once the container is gone).
+    pub ended: u64,
     /// The last run's end.
     pub last_exit: Option<Exit>,
     /// Whether a task (shim) exists for the container.
@@ -83,14 +87,23 @@ impl Handle {
         self.events.send_modify(|e| e.starts += 1);
     }
 
-    /// A run ended and its task is gone.
-    pub fn exited(&self, exit: Exit) {
+    /// A run ended and its task is gone; `settled` when nothing more
+    /// follows (no auto-remove).
+    pub fn exited(&self, exit: Exit, settled: bool) {
         *self.task.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.events.send_modify(|e| {
             e.exits += 1;
             e.last_exit = Some(exit);
             e.has_task = false;
+            if settled {
+                e.ended += 1;
+            }
         });
+    }
+
+    /// What followed the last exit (an auto-remove) is done.
+    pub fn settled(&self) {
+        self.events.send_modify(|e| e.ended += 1);
     }
 
     /// The task went away without a run ending (a failed create).
@@ -112,13 +125,26 @@ impl Handle {
     }
 }
 
-/// Every container handle of this berthd, and the locks that keep records
-/// and names consistent.
-#[derive(Default)]
+/// Every container handle of this berthd, the locks that keep records
+/// and names consistent, and the daemon's shutdown flag (streams that
+/// follow a container end when it is set, so a graceful shutdown does not
+/// wait for containers to exit).
 pub struct Registry {
     handles: Mutex<HashMap<String, Arc<Handle>>>,
     records: Mutex<()>,
     names: Mutex<HashSet<String>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            handles: Mutex::default(),
+            records: Mutex::default(),
+            names: Mutex::default(),
+            shutdown: watch::Sender::new(false),
+        }
+    }
 }
 
 /// A name held for a container being created or renamed; released on drop.
@@ -138,6 +164,19 @@ impl Drop for NameReservation<'_> {
 }
 
 impl Registry {
+    /// berthd is stopping: followers and waiters end.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once berthd is stopping.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
     /// The handle of a container, created on first use.
     pub fn handle(&self, ns: &str, id: &str) -> Arc<Handle> {
         let mut m = self.handles.lock().unwrap_or_else(|p| p.into_inner());
@@ -186,6 +225,17 @@ impl Registry {
     }
 }
 
+/// Runs a lifecycle operation to its end even if the caller goes away: a
+/// client that disconnects mid-start must not leave a half-started task
+/// (tonic drops a handler's future when its client leaves).
+pub(crate) async fn detached<T: Send + 'static>(
+    f: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(f)
+        .await
+        .map_err(|e| ManagerError::Internal(format!("container operation failed: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,11 +265,14 @@ mod tests {
         assert!(Arc::ptr_eq(&h, &r.handle("default", "x")));
         let mut rx = h.subscribe();
         h.started();
-        h.exited(Exit {
-            code: 3,
-            ..Default::default()
-        });
-        let e = rx.wait_for(|e| e.exits == 1).await.unwrap().clone();
+        h.exited(
+            Exit {
+                code: 3,
+                ..Default::default()
+            },
+            true,
+        );
+        let e = rx.wait_for(|e| e.ended == 1).await.unwrap().clone();
         assert_eq!(e.last_exit.unwrap().code, 3);
         assert_eq!(e.starts, 1);
         h.wait_task_gone().await;

@@ -11,9 +11,9 @@ use std::str::FromStr;
 
 use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{
-    Capabilities, Capability, Linux, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxNamespace,
-    LinuxNamespaceType, LinuxPids, LinuxResources, LinuxSeccomp, Mount, PosixRlimitBuilder,
-    PosixRlimitType, Process, Root, Spec, User,
+    Capabilities, Capability, Linux, LinuxCapabilities, LinuxCpu, LinuxDeviceCgroup,
+    LinuxDeviceType, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxPids, LinuxResources,
+    LinuxSeccomp, Mount, PosixRlimitBuilder, PosixRlimitType, Process, Root, Spec, User,
 };
 
 use super::resources::Resources;
@@ -570,8 +570,43 @@ fn clean_path(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-fn linux_resources(r: &Resources) -> LinuxResources {
+/// docker's device cgroup rules: deny everything, then allow mknod of any
+/// node and use of the standard ones (null, zero, full, random, urandom,
+/// tty, console, ptmx, pts, tun). `--privileged` allows every device.
+fn device_rules(privileged: bool) -> Vec<LinuxDeviceCgroup> {
+    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major, minor, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(allow);
+        r.set_typ(typ);
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_string()));
+        r
+    };
+    if privileged {
+        return vec![rule(true, None, None, None, "rwm")];
+    }
+    let c = Some(LinuxDeviceType::C);
+    vec![
+        rule(false, None, None, None, "rwm"),
+        rule(true, c, None, None, "m"),
+        rule(true, Some(LinuxDeviceType::B), None, None, "m"),
+        rule(true, c, Some(1), Some(3), "rwm"),
+        rule(true, c, Some(1), Some(5), "rwm"),
+        rule(true, c, Some(1), Some(7), "rwm"),
+        rule(true, c, Some(1), Some(8), "rwm"),
+        rule(true, c, Some(1), Some(9), "rwm"),
+        rule(true, c, Some(5), Some(0), "rwm"),
+        rule(true, c, Some(5), Some(1), "rwm"),
+        rule(true, c, Some(5), Some(2), "rwm"),
+        rule(true, c, Some(136), None, "rwm"),
+        rule(true, c, Some(10), Some(200), "rwm"),
+    ]
+}
+
+fn linux_resources(r: &Resources, privileged: bool) -> LinuxResources {
     let mut out = LinuxResources::default();
+    out.set_devices(Some(device_rules(privileged)));
     if r.memory.is_some() || r.memory_swap.is_some() {
         let mut mem = LinuxMemory::default();
         mem.set_limit(r.memory);
@@ -595,9 +630,6 @@ fn linux_resources(r: &Resources) -> LinuxResources {
         pids.set_limit(limit);
         out.set_pids(Some(pids));
     }
-    // No device cgroup rules here: docker's default allow-list (null, zero,
-    // full, random, urandom, tty, console, ptmx, pts) is omitted; the runtime
-    // creates exactly the standard nodes in /dev itself.
     out
 }
 
@@ -658,7 +690,7 @@ pub fn build_spec(
     let to_strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut linux = Linux::default();
     linux.set_namespaces(Some(namespaces()));
-    linux.set_resources(Some(linux_resources(&opts.resources)));
+    linux.set_resources(Some(linux_resources(&opts.resources, opts.privileged)));
     linux.set_cgroups_path(Some(PathBuf::from(&opts.cgroups_path)));
     linux.set_devices(None);
     linux.set_uid_mappings(None);
@@ -1291,14 +1323,21 @@ staff:x:50:
             .collect();
         assert_eq!(ns, ["pid", "mount", "uts", "ipc", "network", "cgroup"]);
         assert_eq!(l["cgroupsPath"], "/berth/default/0123");
+        let mut res = l["resources"].clone();
+        let devices = res.as_object_mut().unwrap().remove("devices").unwrap();
         assert_eq!(
-            l["resources"],
+            res,
             json!({
                 "memory": {"limit": 536870912, "swap": 1073741824},
                 "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1"},
                 "pids": {"limit": 100},
             })
         );
+        // docker's device rules: deny all first, then the standard nodes.
+        assert_eq!(devices[0], json!({"allow": false, "access": "rwm"}));
+        assert!(devices.as_array().unwrap().contains(
+            &json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"})
+        ));
         assert!(l.get("devices").is_none());
 
         // Defaults: writable root, no terminal, nnp off, no limits, root user
@@ -1308,7 +1347,12 @@ staff:x:50:
         assert_eq!(j["process"]["terminal"], false);
         assert_eq!(j["process"]["noNewPrivileges"], false);
         assert_eq!(j["process"]["user"], json!({"uid": 0, "gid": 0}));
-        assert_eq!(j["linux"]["resources"], json!({}));
+        let keys: Vec<&String> = j["linux"]["resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys, ["devices"], "no limits but the device rules");
 
         // The spec parses back into oci-spec's type unchanged.
         let back: Spec = serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();

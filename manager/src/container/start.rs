@@ -11,7 +11,7 @@ use berth_proto::shim::v1::{CreateTaskRequest, Mount as ShimMount};
 use tracing::{info, warn};
 
 use super::record::{bundle_dir, spec_path, ContainerRecord, Status, TaskRecord};
-use super::registry::{Exit, Handle};
+use super::registry::{detached, Exit, Handle};
 use super::task::{socket_path, start_shim, Task, TaskError};
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
@@ -41,9 +41,14 @@ impl Engine {
     /// Starts a created or stopped container.
     pub async fn start_container(&self, ns: &str, s: &str) -> Result<()> {
         let rec = self.lookup_container(ns, s)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
-        let _op = handle.op.lock().await;
-        self.start_locked(ns, &rec.id, &handle).await
+        let engine = self.clone();
+        let ns = ns.to_string();
+        detached(async move {
+            let handle = engine.container_registry().handle(&ns, &rec.id);
+            let _op = handle.op.lock().await;
+            engine.start_locked(&ns, &rec.id, &handle).await
+        })
+        .await
     }
 
     /// Starts the container; the caller holds its op lock.
@@ -122,7 +127,7 @@ impl Engine {
 
         let pid = match task.start().await {
             Ok(pid) => pid,
-            Err(e) => return Err(self.failed_start(ns, id, handle, &task, e).await),
+            Err(e) => return Err(self.failed_start(ns, id, &task, e).await),
         };
         self.update_container(ns, id, |r| {
             r.state.status = Status::Running;
@@ -216,14 +221,7 @@ impl Engine {
     /// A start that failed after the task was created: the run ends here.
     /// An exec failure is recorded as docker does (exit 126/127 and the
     /// message) and returned as [`ManagerError::StartFailed`].
-    async fn failed_start(
-        &self,
-        ns: &str,
-        id: &str,
-        handle: &Arc<Handle>,
-        task: &Task,
-        e: TaskError,
-    ) -> ManagerError {
+    async fn failed_start(&self, ns: &str, id: &str, task: &Task, e: TaskError) -> ManagerError {
         let (code, message, err) = match e {
             TaskError::Exec { code, message } => (
                 code,
@@ -248,12 +246,15 @@ impl Engine {
             }
             Ok(())
         });
-        handle.exited(Exit {
-            code,
-            oom_killed: false,
-            error: message,
-        });
-        self.auto_remove_after_exit(ns, id);
+        self.end_run(
+            ns,
+            id,
+            Exit {
+                code,
+                oom_killed: false,
+                error: message,
+            },
+        );
         err
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::registry::Handle;
+use super::registry::{detached, Handle};
 use super::signal::parse_signal;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
@@ -37,10 +37,17 @@ impl Engine {
         signal: &str,
     ) -> Result<()> {
         let rec = self.lookup_container(ns, s)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
-        let _op = handle.op.lock().await;
-        self.stop_locked(ns, &rec.id, &handle, timeout, signal)
-            .await
+        let engine = self.clone();
+        let ns = ns.to_string();
+        let signal = signal.to_string();
+        detached(async move {
+            let handle = engine.container_registry().handle(&ns, &rec.id);
+            let _op = handle.op.lock().await;
+            engine
+                .stop_locked(&ns, &rec.id, &handle, timeout, &signal)
+                .await
+        })
+        .await
     }
 
     /// Stops the container; the caller holds its op lock.
@@ -140,9 +147,16 @@ impl Engine {
     /// Stops (when running) and starts a container.
     pub async fn restart_container(&self, ns: &str, s: &str, timeout: i32) -> Result<()> {
         let rec = self.lookup_container(ns, s)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
-        let _op = handle.op.lock().await;
-        self.stop_locked(ns, &rec.id, &handle, timeout, "").await?;
-        self.start_locked(ns, &rec.id, &handle).await
+        let engine = self.clone();
+        let ns = ns.to_string();
+        detached(async move {
+            let handle = engine.container_registry().handle(&ns, &rec.id);
+            let _op = handle.op.lock().await;
+            engine
+                .stop_locked(&ns, &rec.id, &handle, timeout, "")
+                .await?;
+            engine.start_locked(&ns, &rec.id, &handle).await
+        })
+        .await
     }
 }

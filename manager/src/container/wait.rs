@@ -37,9 +37,10 @@ impl WaitCondition {
 
 /// A registered wait.
 pub struct Waiter {
+    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     rx: watch::Receiver<Events>,
     cond: WaitCondition,
-    exits0: u64,
+    ended0: u64,
     /// How the last run ended, as recorded when the wait was registered.
     recorded: Exit,
     done_now: bool,
@@ -47,19 +48,25 @@ pub struct Waiter {
 
 impl Waiter {
     /// Waits for the condition; gives how the (last) run ended.
-    pub async fn wait(mut self) -> Exit {
+    /// Unavailable when berthd stops first.
+    pub async fn wait(mut self) -> Result<Exit> {
         if self.done_now {
-            return self.recorded;
+            return Ok(self.recorded);
         }
-        let exits0 = self.exits0;
+        let ended0 = self.ended0;
         let cond = self.cond;
         let done = self.rx.wait_for(|e| match cond {
             WaitCondition::Removed => e.removed,
-            _ => e.exits > exits0 || e.removed,
+            _ => e.ended > ended0 || e.removed,
         });
-        match done.await {
-            Ok(e) => e.last_exit.clone().unwrap_or(self.recorded),
-            Err(_) => self.recorded,
+        tokio::select! {
+            r = done => Ok(match r {
+                Ok(e) => e.last_exit.clone().unwrap_or(self.recorded),
+                Err(_) => self.recorded,
+            }),
+            _ = &mut self.shutdown => Err(ManagerError::Unavailable(
+                "berthd is shutting down".into(),
+            )),
         }
     }
 }
@@ -70,7 +77,7 @@ impl Engine {
         let rec = self.lookup_container(ns, s)?;
         let handle = self.container_registry().handle(ns, &rec.id);
         let rx = handle.subscribe();
-        let exits0 = rx.borrow().exits;
+        let ended0 = rx.borrow().ended;
         // Read again after subscribing: an exit recorded before this read
         // is seen here, one recorded after it wakes the receiver.
         let rec = self
@@ -82,9 +89,10 @@ impl Engine {
             error: rec.state.error.clone(),
         };
         Ok(Waiter {
+            shutdown: Box::pin(self.container_registry().shutting_down()),
             rx,
             cond,
-            exits0,
+            ended0,
             recorded,
             done_now: cond == WaitCondition::NotRunning && !rec.state.running(),
         })

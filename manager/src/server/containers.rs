@@ -301,7 +301,13 @@ impl containers_server::Containers for Containers {
                 return;
             }
             let exit = tokio::select! {
-                e = waiter.wait() => e,
+                e = waiter.wait() => match e {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                },
                 _ = tx.closed() => return,
             };
             let _ = tx
@@ -371,7 +377,7 @@ impl containers_server::Containers for Containers {
                     error: x.error,
                 })),
             }),
-            AttachEvent::Error(msg) => Err(Status::internal(msg)),
+            AttachEvent::Error(msg) => Err(Status::unavailable(msg)),
         });
         Ok(Response::new(Box::pin(futures::StreamExt::chain(
             registered, rest,
