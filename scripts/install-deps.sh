@@ -7,7 +7,9 @@
 #                                    `berth save` writes), zstd, docker.io
 #                                    (archives must move between docker and
 #                                    berth; a private dockerd is started),
-#                                    libseccomp-dev (the shim links libseccomp)
+#                                    libseccomp-dev (the shim links libseccomp),
+#                                    runc (--runtime runc is tested), procps
+#                                    (berth top runs the host's ps)
 #   scripts/install-deps.sh --all    also the registry and the other peers of
 #                                    the benchmarks: docker-registry, runc,
 #                                    containerd, hyperfine
@@ -16,9 +18,9 @@
 # (rustup, ~/.cargo); the script only checks that cargo is there.
 set -euo pipefail
 
-need=(busybox-static skopeo umoci zstd docker.io libseccomp-dev)
+need=(busybox-static skopeo umoci zstd docker.io libseccomp-dev runc procps)
 if [ "${1:-}" = --all ]; then
-  need+=(docker-registry runc containerd hyperfine)
+  need+=(docker-registry containerd hyperfine)
 fi
 missing=()
 for p in "${need[@]}"; do

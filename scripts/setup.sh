@@ -37,10 +37,15 @@ berth version || { echo "berthd did not start; its log:" >&2; cat "$DEMO/berthd.
 berth load -i "$DEMO/busybox.tar"
 berth images
 berth history busybox
+# A container: the shim, the built-in runtime, the log, --rm.
+berth run --rm busybox sh -c 'echo "hello from $(hostname), pid $$, as $(id -un)"'
+berth run -d --name demo busybox sleep 3600
+berth ps
 
 cat <<MSG
 
 berthd is still running (pid $(cat "$DEMO/berthd.pid"), log $DEMO/berthd.log).
+A container named "demo" runs too (berth rm -f demo).
 Use it:   $BIN/berth -H unix://$SOCK images
           export BERTH_HOST=unix://$SOCK; $BIN/berth image inspect busybox
 Stop it:  kill \$(cat $DEMO/berthd.pid)
