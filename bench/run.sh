@@ -55,7 +55,7 @@ trap cleanup EXIT
 
 ms_now() { date +%s%N; }
 # stats: reads milliseconds, prints "p50 p90"
-stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f %.1f", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'; }
+stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f %.1f\n", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'; }
 # timeit CMD...: runs CMD RUNS times, prints "p50 p90" in ms
 timeit() {
   local i t0 t1

@@ -827,6 +827,13 @@ fn names_ids_and_bad_input() {
     let (code, _) = check_fail(&["run"], &d.berth(&["run", "--no-such-flag", "busybox"]));
     assert_eq!(code, 125);
 
+    // -i and -t wait for the interactive issue: refused, not ignored.
+    for flag in ["-i", "-t"] {
+        let (code, err) = check_fail(&["run"], &d.berth(&["run", "--rm", flag, "busybox", "cat"]));
+        assert_eq!(code, 125, "{flag}: {err}");
+        assert!(err.contains("not supported yet"), "{flag}: {err}");
+    }
+
     let (code, err) = check_fail(&["start"], &d.berth(&["start", "nosuchcontainer"]));
     assert_ne!(code, 0);
     assert!(err.contains("nosuchcontainer"), "{err}");
