@@ -346,6 +346,7 @@ fn run(b: &Bundle, spec: &Spec) -> Outcome {
             bundle: b.path(),
             spec,
             stdio: stdio(b),
+            cache_dir: None,
         })
         .unwrap_or_else(|e| panic!("create: {e}"));
     let start = rt.start();
@@ -567,6 +568,7 @@ fn a_failing_mount_fails_create_and_leaves_nothing() {
                 bundle: b.path(),
                 spec: &spec,
                 stdio: stdio(&b),
+                cache_dir: None,
             })
             .unwrap_err();
         let msg = e.to_string();
@@ -598,6 +600,7 @@ fn kill_reaches_the_init_or_the_whole_cgroup() {
                 bundle: b.path(),
                 spec: &spec,
                 stdio: stdio(&b),
+                cache_dir: None,
             })
             .unwrap();
         rt.start().unwrap();

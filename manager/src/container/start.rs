@@ -202,6 +202,7 @@ impl Engine {
             },
             terminal: rec.config.tty,
             stdin: rec.config.open_stdin,
+            cache_dir: cfg.state.join("cache").display().to_string(),
         };
         match task.create(req).await {
             Ok(resp) => {

@@ -112,7 +112,7 @@ impl Runtime for Builtin {
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
-            .map(seccomp::compile)
+            .map(|profile| seccomp::compile_cached(profile, opts.cache_dir))
             .transpose()?;
         let Stdio {
             stdin,

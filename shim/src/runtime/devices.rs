@@ -147,14 +147,24 @@ pub fn cgroup_rules(spec: &[LinuxDeviceCgroup], nodes: &[Device]) -> Vec<Rule> {
             (r.allow(), rule)
         })
         .collect();
-    out.extend(ALLOWED.iter().map(|r| (true, (*r).to_owned())));
-    for d in nodes {
-        let t = match d.kind {
-            SFlag::S_IFBLK => "b",
-            SFlag::S_IFCHR => "c",
-            _ => continue,
-        };
-        out.push((true, format!("{t} {}:{} rwm", d.major, d.minor)));
+    // The standard nodes and the spec's devices are allowed too (as runc
+    // does); rules the spec already has are not written twice.
+    let extra: Vec<Rule> = ALLOWED
+        .iter()
+        .map(|r| (true, (*r).to_owned()))
+        .chain(nodes.iter().filter_map(|d| {
+            let t = match d.kind {
+                SFlag::S_IFBLK => "b",
+                SFlag::S_IFCHR => "c",
+                _ => return None,
+            };
+            Some((true, format!("{t} {}:{} rwm", d.major, d.minor)))
+        }))
+        .collect();
+    for rule in extra {
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
     }
     out
 }

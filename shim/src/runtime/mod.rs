@@ -57,6 +57,9 @@ pub struct CreateOptions<'a> {
     pub bundle: &'a Path,
     pub spec: &'a Spec,
     pub stdio: Stdio,
+    /// Where compiled seccomp programs are kept between shims (compiling
+    /// docker's profile with libseccomp takes ~15 ms; reading it back, not).
+    pub cache_dir: Option<&'a Path>,
 }
 
 /// A created (not yet started) container init.

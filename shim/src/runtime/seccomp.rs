@@ -69,6 +69,97 @@ pub struct Filter {
     flags: libc::c_ulong,
 }
 
+/// [`compile`], with the program kept in `cache_dir` for the next shim.
+///
+/// Compiling docker's profile with libseccomp takes ~15 ms, most of a
+/// container's start; every container with the same capabilities has the
+/// same profile. The cache file holds the profile's JSON, the flags and the
+/// program; it is used only when the stored JSON equals this profile's
+/// byte for byte (the name is a hash, the check is not). Written by rename,
+/// so a reader never sees half a file; any problem with the cache falls
+/// back to compiling.
+pub fn compile_cached(
+    spec: &LinuxSeccomp,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Filter, SeccompError> {
+    let Some(dir) = cache_dir else {
+        return compile(spec);
+    };
+    let Ok(json) = serde_json::to_vec(spec) else {
+        return compile(spec);
+    };
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        json.hash(&mut h);
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        h.finish()
+    };
+    let path = dir.join(format!("seccomp-{key:016x}.bpf"));
+    if let Some(filter) = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| Filter::decode(&bytes, &json))
+    {
+        return Ok(filter);
+    }
+    let filter = compile(spec)?;
+    // Best effort: a cache that cannot be written costs time, not
+    // correctness.
+    let tmp = dir.join(format!(".seccomp-{key:016x}.{}", std::process::id()));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, filter.encode(&json)))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(filter)
+}
+
+impl Filter {
+    /// `[json len u64][json][flags u64][(code u16, jt u8, jf u8, k u32)...]`,
+    /// little endian.
+    fn encode(&self, json: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + json.len() + self.program.len() * 8);
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(json);
+        out.extend_from_slice(&(self.flags as u64).to_le_bytes());
+        for ins in &self.program {
+            out.extend_from_slice(&ins.code.to_le_bytes());
+            out.push(ins.jt);
+            out.push(ins.jf);
+            out.extend_from_slice(&ins.k.to_le_bytes());
+        }
+        out
+    }
+
+    /// The filter stored by [`Filter::encode`] for exactly `json`; `None`
+    /// for another profile or a damaged file.
+    fn decode(bytes: &[u8], json: &[u8]) -> Option<Filter> {
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let len = usize::try_from(u64_at(0)?).ok()?;
+        if bytes.get(8..8 + len)? != json {
+            return None;
+        }
+        let flags = libc::c_ulong::try_from(u64_at(8 + len)?).ok()?;
+        let rest = bytes.get(16 + len..)?;
+        if rest.is_empty() || rest.len() % 8 != 0 || rest.len() / 8 > MAX_INSTRUCTIONS {
+            return None;
+        }
+        let program = rest
+            .chunks_exact(8)
+            .map(|c| libc::sock_filter {
+                code: u16::from_le_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        Some(Filter { program, flags })
+    }
+}
+
 /// Compiles `spec` into a BPF program. Runs in the parent (the shim),
 /// before clone, where allocating and calling into libseccomp is safe.
 pub fn compile(spec: &LinuxSeccomp) -> Result<Filter, SeccompError> {
@@ -453,6 +544,31 @@ mod tests {
         );
         assert!(filter.instructions() <= MAX_INSTRUCTIONS);
         assert_eq!(filter.flags, 0);
+    }
+
+    #[test]
+    fn cached_program_is_reused_only_for_the_same_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = docker_like();
+        let first = compile_cached(&spec, Some(dir.path())).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "one cache file, no temp file left");
+        let cached = compile_cached(&spec, Some(dir.path())).unwrap();
+        assert_eq!(cached.instructions(), first.instructions());
+        assert_eq!(cached.encode(b"x"), first.encode(b"x"));
+
+        // A damaged file is ignored (and replaced), never loaded.
+        let path = files[0].as_ref().unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&path, &bytes).unwrap();
+        let again = compile_cached(&spec, Some(dir.path())).unwrap();
+        assert_eq!(again.encode(b"x"), first.encode(b"x"));
+
+        // Another profile's JSON never matches a stored program.
+        let json = serde_json::to_vec(&spec).unwrap();
+        assert!(Filter::decode(&first.encode(&json), b"{}").is_none());
+        assert!(Filter::decode(&first.encode(&json), &json).is_some());
     }
 
     #[test]

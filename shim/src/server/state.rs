@@ -228,6 +228,7 @@ impl State {
             bundle,
             spec,
             stdio: pipes.stdio,
+            cache_dir: (!req.cache_dir.is_empty()).then(|| Path::new(&req.cache_dir)),
         })?;
         let pid_file = bundle.join("init.pid");
         let started = std::fs::write(&pid_file, created.pid.to_string())

@@ -191,6 +191,7 @@ impl Fixture {
             log_max_files: 0,
             terminal: false,
             stdin: false,
+            cache_dir: self.dir.path().join("cache").to_string_lossy().into_owned(),
         }
     }
 
