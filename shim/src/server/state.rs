@@ -230,6 +230,7 @@ impl State {
             stdio: pipes.stdio,
             cache_dir: (!req.cache_dir.is_empty()).then(|| Path::new(&req.cache_dir)),
         })?;
+        runtime::sys::release_free_memory();
         let pid_file = bundle.join("init.pid");
         let started = std::fs::write(&pid_file, created.pid.to_string())
             .map_err(|source| ServerError::Bundle {
