@@ -48,6 +48,8 @@ cleanup() {
     "${C[@]}" containers ls -q 2>/dev/null | xargs -r "${C[@]}" containers rm >/dev/null 2>&1
   fi
   stop "$BERTHD"; stop "$DOCKERD"; stop "$CONTAINERD"
+  # berthd's cgroup parent, empty once its containers are gone.
+  for d in /sys/fs/cgroup/*/berth-bench; do rmdir "$d" 2>/dev/null; done
   grep -o " $WORK[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$WORK"
 }
