@@ -122,7 +122,10 @@ impl Filter {
         let mut out = Vec::with_capacity(16 + json.len() + self.program.len() * 8);
         out.extend_from_slice(&(json.len() as u64).to_le_bytes());
         out.extend_from_slice(json);
-        out.extend_from_slice(&u64::from(self.flags).to_le_bytes());
+        // c_ulong is u32 on 32-bit targets: the file always holds 64 bits.
+        #[allow(clippy::unnecessary_cast)]
+        let flags = self.flags as u64;
+        out.extend_from_slice(&flags.to_le_bytes());
         for ins in &self.program {
             out.extend_from_slice(&ins.code.to_le_bytes());
             out.push(ins.jt);
