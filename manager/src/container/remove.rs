@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::record::container_dir;
-use super::registry::{detached, Handle};
+use super::registry::Handle;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
 use crate::store::{schema, Batch};
@@ -17,13 +17,8 @@ use crate::store::{schema, Batch};
 impl Engine {
     /// Removes a container; `force` kills a running one first.
     pub async fn remove_container(&self, ns: &str, s: &str, force: bool) -> Result<()> {
-        let rec = self.lookup_container(ns, s)?;
-        let engine = self.clone();
-        let ns = ns.to_string();
-        detached(async move {
-            let handle = engine.container_registry().handle(&ns, &rec.id);
-            let _op = handle.op.lock().await;
-            engine.remove_locked(&ns, &rec.id, &handle, force).await
+        self.locked_op(ns, s, move |engine, ns, id, handle| async move {
+            engine.remove_locked(&ns, &id, &handle, force).await
         })
         .await
     }

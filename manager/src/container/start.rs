@@ -11,7 +11,7 @@ use berth_proto::shim::v1::{CreateTaskRequest, Mount as ShimMount};
 use tracing::{info, warn};
 
 use super::record::{bundle_dir, spec_path, ContainerRecord, Status, TaskRecord};
-use super::registry::{detached, Exit, Handle};
+use super::registry::{Exit, Handle};
 use super::task::{socket_path, start_shim, Task, TaskError};
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
@@ -40,13 +40,8 @@ fn bundle_spec(stored: &[u8], cgroups: &str) -> Result<Vec<u8>> {
 impl Engine {
     /// Starts a created or stopped container.
     pub async fn start_container(&self, ns: &str, s: &str) -> Result<()> {
-        let rec = self.lookup_container(ns, s)?;
-        let engine = self.clone();
-        let ns = ns.to_string();
-        detached(async move {
-            let handle = engine.container_registry().handle(&ns, &rec.id);
-            let _op = handle.op.lock().await;
-            engine.start_locked(&ns, &rec.id, &handle).await
+        self.locked_op(ns, s, |engine, ns, id, handle| async move {
+            engine.start_locked(&ns, &id, &handle).await
         })
         .await
     }

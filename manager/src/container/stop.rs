@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::registry::{detached, Handle};
+use super::registry::Handle;
 use super::signal::parse_signal;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
@@ -36,15 +36,10 @@ impl Engine {
         timeout: i32,
         signal: &str,
     ) -> Result<()> {
-        let rec = self.lookup_container(ns, s)?;
-        let engine = self.clone();
-        let ns = ns.to_string();
         let signal = signal.to_string();
-        detached(async move {
-            let handle = engine.container_registry().handle(&ns, &rec.id);
-            let _op = handle.op.lock().await;
+        self.locked_op(ns, s, move |engine, ns, id, handle| async move {
             engine
-                .stop_locked(&ns, &rec.id, &handle, timeout, &signal)
+                .stop_locked(&ns, &id, &handle, timeout, &signal)
                 .await
         })
         .await
@@ -146,16 +141,9 @@ impl Engine {
 
     /// Stops (when running) and starts a container.
     pub async fn restart_container(&self, ns: &str, s: &str, timeout: i32) -> Result<()> {
-        let rec = self.lookup_container(ns, s)?;
-        let engine = self.clone();
-        let ns = ns.to_string();
-        detached(async move {
-            let handle = engine.container_registry().handle(&ns, &rec.id);
-            let _op = handle.op.lock().await;
-            engine
-                .stop_locked(&ns, &rec.id, &handle, timeout, "")
-                .await?;
-            engine.start_locked(&ns, &rec.id, &handle).await
+        self.locked_op(ns, s, move |engine, ns, id, handle| async move {
+            engine.stop_locked(&ns, &id, &handle, timeout, "").await?;
+            engine.start_locked(&ns, &id, &handle).await
         })
         .await
     }
