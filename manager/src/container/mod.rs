@@ -30,6 +30,7 @@ pub mod inspect;
 pub mod list;
 pub mod logfile;
 pub mod logs;
+pub mod migration;
 pub mod monitor;
 pub mod naming;
 pub mod record;

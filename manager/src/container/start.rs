@@ -66,6 +66,9 @@ impl Engine {
             Ok(rec)
         };
         record()?;
+        // The shim's first cgroup move would wait ~11 ms for a grace period:
+        // start it now, overlapping the shim's start-up (migration.rs).
+        super::migration::begin_grace_period();
         // The previous run's monitor may still be cleaning up after it.
         handle.wait_task_gone().await;
         let rec = record()?;

@@ -80,9 +80,23 @@ impl Builtin {
                 std::fs::write(&path, map).map_err(sys_err(format!("write {path}")))?;
             }
         }
-        cgroup.add_task(pid.as_raw())?;
         chan.send(&process::Msg::Go)
             .map_err(sys_err("signal the container init"))?;
+        let joined = cgroup
+            .add_task(pid.as_raw())
+            .map_err(RuntimeError::from)
+            .and_then(|()| {
+                chan.send(&process::Msg::Joined)
+                    .map_err(sys_err("signal the container init"))
+            });
+        if let Err(e) = joined {
+            // The init may have failed first (a mount, while it was being
+            // moved) and exited: its own error says why.
+            return match chan.recv(Some(Duration::ZERO)) {
+                Ok(Some(process::Msg::Error { message, .. })) => Err(RuntimeError::Create(message)),
+                _ => Err(e),
+            };
+        }
         match chan.recv(Some(CREATE_TIMEOUT)) {
             Ok(Some(process::Msg::Ready)) => Ok(()),
             Ok(Some(process::Msg::Error { message, .. })) => Err(RuntimeError::Create(message)),

@@ -110,10 +110,6 @@ impl Init<'_> {
             setresuid(uid, uid, uid)
                 .map_err(|e| StepError::new("setuid 0 in the user namespace", e.into()))?;
         }
-        if plan.new_cgroup_ns {
-            unshare(CloneFlags::CLONE_NEWCGROUP)
-                .map_err(|e| StepError::new("unshare the cgroup namespace", e.into()))?;
-        }
         // Device nodes and mount points get exactly the modes asked for.
         umask(Mode::empty());
         Rootfs {
@@ -155,6 +151,13 @@ impl Init<'_> {
             let p = Path::new("/proc/self/oom_score_adj");
             sys.write_file(p, adj.to_string().as_bytes())
                 .map_err(|e| StepError::new("write /proc/self/oom_score_adj", e))?;
+        }
+        // Everything above works on paths; from here on the init must be in
+        // its cgroup (its cgroup namespace's root is where it is now).
+        self.wait_for(Msg::Joined);
+        if plan.new_cgroup_ns {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| StepError::new("unshare the cgroup namespace", e.into()))?;
         }
         umask(Mode::from_bits_truncate(plan.umask));
         rlimits::apply(&plan.rlimits)?;

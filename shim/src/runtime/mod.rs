@@ -7,10 +7,12 @@
 //! How a container is made (create): the parent (the shim, single-threaded)
 //! works out the init's plan from the spec and compiles seccomp, creates
 //! the cgroup, and clones the init into new namespaces. It writes the id
-//! maps of a new user namespace, moves the init into the cgroup and says Go;
-//! the init unshares its cgroup namespace (so the cgroup it is in becomes
-//! its root), builds the rootfs, switches user and reports Ready, stopped
-//! before exec. start says Start; the init loads seccomp and execs, or
+//! maps of a new user namespace and says Go; the init builds the rootfs
+//! (binding its cgroup directories by path) while the parent moves it into
+//! the cgroup (the first move into a v1 cgroup waits ~12 ms for an RCU grace
+//! period: overlapped, not added) and says Joined; the init then unshares
+//! its cgroup namespace (so the cgroup it is in becomes its root), switches
+//! user and reports Ready, stopped before exec. start says Start; the init loads seccomp and execs, or
 //! reports why it could not (126/127). Parent and init talk over a
 //! close-on-exec socketpair.
 

@@ -216,9 +216,17 @@ impl Plan {
         };
 
         let mounts = mounts::entries(spec.mounts().as_deref().unwrap_or_default(), bundle)?;
+        let cgroup_path = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| !p.trim_matches('/').is_empty())
+            .unwrap_or_else(|| format!("berth/{id}"));
+
         let cgroup_mounts = CgroupMounts {
             v2: cgroups::detect().is_v2(),
-            namespace: new_cgroup_ns || join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWCGROUP),
+            joined_namespace: join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWCGROUP),
+            path: cgroup_path.clone(),
             v1: std::fs::read_to_string("/proc/self/mountinfo")
                 .map(|m| rootfs::v1_hierarchies(&m))
                 .unwrap_or_default(),
@@ -330,13 +338,6 @@ impl Plan {
             )));
         }
 
-        let cgroup_path = linux
-            .cgroups_path()
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
-            .filter(|p| !p.trim_matches('/').is_empty())
-            .unwrap_or_else(|| format!("berth/{id}"));
-
         Ok(Plan {
             rootfs,
             loopback: clone_flags.contains(CloneFlags::CLONE_NEWNET),
@@ -447,7 +448,8 @@ mod tests {
                 | CloneFlags::CLONE_NEWIPC
                 | CloneFlags::CLONE_NEWNET
         );
-        assert!(p.new_cgroup_ns && p.cgroup_mounts.namespace && p.loopback && !p.user_ns);
+        assert!(p.new_cgroup_ns && !p.cgroup_mounts.joined_namespace && p.loopback && !p.user_ns);
+        assert_eq!(p.cgroup_mounts.path, "berth/abc");
         assert_eq!(p.rootfs, b.path().join("rootfs").canonicalize().unwrap());
         assert_eq!(p.arg0, "sh");
         assert_eq!(p.args.len(), 3);

@@ -16,8 +16,11 @@ use nix::unistd::Pid;
 /// What the parent and the init say to each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
-    /// Parent → init: cgroup joined, id maps written; go on.
+    /// Parent → init: id maps written; set up the mounts.
     Go,
+    /// Parent → init: moved into the cgroup (done while the init mounts:
+    /// the first move into a v1 cgroup waits for an RCU grace period).
+    Joined,
     /// Parent → init: exec now.
     Start,
     /// Init → parent: stopped before exec, waiting for Start.
@@ -34,6 +37,7 @@ impl Msg {
     fn encode(&self, buf: &mut Vec<u8>) {
         match self {
             Msg::Go => buf.push(b'G'),
+            Msg::Joined => buf.push(b'J'),
             Msg::Start => buf.push(b'S'),
             Msg::Ready => buf.push(b'R'),
             Msg::Error { code, message } => {
@@ -49,6 +53,7 @@ impl Msg {
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed init message");
         match b.first() {
             Some(b'G') => Ok(Msg::Go),
+            Some(b'J') => Ok(Msg::Joined),
             Some(b'S') => Ok(Msg::Start),
             Some(b'R') => Ok(Msg::Ready),
             Some(b'E') if b.len() >= 5 => {
@@ -209,6 +214,7 @@ mod tests {
         let (a, b) = channel().unwrap();
         for m in [
             Msg::Go,
+            Msg::Joined,
             Msg::Start,
             Msg::Ready,
             Msg::Error {

@@ -32,10 +32,16 @@ const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
 pub struct CgroupMounts {
     /// Pure cgroup v2 (unified) host.
     pub v2: bool,
-    /// The container has its own cgroup namespace: mount fresh cgroupfs
-    /// instances (their root is the container's cgroup). Without one, the
-    /// container's cgroup directories are bound from the host.
-    pub namespace: bool,
+    /// The container joins an existing cgroup namespace: mount fresh
+    /// cgroupfs instances (their root is that namespace's). Otherwise the
+    /// container's own cgroup directories (`path`) are bound from the host,
+    /// which needs neither the namespace nor the init inside the cgroup yet:
+    /// the parent moves the init into its cgroup while it mounts, and the
+    /// init unshares its cgroup namespace afterwards (the same view as a
+    /// fresh mount from inside that namespace).
+    pub joined_namespace: bool,
+    /// The container's cgroup, relative to each hierarchy's root.
+    pub path: String,
     /// v1 hierarchies: directory under /sys/fs/cgroup and the mount's
     /// controller options ("cpu", "cpu,cpuacct", "name=systemd").
     pub v1: Vec<V1Hierarchy>,
@@ -240,7 +246,7 @@ impl Rootfs<'_> {
         };
         sys.mkdir_all(dest).map_err(StepError::with(what(dest)))?;
         if cg.v2 {
-            return if cg.namespace {
+            return if cg.joined_namespace {
                 sys.mount(
                     Some(Path::new("cgroup2")),
                     dest,
@@ -250,8 +256,7 @@ impl Rootfs<'_> {
                 )
                 .map_err(StepError::with(what(dest)))
             } else {
-                let own = own_cgroup_path("")?;
-                let host = Path::new("/sys/fs/cgroup").join(own.trim_start_matches('/'));
+                let host = Path::new("/sys/fs/cgroup").join(cg.path.trim_start_matches('/'));
                 self.bind_ro(&host, dest, base | ro)
             };
         }
@@ -266,7 +271,7 @@ impl Rootfs<'_> {
         for h in &cg.v1 {
             let d = dest.join(&h.dir);
             sys.mkdir_all(&d).map_err(StepError::with(what(&d)))?;
-            if cg.namespace {
+            if cg.joined_namespace {
                 sys.mount(
                     Some(Path::new("cgroup")),
                     &d,
@@ -276,8 +281,7 @@ impl Rootfs<'_> {
                 )
                 .map_err(StepError::with(what(&d)))?;
             } else {
-                let own = own_cgroup_path(&h.options)?;
-                let host = h.mount_point.join(own.trim_start_matches('/'));
+                let host = h.mount_point.join(cg.path.trim_start_matches('/'));
                 self.bind_ro(&host, &d, base | ro)?;
             }
             // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
@@ -311,27 +315,6 @@ impl Rootfs<'_> {
             .map_err(StepError::with(what))?;
         remount(self.sys, dest, flags).map_err(StepError::with(what))
     }
-}
-
-/// This process's cgroup in the v1 hierarchy with `controllers` (""
-/// for v2), from /proc/self/cgroup.
-fn own_cgroup_path(controllers: &str) -> Result<String, StepError> {
-    let what = || "read /proc/self/cgroup".to_owned();
-    let text = fs::read_to_string("/proc/self/cgroup").map_err(StepError::with(what))?;
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-            Some((ctrl, path))
-        })
-        .find(|(ctrl, _)| *ctrl == controllers)
-        .map(|(_, p)| p.to_owned())
-        .ok_or_else(|| {
-            StepError::new(
-                format!("find the cgroup of {controllers:?} in /proc/self/cgroup"),
-                io::Error::from(io::ErrorKind::NotFound),
-            )
-        })
 }
 
 /// Remount a bind mount with `flags`, keeping the flags the kernel locked

@@ -47,7 +47,8 @@ fn mounts_happen_in_spec_order_then_dev_then_pivot() {
     let mounts = entries(&spec_mounts, Path::new("/bundle")).unwrap();
     let cgroups = CgroupMounts {
         v2: false,
-        namespace: true,
+        joined_namespace: true,
+        path: "berth/c1".into(),
         v1: vec![V1Hierarchy {
             dir: "cpu,cpuacct".into(),
             mount_point: "/sys/fs/cgroup/cpu,cpuacct".into(),
@@ -117,7 +118,8 @@ fn cgroup_v2_with_a_namespace_is_one_cgroup2_mount() {
     .unwrap();
     let cgroups = CgroupMounts {
         v2: true,
-        namespace: true,
+        joined_namespace: true,
+        path: "berth/c1".into(),
         v1: vec![],
     };
     let sys = FakeSyscall::default();
@@ -142,6 +144,60 @@ fn cgroup_v2_with_a_namespace_is_one_cgroup2_mount() {
     );
     // No /dev mount in the spec: no device nodes are made.
     assert!(!calls.iter().any(|c| c.starts_with("mknod")), "{calls:#?}");
+}
+
+/// A container with its own (not yet unshared) cgroup namespace gets its
+/// cgroup directories bound by path: the init need not be in the cgroup yet.
+#[test]
+fn own_cgroup_directories_are_bound_by_path() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().display().to_string();
+    let mounts = entries(
+        &[mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro"])],
+        Path::new("/b"),
+    )
+    .unwrap();
+    let build = |cgroups: &CgroupMounts| {
+        let sys = FakeSyscall::default();
+        Rootfs {
+            sys: &sys,
+            root: root.path(),
+            propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            mounts: &mounts,
+            cgroups,
+            devices: &[],
+            cwd: Path::new("/"),
+        }
+        .build()
+        .unwrap();
+        sys.calls()
+    };
+    let cg = format!("{r}/sys/fs/cgroup");
+    let v1 = build(&CgroupMounts {
+        v2: false,
+        joined_namespace: false,
+        path: "/berth/c1".into(),
+        v1: vec![V1Hierarchy {
+            dir: "memory".into(),
+            mount_point: "/sys/fs/cgroup/memory".into(),
+            options: "memory".into(),
+        }],
+    });
+    for want in [
+        format!("mount /sys/fs/cgroup/memory/berth/c1 {cg}/memory - bind -"),
+        format!("mount - {cg}/memory - ro,nosuid,nodev,noexec,remount,bind -"),
+    ] {
+        assert!(v1.contains(&want), "{want} not in {v1:#?}");
+    }
+    let v2 = build(&CgroupMounts {
+        v2: true,
+        joined_namespace: false,
+        path: "berth/c1".into(),
+        v1: vec![],
+    });
+    let want = format!("mount /sys/fs/cgroup/berth/c1 {cg} - bind -");
+    assert!(v2.contains(&want), "{want} not in {v2:#?}");
+    assert!(!v2.iter().any(|c| c.contains("cgroup2")), "{v2:#?}");
 }
 
 #[test]
