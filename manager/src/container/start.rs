@@ -188,6 +188,8 @@ impl Engine {
                 cfg.state.join("runtime").join(ns).display().to_string()
             },
             log_path: rec.log_path.display().to_string(),
+            width: 0,
+            height: 0,
             log_max_size: if hc.log_max_size > 0 {
                 hc.log_max_size
             } else {

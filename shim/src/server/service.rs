@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use berth_proto::shim::v1::{
-    task_server::Task, CloseIoRequest, CreateTaskRequest, CreateTaskResponse, DeleteRequest, Empty,
+    task_server::Task, AttachInput, AttachOutput, CloseIoRequest, CreateTaskRequest, CreateTaskResponse, DeleteRequest, Empty,
     ExecRequest, ExitStatus, InfoRequest, InfoResponse, KillRequest, PauseRequest, PidsRequest,
     PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StartResponse,
     StateRequest, StateResponse, StatsRequest, StatsResponse, WaitRequest,
@@ -119,6 +119,16 @@ impl Task for Service {
     }
 
     async fn resize_pty(&self, _req: Request<ResizePtyRequest>) -> Reply<Empty> {
+        Err(Status::unimplemented(NOT_YET))
+    }
+
+    type AttachStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<AttachOutput, Status>> + Send>>;
+
+    async fn attach(
+        &self,
+        _req: Request<tonic::Streaming<AttachInput>>,
+    ) -> Reply<Self::AttachStream> {
         Err(Status::unimplemented(NOT_YET))
     }
 
