@@ -1,7 +1,8 @@
 //! berth-shim: one process per container, started by berthd, that outlives
 //! it. It serves the Task API (proto/berth/shim/v1) on its own socket
-//! (`server`), owns the container's stdio and log file (`io`) and its exit
-//! status, and creates the container with the built-in OCI runtime
+//! (`server`), owns the stdio of the container and of its execs (pipes,
+//! ptys, the log file, attached clients: `io`) and their exit statuses,
+//! and creates the container and its execs with the built-in OCI runtime
 //! (`runtime`: namespaces, mounts, pivot_root, capabilities, seccomp,
 //! rlimits, user) or an external OCI runtime binary such as runc, with its
 //! cgroup managed by `cgroups` (v1, hybrid and v2). It must never import the

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_shim::cgroups::{Cgroup, CgroupError, CGROUP_ROOT};
-use berth_shim::runtime::{builtin, CreateOptions, Created, RuntimeError, Stdio};
+use berth_shim::runtime::{builtin, CreateOptions, Created, ExecOptions, Io, RuntimeError, Stdio};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -345,7 +345,7 @@ fn run(b: &Bundle, spec: &Spec) -> Outcome {
             id: "test",
             bundle: b.path(),
             spec,
-            stdio: stdio(b),
+            io: Io::Pipes(stdio(b)),
             cache_dir: None,
         })
         .unwrap_or_else(|e| panic!("create: {e}"));
@@ -567,7 +567,7 @@ fn a_failing_mount_fails_create_and_leaves_nothing() {
                 id: "test",
                 bundle: b.path(),
                 spec: &spec,
-                stdio: stdio(&b),
+                io: Io::Pipes(stdio(&b)),
                 cache_dir: None,
             })
             .unwrap_err();
@@ -599,7 +599,7 @@ fn kill_reaches_the_init_or_the_whole_cgroup() {
                 id: "test",
                 bundle: b.path(),
                 spec: &spec,
-                stdio: stdio(&b),
+                io: Io::Pipes(stdio(&b)),
                 cache_dir: None,
             })
             .unwrap();
@@ -665,6 +665,123 @@ fn user_namespace_maps_root() {
             "{}",
             o.stdout
         );
+    });
+}
+
+/// An exec joins every namespace of a container that has a user namespace
+/// (becoming the user it asks for inside it), its cgroup and its root.
+#[test]
+fn exec_joins_the_container_and_its_user_namespace() {
+    isolated("exec_joins_the_container_and_its_user_namespace", || {
+        let b = Bundle::new();
+        let mut spec = sh(&b, "sleep 100");
+        let linux = spec.linux_mut().as_mut().unwrap();
+        let mut ns = linux.namespaces().clone().unwrap();
+        let mut user = LinuxNamespace::default();
+        user.set_typ(LinuxNamespaceType::User);
+        ns.push(user);
+        linux.set_namespaces(Some(ns));
+        let map = LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(100_000u32)
+            .size(65_536u32)
+            .build()
+            .unwrap();
+        linux.set_uid_mappings(Some(vec![map]));
+        linux.set_gid_mappings(Some(vec![map]));
+        chown_tree(&b.path().join("rootfs"), 100_000);
+        let mut rt = builtin();
+        let created = rt
+            .create(CreateOptions {
+                id: "test",
+                bundle: b.path(),
+                spec: &spec,
+                io: Io::Pipes(stdio(&b)),
+                cache_dir: None,
+            })
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        rt.start().unwrap();
+
+        let mut process = spec.process().clone().unwrap();
+        process.set_args(Some(strs(&[
+            "sh",
+            "-c",
+            "id -u; hostname; pwd; for n in user mnt pid net ipc uts cgroup; do \
+             readlink /proc/self/ns/$n; done; \
+             grep -c -v ':/$' /proc/self/cgroup",
+        ])));
+        process.set_user({
+            let mut u = User::default();
+            u.set_uid(1000);
+            u.set_gid(1000);
+            u
+        });
+        process.set_cwd("/dev".into());
+        let file = |n: &str| -> OwnedFd { fs::File::create(b.path().join(n)).unwrap().into() };
+        let spawned = rt
+            .exec(ExecOptions {
+                exec_id: "e1",
+                bundle: b.path(),
+                process: &process,
+                io: Io::Pipes(Stdio {
+                    stdin: None,
+                    stdout: file("exec-out"),
+                    stderr: file("exec-err"),
+                }),
+            })
+            .unwrap_or_else(|e| panic!("exec: {e}"));
+        // Its last line: how many of its cgroups are outside the container's
+        // cgroup namespace root (0: it was moved into the container's cgroup
+        // in every hierarchy). grep -c exits 1 when it counts none.
+        assert_eq!(wait_exit(spawned.pid), 1);
+        let out = fs::read_to_string(b.path().join("exec-out")).unwrap();
+        let err = fs::read_to_string(b.path().join("exec-err")).unwrap();
+        let mut want = vec!["1000".to_owned(), "berthtest".into(), "/dev".into()];
+        for n in ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+            want.push(
+                fs::read_link(format!("/proc/{}/ns/{n}", created.pid))
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        want.push("0".into());
+        assert_eq!(out.lines().collect::<Vec<_>>(), want, "stderr: {err}");
+
+        // A command that is not there: 127, the init's message.
+        process.set_args(Some(strs(&["nosuch"])));
+        let e = rt
+            .exec(ExecOptions {
+                exec_id: "e2",
+                bundle: b.path(),
+                process: &process,
+                io: Io::Pipes(stdio(&b)),
+            })
+            .unwrap_err();
+        match e {
+            RuntimeError::Exec { code, message } => {
+                assert_eq!(code, 127);
+                assert_eq!(
+                    message,
+                    "exec: \"nosuch\": executable file not found in $PATH"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
+        rt.kill(Signal::SIGKILL as i32, false).unwrap();
+        assert_eq!(wait_exit(created.pid), 137);
+        let e = rt
+            .exec(ExecOptions {
+                exec_id: "e3",
+                bundle: b.path(),
+                process: &process,
+                io: Io::Pipes(stdio(&b)),
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("not running"), "{e}");
+        rt.delete().unwrap();
+        assert_cgroup_gone(&b);
+        assert_no_mounts(&b);
     });
 }
 

@@ -406,17 +406,13 @@ async fn delete_created(runtime: &'static str) {
     delete_and_shutdown(&fx, &mut client, shim_pid).await;
 }
 
-/// stdin is a pipe the shim holds open until CloseIo; execs and terminals
-/// are refused as not implemented.
+/// stdin is a pipe the shim holds open until CloseIo; a bad exec request
+/// is refused.
 async fn stdin_close(runtime: &'static str) {
     let fx = Fixture::new(runtime);
     fx.config(&["cat"], true, None);
     let (mut client, shim_pid) = fx.start_shim().await;
     let mut req = fx.create_request();
-    req.terminal = true;
-    let refused = client.create(req.clone()).await.unwrap_err();
-    assert_eq!(refused.code(), Code::Unimplemented);
-    req.terminal = false;
     req.stdin = true;
     client
         .create(req)
@@ -431,7 +427,7 @@ async fn stdin_close(runtime: &'static str) {
         })
         .await
         .unwrap_err();
-    assert_eq!(exec.code(), Code::Unimplemented);
+    assert_eq!(exec.code(), Code::InvalidArgument, "{exec:?}");
     // cat is still reading.
     let still = tokio::time::timeout(
         Duration::from_millis(200),

@@ -6,7 +6,15 @@
 //! BIN --root ROOT --log LOG --log-format json start ID
 //! BIN --root ROOT --log LOG --log-format json kill [--all] ID SIGNAL
 //! BIN --root ROOT --log LOG --log-format json delete --force ID
+//! BIN --root ROOT --log LOG --log-format json exec --process B/exec-EID.json --detach \
+//!     --pid-file B/exec-EID.pid [--console-socket S] ID
 //! ```
+//!
+//! With a terminal, `create` and `exec` get `--console-socket`: a unix
+//! socket (in a private directory under the temp dir: sun_path is only 108
+//! bytes) on which the runtime sends the pty master it made inside the
+//! container. The runtime connects and sends before it exits, so the shim
+//! accepts after the call returns, without a second thread.
 //!
 //! `create` gets the container's stdio as its own 0/1/2 (the runtime hands
 //! them to the container), so its stderr cannot be read for errors: like
@@ -20,10 +28,17 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio as ProcStdio};
+use std::time::Duration;
 
-use super::{CreateOptions, Created, Runtime, RuntimeError};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::console;
+use super::exec::CANNOT_EXECUTE;
+use super::{ConsoleSize, CreateOptions, Created, ExecOptions, Io, Runtime, RuntimeError, Spawned};
 
 /// The runtime's JSON log in the bundle.
 const LOG_FILE: &str = "runtime-log.json";
@@ -123,17 +138,18 @@ impl Runtime for External {
         let pid_file = opts.bundle.join("init.pid");
         let _ = fs::remove_file(&log);
         let _ = fs::remove_file(&pid_file);
+        let socket = ConsoleSocket::for_io(&opts.io)?;
         let mut cmd = self.command(Some(&log));
         cmd.arg("create")
             .arg("--bundle")
             .arg(opts.bundle)
             .arg("--pid-file")
-            .arg(&pid_file)
-            .arg(opts.id);
-        let stdio = opts.stdio;
-        cmd.stdin(stdio.stdin.map_or_else(ProcStdio::null, ProcStdio::from))
-            .stdout(ProcStdio::from(stdio.stdout))
-            .stderr(ProcStdio::from(stdio.stderr));
+            .arg(&pid_file);
+        if let Some(s) = &socket {
+            cmd.arg("--console-socket").arg(&s.path);
+        }
+        cmd.arg(opts.id);
+        let size = set_stdio(&mut cmd, opts.io);
         let status = cmd.status();
         // The Command holds the container's pipe ends: close the shim's
         // copies now, or the log copiers would never see end-of-file.
@@ -145,17 +161,14 @@ impl Runtime for External {
                 last_error(&entries).unwrap_or_else(|| exited(&self.binary, "create", status));
             return Err(classify(&self.binary, "create", msg));
         }
-        let pid = fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| *p > 0)
-            .ok_or_else(|| {
-                RuntimeError::Create(format!(
-                    "{} create left no valid pid in {}",
-                    self.binary,
-                    pid_file.display()
-                ))
-            })?;
+        let pid = read_pid(&self.binary, "create", &pid_file)?;
+        let console = match socket.map(|s| s.receive(&self.binary, size)).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = self.delete_id(opts.id, Some(&log));
+                return Err(e);
+            }
+        };
         let warnings = entries
             .iter()
             .filter(|(level, _)| level == "warning")
@@ -165,7 +178,11 @@ impl Runtime for External {
             id: opts.id.to_owned(),
             log,
         });
-        Ok(Created { pid, warnings })
+        Ok(Created {
+            pid,
+            warnings,
+            console,
+        })
     }
 
     fn start(&mut self) -> Result<(), RuntimeError> {
@@ -189,6 +206,210 @@ impl Runtime for External {
             Some(c) => self.delete_id(&c.id, Some(&c.log)),
             None => Ok(()),
         }
+    }
+
+    fn exec(&mut self, opts: ExecOptions<'_>) -> Result<Spawned, RuntimeError> {
+        let c = self.container()?;
+        let process_file = opts.bundle.join(format!("exec-{}.json", opts.exec_id));
+        let pid_file = opts.bundle.join(format!("exec-{}.pid", opts.exec_id));
+        let _files = RemoveOnDrop(vec![process_file.clone(), pid_file.clone()]);
+        let mut process = opts.process.clone();
+        process.set_terminal(Some(matches!(opts.io, Io::Terminal(_))));
+        process.set_console_size(None);
+        if let Io::Terminal(size) = &opts.io {
+            if size.is_set() {
+                let b = oci_spec::runtime::BoxBuilder::default()
+                    .height(u64::from(size.height))
+                    .width(u64::from(size.width))
+                    .build()
+                    .map_err(|e| RuntimeError::Spec(e.to_string()))?;
+                process.set_console_size(Some(b));
+            }
+        }
+        let json = serde_json::to_vec(&process).map_err(|e| RuntimeError::Spec(e.to_string()))?;
+        fs::write(&process_file, json).map_err(|source| RuntimeError::Sys {
+            call: format!("write {}", process_file.display()),
+            source,
+        })?;
+        let _ = fs::remove_file(&pid_file);
+        let _ = fs::remove_file(&c.log);
+        let socket = ConsoleSocket::for_io(&opts.io)?;
+        let mut cmd = self.command(Some(&c.log));
+        cmd.arg("exec")
+            .arg("--process")
+            .arg(&process_file)
+            .arg("--detach")
+            .arg("--pid-file")
+            .arg(&pid_file);
+        if let Some(s) = &socket {
+            cmd.arg("--console-socket").arg(&s.path);
+        }
+        cmd.arg(&c.id);
+        let size = set_stdio(&mut cmd, opts.io);
+        let status = cmd.status();
+        drop(cmd);
+        let status = status.map_err(|e| self.spawn_error(e))?;
+        if !status.success() {
+            let msg = last_error(&read_log(&c.log))
+                .unwrap_or_else(|| exited(&self.binary, "exec", status));
+            // docker exec reports any failure to start as 126.
+            return Err(match classify(&self.binary, "exec", msg) {
+                e @ RuntimeError::Exec { .. } => e,
+                e => RuntimeError::Exec {
+                    code: CANNOT_EXECUTE,
+                    message: e.to_string(),
+                },
+            });
+        }
+        let pid = read_pid(&self.binary, "exec", &pid_file)?;
+        let console = match socket.map(|s| s.receive(&self.binary, size)).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                return Err(e);
+            }
+        };
+        Ok(Spawned { pid, console })
+    }
+}
+
+/// Gives the runtime the process's stdio: the pipes, or nothing with a
+/// terminal (the runtime makes the pty). Returns the terminal's size.
+fn set_stdio(cmd: &mut Command, io: Io) -> ConsoleSize {
+    match io {
+        Io::Pipes(stdio) => {
+            cmd.stdin(stdio.stdin.map_or_else(ProcStdio::null, ProcStdio::from))
+                .stdout(ProcStdio::from(stdio.stdout))
+                .stderr(ProcStdio::from(stdio.stderr));
+            ConsoleSize::default()
+        }
+        Io::Terminal(size) => {
+            cmd.stdin(ProcStdio::null())
+                .stdout(ProcStdio::null())
+                .stderr(ProcStdio::null());
+            size
+        }
+    }
+}
+
+fn read_pid(binary: &str, verb: &str, pid_file: &Path) -> Result<i32, RuntimeError> {
+    fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            RuntimeError::Create(format!(
+                "{binary} {verb} left no valid pid in {}",
+                pid_file.display()
+            ))
+        })
+}
+
+/// Removes files when dropped (the exec's process and pid files).
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// How long the shim waits for the pty master once the runtime exited.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A `--console-socket`: a listener in a private directory, removed with it.
+struct ConsoleSocket {
+    dir: PathBuf,
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleSocket {
+    /// One for a process with a terminal.
+    fn for_io(io: &Io) -> Result<Option<ConsoleSocket>, RuntimeError> {
+        match io {
+            Io::Terminal(_) => ConsoleSocket::new().map(Some),
+            Io::Pipes(_) => Ok(None),
+        }
+    }
+
+    fn new() -> Result<ConsoleSocket, RuntimeError> {
+        let err = |call: &str| {
+            let call = call.to_owned();
+            move |e: nix::errno::Errno| RuntimeError::Sys {
+                call,
+                source: e.into(),
+            }
+        };
+        let template = std::env::temp_dir().join("berth-pty-XXXXXX");
+        let dir = nix::unistd::mkdtemp(&template).map_err(err("mkdtemp for the console socket"))?;
+        let path = dir.join("pty.sock");
+        let listener = match UnixListener::bind(&path) {
+            Ok(l) => l,
+            Err(source) => {
+                let _ = fs::remove_dir(&dir);
+                return Err(RuntimeError::Sys {
+                    call: format!("listen on {}", path.display()),
+                    source,
+                });
+            }
+        };
+        Ok(ConsoleSocket {
+            dir,
+            path,
+            listener,
+        })
+    }
+
+    /// The pty master the runtime sent, sized.
+    fn receive(self, binary: &str, size: ConsoleSize) -> Result<OwnedFd, RuntimeError> {
+        let none = || {
+            RuntimeError::Create(format!(
+                "{binary} did not send the terminal on {}",
+                self.path.display()
+            ))
+        };
+        let sys = |call: &str| {
+            let call = call.to_owned();
+            move |source: std::io::Error| RuntimeError::Sys { call, source }
+        };
+        let ms = i32::try_from(CONSOLE_TIMEOUT.as_millis()).unwrap_or(i32::MAX);
+        let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(0) => return Err(none()),
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(sys("poll the console socket")(e.into())),
+            }
+        }
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(sys("accept on the console socket"))?;
+        let mut buf = [0u8; 4096];
+        let (_, fd) = console::recv_fd(conn.as_raw_fd(), &mut buf)
+            .map_err(sys("receive the terminal from the console socket"))?;
+        let master = fd.ok_or_else(none)?;
+        if size.is_set() {
+            console::set_size(master.as_raw_fd(), size).map_err(sys("set the terminal size"))?;
+        }
+        Ok(master)
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+        let _ = fs::remove_dir(&self.dir);
     }
 }
 

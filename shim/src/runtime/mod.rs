@@ -14,16 +14,29 @@
 //! its cgroup namespace (so the cgroup it is in becomes its root), switches
 //! user and reports Ready, stopped before exec. start says Start; the init loads seccomp and execs, or
 //! reports why it could not (126/127). Parent and init talk over a
-//! close-on-exec socketpair.
+//! close-on-exec socketpair. With a terminal the init opens a pty in the
+//! container's own devpts (so `tty` says /dev/pts/0), binds it onto
+//! /dev/console and passes the master to the parent over that socketpair.
+//!
+//! How an exec joins a running container (exec: create and start in one):
+//! the parent opens the init's namespaces, enters its pid namespace for the
+//! clone only, clones the process, moves it into the container's cgroup
+//! while it joins the other namespaces, and says Joined; the process then
+//! applies its process spec with the init's own steps (`apply`: rlimits,
+//! user, capabilities, no_new_privs, the container's seccomp filter, cwd)
+//! and execs, or reports why it could not.
 
+pub mod console;
 pub mod external;
 pub mod seccomp;
 
+mod apply;
 mod builtin;
 mod capabilities;
 mod devices;
 mod exec;
 mod init;
+mod join;
 mod mounts;
 mod plan;
 mod process;
@@ -38,7 +51,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::errno::Errno;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
 pub use external::external;
 
@@ -51,6 +64,39 @@ pub struct Stdio {
     pub stderr: OwnedFd,
 }
 
+/// A terminal's size in characters; 0 leaves the kernel's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsoleSize {
+    pub width: u16,
+    pub height: u16,
+}
+
+impl ConsoleSize {
+    /// From the API's u32 fields (clamped).
+    pub fn new(width: u32, height: u32) -> ConsoleSize {
+        let c = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+        ConsoleSize {
+            width: c(width),
+            height: c(height),
+        }
+    }
+
+    /// Both dimensions given: worth setting.
+    pub fn is_set(&self) -> bool {
+        self.width > 0 && self.height > 0
+    }
+}
+
+/// How a process gets its standard streams.
+#[derive(Debug)]
+pub enum Io {
+    /// These fds (pipes) become its 0, 1, 2.
+    Pipes(Stdio),
+    /// A new pseudo-terminal becomes its 0, 1, 2 and controlling terminal;
+    /// the runtime returns the master ([`Created::console`], [`Spawned::console`]).
+    Terminal(ConsoleSize),
+}
+
 /// What [`Runtime::create`] needs.
 pub struct CreateOptions<'a> {
     /// The container id (for messages and the external runtime's state).
@@ -58,20 +104,42 @@ pub struct CreateOptions<'a> {
     /// The bundle directory; `spec.root.path` is relative to it.
     pub bundle: &'a Path,
     pub spec: &'a Spec,
-    pub stdio: Stdio,
+    pub io: Io,
     /// Where compiled seccomp programs are kept between shims (compiling
     /// docker's profile with libseccomp takes ~15 ms; reading it back, not).
     pub cache_dir: Option<&'a Path>,
 }
 
 /// A created (not yet started) container init.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Created {
     /// The init's pid in the shim's pid namespace.
     pub pid: i32,
     /// Things asked for that were adjusted rather than refused (clamped rlimits,
     /// cgroup limits the kernel cannot apply).
     pub warnings: Vec<String>,
+    /// The pty master, with [`Io::Terminal`].
+    pub console: Option<OwnedFd>,
+}
+
+/// What [`Runtime::exec`] needs.
+pub struct ExecOptions<'a> {
+    /// The exec's id (names the external runtime's process file).
+    pub exec_id: &'a str,
+    pub bundle: &'a Path,
+    /// The OCI process to run (its `terminal` is ignored: `io` decides).
+    pub process: &'a Process,
+    pub io: Io,
+}
+
+/// A process added to the running container.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its pid in the shim's pid namespace; the shim is its parent (or
+    /// subreaper), so the reaper gets its exit.
+    pub pid: i32,
+    /// The pty master, with [`Io::Terminal`].
+    pub console: Option<OwnedFd>,
 }
 
 /// A container runtime: the built-in one or an external binary.
@@ -85,6 +153,11 @@ pub trait Runtime {
     /// Cleans up after the init exited (external runtime: `runc delete --force`; built-in:
     /// removes the cgroup). Idempotent.
     fn delete(&mut self) -> Result<(), RuntimeError>;
+    /// Runs another process in the started, running container: its
+    /// namespaces, cgroup, rootfs and seccomp filter, with `process`'s
+    /// user, capabilities, rlimits, no_new_privs, env and cwd. Returns once
+    /// it has exec'd; RuntimeError::Exec { code: 126|127 } when it could not.
+    fn exec(&mut self, opts: ExecOptions<'_>) -> Result<Spawned, RuntimeError>;
 }
 
 /// Why the runtime could not create, start, signal or delete a container.

@@ -2,7 +2,8 @@
 //! the OCI spec in the parent before the clone (namespace flags and fds,
 //! parsed mounts, devices, clamped rlimits, capability masks, the args and
 //! env as C strings), so the init mostly makes system calls and little
-//! else. Invalid specs are refused here, before anything is created.
+//! else. Invalid specs are refused here, before anything is created. The
+//! process part ([`ProcessPlan`]) is also what an exec runs from.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::unistd::Gid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Process, Spec};
 
 use super::capabilities::{self, CapSets};
 use super::devices::{self, Device};
@@ -64,6 +65,19 @@ pub struct Plan {
     /// (/proc/sys/... file, value).
     pub sysctl: Vec<(PathBuf, String)>,
     pub oom_score_adj: Option<i32>,
+    /// The process: user, capabilities, rlimits, command.
+    pub process: ProcessPlan,
+    /// The cgroup, relative to the cgroup root, and its limits.
+    pub cgroup_path: String,
+    pub limits: Limits,
+    /// Adjustments made instead of failing (clamped rlimits, dropped caps).
+    pub warnings: Vec<String>,
+}
+
+/// What a container process (the init or an exec) becomes once it is in
+/// the container: from the OCI `process` object.
+#[derive(Debug)]
+pub struct ProcessPlan {
     pub umask: u32,
     pub rlimits: Vec<Rlimit>,
     pub user: UserIds,
@@ -75,11 +89,6 @@ pub struct Plan {
     pub env: Vec<CString>,
     /// PATH from the env, for finding arg0.
     pub path: String,
-    /// The cgroup, relative to the cgroup root, and its limits.
-    pub cgroup_path: String,
-    pub limits: Limits,
-    /// Adjustments made instead of failing (clamped rlimits, dropped caps).
-    pub warnings: Vec<String>,
 }
 
 fn spec_err(m: impl Into<String>) -> RuntimeError {
@@ -273,6 +282,49 @@ impl Plan {
             .collect();
         sysctl.sort();
 
+        let oom_score_adj = process.oom_score_adj();
+        let process = ProcessPlan::new(process, &rootfs, &mut warnings)?;
+
+        Ok(Plan {
+            rootfs,
+            loopback: clone_flags.contains(CloneFlags::CLONE_NEWNET),
+            clone_flags,
+            user_ns: new_user_ns || join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWUSER),
+            join,
+            pid_ns,
+            new_cgroup_ns,
+            uid_map,
+            gid_map,
+            root_propagation,
+            root_propagation_after,
+            mounts,
+            cgroup_mounts,
+            devices,
+            device_rules,
+            masked_paths,
+            readonly_paths,
+            readonly_root: root.readonly().unwrap_or(false),
+            hostname,
+            sysctl,
+            oom_score_adj,
+            process,
+            cgroup_path,
+            limits: limits(spec),
+            warnings,
+        })
+    }
+}
+
+impl ProcessPlan {
+    /// The plan for `process`; `root` is the container's root as the shim
+    /// reaches it (for HOME from its /etc/passwd). Adjustments made instead
+    /// of failing (dropped capabilities, clamped rlimits) are added to
+    /// `warnings`.
+    pub fn new(
+        process: &Process,
+        root: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<ProcessPlan, RuntimeError> {
         let last_cap = capabilities::last_cap();
         let caps = match process.capabilities() {
             Some(c) => {
@@ -322,7 +374,7 @@ impl Plan {
         // Like runc: HOME comes from the user's passwd entry in the image
         // when the spec does not set it.
         if !env_s.iter().any(|e| e.starts_with("HOME=")) {
-            let home = home_dir(&rootfs, u.uid());
+            let home = home_dir(root, u.uid());
             env.push(cstring(&format!("HOME={home}"), "HOME")?);
         }
         let path = env_s
@@ -337,29 +389,7 @@ impl Plan {
                 process.cwd().display()
             )));
         }
-
-        Ok(Plan {
-            rootfs,
-            loopback: clone_flags.contains(CloneFlags::CLONE_NEWNET),
-            clone_flags,
-            user_ns: new_user_ns || join.iter().any(|(_, f)| *f == CloneFlags::CLONE_NEWUSER),
-            join,
-            pid_ns,
-            new_cgroup_ns,
-            uid_map,
-            gid_map,
-            root_propagation,
-            root_propagation_after,
-            mounts,
-            cgroup_mounts,
-            devices,
-            device_rules,
-            masked_paths,
-            readonly_paths,
-            readonly_root: root.readonly().unwrap_or(false),
-            hostname,
-            sysctl,
-            oom_score_adj: process.oom_score_adj(),
+        Ok(ProcessPlan {
             umask: u.umask().unwrap_or(0o022),
             rlimits,
             user,
@@ -370,9 +400,6 @@ impl Plan {
             args,
             env,
             path,
-            cgroup_path,
-            limits: limits(spec),
-            warnings,
         })
     }
 }
@@ -451,15 +478,19 @@ mod tests {
         assert!(p.new_cgroup_ns && !p.cgroup_mounts.joined_namespace && p.loopback && !p.user_ns);
         assert_eq!(p.cgroup_mounts.path, "berth/abc");
         assert_eq!(p.rootfs, b.path().join("rootfs").canonicalize().unwrap());
-        assert_eq!(p.arg0, "sh");
-        assert_eq!(p.args.len(), 3);
-        assert_eq!(p.env.len(), 3, "A, PATH and HOME (from passwd, else /)");
-        assert_eq!(p.env[2].to_str().unwrap(), "HOME=/");
-        assert_eq!(p.path, "/bin:/usr/bin");
+        assert_eq!(p.process.arg0, "sh");
+        assert_eq!(p.process.args.len(), 3);
+        assert_eq!(
+            p.process.env.len(),
+            3,
+            "A, PATH and HOME (from passwd, else /)"
+        );
+        assert_eq!(p.process.env[2].to_str().unwrap(), "HOME=/");
+        assert_eq!(p.process.path, "/bin:/usr/bin");
         assert_eq!(p.cgroup_path, "berth/abc");
         assert_eq!(p.root_propagation, MsFlags::MS_PRIVATE | MsFlags::MS_REC);
-        assert_eq!(p.umask, 0o022);
-        assert!(p.caps.is_none());
+        assert_eq!(p.process.umask, 0o022);
+        assert!(p.process.caps.is_none());
     }
 
     #[test]

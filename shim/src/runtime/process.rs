@@ -1,4 +1,5 @@
-//! Cloning the container init into its new namespaces, and the channel
+//! Cloning the container init into its new namespaces (or an exec into
+//! none: it joins the container's), and the channel
 //! the parent and the init talk over: a SOCK_SEQPACKET socketpair (one
 //! message per send, both directions) whose ends are close-on-exec, so a
 //! successful exec closes the init's end and the parent reads end-of-file.
@@ -10,7 +11,7 @@ use std::time::Duration;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use nix::unistd::Pid;
 
 /// What the parent and the init say to each other.
@@ -25,6 +26,8 @@ pub enum Msg {
     Start,
     /// Init → parent: stopped before exec, waiting for Start.
     Ready,
+    /// Child → parent: the pty master travels with this message.
+    Console,
     /// Init → parent: a step failed. `code` is the exit code for an exec
     /// failure (126/127), 0 for any other failure.
     Error { code: i32, message: String },
@@ -40,6 +43,7 @@ impl Msg {
             Msg::Joined => buf.push(b'J'),
             Msg::Start => buf.push(b'S'),
             Msg::Ready => buf.push(b'R'),
+            Msg::Console => buf.push(b'C'),
             Msg::Error { code, message } => {
                 buf.push(b'E');
                 buf.extend_from_slice(&code.to_le_bytes());
@@ -56,6 +60,7 @@ impl Msg {
             Some(b'J') => Ok(Msg::Joined),
             Some(b'S') => Ok(Msg::Start),
             Some(b'R') => Ok(Msg::Ready),
+            Some(b'C') => Ok(Msg::Console),
             Some(b'E') if b.len() >= 5 => {
                 let code = i32::from_le_bytes([b[1], b[2], b[3], b[4]]);
                 Ok(Msg::Error {
@@ -124,9 +129,26 @@ impl Channel {
         }
     }
 
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS).
+    pub fn send_with_fd(&self, msg: &Msg, fd: RawFd) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(16);
+        msg.encode(&mut buf);
+        super::console::send_fd(self.fd.as_raw_fd(), &buf, fd)
+    }
+
     /// The next message; `None` at end-of-file (the other end closed: it
-    /// exec'd or died). `timeout` bounds the wait.
+    /// exec'd or died). `timeout` bounds the wait. A descriptor sent with
+    /// it is dropped: see [`Channel::recv_with_fd`].
     pub fn recv(&self, timeout: Option<Duration>) -> io::Result<Option<Msg>> {
+        self.recv_with_fd(timeout).map(|(m, _)| m)
+    }
+
+    /// [`Channel::recv`], with the descriptor the message carried, if any
+    /// (close-on-exec).
+    pub fn recv_with_fd(
+        &self,
+        timeout: Option<Duration>,
+    ) -> io::Result<(Option<Msg>, Option<OwnedFd>)> {
         if let Some(t) = timeout {
             let ms = i32::try_from(t.as_millis()).unwrap_or(i32::MAX);
             let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
@@ -141,15 +163,12 @@ impl Channel {
             }
         }
         let mut buf = [0u8; MAX_MSG + 8];
-        loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(0) => return Ok(None),
-                Ok(n) => return Msg::decode(&buf[..n]).map(Some),
-                Err(nix::errno::Errno::EINTR) => continue,
-                // The peer died with the message unread.
-                Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
-                Err(e) => return Err(errno(e)),
-            }
+        match super::console::recv_fd(self.fd.as_raw_fd(), &mut buf) {
+            Ok((0, _)) => Ok((None, None)),
+            Ok((n, fd)) => Ok((Some(Msg::decode(&buf[..n])?), fd)),
+            // The peer died with the message unread.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok((None, None)),
+            Err(e) => Err(e),
         }
     }
 }
@@ -217,6 +236,7 @@ mod tests {
             Msg::Joined,
             Msg::Start,
             Msg::Ready,
+            Msg::Console,
             Msg::Error {
                 code: 127,
                 message: "exec: \"x\": executable file not found in $PATH".into(),
@@ -227,6 +247,14 @@ mod tests {
         }
         let e = b.recv(Some(Duration::from_millis(10))).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let (r, w) = nix::unistd::pipe().unwrap();
+        a.send_with_fd(&Msg::Console, w.as_raw_fd()).unwrap();
+        drop(w);
+        let (m, fd) = b.recv_with_fd(Some(Duration::from_secs(1))).unwrap();
+        assert_eq!(m, Some(Msg::Console));
+        nix::unistd::write(fd.unwrap(), b"x").unwrap();
+        let mut one = [0u8; 1];
+        assert_eq!(nix::unistd::read(r.as_raw_fd(), &mut one).unwrap(), 1);
         drop(a);
         assert_eq!(b.recv(None).unwrap(), None);
     }

@@ -69,6 +69,15 @@ pub struct Filter {
     flags: libc::c_ulong,
 }
 
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter")
+            .field("instructions", &self.program.len())
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
 /// [`compile`], with the program kept in `cache_dir` for the next shim.
 ///
 /// Compiling docker's profile with libseccomp takes ~15 ms, most of a
@@ -581,10 +590,7 @@ mod tests {
             None,
             vec![rule(&["mkdir"], LinuxSeccompAction::ScmpActNotify, None)],
         );
-        let err = compile(&notify)
-            .err()
-            .expect("notify is refused")
-            .to_string();
+        let err = compile(&notify).expect_err("notify is refused").to_string();
         assert!(err.contains("SCMP_ACT_NOTIFY"), "{err}");
 
         let big = profile(
@@ -596,7 +602,7 @@ mod tests {
                 Some(70000),
             )],
         );
-        let err = compile(&big).err().expect("errno too big").to_string();
+        let err = compile(&big).expect_err("errno too big").to_string();
         assert!(err.contains("70000"), "{err}");
 
         let index = profile(
@@ -607,7 +613,7 @@ mod tests {
                 &[(7, 0, 0, LinuxSeccompOperator::ScmpCmpEq)],
             )],
         );
-        let err = compile(&index).err().expect("bad index").to_string();
+        let err = compile(&index).expect_err("bad index").to_string();
         assert!(err.contains("argument index 7"), "{err}");
     }
 

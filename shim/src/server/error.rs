@@ -20,7 +20,8 @@ pub enum ServerError {
     /// No task (or exec) by that id in this shim.
     #[error("{0} not found")]
     NotFound(String),
-    #[error("task {0} already exists")]
+    /// What exists: "task <id>", "exec <id>".
+    #[error("{0} already exists")]
     AlreadyExists(String),
     /// The call does not fit the task's state.
     #[error("{0}")]

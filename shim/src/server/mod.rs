@@ -1,14 +1,17 @@
 //! The shim's Task API server: the tonic service on the unix listener that
-//! `berth-shim start` handed over, the task state machine behind it, the
-//! SIGCHLD reaper, the rootfs mounts and the exit file.
+//! `berth-shim start` handed over, the task state machine behind it (the
+//! init and its execs), the Attach streams, the SIGCHLD reaper, the rootfs
+//! mounts and the exit file.
 //!
 //! Everything runs on one thread: a tokio current-thread runtime with a
 //! `LocalSet`. The process must stay single-threaded because the runtime
 //! forks and clones the container init from it; so no `spawn_blocking`,
 //! no `tokio::fs`, and file writes are short synchronous calls.
 
+mod attach;
 pub mod cleanup;
 pub mod error;
+mod exec;
 pub mod exit;
 mod reaper;
 pub mod rootfs;

@@ -1,28 +1,29 @@
 //! The Task gRPC service: each call is translated into a job on the task
-//! state ([`super::state::State`]) and its result back into a reply.
-//! Exec, ResizePty and execs in general wait for interactive support.
+//! state ([`super::state::State`]) and its result back into a reply;
+//! Attach streams are in [`super::attach`].
 
 use std::time::Duration;
 
 use berth_proto::shim::v1::{
-    task_server::Task, AttachInput, AttachOutput, CloseIoRequest, CreateTaskRequest, CreateTaskResponse, DeleteRequest, Empty,
-    ExecRequest, ExitStatus, InfoRequest, InfoResponse, KillRequest, PauseRequest, PidsRequest,
-    PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest, StartRequest, StartResponse,
-    StateRequest, StateResponse, StatsRequest, StatsResponse, WaitRequest,
+    task_server::Task, AttachInput, CloseIoRequest, CreateTaskRequest, CreateTaskResponse,
+    DeleteRequest, Empty, ExecRequest, ExitStatus, InfoRequest, InfoResponse, KillRequest,
+    PauseRequest, PidsRequest, PidsResponse, ResizePtyRequest, ResumeRequest, ShutdownRequest,
+    StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse,
+    WaitRequest,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
+use super::attach;
 use super::exit::ExitRecord;
 use super::state::{DeleteStep, Jobs};
+use crate::runtime::ConsoleSize;
 
 /// How long Delete of a created (never started) task waits for the killed init.
 const DELETE_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Lets the reply reach the client before the process exits.
 const SHUTDOWN_FLUSH: Duration = Duration::from_millis(20);
-
-const NOT_YET: &str = "exec and terminals are not supported yet";
 
 pub struct Service {
     jobs: Jobs,
@@ -114,22 +115,30 @@ impl Task for Service {
         ))
     }
 
-    async fn exec(&self, _req: Request<ExecRequest>) -> Reply<Empty> {
-        Err(Status::unimplemented(NOT_YET))
+    async fn exec(&self, req: Request<ExecRequest>) -> Reply<Empty> {
+        let req = req.into_inner();
+        self.jobs.call(move |s| s.exec(req)).await??;
+        Ok(Response::new(Empty {}))
     }
 
-    async fn resize_pty(&self, _req: Request<ResizePtyRequest>) -> Reply<Empty> {
-        Err(Status::unimplemented(NOT_YET))
+    async fn resize_pty(&self, req: Request<ResizePtyRequest>) -> Reply<Empty> {
+        let r = req.into_inner();
+        let size = ConsoleSize::new(r.width, r.height);
+        self.jobs
+            .call(move |s| s.resize_pty(&r.id, &r.exec_id, size))
+            .await??;
+        Ok(Response::new(Empty {}))
     }
 
-    type AttachStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<AttachOutput, Status>> + Send>>;
+    type AttachStream = attach::AttachStream;
 
     async fn attach(
         &self,
-        _req: Request<tonic::Streaming<AttachInput>>,
+        req: Request<tonic::Streaming<AttachInput>>,
     ) -> Reply<Self::AttachStream> {
-        Err(Status::unimplemented(NOT_YET))
+        Ok(Response::new(
+            attach::open(&self.jobs, req.into_inner()).await?,
+        ))
     }
 
     async fn close_io(&self, req: Request<CloseIoRequest>) -> Reply<Empty> {

@@ -192,6 +192,8 @@ impl Fixture {
             terminal: false,
             stdin: false,
             cache_dir: self.dir.path().join("cache").to_string_lossy().into_owned(),
+            width: 0,
+            height: 0,
         }
     }
 
