@@ -124,6 +124,10 @@ pub enum Command {
     Top(TopArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),

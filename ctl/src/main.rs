@@ -18,6 +18,7 @@ mod flags;
 mod format;
 mod stream;
 mod template;
+mod terminal;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,7 +31,7 @@ use cli::{
     SnapshotCommand, SystemCommand,
 };
 use commands::container::{
-    create, kill, logs, ps, rename, rm, run as run_cmd, start, stop, top, wait,
+    attach, create, exec, kill, logs, ps, rename, rm, run as run_cmd, start, stop, top, wait,
 };
 use commands::{
     content, history, images, import, inspect, load_save, namespace, snapshot, system, Ctx,
@@ -163,6 +164,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Wait(args) => return wait::wait(&ctx, args).await,
         Command::Top(args) => top::top(&ctx, args).await?,
         Command::Rename(args) => rename::rename(&ctx, args).await?,
+        Command::Attach(args) => return attach::attach(&ctx, args).await,
+        Command::Exec(args) => return exec::exec(&ctx, args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -183,6 +186,8 @@ async fn container(ctx: &Ctx, command: &ContainerCommand) -> Result<ExitCode, Cl
         ContainerCommand::Top(args) => top::top(ctx, args).await?,
         ContainerCommand::Rename(args) => rename::rename(ctx, args).await?,
         ContainerCommand::Inspect(args) => inspect::inspect(ctx, &InspectArgs::from(args)).await?,
+        ContainerCommand::Attach(args) => return attach::attach(ctx, args).await,
+        ContainerCommand::Exec(args) => return exec::exec(ctx, args).await,
     }
     Ok(ExitCode::SUCCESS)
 }

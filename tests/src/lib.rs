@@ -4,6 +4,7 @@
 //! nothing it mounted is left behind.
 
 pub mod fixture;
+pub mod pty;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

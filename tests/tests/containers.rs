@@ -705,11 +705,17 @@ fn logs_follow_tail_timestamps_and_restart() {
         "line1\nline2\nline3\n"
     );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err1\nerr2\nerr3\n");
+    // The last line is the last one the shim read: stdout and stderr are
+    // two pipes, so which of "line3" and "err3" came last is a race.
     let tail = d.berth(&["logs", "--tail", "1", &id]);
-    assert_eq!(
-        tail.stdout.len() + tail.stderr.len(),
-        5,
-        "one line of 5 bytes"
+    let (tail_out, tail_err) = (
+        String::from_utf8_lossy(&tail.stdout),
+        String::from_utf8_lossy(&tail.stderr),
+    );
+    assert!(
+        (tail_out == "line3\n" && tail_err.is_empty())
+            || (tail_out.is_empty() && tail_err == "err3\n"),
+        "not one last line: {tail_out:?} {tail_err:?}"
     );
     let ts = d.ok(&["logs", "-t", &id]);
     let first = ts.lines().next().unwrap();
@@ -826,13 +832,6 @@ fn names_ids_and_bad_input() {
 
     let (code, _) = check_fail(&["run"], &d.berth(&["run", "--no-such-flag", "busybox"]));
     assert_eq!(code, 125);
-
-    // -i and -t wait for the interactive issue: refused, not ignored.
-    for flag in ["-i", "-t"] {
-        let (code, err) = check_fail(&["run"], &d.berth(&["run", "--rm", flag, "busybox", "cat"]));
-        assert_eq!(code, 125, "{flag}: {err}");
-        assert!(err.contains("not supported yet"), "{flag}: {err}");
-    }
 
     let (code, err) = check_fail(&["start"], &d.berth(&["start", "nosuchcontainer"]));
     assert_ne!(code, 0);

@@ -45,6 +45,10 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
 }
 
 /// The flags `run` and `create` share.
@@ -187,6 +191,9 @@ pub struct RunArgs {
         value_name = "BOOL"
     )]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub options: ContainerOptions,
 }
@@ -202,9 +209,82 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Containers to start
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(
+        long = "sig-proxy",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short = 'u', long, value_name = "string")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// The command and its arguments
+    #[arg(
+        value_name = "COMMAND [ARG...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -515,6 +595,66 @@ mod tests {
             parse(&["berth", "container", "inspect", "-f", "{{.Id}}", "a"]).command,
             Command::Container(ContainerCommand::Inspect(_))
         ));
+    }
+
+    #[test]
+    fn interactive_verbs() {
+        match parse(&[
+            "berth",
+            "run",
+            "-it",
+            "--detach-keys",
+            "ctrl-x",
+            "busybox",
+            "sh",
+        ])
+        .command
+        {
+            Command::Run(r) => {
+                assert!(r.options.tty && r.options.interactive && r.sig_proxy);
+                assert_eq!(r.detach_keys.as_deref(), Some("ctrl-x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["berth", "attach", "--no-stdin", "--sig-proxy=false", "web"]).command {
+            Command::Attach(a) => {
+                assert!(a.no_stdin && !a.sig_proxy);
+                assert_eq!((a.container.as_str(), a.detach_keys), ("web", None));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "berth", "exec", "-it", "-u", "1", "-w", "/tmp", "-e", "A=1", "web", "ls", "-l",
+        ])
+        .command
+        {
+            Command::Exec(e) => {
+                assert!(e.tty && e.interactive && !e.detach && !e.privileged);
+                assert_eq!(
+                    (e.user.as_deref(), e.workdir.as_deref()),
+                    (Some("1"), Some("/tmp"))
+                );
+                assert_eq!(e.env, ["A=1"]);
+                // Flags after the command belong to it.
+                assert_eq!(
+                    (e.container.as_str(), e.command.as_slice()),
+                    ("web", &["ls".to_string(), "-l".to_string()][..])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["berth", "container", "exec", "-d", "web", "true"]).command,
+            Command::Container(ContainerCommand::Exec(ExecArgs { detach: true, .. }))
+        ));
+        assert!(matches!(
+            parse(&["berth", "container", "attach", "web"]).command,
+            Command::Container(ContainerCommand::Attach(_))
+        ));
+        match parse(&["berth", "start", "-ai", "web"]).command {
+            Command::Start(s) => assert!(s.attach && s.interactive),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

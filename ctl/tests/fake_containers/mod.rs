@@ -315,10 +315,27 @@ impl Containers for Fake {
 
     async fn attach(
         &self,
-        req: Request<AttachContainerRequest>,
+        req: Request<tonic::Streaming<AttachContainerInput>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        self.note(&req, format!("attach {}", req.get_ref().id));
-        no_such(&req.get_ref().id)?;
+        let ns = req
+            .metadata()
+            .get(berth_proto::NAMESPACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<none>")
+            .to_owned();
+        let mut inbound = req.into_inner();
+        let open = match inbound.message().await? {
+            Some(AttachContainerInput {
+                msg: Some(attach_container_input::Msg::Open(o)),
+            }) => o,
+            _ => return Err(Status::invalid_argument("no open")),
+        };
+        {
+            let mut state = self.state.lock().unwrap();
+            state.namespaces.push(ns);
+            state.calls.push(format!("attach {}", open.id));
+        }
+        no_such(&open.id)?;
         let (tx, rx) = mpsc::channel(16);
         tx.send(Ok(AttachContainerResponse {
             event: Some(Event::Registered(true)),
@@ -327,6 +344,24 @@ impl Containers for Fake {
         .unwrap();
         self.state.lock().unwrap().attached = Some(tx);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type ExecStream = Streamed<ExecOutput>;
+
+    async fn exec(
+        &self,
+        _req: Request<tonic::Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        Err(Status::unimplemented("the fake does not exec"))
+    }
+
+    async fn resize(
+        &self,
+        req: Request<ResizeRequest>,
+    ) -> Result<Response<ResizeResponse>, Status> {
+        let r = req.get_ref().clone();
+        self.note(&req, format!("resize {} {}x{}", r.id, r.width, r.height));
+        Ok(Response::new(ResizeResponse {}))
     }
 
     async fn top(

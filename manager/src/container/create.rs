@@ -151,22 +151,6 @@ pub fn check_network_mode(mode: &str) -> Result<()> {
     }
 }
 
-/// `-t` and `-i` need the shim's pty and attach streams (the interactive
-/// issue); until then they are refused rather than accepted and ignored.
-pub fn check_stdio(tty: bool, open_stdin: bool) -> Result<()> {
-    if tty {
-        return Err(ManagerError::Unimplemented(
-            "pseudo-terminals (-t) are not supported yet".to_string(),
-        ));
-    }
-    if open_stdin {
-        return Err(ManagerError::Unimplemented(
-            "interactive stdin (-i) is not supported yet".to_string(),
-        ));
-    }
-    Ok(())
-}
-
 /// The hard RLIMIT_NOFILE berthd runs with and whether it may raise it
 /// (CAP_SYS_RESOURCE): containers cannot get more than that without it.
 fn nofile_ceiling() -> Option<u64> {
@@ -304,7 +288,6 @@ impl Engine {
         } = opts;
         // Everything the user gave is checked before anything is made.
         check_network_mode(&host_config.network_mode)?;
-        check_stdio(config.tty, config.open_stdin)?;
         let mounts = host_config
             .binds
             .iter()

@@ -17,6 +17,8 @@ pub struct Extra {
     pub rootfs_options: Vec<String>,
     /// (SizeRw, SizeRootFs) when asked for.
     pub sizes: Option<(u64, u64)>,
+    /// The execs running in the container.
+    pub exec_ids: Vec<String>,
 }
 
 fn or_null<T: serde::Serialize>(v: &[T]) -> Value {
@@ -131,12 +133,12 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
         "Hostname": r.hostname,
         "Domainname": "",
         "User": r.effective.user,
-        "AttachStdin": false,
-        "AttachStdout": false,
-        "AttachStderr": false,
+        "AttachStdin": r.config.attach_stdin,
+        "AttachStdout": r.config.attach_stdout,
+        "AttachStderr": r.config.attach_stderr,
         "Tty": r.config.tty,
         "OpenStdin": r.config.open_stdin,
-        "StdinOnce": false,
+        "StdinOnce": r.config.stdin_once,
         "Env": r.effective.env,
         "Cmd": or_null(&r.effective.cmd),
         "Image": r.config.image,
@@ -196,7 +198,7 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": Value::Null,
+        "ExecIDs": or_null(&extra.exec_ids),
         "HostConfig": host_config,
         "GraphDriver": {
             "Name": r.snapshotter,
@@ -223,10 +225,12 @@ impl Engine {
     /// docker inspect's JSON for one container.
     pub async fn inspect_container(&self, ns: &str, s: &str, size: bool) -> Result<Value> {
         let rec = self.lookup_container(ns, s)?;
+        let exec_ids = self.container_registry().handle(ns, &rec.id).execs();
         let engine = self.clone();
         let ns = ns.to_string();
         tokio::task::spawn_blocking(move || {
             let extra = Extra {
+                exec_ids,
                 rootfs_options: engine
                     .snapshotter()
                     .mounts(&rec.snapshot_key)
@@ -269,6 +273,10 @@ mod tests {
                 image: "busybox".into(),
                 labels,
                 tty: true,
+                open_stdin: true,
+                stdin_once: true,
+                attach_stdin: true,
+                attach_stdout: true,
                 ..Default::default()
             },
             host_config: HostConfig {
@@ -305,6 +313,7 @@ mod tests {
                 "workdir=/w".into(),
             ],
             sizes: Some((1, 2)),
+            exec_ids: vec!["e".repeat(64)],
         };
         let cfg = Config::default();
         let v = inspect_json(&r, "default", &cfg, &extra);
@@ -348,6 +357,15 @@ mod tests {
         let c = &v["Config"];
         assert_eq!(c["Image"], "busybox");
         assert_eq!(c["Tty"], true);
+        assert_eq!(
+            (&c["OpenStdin"], &c["StdinOnce"], &c["AttachStdin"]),
+            (&json!(true), &json!(true), &json!(true))
+        );
+        assert_eq!(
+            (&c["AttachStdout"], &c["AttachStderr"]),
+            (&json!(true), &json!(false))
+        );
+        assert_eq!(v["ExecIDs"], json!(["e".repeat(64)]));
         assert_eq!(c["Cmd"], json!(["sh", "-c", "exit 3"]));
         assert_eq!(c["Entrypoint"], Value::Null);
         assert_eq!(c["Labels"]["app"], "web");

@@ -11,10 +11,12 @@
 //!   seccomp profiles, the `--init` binary, the image's users.
 //! - [`task`]: the shim client (start, dial, Task API calls).
 //! - [`logfile`]: reading docker json-file logs (rotation included).
+//! - [`stdio`], [`detach`]: clients joined to a process's stdio through the
+//!   shim's Attach stream (bounded per-client queues), docker's detach keys.
 //!
 //! Operations, one file each (state check → action → persist): [`create`],
 //! [`start`], [`stop`] (stop, kill, restart), [`remove`], [`list`],
-//! [`inspect`], [`logs`], [`attach`], [`wait`], [`top`]; rename is in
+//! [`inspect`], [`logs`], [`attach`], [`exec`], [`wait`], [`top`]; rename is in
 //! [`naming`]. [`monitor`] ends runs (exit → record → clean up → wake →
 //! auto-remove); [`recover`] reconnects to shims when berthd starts.
 //!
@@ -25,6 +27,8 @@
 
 pub mod attach;
 pub mod create;
+pub mod detach;
+pub mod exec;
 pub mod init;
 pub mod inspect;
 pub mod list;
@@ -42,6 +46,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod start;
+pub mod stdio;
 pub mod stop;
 pub mod task;
 pub mod top;

@@ -208,6 +208,8 @@ impl Engine {
         exit: ExitFile,
         error: String,
     ) {
+        // New attaches wait for the next run.
+        self.container_registry().handle(ns, id).close_attaches();
         let finished = if exit.exited_at.is_empty() {
             crate::store::now()
         } else {

@@ -121,6 +121,12 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     pub tty: bool,
     pub open_stdin: bool,
+    /// Close the container's stdin when an attached client's stdin ends.
+    pub stdin_once: bool,
+    /// The streams the creating client attached (shown by inspect).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
     pub stop_signal: String,
     /// Seconds `stop` waits; `None` is 10.
     pub stop_timeout: Option<i32>,

@@ -130,6 +130,9 @@ impl Engine {
         match state.status() {
             TaskStatus::Running | TaskStatus::Paused => {
                 handle.set_task(task.clone());
+                // Nothing waits for this run: the attaches of the berthd
+                // that started it are gone.
+                let _ = handle.open_attaches(task.clone());
                 let paused = state.status() == TaskStatus::Paused;
                 let pid = state.pid;
                 let _ = self.update_container(ns, &id, |r| {

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::task::Task;
 use crate::error::{ManagerError, Result};
@@ -42,6 +42,32 @@ pub struct Events {
     pub removed: bool,
 }
 
+/// What a start hands an attach that waited for it: the new run's task,
+/// and where to say that the attach is in place (the start waits for that
+/// before the process runs).
+pub struct Connect {
+    pub task: Arc<Task>,
+    pub ready: oneshot::Sender<()>,
+}
+
+/// How an attach reaches the container's stdio.
+pub enum AttachTo {
+    /// The container runs: attach to its task now. `events` is the events
+    /// value at that moment (the run's end is the next `ended`).
+    Now { task: Arc<Task>, events: Events },
+    /// It does not run: the next start connects the attach (before its
+    /// process runs) through this channel.
+    NextRun(oneshot::Receiver<Connect>),
+}
+
+/// The attach side of a container: the task attaches connect to while a
+/// run's process runs, and the attaches waiting for the next run.
+#[derive(Default)]
+struct Attaches {
+    live: Option<Arc<Task>>,
+    waiting: Vec<oneshot::Sender<Connect>>,
+}
+
 /// One container's live state.
 pub struct Handle {
     /// Held by start, stop, kill, restart, remove and rename for their whole
@@ -50,6 +76,9 @@ pub struct Handle {
     pub op: tokio::sync::Mutex<()>,
     task: Mutex<Option<Arc<Task>>>,
     events: watch::Sender<Events>,
+    attaches: Mutex<Attaches>,
+    /// The ids of the execs running in the container (inspect's ExecIDs).
+    execs: Mutex<Vec<String>>,
 }
 
 impl Handle {
@@ -58,7 +87,69 @@ impl Handle {
             op: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
             events: watch::Sender::new(Events::default()),
+            attaches: Mutex::default(),
+            execs: Mutex::default(),
         }
+    }
+
+    fn attaches(&self) -> MutexGuard<'_, Attaches> {
+        self.attaches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decides, atomically with starts and exits, where a new attach goes:
+    /// to the running process, or to the next run.
+    pub fn attach_to(&self) -> AttachTo {
+        let mut a = self.attaches();
+        if let Some(task) = &a.live {
+            return AttachTo::Now {
+                task: task.clone(),
+                events: self.events(),
+            };
+        }
+        a.waiting.retain(|w| !w.is_closed());
+        let (tx, rx) = oneshot::channel();
+        a.waiting.push(tx);
+        AttachTo::NextRun(rx)
+    }
+
+    /// A run's task exists and its process is about to run: attaches go to
+    /// it from now on; gives the ones that waited for it.
+    pub fn open_attaches(&self, task: Arc<Task>) -> Vec<oneshot::Sender<Connect>> {
+        let mut a = self.attaches();
+        a.live = Some(task);
+        std::mem::take(&mut a.waiting)
+    }
+
+    /// The run's process is gone: new attaches wait for the next run.
+    pub fn close_attaches(&self) {
+        self.attaches().live = None;
+    }
+
+    /// The task of the running process, if one runs (what exec and resize
+    /// use).
+    pub fn live_task(&self) -> Option<Arc<Task>> {
+        self.attaches().live.clone()
+    }
+
+    /// An exec started.
+    pub fn add_exec(&self, exec_id: &str) {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(exec_id.to_string());
+    }
+
+    /// An exec ended.
+    pub fn remove_exec(&self, exec_id: &str) {
+        self.execs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|e| e != exec_id);
+    }
+
+    /// The running execs' ids.
+    pub fn execs(&self) -> Vec<String> {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A receiver of this container's events (the current value is seen).

@@ -346,13 +346,13 @@ fn process_args(image: &ImageConfig, opts: &RunOptions) -> Result<Vec<String>, S
     Ok(args)
 }
 
-fn env_key(e: &str) -> &str {
+pub(crate) fn env_key(e: &str) -> &str {
     e.split_once('=').map_or(e, |(k, _)| k)
 }
 
 /// docker's `ReplaceOrAppendEnvValues`: `KEY=V` replaces or appends, a bare
 /// `KEY` removes.
-fn replace_or_append_env(defaults: &mut Vec<String>, overrides: &[String]) {
+pub(crate) fn replace_or_append_env(defaults: &mut Vec<String>, overrides: &[String]) {
     for value in overrides {
         let key = env_key(value);
         let pos = defaults.iter().position(|d| env_key(d) == key);

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use super::record::{bundle_dir, spec_path, ContainerRecord, Status, TaskRecord};
 use super::registry::{Exit, Handle};
+use super::stdio::ConsoleSize;
 use super::task::{socket_path, start_shim, Task, TaskError};
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
@@ -40,18 +41,26 @@ fn bundle_spec(stored: &[u8], cgroups: &str) -> Result<Vec<u8>> {
 impl Engine {
     /// Starts a created or stopped container.
     pub async fn start_container(&self, ns: &str, s: &str) -> Result<()> {
-        self.locked_op(ns, s, |engine, ns, id, handle| async move {
-            engine.start_locked(&ns, &id, &handle).await
+        self.start_container_sized(ns, s, ConsoleSize::default())
+            .await
+    }
+
+    /// Starts a container; one with a tty gets a pty of `size`.
+    pub async fn start_container_sized(&self, ns: &str, s: &str, size: ConsoleSize) -> Result<()> {
+        self.locked_op(ns, s, move |engine, ns, id, handle| async move {
+            engine.start_locked(&ns, &id, &handle, size).await
         })
         .await
     }
 
-    /// Starts the container; the caller holds its op lock.
+    /// Starts the container; the caller holds its op lock. Attaches waiting
+    /// for this run are connected before its process runs.
     pub(crate) async fn start_locked(
         &self,
         ns: &str,
         id: &str,
         handle: &Arc<Handle>,
+        size: ConsoleSize,
     ) -> Result<()> {
         let record = || {
             let rec = self
@@ -105,7 +114,7 @@ impl Engine {
         })?;
 
         let task = match self
-            .create_task(ns, &rec, &shim, &bundle, &address, &runtime)
+            .create_task(ns, &rec, &shim, &bundle, &address, &runtime, size)
             .await
         {
             Ok(t) => Arc::new(t),
@@ -122,6 +131,7 @@ impl Engine {
             }
         };
         handle.set_task(task.clone());
+        self.connect_attaches(handle, &task).await;
 
         let pid = match task.start().await {
             Ok(pid) => pid,
@@ -143,6 +153,7 @@ impl Engine {
     }
 
     /// Starts the shim and creates the task (stopped before exec).
+    #[allow(clippy::too_many_arguments)]
     async fn create_task(
         &self,
         ns: &str,
@@ -151,6 +162,7 @@ impl Engine {
         bundle: &Path,
         address: &Path,
         runtime: &str,
+        size: ConsoleSize,
     ) -> Result<Task> {
         let rootfs = {
             let engine = self.clone();
@@ -188,8 +200,8 @@ impl Engine {
                 cfg.state.join("runtime").join(ns).display().to_string()
             },
             log_path: rec.log_path.display().to_string(),
-            width: 0,
-            height: 0,
+            width: if rec.config.tty { size.width } else { 0 },
+            height: if rec.config.tty { size.height } else { 0 },
             log_max_size: if hc.log_max_size > 0 {
                 hc.log_max_size
             } else {
@@ -235,6 +247,7 @@ impl Engine {
             other => (128, other.to_string(), other.into()),
         };
         warn!(namespace = ns, id, code, error = %message, "start failed");
+        self.container_registry().handle(ns, id).close_attaches();
         let _ = task.kill(9, true).await;
         self.teardown(ns, id, Some(task)).await;
         let _ = self.update_container(ns, id, |r| {

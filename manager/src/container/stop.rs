@@ -143,7 +143,9 @@ impl Engine {
     pub async fn restart_container(&self, ns: &str, s: &str, timeout: i32) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
             engine.stop_locked(&ns, &id, &handle, timeout, "").await?;
-            engine.start_locked(&ns, &id, &handle).await
+            engine
+                .start_locked(&ns, &id, &handle, Default::default())
+                .await
         })
         .await
     }

@@ -7,16 +7,20 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use berth_proto::shim::v1::{
-    task_client::TaskClient, CreateTaskRequest, CreateTaskResponse, DeleteRequest, ExitStatus,
-    InfoRequest, InfoResponse, KillRequest, PidsRequest, ShutdownRequest, StartRequest,
+    attach_input, attach_output, task_client::TaskClient, AttachInput, AttachOpen, AttachOutput,
+    CreateTaskRequest, CreateTaskResponse, DeleteRequest, ExecRequest, ExitStatus, InfoRequest,
+    InfoResponse, KillRequest, PidsRequest, ResizePtyRequest, ShutdownRequest, StartRequest,
     StateRequest, StateResponse, WaitRequest,
 };
+use futures::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint, Uri};
-use tonic::Code;
+use tonic::{Code, Streaming};
 
 use crate::error::ErrorKind;
 
@@ -271,9 +275,15 @@ impl Task {
 
     /// Lets the init process exec; an exec failure is [`TaskError::Exec`].
     pub async fn start(&self) -> Result<u32, TaskError> {
+        self.start_process("").await
+    }
+
+    /// Starts the init (`exec_id` "") or a registered exec; an exec failure
+    /// is [`TaskError::Exec`].
+    pub async fn start_process(&self, exec_id: &str) -> Result<u32, TaskError> {
         let req = StartRequest {
             id: self.id.clone(),
-            exec_id: String::new(),
+            exec_id: exec_id.to_string(),
         };
         match self.client().start(req).await {
             Ok(r) => Ok(r.into_inner().pid),
@@ -291,6 +301,106 @@ impl Task {
                     _ => Err(TaskError::call("start", s)),
                 }
             }
+        }
+    }
+
+    /// Registers a process to run in the container (Start runs it).
+    pub async fn exec(&self, req: ExecRequest) -> Result<(), TaskError> {
+        self.client()
+            .exec(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| TaskError::call("exec", s))
+    }
+
+    /// Signals an exec.
+    pub async fn kill_process(&self, exec_id: &str, signal: u32) -> Result<(), TaskError> {
+        let req = KillRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            signal,
+            all: false,
+        };
+        self.client()
+            .kill(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| TaskError::call("kill", s))
+    }
+
+    /// Waits for the init (`exec_id` "") or an exec to exit.
+    pub async fn wait_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
+        let req = WaitRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+        };
+        self.client()
+            .wait(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("wait", s))
+    }
+
+    /// Removes an exec that exited.
+    pub async fn delete_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
+        let req = DeleteRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+        };
+        self.client()
+            .delete(req)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| TaskError::call("delete", s))
+    }
+
+    /// Sets the pty size of the init (`exec_id` "") or an exec.
+    pub async fn resize_pty(
+        &self,
+        exec_id: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<(), TaskError> {
+        let req = ResizePtyRequest {
+            id: self.id.clone(),
+            exec_id: exec_id.to_string(),
+            width,
+            height,
+        };
+        self.client()
+            .resize_pty(req)
+            .await
+            .map(|_| ())
+            .map_err(|s| TaskError::call("resize", s))
+    }
+
+    /// Opens an Attach stream to the init (`open.exec_id` "") or an exec
+    /// and waits for the shim's `attached`: every later byte of output
+    /// reaches the returned stream. `input` feeds stdin and its end.
+    pub async fn attach(
+        &self,
+        open: AttachOpen,
+        input: mpsc::Receiver<AttachInput>,
+    ) -> Result<Streaming<AttachOutput>, TaskError> {
+        let first = AttachInput {
+            msg: Some(attach_input::Msg::Open(open)),
+        };
+        let outbound = futures::stream::iter([first]).chain(ReceiverStream::new(input));
+        let mut stream = self
+            .client()
+            .attach(outbound)
+            .await
+            .map_err(|s| TaskError::call("attach", s))?
+            .into_inner();
+        match stream.message().await {
+            Ok(Some(AttachOutput {
+                event: Some(attach_output::Event::Attached(_)),
+            })) => Ok(stream),
+            Ok(_) => Err(TaskError::Call(
+                "shim attach: the stream did not start with `attached`".into(),
+                Code::Internal,
+            )),
+            Err(s) => Err(TaskError::call("attach", s)),
         }
     }
 

@@ -5,30 +5,35 @@
 use std::pin::Pin;
 
 use berth_proto::v1::{
-    attach_container_response::Event as AttachMsg, containers_server, AttachContainerRequest,
-    AttachContainerResponse, Container as PContainer, ContainerConfig as PConfig, ContainerExit,
-    ContainerLogsRequest, ContainerState as PState, CreateContainerRequest,
-    CreateContainerResponse, HostConfig as PHostConfig, InspectContainerRequest,
-    InspectContainerResponse, KillContainerRequest, KillContainerResponse, ListContainersRequest,
-    ListContainersResponse, LogEntry, RemoveContainerRequest, RemoveContainerResponse,
-    RenameContainerRequest, RenameContainerResponse, RestartContainerRequest,
+    attach_container_input, attach_container_response::Event as AttachMsg, containers_server,
+    exec_input, exec_output, AttachContainerInput, AttachContainerResponse,
+    ConsoleSize as PConsoleSize, Container as PContainer, ContainerConfig as PConfig,
+    ContainerExit, ContainerLogsRequest, ContainerState as PState, CreateContainerRequest,
+    CreateContainerResponse, ExecInput, ExecOutput, ExecStarted as PExecStarted,
+    HostConfig as PHostConfig, InspectContainerRequest, InspectContainerResponse,
+    KillContainerRequest, KillContainerResponse, ListContainersRequest, ListContainersResponse,
+    LogEntry, RemoveContainerRequest, RemoveContainerResponse, RenameContainerRequest,
+    RenameContainerResponse, ResizeRequest, ResizeResponse, RestartContainerRequest,
     RestartContainerResponse, StartContainerRequest, StartContainerResponse, StopContainerRequest,
     StopContainerResponse, TopContainerRequest, TopContainerResponse, TopRow, WaitContainerRequest,
     WaitContainerResponse,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::namespace;
-use crate::container::attach::AttachEvent;
+use crate::container::attach::{AttachEvent, AttachOptions};
 use crate::container::create::CreateOptions;
+use crate::container::exec::ExecOptions;
 use crate::container::list::{ListOptions, Listed};
 use crate::container::logfile::Entry;
 use crate::container::logs::LogsOptions;
 use crate::container::record::{ContainerConfig, HostConfig, State};
+use crate::container::registry::Exit;
+use crate::container::stdio::{ClientInput, ConsoleSize, EventReceiver};
 use crate::container::task::EXIT_CODE_METADATA;
 use crate::container::wait::WaitCondition;
 use crate::container::Resources;
@@ -75,6 +80,10 @@ fn config(c: PConfig) -> ContainerConfig {
         labels: c.labels.into_iter().collect(),
         tty: c.tty,
         open_stdin: c.open_stdin,
+        stdin_once: c.stdin_once,
+        attach_stdin: c.attach_stdin,
+        attach_stdout: c.attach_stdout,
+        attach_stderr: c.attach_stderr,
         stop_signal: c.stop_signal,
         stop_timeout: (c.stop_timeout >= 0).then_some(c.stop_timeout),
     }
@@ -138,6 +147,56 @@ fn container(l: Listed) -> PContainer {
     }
 }
 
+fn size(s: PConsoleSize) -> ConsoleSize {
+    ConsoleSize {
+        width: s.width,
+        height: s.height,
+    }
+}
+
+fn console_size(s: Option<PConsoleSize>) -> ConsoleSize {
+    s.map(size).unwrap_or_default()
+}
+
+fn container_exit(x: Exit) -> ContainerExit {
+    ContainerExit {
+        exit_code: x.code,
+        oom_killed: x.oom_killed,
+        error: x.error,
+    }
+}
+
+/// Feeds a client's messages after its first to the engine, mapped by
+/// `map` (messages it maps to nothing are ignored). The channel closes
+/// when the client's stream ends or breaks.
+fn client_input<M: Send + 'static>(
+    mut inbound: Streaming<M>,
+    map: fn(M) -> Option<ClientInput>,
+) -> mpsc::Receiver<ClientInput> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Ok(Some(m)) = inbound.message().await {
+            if let Some(input) = map(m) {
+                if tx.send(input).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A client's events as a response stream.
+fn events_stream<T: Send + 'static>(
+    events: EventReceiver,
+    map: fn(AttachEvent) -> Result<T, Status>,
+) -> impl Stream<Item = Result<T, Status>> + Send + 'static {
+    futures::stream::unfold(events, move |mut events| async move {
+        let e = events.recv().await?;
+        Some((map(e), events))
+    })
+}
+
 fn log_entry(e: Entry) -> LogEntry {
     LogEntry {
         stream: e.stream,
@@ -178,9 +237,9 @@ impl containers_server::Containers for Containers {
         req: Request<StartContainerRequest>,
     ) -> Result<Response<StartContainerResponse>, Status> {
         let ns = namespace(&req)?;
-        let id = req.into_inner().id;
+        let r = req.into_inner();
         self.engine
-            .start_container(&ns, &id)
+            .start_container_sized(&ns, &r.id, console_size(r.console_size))
             .await
             .map_err(status)?;
         Ok(Response::new(StartContainerResponse {}))
@@ -352,13 +411,35 @@ impl containers_server::Containers for Containers {
 
     async fn attach(
         &self,
-        req: Request<AttachContainerRequest>,
+        req: Request<Streaming<AttachContainerInput>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
         let ns = namespace(&req)?;
-        let r = req.into_inner();
+        let mut inbound = req.into_inner();
+        let open = match inbound.message().await? {
+            Some(AttachContainerInput {
+                msg: Some(attach_container_input::Msg::Open(open)),
+            }) => open,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of an attach must be `open`",
+                ))
+            }
+        };
+        let input = client_input(inbound, |m: AttachContainerInput| match m.msg? {
+            attach_container_input::Msg::Stdin(b) => Some(ClientInput::Stdin(b)),
+            attach_container_input::Msg::CloseStdin(_) => Some(ClientInput::CloseStdin),
+            attach_container_input::Msg::Resize(s) => Some(ClientInput::Resize(size(s))),
+            attach_container_input::Msg::Open(_) => None,
+        });
+        let opts = AttachOptions {
+            stdin: open.stdin,
+            stdout: open.stdout,
+            stderr: open.stderr,
+            detach_keys: open.detach_keys,
+        };
         let events = self
             .engine
-            .attach_container(&ns, &r.id, r.stdout, r.stderr)
+            .attach_stdio(&ns, &open.id, opts, input)
             .await
             .map_err(status)?;
         let registered = futures::stream::once(async {
@@ -366,22 +447,99 @@ impl containers_server::Containers for Containers {
                 event: Some(AttachMsg::Registered(true)),
             })
         });
-        let rest = tokio_stream::StreamExt::map(ReceiverStream::new(events), |e| match e {
-            AttachEvent::Output(e) => Ok(AttachContainerResponse {
-                event: Some(AttachMsg::Output(log_entry(e))),
-            }),
-            AttachEvent::Exit(x) => Ok(AttachContainerResponse {
-                event: Some(AttachMsg::Exit(ContainerExit {
-                    exit_code: x.code,
-                    oom_killed: x.oom_killed,
-                    error: x.error,
-                })),
-            }),
+        let rest = events_stream(events, |e| match e {
+            AttachEvent::Output(e) => Ok(AttachMsg::Output(log_entry(e))),
+            AttachEvent::Dropped(n) => Ok(AttachMsg::Dropped(n)),
+            AttachEvent::Exit(x) => Ok(AttachMsg::Exit(container_exit(x))),
+            AttachEvent::Detached => Ok(AttachMsg::Detached(true)),
             AttachEvent::Error(msg) => Err(Status::unavailable(msg)),
-        });
+        })
+        .map(|r| r.map(|event| AttachContainerResponse { event: Some(event) }));
         Ok(Response::new(Box::pin(futures::StreamExt::chain(
             registered, rest,
         ))))
+    }
+
+    type ExecStream = BoxStream<ExecOutput>;
+
+    async fn exec(
+        &self,
+        req: Request<Streaming<ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let ns = namespace(&req)?;
+        let mut inbound = req.into_inner();
+        let c = match inbound.message().await? {
+            Some(ExecInput {
+                msg: Some(exec_input::Msg::Config(c)),
+            }) => c,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of an exec must be `config`",
+                ))
+            }
+        };
+        let input = client_input(inbound, |m: ExecInput| match m.msg? {
+            exec_input::Msg::Stdin(b) => Some(ClientInput::Stdin(b)),
+            exec_input::Msg::CloseStdin(_) => Some(ClientInput::CloseStdin),
+            exec_input::Msg::Resize(s) => Some(ClientInput::Resize(size(s))),
+            exec_input::Msg::Config(_) => None,
+        });
+        let opts = ExecOptions {
+            cmd: c.cmd,
+            env: c.env,
+            user: c.user,
+            working_dir: c.working_dir,
+            privileged: c.privileged,
+            tty: c.tty,
+            stdin: c.stdin,
+            detach: c.detach,
+            console_size: console_size(c.console_size),
+            detach_keys: c.detach_keys,
+        };
+        let started = self
+            .engine
+            .exec_container(&ns, &c.id, opts, input)
+            .await
+            .map_err(status)?;
+        let first = futures::stream::once(async move {
+            Ok(ExecOutput {
+                event: Some(exec_output::Event::Started(PExecStarted {
+                    exec_id: started.exec_id,
+                    pid: started.pid,
+                })),
+            })
+        });
+        let Some(events) = started.events else {
+            return Ok(Response::new(Box::pin(first)));
+        };
+        let rest = events_stream(events, |e| match e {
+            AttachEvent::Output(e) => Ok(exec_output::Event::Output(log_entry(e))),
+            AttachEvent::Dropped(n) => Ok(exec_output::Event::Dropped(n)),
+            AttachEvent::Exit(x) => Ok(exec_output::Event::Exit(container_exit(x))),
+            AttachEvent::Detached => Ok(exec_output::Event::Detached(true)),
+            AttachEvent::Error(msg) => Err(Status::unavailable(msg)),
+        })
+        .map(|r| r.map(|event| ExecOutput { event: Some(event) }));
+        Ok(Response::new(Box::pin(futures::StreamExt::chain(
+            first, rest,
+        ))))
+    }
+
+    async fn resize(
+        &self,
+        req: Request<ResizeRequest>,
+    ) -> Result<Response<ResizeResponse>, Status> {
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        let size = ConsoleSize {
+            width: r.width,
+            height: r.height,
+        };
+        self.engine
+            .resize_container(&ns, &r.id, &r.exec_id, size)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ResizeResponse {}))
     }
 
     async fn top(

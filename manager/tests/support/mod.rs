@@ -249,6 +249,7 @@ pub async fn attach_and_start(env: &Env, id: &str) -> (String, String, berthd::c
                 return (out, err, x);
             }
             Some(AttachEvent::Error(e)) => panic!("attach: {e}"),
+            Some(other) => panic!("attach: unexpected {other:?}"),
             None => panic!("attach ended without an exit"),
         }
     }

@@ -73,6 +73,12 @@ pub fn build_request(
         labels: build_labels(&o.label, &o.label_file)?,
         tty: o.tty,
         open_stdin: o.interactive,
+        // docker create attaches everything (stdin with -i); `run` adjusts
+        // these for its own client.
+        stdin_once: o.interactive,
+        attach_stdin: o.interactive,
+        attach_stdout: true,
+        attach_stderr: true,
         stop_signal: o.stop_signal.clone().unwrap_or_default(),
         stop_timeout: o.stop_timeout.unwrap_or(STOP_TIMEOUT_UNSET),
     };

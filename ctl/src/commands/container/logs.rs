@@ -7,7 +7,7 @@ use berth_proto::v1::ContainerLogsRequest;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::super::Ctx;
-use super::attach::Output;
+use super::session::Output;
 use crate::cli::LogsArgs;
 use crate::error::CliError;
 use crate::flags::FlagError;
@@ -34,7 +34,7 @@ pub async fn logs(ctx: &Ctx, args: &LogsArgs) -> Result<(), CliError> {
     };
     let client = ctx.connect().await?;
     let mut stream = client.containers().logs(request).await?.into_inner();
-    let mut output = Output::default();
+    let mut output = Output::new(false);
     while let Some(entry) = stream.message().await? {
         if args.timestamps {
             let mut line = format!("{} ", fixed_nanos(&entry.time)).into_bytes();

@@ -1,5 +1,6 @@
 //! The container verbs: run, create, start, stop, restart, kill, rm, ps,
-//! logs, wait, top, rename. Names and ids go to berthd as the user typed
+//! logs, wait, top, rename, attach, exec (the last two and foreground runs
+//! share [`session`]: stdio, raw mode, resizes, sig-proxy). Names and ids go to berthd as the user typed
 //! them; berthd resolves names, full ids and unique id prefixes.
 //!
 //! Verbs that take several containers (start, stop, restart, kill, rm,
@@ -9,12 +10,14 @@
 
 pub mod attach;
 pub mod create;
+pub mod exec;
 pub mod kill;
 pub mod logs;
 pub mod ps;
 pub mod rename;
 pub mod rm;
 pub mod run;
+pub mod session;
 pub mod start;
 pub mod status;
 pub mod stop;

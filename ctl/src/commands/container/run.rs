@@ -7,16 +7,18 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use berth_proto::v1::{RemoveContainerRequest, StartContainerRequest};
+use berth_proto::v1::{ConsoleSize, RemoveContainerRequest, StartContainerRequest};
 use tonic::{Code, Status};
 
-use super::super::{print, Ctx};
-use super::attach::{attach, exit_code, follow};
+use super::super::{print, report, Ctx};
+use super::attach::{events, input_msg, open, AttachRequest, EXIT_ATTACH_FAILED, NOT_A_TTY};
 use super::create::{build_request, create_container};
+use super::session::{End, Session};
 use crate::cli::RunArgs;
 use crate::client::Client;
 use crate::error::CliError;
 use crate::flags::env::process_env;
+use crate::terminal;
 
 /// The status metadata key in which berthd gives a failed exec's exit code.
 pub const EXIT_CODE_METADATA: &str = "berth-exit-code";
@@ -29,18 +31,41 @@ const EXIT_NOT_FOUND: u8 = 127;
 
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, CliError> {
     let options = &args.options;
-    let request = build_request(options, &process_env)?;
+    if !args.detach && options.tty && options.interactive && !terminal::stdin_is_tty() {
+        // docker checks before it creates anything, and exits 1.
+        report(&CliError::Invalid(NOT_A_TTY.into()));
+        return Ok(ExitCode::from(EXIT_ATTACH_FAILED));
+    }
+    let mut request = build_request(options, &process_env)?;
+    if let Some(c) = request.config.as_mut() {
+        // docker run: the foreground client attaches everything (stdin with
+        // -i, and then closes the container's stdin when its own ends);
+        // -d attaches nothing.
+        let attach = !args.detach;
+        c.attach_stdin = attach && options.interactive;
+        c.attach_stdout = attach;
+        c.attach_stderr = attach;
+        c.stdin_once = attach && options.interactive;
+    }
     let client = ctx.connect().await?;
     let id = create_container(&client, request).await?;
     let auto_remove = options.rm;
     if args.detach {
-        if let Err(status) = start(&client, &id).await {
+        if let Err(status) = start(&client, &id, None).await {
             return Ok(start_failed(&client, &id, auto_remove, &status).await);
         }
         print(&format!("{id}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    match foreground(&client, &id, auto_remove, args.sig_proxy && !options.tty).await {
+    let fg = Foreground {
+        id: id.clone(),
+        auto_remove,
+        sig_proxy: args.sig_proxy,
+        tty: options.tty,
+        stdin: options.interactive,
+        detach_keys: args.detach_keys.clone().unwrap_or_default(),
+    };
+    match foreground(&client, &fg).await {
         Ok(code) => Ok(code),
         Err(e) => {
             if auto_remove {
@@ -51,30 +76,57 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Attach, start, stream until the exit. Shared with `start -a`.
-pub async fn foreground(
-    client: &Client,
-    id: &str,
-    auto_remove: bool,
-    sig_proxy: bool,
-) -> Result<ExitCode, CliError> {
-    let mut containers = client.containers();
-    let stream = attach(&mut containers, id).await?;
-    if let Err(status) = start(client, id).await {
-        return Ok(start_failed(client, id, auto_remove, &status).await);
-    }
-    let proxy = sig_proxy.then(|| (containers.clone(), id.to_owned()));
-    let exit = follow(stream, proxy).await?;
-    if !exit.error.is_empty() && exit.exit_code != 0 {
-        super::super::report(&CliError::Invalid(exit.error.clone()));
-    }
-    Ok(ExitCode::from(exit_code(exit.exit_code)))
+/// A container run in the foreground (`run` without -d, `start -a`).
+#[derive(Clone, Debug, Default)]
+pub struct Foreground {
+    pub id: String,
+    /// Remove the container if its start fails (--rm).
+    pub auto_remove: bool,
+    /// Forward signals (only without a tty, as docker).
+    pub sig_proxy: bool,
+    /// The container has a tty.
+    pub tty: bool,
+    /// The user's stdin goes to the container.
+    pub stdin: bool,
+    pub detach_keys: String,
 }
 
-async fn start(client: &Client, id: &str) -> Result<(), Status> {
+/// Attach, start, stream until the exit (or a detach).
+pub async fn foreground(client: &Client, fg: &Foreground) -> Result<ExitCode, CliError> {
+    let mut containers = client.containers();
+    let request = AttachRequest {
+        id: fg.id.clone(),
+        stdin: fg.stdin,
+        detach_keys: fg.detach_keys.clone(),
+    };
+    let attached = open(&mut containers, &request).await?;
+    let size = if fg.tty { terminal::size() } else { None };
+    if let Err(status) = start(client, &fg.id, size).await {
+        return Ok(start_failed(client, &fg.id, fg.auto_remove, &status).await);
+    }
+    let session = Session {
+        tx: attached.tx,
+        to_msg: input_msg,
+        tty: fg.tty,
+        stdin: fg.stdin,
+        proxy: (fg.sig_proxy && !fg.tty).then(|| (containers.clone(), fg.id.clone())),
+    };
+    let end = session.run(events(attached.events)).await?;
+    if let End::Exit(x) = &end {
+        if !x.error.is_empty() && x.exit_code != 0 {
+            report(&CliError::Invalid(x.error.clone()));
+        }
+    }
+    Ok(ExitCode::from(end.exit_code()))
+}
+
+async fn start(client: &Client, id: &str, size: Option<(u32, u32)>) -> Result<(), Status> {
     client
         .containers()
-        .start(StartContainerRequest { id: id.to_owned() })
+        .start(StartContainerRequest {
+            id: id.to_owned(),
+            console_size: size.map(|(width, height)| ConsoleSize { width, height }),
+        })
         .await
         .map(|_| ())
 }
