@@ -24,8 +24,9 @@ if [ -f "$HOME/.cargo/env" ]; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
-cargo build --release --workspace --bins -q
-BIN=$PWD/target/release
+# The binaries as they ship: a static, LTO'd shim next to berthd (scripts/build.sh).
+scripts/build.sh -q
+BIN=$PWD/target/dist
 WORK=$(mktemp -d /var/tmp/berth-bench-XXXXXX)
 BERTHD= DOCKERD= CONTAINERD=
 stop() { # pid: SIGTERM, then wait for it
@@ -67,6 +68,7 @@ timeit() {
   done | stats
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+private_dirty_kib() { awk '/^Private_Dirty:/ { print $2 }' "/proc/$1/smaps_rollup"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 ARCHIVE=$WORK/busybox.tar
@@ -162,13 +164,13 @@ echo "== idle memory (RSS)"
 "${B[@]}" run -d --name rss busybox sleep 1000 >/dev/null
 sleep 1
 SHIM_PID=$(cat "$WORK"/berth-state/tasks/default/*/shim.pid)
-echo "berth-shim:               $(rss_kib "$SHIM_PID") KiB"
+echo "berth-shim:               $(rss_kib "$SHIM_PID") KiB (private dirty $(private_dirty_kib "$SHIM_PID") KiB)"
 echo "berthd:                   $(rss_kib "$BERTHD") KiB"
 if [ -n "$CONTAINERD" ]; then
   "${C[@]}" run -d "$CIMG" rss sleep 1000 >/dev/null
   sleep 1
   CSHIM=$(pgrep -f "containerd-shim-runc-v2.*-namespace bench" | head -n1)
-  echo "containerd-shim-runc-v2:  $(rss_kib "$CSHIM") KiB"
+  echo "containerd-shim-runc-v2:  $(rss_kib "$CSHIM") KiB (private dirty $(private_dirty_kib "$CSHIM") KiB)"
   echo "containerd:               $(rss_kib "$CONTAINERD") KiB"
 fi
 if [ -n "$DOCKERD" ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine, as root: install what is missing (Debian
-# packages), build berth (release), start a berthd with its own root, state
+# packages), build berth (release, scripts/build.sh), start a berthd with its own root, state
 # dir and socket under /var/lib/berth-demo (or $BERTH_DEMO_DIR), build the
 # busybox image from the host's static busybox, load it and list it.
 #
@@ -11,13 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (berthd mounts overlays)" >&2; exit 1; }
 scripts/install-deps.sh --all
-if [ -f "$HOME/.cargo/env" ]; then
-  # shellcheck disable=SC1091
-  . "$HOME/.cargo/env"
-fi
-cargo build --release --workspace --bins
+# Release binaries plus the static, LTO'd shim, in target/dist.
+scripts/build.sh
 
-BIN=$PWD/target/release
+BIN=$PWD/target/dist
 DEMO=${BERTH_DEMO_DIR:-/var/lib/berth-demo}
 SOCK=$DEMO/berth.sock
 mkdir -p "$DEMO"
