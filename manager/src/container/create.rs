@@ -254,6 +254,10 @@ impl Drop for Undo<'_> {
 impl Engine {
     /// Creates a container (docker create). Nothing runs yet.
     pub async fn create_container(&self, ns: &str, opts: CreateOptions) -> Result<Created> {
+        // A create is most often followed by a start (`run`): begin the
+        // cgroup-move grace period now, so it has passed by the time the
+        // shim moves the init (migration.rs).
+        super::migration::begin_grace_period();
         let engine = self.clone();
         let ns = ns.to_string();
         tokio::task::spawn_blocking(move || engine.create_blocking(&ns, opts))

@@ -9,11 +9,15 @@
 //! of it do not wait again (the kernel's rcu_sync stays in its "passed"
 //! state until a grace period after the last writer leaves).
 //!
-//! So when a start begins, berthd moves itself into the cgroup it is
-//! already in (a migration that changes nothing) on a blocking thread. That
-//! wait overlaps the shim's start-up and the overlay mount instead of
-//! following them, and the shim's move of the init, a few milliseconds
-//! later, finds the grace period already passed. When this fails (no
+//! So when a create, a start or an exec begins, berthd moves itself into
+//! the cgroup it is already in (a migration that changes nothing) on a
+//! blocking thread. That wait overlaps the rest of the create and the
+//! shim's start-up instead of following them, and the shim's move of the
+//! init, a few milliseconds later, finds the grace period already passed.
+//! The kernel holds `cgroup_mutex` during that wait, so cgroup mkdirs wait
+//! too: the earlier it starts, the more it saves, which is why the create
+//! begins it, not only the start (a start within a grace period of the
+//! create's finds it passed and costs nothing). When this fails (no
 //! permission, no cgroupfs) nothing is lost but the head start.
 
 use std::path::{Path, PathBuf};
