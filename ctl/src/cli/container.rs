@@ -180,7 +180,16 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Proxy received signals to the process
+    #[command(flatten)]
+    pub stream: StreamFlags,
+    #[command(flatten)]
+    pub options: ContainerOptions,
+}
+
+/// What `run` and `attach` take for a session with the container's stdio.
+#[derive(Debug, Args)]
+pub struct StreamFlags {
+    /// Proxy all received signals to the process
     #[arg(
         long = "sig-proxy",
         action = ArgAction::Set,
@@ -194,8 +203,6 @@ pub struct RunArgs {
     /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys", value_name = "string")]
     pub detach_keys: Option<String>,
-    #[command(flatten)]
-    pub options: ContainerOptions,
 }
 
 #[derive(Debug, Args)]
@@ -225,20 +232,8 @@ pub struct AttachArgs {
     /// Do not attach STDIN
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
-    /// Proxy all received signals to the process
-    #[arg(
-        long = "sig-proxy",
-        action = ArgAction::Set,
-        num_args = 0..=1,
-        require_equals = true,
-        default_value_t = true,
-        default_missing_value = "true",
-        value_name = "BOOL"
-    )]
-    pub sig_proxy: bool,
-    /// Override the key sequence for detaching a container
-    #[arg(long = "detach-keys", value_name = "string")]
-    pub detach_keys: Option<String>,
+    #[command(flatten)]
+    pub stream: StreamFlags,
     /// The container
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -547,7 +542,7 @@ mod tests {
         let cli = parse(&["berth", "run", "-h", "myhost", "-d", "--rm", "busybox"]);
         match cli.command {
             Command::Run(r) => {
-                assert!(r.detach && r.sig_proxy);
+                assert!(r.detach && r.stream.sig_proxy);
                 assert_eq!(r.options.hostname.as_deref(), Some("myhost"));
                 assert!(r.options.rm);
                 assert_eq!(r.options.image(), "busybox");
@@ -559,7 +554,7 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
         let cli = parse(&["berth", "run", "--sig-proxy=false", "busybox"]);
         match cli.command {
-            Command::Run(r) => assert!(!r.sig_proxy),
+            Command::Run(r) => assert!(!r.stream.sig_proxy),
             other => panic!("{other:?}"),
         }
     }
@@ -611,15 +606,15 @@ mod tests {
         .command
         {
             Command::Run(r) => {
-                assert!(r.options.tty && r.options.interactive && r.sig_proxy);
-                assert_eq!(r.detach_keys.as_deref(), Some("ctrl-x"));
+                assert!(r.options.tty && r.options.interactive && r.stream.sig_proxy);
+                assert_eq!(r.stream.detach_keys.as_deref(), Some("ctrl-x"));
             }
             other => panic!("{other:?}"),
         }
         match parse(&["berth", "attach", "--no-stdin", "--sig-proxy=false", "web"]).command {
             Command::Attach(a) => {
-                assert!(a.no_stdin && !a.sig_proxy);
-                assert_eq!((a.container.as_str(), a.detach_keys), ("web", None));
+                assert!(a.no_stdin && !a.stream.sig_proxy);
+                assert_eq!((a.container.as_str(), a.stream.detach_keys), ("web", None));
             }
             other => panic!("{other:?}"),
         }

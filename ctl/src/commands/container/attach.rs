@@ -177,7 +177,7 @@ async fn attach_session(ctx: &Ctx, args: &AttachArgs) -> Result<ExitCode, CliErr
     let request = AttachRequest {
         id: st.id.clone(),
         stdin,
-        detach_keys: args.detach_keys.clone().unwrap_or_default(),
+        detach_keys: args.stream.detach_keys.clone().unwrap_or_default(),
     };
     let attached = open(&mut containers, &request).await?;
     if st.tty {
@@ -193,7 +193,7 @@ async fn attach_session(ctx: &Ctx, args: &AttachArgs) -> Result<ExitCode, CliErr
         to_msg: input_msg,
         tty: st.tty,
         stdin,
-        proxy: (args.sig_proxy && !st.tty).then(|| (containers.clone(), st.id.clone())),
+        proxy: (args.stream.sig_proxy && !st.tty).then(|| (containers.clone(), st.id.clone())),
     };
     let end = session.run(events(attached.events)).await?;
     if let super::session::End::Exit(x) = &end {

@@ -60,10 +60,10 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, CliError> {
     let fg = Foreground {
         id: id.clone(),
         auto_remove,
-        sig_proxy: args.sig_proxy,
+        sig_proxy: args.stream.sig_proxy,
         tty: options.tty,
         stdin: options.interactive,
-        detach_keys: args.detach_keys.clone().unwrap_or_default(),
+        detach_keys: args.stream.detach_keys.clone().unwrap_or_default(),
     };
     match foreground(&client, &fg).await {
         Ok(code) => Ok(code),
