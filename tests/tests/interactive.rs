@@ -98,6 +98,26 @@ fn run_it_is_a_working_shell() {
     t.send("echo status=$?\r");
     t.expect("status=130");
     t.expect(PROMPT);
+    // ^Z stops the foreground job (the shell has job control on its pty).
+    t.send("sleep 1000\r");
+    std::thread::sleep(Duration::from_millis(500));
+    t.send("\x1a");
+    t.expect(PROMPT);
+    t.send("echo status=$?\r");
+    t.expect("status=148");
+    t.expect(PROMPT);
+    t.send("kill -9 %1\r");
+    t.expect(PROMPT);
+    // ^D is end-of-file for the reading process.
+    t.send("cat\r");
+    std::thread::sleep(Duration::from_millis(300));
+    t.send("abc\r");
+    t.expect("abc\r\nabc\r\n");
+    t.send("\x04");
+    t.expect(PROMPT);
+    t.send("echo status=$?\r");
+    t.expect("status=0");
+    t.expect(PROMPT);
     // The shell's exit code is berth's, and the terminal is cooked again.
     t.send("exit 3\r");
     let st = t.wait(EXIT);
