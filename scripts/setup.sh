@@ -36,13 +36,15 @@ berth images
 berth history busybox
 # A container: the shim, the built-in runtime, the log, --rm.
 berth run --rm busybox sh -c 'echo "hello from $(hostname), pid $$, as $(id -un)"'
+berth rm -f demo >/dev/null 2>&1 || true # from an earlier run of this script
 berth run -d --name demo busybox sleep 3600
+berth exec demo sh -c 'echo "exec in $(hostname): $(ps | wc -l) lines of ps"'
 berth ps
 
 cat <<MSG
 
 berthd is still running (pid $(cat "$DEMO/berthd.pid"), log $DEMO/berthd.log).
-A container named "demo" runs too (berth rm -f demo).
+A container named "demo" runs too: berth exec -it demo sh; berth rm -f demo.
 Use it:   $BIN/berth -H unix://$SOCK images
           export BERTH_HOST=unix://$SOCK; $BIN/berth image inspect busybox
 Stop it:  kill \$(cat $DEMO/berthd.pid)
