@@ -17,75 +17,20 @@
 # Every daemon is private (own root, state, socket; docker without bridge or
 # iptables). A peer that is not installed is skipped with a message.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 RUNS=${1:-30}
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-if [ -f "$HOME/.cargo/env" ]; then
-  # shellcheck disable=SC1091
-  . "$HOME/.cargo/env"
-fi
-# The binaries as they ship: a static, LTO'd shim next to berthd (scripts/build.sh).
-scripts/build.sh -q
-BIN=$PWD/target/dist
-WORK=$(mktemp -d /var/tmp/berth-bench-XXXXXX)
-BERTHD= DOCKERD= CONTAINERD=
-stop() { # pid: SIGTERM, then wait for it
-  [ -n "$1" ] || return 0
-  kill "$1" 2>/dev/null || return 0
-  for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
-}
-B=("$BIN/berth" -H "unix://$WORK/berth.sock")
-D=(docker -H "unix://$WORK/docker.sock")
-C=(ctr --address "$WORK/containerd/containerd.sock" --namespace bench)
-cleanup() {
-  set +e
-  [ -n "$BERTHD" ] && "${B[@]}" ps -aq 2>/dev/null | xargs -r "${B[@]}" rm -f >/dev/null 2>&1
-  [ -n "$DOCKERD" ] && "${D[@]}" ps -aq 2>/dev/null | xargs -r "${D[@]}" rm -f >/dev/null 2>&1
-  if [ -n "$CONTAINERD" ]; then
-    for t in $("${C[@]}" task ls -q 2>/dev/null); do "${C[@]}" task kill -s KILL "$t"; done >/dev/null 2>&1
-    sleep 0.5
-    for t in $("${C[@]}" task ls -q 2>/dev/null); do "${C[@]}" task rm -f "$t"; done >/dev/null 2>&1
-    "${C[@]}" containers ls -q 2>/dev/null | xargs -r "${C[@]}" containers rm >/dev/null 2>&1
-  fi
-  stop "$BERTHD"; stop "$DOCKERD"; stop "$CONTAINERD"
-  # berthd's cgroup parent, empty once its containers are gone.
-  for d in /sys/fs/cgroup/*/berth-bench; do rmdir "$d" 2>/dev/null; done
-  grep -o " $WORK[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-ms_now() { date +%s%N; }
-# stats: reads milliseconds, prints "p50 p90"
-stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f %.1f\n", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'; }
-# timeit CMD...: runs CMD RUNS times, prints "p50 p90" in ms
-timeit() {
-  local i t0 t1
-  for i in $(seq "$RUNS"); do
-    t0=$(ms_now); "$@" >/dev/null; t1=$(ms_now)
-    echo $(( (t1 - t0) / 1000 )) | awk '{ printf "%.3f\n", $1 / 1000 }'
-  done | stats
-}
+BENCH=berth-bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 private_dirty_kib() { awk '/^Private_Dirty:/ { print $2 }' "/proc/$1/smaps_rollup"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-
-ARCHIVE=$WORK/busybox.tar
-"$BIN/make-image" busybox "$ARCHIVE" --tag busybox:latest
-echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1e6 }' /proc/meminfo), kernel $(uname -r), $RUNS runs each"
 
 # --- berth ------------------------------------------------------------------
-"$BIN/berthd" --root "$WORK/berth-root" --state "$WORK/berth-state" \
-  --address "unix://$WORK/berth.sock" --cgroup-parent berth-bench --log-level warn \
-  </dev/null >>"$WORK/berthd.log" 2>&1 &
-BERTHD=$!
-for _ in $(seq 200); do "${B[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-"${B[@]}" load -q -i "$ARCHIVE" >/dev/null
+start_berthd
 "${B[@]}" run --rm busybox true # warm the page cache
-read -r BERTH_P50 BERTH_P90 < <(timeit "${B[@]}" run --rm busybox true)
+R=$(timeit "${B[@]}" run --rm busybox true); read -r BERTH_P50 BERTH_P90 <<<"$R"
 echo "berth  run --rm busybox true:  p50 ${BERTH_P50} ms  p90 ${BERTH_P90} ms (target p50 <= 40 ms)"
-read -r BRUNC_P50 BRUNC_P90 < <(timeit "${B[@]}" run --rm --runtime runc busybox true)
+R=$(timeit "${B[@]}" run --rm --runtime runc busybox true); read -r BRUNC_P50 BRUNC_P90 <<<"$R"
 echo "berth  run --rm --runtime runc busybox true:  p50 ${BRUNC_P50} ms  p90 ${BRUNC_P90} ms"
 
 # --- runc alone, on the same rootfs ------------------------------------------
@@ -105,51 +50,25 @@ EOF
   )
   n=0
   runc_once() { n=$((n + 1)); runc --root "$WORK/runc/state" run --bundle "$WORK/runc" "bench-$$-$n-$RANDOM" </dev/null; }
-  read -r RUNC_P50 RUNC_P90 < <(timeit runc_once)
+  R=$(timeit runc_once); read -r RUNC_P50 RUNC_P90 <<<"$R"
   echo "runc   run (bare, same rootfs):  p50 ${RUNC_P50} ms  p90 ${RUNC_P90} ms"
 else
   echo "runc: not installed (apt-get install runc) — skipped"
 fi
 
 # --- containerd (ctr) ------------------------------------------------------------
-if command -v containerd >/dev/null && command -v ctr >/dev/null; then
-  mkdir -p "$WORK/containerd"
-  cat >"$WORK/containerd/config.toml" <<EOF
-version = 2
-root = "$WORK/containerd/root"
-state = "$WORK/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$WORK/containerd/containerd.sock"
-[plugins."io.containerd.runtime.v2.task"]
-EOF
-  containerd --config "$WORK/containerd/config.toml" </dev/null >"$WORK/containerd.log" 2>&1 &
-  CONTAINERD=$!
-  for _ in $(seq 200); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-  "${C[@]}" images import "$ARCHIVE" >/dev/null
-  CIMG=$("${C[@]}" images ls -q | head -n1)
+if start_containerd; then
   n=0
   ctr_once() { n=$((n + 1)); "${C[@]}" run --rm "$CIMG" "bench-$n" true </dev/null; }
-  read -r CTR_P50 CTR_P90 < <(timeit ctr_once)
+  R=$(timeit ctr_once); read -r CTR_P50 CTR_P90 <<<"$R"
   echo "ctr    run --rm busybox true:  p50 ${CTR_P50} ms  p90 ${CTR_P90} ms"
-else
-  echo "containerd: not installed (apt-get install containerd) — skipped"
 fi
 
 # --- docker --------------------------------------------------------------------
-if command -v dockerd >/dev/null && command -v docker >/dev/null; then
-  mkdir -p "$WORK/docker"
-  dockerd --data-root "$WORK/docker/root" --exec-root "$WORK/docker/exec" \
-    --pidfile "$WORK/docker/dockerd.pid" --host "unix://$WORK/docker.sock" \
-    --bridge none --iptables=false --ip6tables=false </dev/null >"$WORK/dockerd.log" 2>&1 &
-  DOCKERD=$!
-  for _ in $(seq 300); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-  "${D[@]}" load -q -i "$ARCHIVE" >/dev/null
+if start_dockerd; then
   "${D[@]}" run --rm --network none busybox true
-  read -r DOCKER_P50 DOCKER_P90 < <(timeit "${D[@]}" run --rm --network none busybox true)
+  R=$(timeit "${D[@]}" run --rm --network none busybox true); read -r DOCKER_P50 DOCKER_P90 <<<"$R"
   echo "docker run --rm --network none busybox true:  p50 ${DOCKER_P50} ms  p90 ${DOCKER_P90} ms"
-else
-  echo "docker: dockerd is not installed (apt-get install docker.io) — skipped"
 fi
 
 echo
