@@ -140,6 +140,19 @@ async fn create(fx: &Fixture, client: &mut TaskClient<Channel>, req: CreateTaskR
         .unwrap_or_else(|s| panic!("create: {s:?}\nshim log:\n{}", fx.shim_log()));
 }
 
+/// Starts the process (`exec_id`; "" for the init) and returns its pid.
+async fn start(fx: &Fixture, client: &mut TaskClient<Channel>, exec_id: &str) -> u32 {
+    client
+        .start(StartRequest {
+            id: fx.id.clone(),
+            exec_id: exec_id.into(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("start {exec_id:?}: {s:?}\nshim log:\n{}", fx.shim_log()))
+        .into_inner()
+        .pid
+}
+
 async fn wait_exit(client: &mut TaskClient<Channel>, id: &str, exec_id: &str) -> i32 {
     tokio::time::timeout(
         STEP,
@@ -369,15 +382,7 @@ async fn exec(runtime: &'static str) {
         .into_inner();
     assert_eq!(state.status, TaskStatus::Created as i32);
     let mut a = attach(&mut client, &fx.id, "e1", false).await;
-    let pid = client
-        .start(StartRequest {
-            id: fx.id.clone(),
-            exec_id: "e1".into(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("start e1: {s:?}\nshim log:\n{}", fx.shim_log()))
-        .into_inner()
-        .pid;
+    let pid = start(&fx, &mut client, "e1").await;
     assert!(pid > 0);
     a.finish().await;
     assert_eq!(wait_exit(&mut client, &fx.id, "e1").await, 7);
@@ -572,15 +577,7 @@ async fn exec_killed_with_container(runtime: &'static str) {
         .await
         .unwrap();
     let mut a = attach(&mut client, &fx.id, "e", false).await;
-    let pid = client
-        .start(StartRequest {
-            id: fx.id.clone(),
-            exec_id: "e".into(),
-        })
-        .await
-        .unwrap_or_else(|s| panic!("start e: {s:?}\nshim log:\n{}", fx.shim_log()))
-        .into_inner()
-        .pid;
+    let pid = start(&fx, &mut client, "e").await;
     client
         .kill(kill_req(&fx.id, libc::SIGKILL as u32, false))
         .await

@@ -634,27 +634,32 @@ fn chown_tree(p: &Path, id: u32) {
     }
 }
 
+/// Gives the container a user namespace mapping 0-65535 to host 100000+, and
+/// makes the namespace's root own the rootfs (as with docker's userns-remap).
+fn in_user_namespace(b: &Bundle, spec: &mut Spec) {
+    let linux = spec.linux_mut().as_mut().unwrap();
+    let mut ns = linux.namespaces().clone().unwrap();
+    let mut user = LinuxNamespace::default();
+    user.set_typ(LinuxNamespaceType::User);
+    ns.push(user);
+    linux.set_namespaces(Some(ns));
+    let map = LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(100_000u32)
+        .size(65_536u32)
+        .build()
+        .unwrap();
+    linux.set_uid_mappings(Some(vec![map]));
+    linux.set_gid_mappings(Some(vec![map]));
+    chown_tree(&b.path().join("rootfs"), 100_000);
+}
+
 #[test]
 fn user_namespace_maps_root() {
     isolated("user_namespace_maps_root", || {
         let b = Bundle::new();
         let mut spec = sh(&b, "id -u; cat /proc/self/uid_map; ls /dev/null; hostname");
-        let linux = spec.linux_mut().as_mut().unwrap();
-        let mut ns = linux.namespaces().clone().unwrap();
-        let mut user = LinuxNamespace::default();
-        user.set_typ(LinuxNamespaceType::User);
-        ns.push(user);
-        linux.set_namespaces(Some(ns));
-        let map = LinuxIdMappingBuilder::default()
-            .container_id(0u32)
-            .host_id(100_000u32)
-            .size(65_536u32)
-            .build()
-            .unwrap();
-        linux.set_uid_mappings(Some(vec![map]));
-        linux.set_gid_mappings(Some(vec![map]));
-        // The namespace's root owns the rootfs (as with docker's userns-remap).
-        chown_tree(&b.path().join("rootfs"), 100_000);
+        in_user_namespace(&b, &mut spec);
         let o = run(&b, &spec);
         o.start.unwrap();
         assert_eq!(o.exit_code, 0, "stderr: {}", o.stderr);
@@ -675,21 +680,7 @@ fn exec_joins_the_container_and_its_user_namespace() {
     isolated("exec_joins_the_container_and_its_user_namespace", || {
         let b = Bundle::new();
         let mut spec = sh(&b, "sleep 100");
-        let linux = spec.linux_mut().as_mut().unwrap();
-        let mut ns = linux.namespaces().clone().unwrap();
-        let mut user = LinuxNamespace::default();
-        user.set_typ(LinuxNamespaceType::User);
-        ns.push(user);
-        linux.set_namespaces(Some(ns));
-        let map = LinuxIdMappingBuilder::default()
-            .container_id(0u32)
-            .host_id(100_000u32)
-            .size(65_536u32)
-            .build()
-            .unwrap();
-        linux.set_uid_mappings(Some(vec![map]));
-        linux.set_gid_mappings(Some(vec![map]));
-        chown_tree(&b.path().join("rootfs"), 100_000);
+        in_user_namespace(&b, &mut spec);
         let mut rt = builtin();
         let created = rt
             .create(CreateOptions {
