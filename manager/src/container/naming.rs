@@ -396,6 +396,22 @@ impl Engine {
         find(&all, s).cloned()
     }
 
+    /// The container `s` names and its live task; FAILED_PRECONDITION when
+    /// it is not running.
+    pub fn running_container(
+        &self,
+        ns: &str,
+        s: &str,
+    ) -> Result<(ContainerRecord, std::sync::Arc<super::task::Task>)> {
+        let rec = self.lookup_container(ns, s)?;
+        match self.container_registry().handle(ns, &rec.id).task() {
+            Some(t) if rec.state.running() => Ok((rec, t)),
+            _ => Err(ManagerError::FailedPrecondition(format!(
+                "container {s} is not running"
+            ))),
+        }
+    }
+
     /// The id of the container named `name` in `ns`, if any.
     pub fn container_named(&self, ns: &str, name: &str) -> Result<Option<String>> {
         Ok(self

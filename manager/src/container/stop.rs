@@ -123,17 +123,8 @@ impl Engine {
     /// Sends a signal (name or number; empty is SIGKILL) to the
     /// container's init process.
     pub async fn kill_container(&self, ns: &str, s: &str, signal: &str) -> Result<()> {
-        let rec = self.lookup_container(ns, s)?;
         let sig = parse_signal(signal, SIGKILL)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
-        let task = match handle.task() {
-            Some(t) if rec.state.running() => t,
-            _ => {
-                return Err(ManagerError::FailedPrecondition(format!(
-                    "container {s} is not running"
-                )))
-            }
-        };
+        let (rec, task) = self.running_container(ns, s)?;
         info!(namespace = ns, id = %rec.id, signal = sig, "killing container");
         task.kill(sig, false).await?;
         Ok(())

@@ -151,17 +151,17 @@ fn last_lines(b: &[u8]) -> String {
     lines[lines.len().saturating_sub(3)..].join("; ")
 }
 
-/// Runs `berth-shim start`: the shim binds `address`, daemonizes and
-/// serves; the command exits once it is ready.
-pub async fn start_shim(
+/// Runs `berth-shim VERB` for one container and collects its output.
+async fn run_shim(
     shim: &Path,
+    verb: &str,
     ns: &str,
     id: &str,
     bundle: &Path,
     address: &Path,
-) -> Result<(), TaskError> {
-    let out = tokio::process::Command::new(shim)
-        .arg("start")
+) -> Result<std::process::Output, TaskError> {
+    tokio::process::Command::new(shim)
+        .arg(verb)
         .args(shim_args(ns, id, bundle))
         .arg("--address")
         .arg(address)
@@ -174,7 +174,19 @@ pub async fn start_shim(
         .map_err(|source| TaskError::Spawn {
             shim: shim.display().to_string(),
             source,
-        })?;
+        })
+}
+
+/// Runs `berth-shim start`: the shim binds `address`, daemonizes and
+/// serves; the command exits once it is ready.
+pub async fn start_shim(
+    shim: &Path,
+    ns: &str,
+    id: &str,
+    bundle: &Path,
+    address: &Path,
+) -> Result<(), TaskError> {
+    let out = run_shim(shim, "start", ns, id, bundle, address).await?;
     if !out.status.success() {
         let why = last_lines(&out.stderr);
         return Err(TaskError::ShimStart(if why.is_empty() {
@@ -196,21 +208,7 @@ pub async fn delete_dead_shim(
     bundle: &Path,
     address: &Path,
 ) -> Result<ExitFile, TaskError> {
-    let out = tokio::process::Command::new(shim)
-        .arg("delete")
-        .args(shim_args(ns, id, bundle))
-        .arg("--address")
-        .arg(address)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| TaskError::Spawn {
-            shim: shim.display().to_string(),
-            source,
-        })?;
+    let out = run_shim(shim, "delete", ns, id, bundle, address).await?;
     if !out.status.success() {
         return Err(TaskError::Delete(last_lines(&out.stderr)));
     }
@@ -315,11 +313,15 @@ impl Task {
 
     /// Signals an exec.
     pub async fn kill_process(&self, exec_id: &str, signal: u32) -> Result<(), TaskError> {
+        self.signal(exec_id, signal, false).await
+    }
+
+    async fn signal(&self, exec_id: &str, signal: u32, all: bool) -> Result<(), TaskError> {
         let req = KillRequest {
             id: self.id.clone(),
             exec_id: exec_id.to_string(),
             signal,
-            all: false,
+            all,
         };
         self.client()
             .kill(req)
@@ -341,7 +343,7 @@ impl Task {
             .map_err(|s| TaskError::call("wait", s))
     }
 
-    /// Removes an exec that exited.
+    /// Removes the init (`exec_id` "") or an exec that exited.
     pub async fn delete_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
         let req = DeleteRequest {
             id: self.id.clone(),
@@ -406,43 +408,17 @@ impl Task {
 
     /// Signals the init process, or every process of the container.
     pub async fn kill(&self, signal: u32, all: bool) -> Result<(), TaskError> {
-        let req = KillRequest {
-            id: self.id.clone(),
-            exec_id: String::new(),
-            signal,
-            all,
-        };
-        self.client()
-            .kill(req)
-            .await
-            .map(|_| ())
-            .map_err(|s| TaskError::call("kill", s))
+        self.signal("", signal, all).await
     }
 
     /// Waits for the init process to exit.
     pub async fn wait(&self) -> Result<ExitStatus, TaskError> {
-        let req = WaitRequest {
-            id: self.id.clone(),
-            exec_id: String::new(),
-        };
-        self.client()
-            .wait(req)
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| TaskError::call("wait", s))
+        self.wait_process("").await
     }
 
     /// Deletes the stopped task (cgroup, rootfs mount).
     pub async fn delete(&self) -> Result<ExitStatus, TaskError> {
-        let req = DeleteRequest {
-            id: self.id.clone(),
-            exec_id: String::new(),
-        };
-        self.client()
-            .delete(req)
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| TaskError::call("delete", s))
+        self.delete_process("").await
     }
 
     /// Asks the shim to exit.

@@ -64,16 +64,7 @@ pub fn parse_ps(output: &str, pids: &[u32]) -> Result<Top> {
 impl Engine {
     /// The processes of a running container.
     pub async fn top_container(&self, ns: &str, s: &str, ps_args: &[String]) -> Result<Top> {
-        let rec = self.lookup_container(ns, s)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
-        let task = match handle.task() {
-            Some(t) if rec.state.running() => t,
-            _ => {
-                return Err(ManagerError::FailedPrecondition(format!(
-                    "container {s} is not running"
-                )))
-            }
-        };
+        let (_, task) = self.running_container(ns, s)?;
         let pids = task.pids().await?;
         let args: Vec<String> = if ps_args.iter().all(|a| a.trim().is_empty()) {
             vec!["-ef".to_string()]
