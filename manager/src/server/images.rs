@@ -7,7 +7,8 @@ use berth_proto::v1::{
     images_server, import_request, DataChunk, Descriptor as PDescriptor, GetImageRequest,
     Image as PImage, ImageDetail, ImageSummary, ImportImageResponse, ImportRequest, Layer,
     ListImagesRequest, ListImagesResponse, LoadImagesResponse, RemoveImageRequest,
-    RemoveImageResponse, SaveImagesRequest, TagImageRequest,
+    RemoveImageResponse, SaveImagesRequest, TagImageRequest, LoginRequest, LoginResponse,
+    PullImageRequest, PushImageRequest, SearchRequest, SearchResponse, TransferProgress,
 };
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -262,4 +263,35 @@ impl images_server::Images for Images {
             name: res.name.unwrap_or_default(),
         }))
     }
+
+    type PullStream = ProgressStream;
+
+    async fn pull(
+        &self,
+        _req: Request<PullImageRequest>,
+    ) -> Result<Response<Self::PullStream>, Status> {
+        Err(Status::unimplemented("pull: not yet"))
+    }
+
+    type PushStream = ProgressStream;
+
+    async fn push(
+        &self,
+        _req: Request<PushImageRequest>,
+    ) -> Result<Response<Self::PushStream>, Status> {
+        Err(Status::unimplemented("push: not yet"))
+    }
+
+    async fn login(&self, _req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        Err(Status::unimplemented("login: not yet"))
+    }
+
+    async fn search(
+        &self,
+        _req: Request<SearchRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
+        Err(Status::unimplemented("search: not yet"))
+    }
 }
+
+type ProgressStream = Pin<Box<dyn Stream<Item = Result<TransferProgress, Status>> + Send>>;
