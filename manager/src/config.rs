@@ -16,6 +16,11 @@
 //! | `shim`            | `""`: the `berth-shim` next to the berthd executable |
 //! | `log_max_size`    | 20 MiB (a container's log rotates past it; 0 never) |
 //! | `log_max_files`   | 5 rotated files kept besides the live one |
+//! | `insecure_registries` | empty; registries (`host[:port]` or a CIDR) reached over plain HTTP or unverified TLS. 127.0.0.0/8 and ::1 are always insecure unless `certs_dir` has a directory for them |
+//! | `registry_mirrors` | empty; URLs tried before Docker Hub for docker.io images |
+//! | `certs_dir`       | `/etc/berth/certs.d` (`HOST[:PORT]/ca.crt`, docker's layout) |
+//! | `max_concurrent_downloads` | 6 layers at a time per pull |
+//! | `max_concurrent_uploads` | 5 layers at a time per push |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +61,18 @@ pub struct Config {
     pub log_max_size: u64,
     /// Rotated log files kept besides the live one. Default 5.
     pub log_max_files: u32,
+    /// Registries reached over plain HTTP or without TLS verification:
+    /// `host[:port]` or a CIDR. Loopback registries need no entry.
+    pub insecure_registries: Vec<String>,
+    /// Mirrors of Docker Hub (`http://host:port` or `https://...`), tried in
+    /// order before it for docker.io images.
+    pub registry_mirrors: Vec<String>,
+    /// Per-registry TLS files: `<certs_dir>/<host[:port]>/ca.crt`.
+    pub certs_dir: PathBuf,
+    /// Layers downloaded at once by one pull.
+    pub max_concurrent_downloads: usize,
+    /// Layers uploaded at once by one push.
+    pub max_concurrent_uploads: usize,
 }
 
 /// Default of [`Config::log_max_size`].
@@ -77,6 +94,11 @@ impl Default for Config {
             shim: PathBuf::new(),
             log_max_size: DEFAULT_LOG_MAX_SIZE,
             log_max_files: DEFAULT_LOG_MAX_FILES,
+            insecure_registries: Vec::new(),
+            registry_mirrors: Vec::new(),
+            certs_dir: PathBuf::from("/etc/berth/certs.d"),
+            max_concurrent_downloads: 6,
+            max_concurrent_uploads: 5,
         }
     }
 }

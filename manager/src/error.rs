@@ -21,6 +21,8 @@ pub enum ErrorKind {
     InvalidArgument,
     Unimplemented,
     Unavailable,
+    Unauthenticated,
+    DataLoss,
     Internal,
 }
 
@@ -41,6 +43,12 @@ pub enum ManagerError {
     Unimplemented(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A registry refused the credentials, or wants some.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Bytes from a registry that do not match their digest.
+    #[error("{0}")]
+    DataLoss(String),
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
     DigestMismatch {
         what: String,
@@ -98,6 +106,8 @@ impl ManagerError {
             Task(e) => e.kind(),
             Unimplemented(_) => ErrorKind::Unimplemented,
             Unavailable(_) => ErrorKind::Unavailable,
+            Unauthenticated(_) => ErrorKind::Unauthenticated,
+            DataLoss(_) => ErrorKind::DataLoss,
             Snapshot(e) => match e.kind() {
                 berth_snapshotter::ErrorKind::NotFound => ErrorKind::NotFound,
                 berth_snapshotter::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,

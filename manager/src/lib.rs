@@ -13,6 +13,7 @@ pub mod config;
 pub mod container;
 pub mod content;
 pub mod daemon;
+pub mod distribution;
 pub mod engine;
 pub mod error;
 pub mod image;

@@ -208,6 +208,22 @@ impl Write for Writer {
 }
 
 impl Writer {
+    /// The file the ingest is written to (readable by others while it
+    /// grows; renamed into blobs/ by `commit`).
+    pub fn data_path(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
     /// fsync → check size → check digest → rename into blobs/.
     pub fn commit(mut self, expected: Option<&Digest>, size: Option<u64>) -> Result<Committed> {
         self.file.flush().ctx(|| "flush ingest".into())?;

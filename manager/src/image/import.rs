@@ -128,6 +128,7 @@ pub fn import(
             layers,
             created: Some(created),
             names: name.iter().cloned().collect(),
+            extra: Vec::new(),
         }],
     )?;
     Ok(Imported {

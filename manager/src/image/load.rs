@@ -73,6 +73,7 @@ pub fn load(engine: &Engine, ns: &str, input: impl Read) -> Result<LoadResult> {
             layers,
             created: img.created,
             names: img.names,
+            extra: Vec::new(),
         });
     }
     let referenced: std::collections::BTreeSet<String> = new_images

@@ -99,26 +99,101 @@ impl Index {
 
     /// The entry for the host platform, if any.
     pub fn host_entry(&self) -> Option<&IndexEntry> {
-        let (os, arch, variant) = media::host_platform();
-        let candidates: Vec<&IndexEntry> = self
-            .manifests
-            .iter()
-            .filter(|e| media::is_manifest(&e.descriptor.media_type))
-            .filter(|e| {
-                e.platform
-                    .as_ref()
-                    .is_none_or(|p| p.os == os && p.architecture == arch)
+        self.entry_for(&PlatformSpec::host())
+    }
+
+    /// The image manifest for `want`: same OS and architecture, the
+    /// variant when one is asked for (arm64's default v8 matches none); an
+    /// entry without a platform matches anything, after the others.
+    pub fn entry_for(&self, want: &PlatformSpec) -> Option<&IndexEntry> {
+        let manifests = || {
+            self.manifests
+                .iter()
+                .filter(|e| media::is_manifest(&e.descriptor.media_type))
+        };
+        let exact = manifests().find(|e| {
+            e.platform.as_ref().is_some_and(|p| {
+                p.os == want.os && p.architecture == want.architecture && want.variant_matches(p)
             })
-            .collect();
-        candidates
-            .iter()
-            .find(|e| {
-                e.platform
-                    .as_ref()
-                    .is_some_and(|p| variant.is_none() || p.variant.as_deref() == variant)
-            })
-            .or(candidates.first())
-            .copied()
+        });
+        exact.or_else(|| manifests().find(|e| e.platform.is_none()))
+    }
+}
+
+/// A platform asked for: `os/arch[/variant]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformSpec {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl PlatformSpec {
+    /// The platform berthd runs on.
+    pub fn host() -> PlatformSpec {
+        let (os, arch, _) = media::host_platform();
+        PlatformSpec {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: None,
+        }
+    }
+
+    /// Parses `os/arch[/variant]` (docker's --platform); `arch` alone means linux.
+    pub fn parse(s: &str) -> Result<PlatformSpec> {
+        let bad = || {
+            ManagerError::InvalidArgument(format!(
+                "invalid platform {s:?}: expected os/arch[/variant], e.g. linux/arm64"
+            ))
+        };
+        let parts: Vec<&str> = s.trim().split('/').collect();
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if parts.iter().any(|p| !ok(p)) {
+            return Err(bad());
+        }
+        let (os, arch, variant) = match parts[..] {
+            [arch] => ("linux", arch, None),
+            [os, arch] => (os, arch, None),
+            [os, arch, v] => (os, arch, Some(v)),
+            _ => return Err(bad()),
+        };
+        let arch = match arch.to_ascii_lowercase().as_str() {
+            "x86_64" | "x86-64" => "amd64".to_string(),
+            "aarch64" => "arm64".to_string(),
+            a => a.to_string(),
+        };
+        Ok(PlatformSpec {
+            os: os.to_ascii_lowercase(),
+            architecture: arch,
+            variant: variant.map(|v| v.to_ascii_lowercase()),
+        })
+    }
+
+    fn variant_matches(&self, p: &Platform) -> bool {
+        let default = |arch: &str| match arch {
+            "arm64" => Some("v8"),
+            _ => None,
+        };
+        match &self.variant {
+            None => true,
+            Some(v) => {
+                p.variant.as_deref().or(default(&p.architecture)) == Some(v.as_str())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PlatformSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -185,6 +260,37 @@ mod tests {
         );
         let i = Index::parse(idx.as_bytes(), "i").unwrap();
         assert_eq!(i.host_entry().unwrap().descriptor.digest, "sha256:bb");
+    }
+
+    #[test]
+    fn platforms_parse_and_match() {
+        let p = PlatformSpec::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert_eq!(PlatformSpec::parse("arm64").unwrap().os, "linux");
+        assert_eq!(
+            PlatformSpec::parse("linux/x86_64").unwrap().architecture,
+            "amd64"
+        );
+        for bad in ["", "linux/", "a/b/c/d", "linux/am d64"] {
+            assert!(PlatformSpec::parse(bad).is_err(), "{bad:?}");
+        }
+        let idx = format!(
+            r#"{{"schemaVersion":2,"manifests":[
+            {{"mediaType":"{m}","digest":"sha256:aa","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},
+            {{"mediaType":"{m}","digest":"sha256:bb","size":1,"platform":{{"os":"linux","architecture":"arm","variant":"v7"}}}},
+            {{"mediaType":"{m}","digest":"sha256:cc","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#,
+            m = media::OCI_MANIFEST
+        );
+        let i = Index::parse(idx.as_bytes(), "i").unwrap();
+        let pick = |s: &str| {
+            i.entry_for(&PlatformSpec::parse(s).unwrap())
+                .map(|e| e.descriptor.digest.clone())
+        };
+        assert_eq!(pick("linux/amd64").as_deref(), Some("sha256:aa"));
+        assert_eq!(pick("linux/arm/v7").as_deref(), Some("sha256:bb"));
+        assert_eq!(pick("linux/arm/v6"), None);
+        assert_eq!(pick("linux/arm64/v8").as_deref(), Some("sha256:cc"));
+        assert_eq!(pick("linux/s390x"), None);
     }
 
     #[test]

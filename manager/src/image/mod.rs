@@ -31,6 +31,9 @@ pub struct NewImage {
     pub created: Option<String>,
     /// Full normalized names; empty for an untagged image.
     pub names: Vec<Reference>,
+    /// Other blobs the target needs: an index's manifests, configs and
+    /// layers for other platforms that are present (`pull --all-platforms`).
+    pub extra: Vec<Descriptor>,
 }
 
 /// The familiar form of an image record's name.
@@ -263,20 +266,23 @@ impl Engine {
         for img in images {
             let mut blobs: Vec<&Descriptor> = vec![&img.target, &img.manifest, &img.config];
             blobs.extend(img.layers.iter().map(|l| &l.blob));
+            blobs.extend(img.extra.iter());
             for d in blobs {
                 let key = schema::content_key(ns, &d.digest);
-                let created_at = self
+                // An existing record keeps its time and labels (where
+                // the blob came from, for cross-repository mounts).
+                let (created_at, labels) = self
                     .store()
                     .get::<ContentRecord>(&key)?
-                    .map(|r| r.created_at)
-                    .unwrap_or_else(|| t.clone());
+                    .map(|r| (r.created_at, r.labels))
+                    .unwrap_or_else(|| (t.clone(), Default::default()));
                 b.put(
                     &key,
                     &ContentRecord {
                         digest: d.digest.clone(),
                         size: d.size,
                         created_at,
-                        labels: Default::default(),
+                        labels,
                     },
                 )?;
             }
@@ -315,7 +321,7 @@ impl Engine {
                 let rec = ImageRecord {
                     name: name.clone(),
                     target: img.target.clone(),
-                    extra_blobs: vec![],
+                    extra_blobs: img.extra.iter().map(|d| d.digest.clone()).collect(),
                     manifest: img.manifest.clone(),
                     config: img.config.clone(),
                     layers: img.layers.clone(),

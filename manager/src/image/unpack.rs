@@ -80,46 +80,97 @@ fn unpack_layer(
     layer: &Descriptor,
     diff_id: &str,
 ) -> Result<u64> {
+    if let Some(size) = unpacked(engine, chain) {
+        return Ok(size);
+    }
+    let blob = Digest::parse(&layer.digest)?;
+    let file = engine.content().open_blob(&blob)?;
+    let reader = BufReader::with_capacity(1 << 20, file);
+    let extracted = extract(engine, parent, chain, reader, &layer.digest, diff_id)?;
+    let size = extracted.commit()?;
+    lease.new_snapshot(chain);
+    Ok(size)
+}
+
+/// The unpacked size of the committed layer `chain`, if it is unpacked.
+pub fn unpacked(engine: &Engine, chain: &str) -> Option<u64> {
     let sn = engine.snapshotter();
-    if let Ok(info) = sn.stat(chain) {
-        return Ok(info
-            .labels
+    let info = sn.stat(chain).ok()?;
+    Some(
+        info.labels
             .get(LABEL_UNPACKED_SIZE)
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| sn.usage(chain).map(|u| u.size).unwrap_or(0)));
-    }
+            .unwrap_or_else(|| sn.usage(chain).map(|u| u.size).unwrap_or(0)),
+    )
+}
+
+/// A layer applied to an active snapshot, not yet committed. Dropped
+/// without `commit`, the snapshot is removed.
+pub struct Extracted<'e> {
+    engine: &'e Engine,
+    key: String,
+    chain: String,
+    size: u64,
+    committed: bool,
+}
+
+/// Applies the layer read from `reader` (the blob `layer_digest`, any
+/// compression) on top of `parent` and checks its diff ID.
+pub fn extract<'e>(
+    engine: &'e Engine,
+    parent: Option<&str>,
+    chain: &str,
+    reader: impl std::io::Read,
+    layer_digest: &str,
+    diff_id: &str,
+) -> Result<Extracted<'e>> {
+    let sn = engine.snapshotter();
     let key = format!("extract-{:016x} {chain}", rand::thread_rng().gen::<u64>());
     let mounts = sn.prepare(&key, parent, Labels::new())?;
-    let result = (|| {
-        let blob = Digest::parse(&layer.digest)?;
-        let file = engine.content().open_blob(&blob)?;
-        let stats = apply_layer(&mounts, BufReader::with_capacity(1 << 20, file))?;
-        if stats.diff_id != diff_id {
-            return Err(ManagerError::DigestMismatch {
-                what: format!("the uncompressed layer {} (diff ID)", layer.digest),
-                expected: diff_id.to_string(),
-                actual: stats.diff_id,
-            });
-        }
+    let mut ex = Extracted {
+        engine,
+        key,
+        chain: chain.to_string(),
+        size: 0,
+        committed: false,
+    };
+    let stats = apply_layer(&mounts, reader)?;
+    if stats.diff_id != diff_id {
+        return Err(ManagerError::DigestMismatch {
+            what: format!("the uncompressed layer {layer_digest} (diff ID)"),
+            expected: diff_id.to_string(),
+            actual: stats.diff_id,
+        });
+    }
+    ex.size = stats.size;
+    Ok(ex)
+}
+
+impl Extracted<'_> {
+    /// Commits the snapshot under its chain ID; returns the unpacked size.
+    pub fn commit(mut self) -> Result<u64> {
+        let sn = self.engine.snapshotter();
         let mut labels = Labels::new();
-        labels.insert(LABEL_UNPACKED_SIZE.into(), stats.size.to_string());
-        match sn.commit(chain, &key, labels) {
+        labels.insert(LABEL_UNPACKED_SIZE.into(), self.size.to_string());
+        match sn.commit(&self.chain, &self.key, labels) {
             Ok(()) => {}
             // Another operation committed the same chain meanwhile.
-            Err(e) if e.kind() == SnapErrorKind::AlreadyExists => {
-                let _ = sn.remove(&key);
-            }
+            Err(e) if e.kind() == SnapErrorKind::AlreadyExists => {}
             Err(e) => return Err(e.into()),
         }
-        debug!(chain, size = stats.size, "unpacked layer");
-        Ok(stats.size)
-    })();
-    if result.is_err() {
-        let _ = sn.remove(&key);
-    } else {
-        lease.new_snapshot(chain);
+        self.committed = true;
+        debug!(chain = %self.chain, size = self.size, "unpacked layer");
+        Ok(self.size)
     }
-    result
+}
+
+impl Drop for Extracted<'_> {
+    fn drop(&mut self) {
+        let sn = self.engine.snapshotter();
+        if !self.committed || sn.stat(&self.key).is_ok() {
+            let _ = sn.remove(&self.key);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,17 +8,23 @@ use berth_proto::v1::{
     Image as PImage, ImageDetail, ImageSummary, ImportImageResponse, ImportRequest, Layer,
     ListImagesRequest, ListImagesResponse, LoadImagesResponse, RemoveImageRequest,
     RemoveImageResponse, SaveImagesRequest, TagImageRequest, LoginRequest, LoginResponse,
-    PullImageRequest, PushImageRequest, SearchRequest, SearchResponse, TransferProgress,
+    PullImageRequest, PullResult, PushImageRequest, PushResult, SearchRequest, SearchResponse, SearchResult, TransferProgress, transfer_progress,
 };
 use futures::Stream;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
 
 use super::stream::{ChannelReader, ChannelWriter};
 use super::{blocking, namespace};
+use crate::distribution::progress::Progress;
+use crate::distribution::pull::{self, PullRequest};
+use crate::distribution::{login, push};
+use crate::distribution;
 use crate::engine::Engine;
+use crate::error::ManagerError;
+use crate::image::manifest::PlatformSpec;
 use crate::image::import::ImportOptions;
 use crate::image::{familiar_name, import, load, save};
 use crate::reference::Reference;
@@ -268,29 +274,109 @@ impl images_server::Images for Images {
 
     async fn pull(
         &self,
-        _req: Request<PullImageRequest>,
+        req: Request<PullImageRequest>,
     ) -> Result<Response<Self::PullStream>, Status> {
-        Err(Status::unimplemented("pull: not yet"))
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        // Refuse bad input before the stream starts.
+        let reference = Reference::parse(&r.reference).map_err(ManagerError::from)?;
+        let platform = match r.platform.trim() {
+            "" => None,
+            p => Some(PlatformSpec::parse(p)?),
+        };
+        let request = PullRequest {
+            reference,
+            platform,
+            all_platforms: r.all_platforms,
+            auth: distribution::auth_from_proto(r.auth.as_ref())?,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = self.engine.clone();
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let progress = Progress::new(tx.clone());
+            match pull::pull(&engine, &ns, &request, &progress, &rt) {
+                Ok(p) => progress.result(
+                    "",
+                    transfer_progress::Result::Pull(PullResult {
+                        reference: p.name,
+                        digest: p.digest,
+                        image_id: p.image_id,
+                        up_to_date: p.up_to_date,
+                    }),
+                ),
+                Err(e) => {
+                    warn!(reference = %request.reference, error = %e, "pull failed");
+                    let _ = tx.send(Err(Status::from(e)));
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
     }
 
     type PushStream = ProgressStream;
 
     async fn push(
         &self,
-        _req: Request<PushImageRequest>,
+        req: Request<PushImageRequest>,
     ) -> Result<Response<Self::PushStream>, Status> {
-        Err(Status::unimplemented("push: not yet"))
+        let ns = namespace(&req)?;
+        let r = req.into_inner();
+        Reference::parse(&r.reference).map_err(ManagerError::from)?;
+        let auth = distribution::auth_from_proto(r.auth.as_ref())?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = self.engine.clone();
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let progress = Progress::new(tx.clone());
+            match push::push(&engine, &ns, &r.reference, &auth, &progress, &rt) {
+                Ok(p) => progress.result(
+                    format!("{}: digest: {} size: {}", p.tag, p.digest, p.size),
+                    transfer_progress::Result::Push(PushResult {
+                        tag: p.tag,
+                        digest: p.digest,
+                        size: p.size,
+                    }),
+                ),
+                Err(e) => {
+                    warn!(reference = %r.reference, error = %e, "push failed");
+                    let _ = tx.send(Err(Status::from(e)));
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
     }
 
-    async fn login(&self, _req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
-        Err(Status::unimplemented("login: not yet"))
+    async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        let r = req.into_inner();
+        let server =
+            login::login(self.engine.config(), &r.server, &r.username, &r.password).await?;
+        Ok(Response::new(LoginResponse {
+            status: "Login Succeeded".into(),
+            server,
+            identity_token: String::new(),
+        }))
     }
 
     async fn search(
         &self,
-        _req: Request<SearchRequest>,
+        req: Request<SearchRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
-        Err(Status::unimplemented("search: not yet"))
+        let r = req.into_inner();
+        let auth = distribution::auth_from_proto(r.auth.as_ref())?;
+        let hits = login::search(self.engine.config(), &r.term, r.limit, &auth).await?;
+        Ok(Response::new(SearchResponse {
+            results: hits
+                .into_iter()
+                .map(|h| SearchResult {
+                    name: h.name,
+                    description: h.description,
+                    star_count: h.star_count,
+                    is_official: h.is_official,
+                    is_automated: h.is_automated,
+                })
+                .collect(),
+        }))
     }
 }
 

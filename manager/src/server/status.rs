@@ -13,6 +13,8 @@ pub fn to_status(e: ManagerError) -> Status {
         ErrorKind::InvalidArgument => Code::InvalidArgument,
         ErrorKind::Unimplemented => Code::Unimplemented,
         ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::DataLoss => Code::DataLoss,
         ErrorKind::Internal => Code::Internal,
     };
     Status::new(code, e.to_string())

@@ -1,0 +1,146 @@
+//! Progress events of a pull or push, in docker's terms, sent to the client
+//! as they happen. Byte counts are throttled per layer (10 a second), so a
+//! fast transfer does not flood the stream.
+
+use std::time::{Duration, Instant};
+
+use berth_proto::v1::{transfer_progress, TransferProgress};
+use tokio::sync::mpsc::UnboundedSender;
+use tonic::Status;
+
+/// Where events go. Cheap to clone; usable from any thread. A client that
+/// went away does not stop the operation.
+#[derive(Clone)]
+pub struct Progress {
+    tx: Option<UnboundedSender<Result<TransferProgress, Status>>>,
+}
+
+/// The short ID docker shows for a blob: 12 hex digits of its digest.
+pub fn short_id(digest: &str) -> String {
+    let hex = digest.split_once(':').map(|(_, h)| h).unwrap_or(digest);
+    hex.chars().take(12).collect()
+}
+
+impl Progress {
+    pub fn new(tx: UnboundedSender<Result<TransferProgress, Status>>) -> Progress {
+        Progress { tx: Some(tx) }
+    }
+
+    /// Events go nowhere (an internal pull).
+    pub fn discard() -> Progress {
+        Progress { tx: None }
+    }
+
+    fn send(&self, ev: TransferProgress) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Ok(ev));
+        }
+    }
+
+    /// A status for `id` (a short blob ID, a tag, or "" for a line of its own).
+    pub fn status(&self, id: &str, status: impl Into<String>) {
+        self.send(TransferProgress {
+            id: id.to_string(),
+            status: status.into(),
+            ..Default::default()
+        });
+    }
+
+    /// A byte count for `id`.
+    pub fn bytes(&self, id: &str, status: &str, current: u64, total: u64) {
+        self.send(TransferProgress {
+            id: id.to_string(),
+            status: status.to_string(),
+            current,
+            total,
+            result: None,
+        });
+    }
+
+    /// The last event: the operation's result.
+    pub fn result(&self, status: impl Into<String>, result: transfer_progress::Result) {
+        self.send(TransferProgress {
+            id: String::new(),
+            status: status.into(),
+            current: 0,
+            total: 0,
+            result: Some(result),
+        });
+    }
+}
+
+/// Byte progress of one blob, reported at most every 100 ms.
+pub struct Meter {
+    progress: Progress,
+    id: String,
+    status: &'static str,
+    total: u64,
+    done: u64,
+    last: Option<Instant>,
+}
+
+impl Meter {
+    pub fn new(progress: &Progress, id: &str, status: &'static str, total: u64) -> Meter {
+        Meter {
+            progress: progress.clone(),
+            id: id.to_string(),
+            status,
+            total,
+            done: 0,
+            last: None,
+        }
+    }
+
+    /// Counts `n` more bytes.
+    pub fn add(&mut self, n: u64) {
+        self.done += n;
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
+        if due || self.done == self.total {
+            self.last = Some(Instant::now());
+            self.progress
+                .bytes(&self.id, self.status, self.done, self.total);
+        }
+    }
+
+    /// Bytes counted so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+}
+
+/// A reader that reports the bytes read through a meter.
+pub struct MeteredReader<R> {
+    pub inner: R,
+    pub meter: Meter,
+}
+
+impl<R: std::io::Read> std::io::Read for MeteredReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.meter.add(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_and_throttling() {
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let p = Progress::new(tx);
+        let mut m = Meter::new(&p, "abc", "Downloading", 30);
+        m.add(10);
+        m.add(10); // within 100 ms: not sent
+        m.add(10); // complete: always sent
+        let a = rx.try_recv().unwrap().unwrap();
+        assert_eq!((a.current, a.total, a.status.as_str()), (10, 30, "Downloading"));
+        let b = rx.try_recv().unwrap().unwrap();
+        assert_eq!(b.current, 30);
+        assert!(rx.try_recv().is_err());
+    }
+}
