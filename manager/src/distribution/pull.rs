@@ -245,7 +245,7 @@ impl Pull<'_> {
             )));
         }
         let name = self.reference.to_string();
-        if self.up_to_date(&name, &top_desc, &manifest)? && others.is_empty() {
+        if self.up_to_date(&name, &top_desc, &manifest_desc, &manifest)? && others.is_empty() {
             lease.finish();
             let st = format!("Status: Image is up to date for {}", self.reference.familiar());
             self.progress
@@ -375,8 +375,15 @@ impl Pull<'_> {
         })
     }
 
-    /// Whether the name already points at this content, all of it present.
-    fn up_to_date(&self, name: &str, top: &Descriptor, manifest: &Manifest) -> Result<bool> {
+    /// Whether the name already points at this content (the same platform's
+    /// manifest of the same index), all of it present.
+    fn up_to_date(
+        &self,
+        name: &str,
+        top: &Descriptor,
+        manifest_desc: &Descriptor,
+        manifest: &Manifest,
+    ) -> Result<bool> {
         let Some(rec) = self
             .engine
             .store()
@@ -384,7 +391,10 @@ impl Pull<'_> {
         else {
             return Ok(false);
         };
-        if rec.target.digest != top.digest || rec.layers.len() != manifest.layers.len() {
+        if rec.target.digest != top.digest
+            || rec.manifest.digest != manifest_desc.digest
+            || rec.layers.len() != manifest.layers.len()
+        {
             return Ok(false);
         }
         for l in &rec.layers {
