@@ -1,7 +1,7 @@
 # Shared by the benchmarks (sourced, not run): the binaries as they ship, private
-# daemons (berthd, containerd, dockerd) under one temp dir, their cleanup, and
-# timing helpers. A script sets RUNS and BENCH (a name: temp dir and berthd's
-# cgroup parent), then sources this file.
+# daemons (berthd, containerd, dockerd) and a private registry under one temp
+# dir, their cleanup, and timing helpers. A script sets RUNS and BENCH (a name:
+# temp dir and berthd's cgroup parent), then sources this file.
 #
 # After `bench_init`: BIN (target/dist), WORK, ARCHIVE (a busybox docker-save
 # archive), B / C / D (the berth, ctr and docker command lines for the private
@@ -47,6 +47,7 @@ bench_cleanup() {
     "${C[@]}" containers ls -q 2>/dev/null | xargs -r "${C[@]}" containers rm >/dev/null 2>&1
   fi
   stop "$BERTHD"; stop "$DOCKERD"; stop "$CONTAINERD"
+  stop "${REGISTRY:-}"
   # berthd's cgroup parent, empty once its containers are gone.
   for d in /sys/fs/cgroup/*/"$BENCH"; do rmdir "$d" 2>/dev/null; done
   grep -o " $WORK[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
@@ -103,6 +104,53 @@ start_dockerd() {
   "${D[@]}" load -q -i "$ARCHIVE" >/dev/null
 }
 
+# A free TCP port on 127.0.0.1 (the kernel's choice; closed again at once).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A private registry (Debian's docker-registry, distribution v2) over plain
+# HTTP on 127.0.0.1:<free port>, storage in WORK; sets REGISTRY (its pid) and
+# REGISTRY_ADDR (host:port). Every engine treats 127.0.0.0/8 as insecure, so
+# none needs configuring. Fails (returns 1) with a message when it is not
+# installed or does not answer.
+start_registry() {
+  if [ ! -x /usr/bin/docker-registry ]; then
+    echo "registry: /usr/bin/docker-registry is not installed (apt-get install docker-registry)" >&2
+    return 1
+  fi
+  local i
+  mkdir -p "$WORK/registry/storage"
+  for i in 1 2 3; do # another process may take the port between our check and its bind
+    REGISTRY_ADDR=127.0.0.1:$(free_port)
+    cat >"$WORK/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry/storage
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF
+    /usr/bin/docker-registry serve "$WORK/registry/config.yml" </dev/null >>"$WORK/registry.log" 2>&1 &
+    REGISTRY=$!
+    for _ in $(seq 100); do
+      curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null && return 0
+      kill -0 "$REGISTRY" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop "$REGISTRY"; REGISTRY=
+  done
+  echo "registry did not start:" >&2
+  tail -n 20 "$WORK/registry.log" >&2
+  return 1
+}
+
 ms_now() { date +%s%N; }
 # stats: reads milliseconds, prints "p50 p90"
 stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%.1f %.1f\n", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'; }
@@ -118,4 +166,6 @@ timeit() {
   done
   printf '%s' "$us" | awk '{ printf "%.3f\n", $1 / 1000 }' | stats
 }
+# spread: reads seconds, prints "p50 min max"
+spread() { sort -n | awk '{ a[NR] = $1 } END { printf "%.2f %.2f %.2f\n", a[int((NR + 1) / 2)], a[1], a[NR] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }

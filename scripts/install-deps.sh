@@ -4,23 +4,27 @@
 #
 #   scripts/install-deps.sh          what the tests need: busybox-static (the
 #                                    test images), skopeo and umoci (read what
-#                                    `berth save` writes), zstd, docker.io
+#                                    `berth save` writes; skopeo also fills
+#                                    the test registries), zstd, docker.io
 #                                    (archives must move between docker and
 #                                    berth; a private dockerd is started),
 #                                    libseccomp-dev (the shim links libseccomp),
 #                                    runc (--runtime runc is tested), procps
-#                                    (berth top runs the host's ps)
-#   scripts/install-deps.sh --all    also the registry and the other peers of
-#                                    the benchmarks: docker-registry, runc,
+#                                    (berth top runs the host's ps),
+#                                    docker-registry (the distribution tests
+#                                    start private registries), openssl (they
+#                                    make a CA and a server certificate)
+#   scripts/install-deps.sh --all    also the other peers of the benchmarks:
 #                                    containerd, hyperfine
 #
 # The Rust toolchain is not a Debian package here: it comes with the machine
 # (rustup, ~/.cargo); the script only checks that cargo is there.
 set -euo pipefail
 
-need=(busybox-static skopeo umoci zstd docker.io libseccomp-dev runc procps)
+need=(busybox-static skopeo umoci zstd docker.io libseccomp-dev runc procps
+  docker-registry openssl)
 if [ "${1:-}" = --all ]; then
-  need+=(docker-registry containerd hyperfine)
+  need+=(containerd hyperfine)
 fi
 missing=()
 for p in "${need[@]}"; do

@@ -5,6 +5,7 @@
 
 pub mod fixture;
 pub mod pty;
+pub mod registry;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -205,11 +206,20 @@ impl Daemon {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// The command line of `berth -H <this daemon>`.
+    /// The command line of `berth -H <this daemon>`. Its client
+    /// configuration (registry credentials) is this daemon's own
+    /// [`Daemon::client_config_dir`], never the user's.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin("berth"));
         c.arg("-H").arg(format!("unix://{}", self.socket.display()));
+        c.env("BERTH_CONFIG", self.client_config_dir());
         c
+    }
+
+    /// The berth client's configuration directory ($BERTH_CONFIG) of the
+    /// commands this harness runs: `config.json` there holds the logins.
+    pub fn client_config_dir(&self) -> PathBuf {
+        self.dir.path().join("client")
     }
 
     /// Runs berth with `args`.

@@ -1,0 +1,386 @@
+//! Registries for the distribution tests: Debian's `docker-registry`
+//! (distribution v2.8) started on 127.0.0.1 with a temp config and storage,
+//! over plain HTTP or over TLS (a CA and a server certificate the test makes
+//! with the openssl CLI) with htpasswd basic auth; and [`Proxy`], a small
+//! HTTP/1.1 proxy in front of a plain registry that can corrupt or cut a
+//! blob download, or refuse connections, so the tests see what a client of a
+//! broken registry sees. Nothing here talks to anything but 127.0.0.1.
+
+mod http;
+mod proxy;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use http::{http, HttpResponse};
+pub use proxy::{Proxy, ProxyMode};
+
+use crate::require_tool;
+
+/// How long a registry or the proxy gets to come up.
+const STARTUP: Duration = Duration::from_secs(20);
+
+/// A port on 127.0.0.1 nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A docker-registry (distribution v2) on 127.0.0.1, killed on drop.
+pub struct Registry {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+    /// (user, password) of the htpasswd file, for TLS registries.
+    creds: Option<(String, String)>,
+}
+
+impl Registry {
+    /// A registry over plain HTTP without authentication.
+    pub fn plain() -> Registry {
+        Self::start(None)
+    }
+
+    /// A registry over TLS (a server certificate for IP 127.0.0.1 signed by
+    /// a CA made for it, see [`Registry::ca_path`]) that wants htpasswd basic
+    /// auth with this one user.
+    pub fn tls_with_auth(user: &str, password: &str) -> Registry {
+        Self::start(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start(creds: Option<(String, String)>) -> Registry {
+        let bin = require_tool("docker-registry", "docker-registry");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("storage")).expect("storage dir");
+        if let Some((user, password)) = &creds {
+            make_certs(dir.path());
+            // docker-registry accepts bcrypt hashes only; the lowest cost
+            // keeps every authenticated request cheap.
+            let hash = bcrypt::hash(password, 4).expect("bcrypt");
+            std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n"))
+                .expect("htpasswd");
+        }
+        let mut r = Registry {
+            dir,
+            child: None,
+            port: 0,
+            creds,
+        };
+        // Another test may take the free port between our probe and the
+        // registry's bind: try a few.
+        for _ in 0..5 {
+            r.port = free_port();
+            std::fs::write(r.config_path(), r.config()).expect("registry config");
+            let log = std::fs::File::create(r.log_path()).expect("registry log");
+            let child = Command::new(&bin)
+                .arg("serve")
+                .arg(r.config_path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("spawn docker-registry");
+            r.child = Some(child);
+            if r.wait_ready() {
+                if r.creds.is_some() {
+                    // skopeo's --cert-dir layout: <dir>/ca.crt.
+                    r.write_certs_dir(r.dir.path());
+                }
+                return r;
+            }
+            r.kill();
+        }
+        panic!("docker-registry did not start:\n{}", r.log());
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yml")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    fn config(&self) -> String {
+        let d = self.dir.path().display();
+        let mut c = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n\
+             storage:\n  filesystem:\n    rootdirectory: {d}/storage\n  delete:\n    enabled: true\n\
+             \x20 maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: 127.0.0.1:{}\n",
+            self.port
+        );
+        if self.creds.is_some() {
+            c.push_str(&format!(
+                "  tls:\n    certificate: {d}/server.crt\n    key: {d}/server.key\n\
+                 auth:\n  htpasswd:\n    realm: berth-test\n    path: {d}/htpasswd\n"
+            ));
+        }
+        c
+    }
+
+    /// Waits until the registry answers; false if it exited (a port clash).
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                let log = self.log();
+                if log.contains("address already in use") {
+                    return false;
+                }
+                panic!("docker-registry exited early:\n{log}");
+            }
+            let up = if self.is_tls() {
+                // The listener is created just before serving: a connection
+                // means it answers (skopeo in the fixture test proves TLS).
+                TcpStream::connect(self.host()).is_ok()
+            } else {
+                http(&self.host(), "GET", "/v2/", &[]).is_ok_and(|r| r.status == 200)
+            };
+            if up {
+                return true;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not answer in {STARTUP:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// "127.0.0.1:PORT".
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether it serves TLS (and wants basic auth).
+    pub fn is_tls(&self) -> bool {
+        self.creds.is_some()
+    }
+
+    /// The user and password it accepts (TLS registries).
+    pub fn creds(&self) -> Option<(&str, &str)> {
+        self.creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The CA certificate that signed the server's certificate.
+    pub fn ca_path(&self) -> PathBuf {
+        assert!(self.is_tls(), "a plain registry has no CA");
+        self.dir.path().join("ca.crt")
+    }
+
+    /// Writes `<dir>/certs.d/HOST:PORT/ca.crt` (docker's and berthd's
+    /// `certs_dir` layout) and returns `<dir>/certs.d`.
+    pub fn write_certs_dir(&self, dir: &Path) -> PathBuf {
+        let certs = dir.join("certs.d");
+        let host_dir = certs.join(self.host());
+        std::fs::create_dir_all(&host_dir).expect("certs.d");
+        std::fs::copy(self.ca_path(), host_dir.join("ca.crt")).expect("copy ca.crt");
+        certs
+    }
+
+    /// Where the registry keeps its blobs and repositories.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// What the registry logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// skopeo's flags for this registry, for a source (`"src-"`), a
+    /// destination (`"dest-"`) or `inspect` (`""`): no TLS verification for
+    /// a plain registry; the CA and the credentials for a TLS one.
+    pub fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        match &self.creds {
+            None => vec![format!("--{prefix}tls-verify=false")],
+            Some((u, p)) => vec![
+                format!(
+                    "--{prefix}cert-dir={}",
+                    self.dir.path().join("certs.d").join(self.host()).display()
+                ),
+                format!("--{prefix}creds={u}:{p}"),
+            ],
+        }
+    }
+
+    /// Copies an OCI archive (as [`crate::fixture::ImageBuilder`] writes
+    /// them, OCI layout) to `<this registry>/<name>` with skopeo; `tag` is the
+    /// archive's image to copy (its `org.opencontainers.image.ref.name`).
+    pub fn skopeo_push_archive(&self, archive: &Path, tag: &str, name: &str) {
+        let skopeo = require_tool("skopeo", "skopeo");
+        let mut cmd = Command::new(skopeo);
+        cmd.arg("copy")
+            .arg("--quiet")
+            .args(self.skopeo_flags("dest-"))
+            .arg(format!("oci-archive:{}:{tag}", archive.display()))
+            .arg(format!("docker://{}/{name}", self.host()));
+        run_ok(&mut cmd);
+    }
+
+    /// `skopeo inspect` of `<this registry>/<name>` (`--raw`: the manifest
+    /// or index as stored).
+    pub fn skopeo_inspect(&self, name: &str, raw: bool) -> serde_json::Value {
+        let skopeo = require_tool("skopeo", "skopeo");
+        let mut cmd = Command::new(skopeo);
+        cmd.arg("inspect").args(self.skopeo_flags(""));
+        if raw {
+            cmd.arg("--raw");
+        }
+        cmd.arg(format!("docker://{}/{name}", self.host()));
+        let out = run_ok(&mut cmd);
+        serde_json::from_str(&out).expect("skopeo inspect json")
+    }
+
+    /// The digest the registry gives for a manifest (HEAD with every
+    /// manifest media type accepted); None if it has no such manifest. Plain
+    /// registries only.
+    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Option<String> {
+        assert!(!self.is_tls(), "manifest_digest speaks plain HTTP");
+        let r = http(
+            &self.host(),
+            "HEAD",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Accept", MANIFEST_TYPES)],
+        )
+        .expect("HEAD manifest");
+        (r.status == 200).then(|| {
+            r.header("docker-content-digest")
+                .expect("Docker-Content-Digest")
+                .to_string()
+        })
+    }
+
+    /// The manifest (or index) as stored. Plain registries only.
+    pub fn manifest(&self, repo: &str, reference: &str) -> serde_json::Value {
+        assert!(!self.is_tls(), "manifest speaks plain HTTP");
+        let r = http(
+            &self.host(),
+            "GET",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Accept", MANIFEST_TYPES)],
+        )
+        .expect("GET manifest");
+        assert_eq!(r.status, 200, "GET manifest {repo}:{reference}: {r:?}");
+        serde_json::from_slice(&r.body).expect("manifest json")
+    }
+
+    /// The repositories of the v2 catalog. Plain registries only.
+    pub fn catalog(&self) -> Vec<String> {
+        assert!(!self.is_tls(), "catalog speaks plain HTTP");
+        let r = http(&self.host(), "GET", "/v2/_catalog", &[]).expect("GET catalog");
+        assert_eq!(r.status, 200, "catalog: {r:?}");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("catalog json");
+        v["repositories"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Stops the registry (SIGKILL): its port refuses connections.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- docker-registry {} log ----\n{}",
+                self.host(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// Every manifest media type a registry may hold.
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
+application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Runs a command and asserts success; returns stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes `ca.crt`/`ca.key` and `server.crt`/`server.key` (for IP 127.0.0.1,
+/// signed by the CA) in `dir` with the openssl CLI. P-256 keys: quick to
+/// make, and every TLS stack takes them.
+fn make_certs(dir: &Path) {
+    let openssl = require_tool("openssl", "openssl");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run_ok(
+        Command::new(&openssl)
+            .current_dir(dir)
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "7"])
+            .args(["-subj", "/CN=berth test CA"])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+    );
+    run_ok(
+        Command::new(&openssl)
+            .current_dir(dir)
+            .arg("req")
+            .args(ec)
+            .args(["-keyout", "server.key", "-out", "server.csr"])
+            .args(["-subj", "/CN=127.0.0.1"]),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\n\
+         subjectAltName=IP:127.0.0.1\n\
+         subjectKeyIdentifier=hash\n\
+         authorityKeyIdentifier=keyid\n",
+    )
+    .expect("server.ext");
+    run_ok(
+        Command::new(&openssl)
+            .current_dir(dir)
+            .args(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt"])
+            .args(["-CAkey", "ca.key", "-CAcreateserial", "-days", "7"])
+            .args(["-out", "server.crt", "-extfile", "server.ext"]),
+    );
+}

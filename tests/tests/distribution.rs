@@ -1,0 +1,951 @@
+//! Distribution end to end against real registries: Debian's
+//! `docker-registry` (distribution v2), started by each test on 127.0.0.1
+//! with its own storage, over plain HTTP (insecure, like any registry on
+//! 127.0.0.0/8) or over TLS with a CA the test makes and htpasswd basic auth.
+//! Push, remove, pull back, run, compare digests; login, logout and the
+//! credentials file; a corrupt layer, a registry that is down and a pull cut
+//! half-way (a proxy in the test); a multi-platform index; search; `run`
+//! pulling a missing image; bad references. Each test has its own registry
+//! and berthd, so they run in parallel. Nothing talks to anything but
+//! 127.0.0.1.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_tests::fixture::{busybox_archive, busybox_rootfs_tar, sha256, LayerBuilder, Layout};
+use berth_tests::registry::{Proxy, ProxyMode, Registry};
+use berth_tests::{require_tool, Daemon, DaemonOpts};
+use serde_json::{json, Value};
+
+/// Runs berth; returns (exit code, stdout, stderr).
+fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    let out = d.berth(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn inspect(d: &Daemon, image: &str) -> Value {
+    let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).expect("inspect json");
+    v[0].clone()
+}
+
+fn image_id(d: &Daemon, image: &str) -> String {
+    inspect(d, image)["Id"].as_str().expect("Id").to_string()
+}
+
+/// Whether berth knows an image of that name.
+fn has_image(d: &Daemon, image: &str) -> bool {
+    d.berth(&["image", "inspect", image]).status.success()
+}
+
+/// Writes the busybox fixture as an OCI archive (its image "latest").
+fn busybox_oci_archive(dir: &Path) -> PathBuf {
+    let p = dir.join("busybox-oci.tar");
+    std::fs::write(&p, busybox_archive(Layout::Oci, "busybox:latest")).expect("write archive");
+    p
+}
+
+/// Puts the busybox fixture into the registry as `name` with skopeo (so
+/// that tests of pull do not depend on berth push).
+fn seed_busybox(reg: &Registry, name: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    reg.skopeo_push_archive(&busybox_oci_archive(tmp.path()), "latest", name);
+}
+
+/// The layer digests of a manifest in a plain registry.
+fn layer_digests(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
+    reg.manifest(repo, tag)["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("digest").to_string())
+        .collect()
+}
+
+/// The digest of push's last line, "TAG: digest: sha256:... size: N".
+fn pushed_digest(out: &str, tag: &str) -> String {
+    let prefix = format!("{tag}: digest: ");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no '{prefix}...' line in push output:\n{out}"));
+    let rest = &line[prefix.len()..];
+    let (digest, size) = rest.split_once(" size: ").expect("size");
+    assert!(size.trim().parse::<u64>().is_ok(), "{line}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{line}"
+    );
+    digest.to_string()
+}
+
+/// Whether `out` has a line "ID: STATUS" for one of `ids`.
+fn out_has_layer_line(out: &str, ids: &[&str], status: &str) -> bool {
+    ids.iter()
+        .any(|id| out.lines().any(|l| l.trim() == format!("{id}: {status}")))
+}
+
+/// Asserts stderr has an error line: "Error: ..." for a failure of the CLI,
+/// or, as docker prints a refused pull, push, login or search, "Error
+/// response from daemon: ...".
+fn assert_error_line(stderr: &str) {
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("Error: ") || l.starts_with("Error response from daemon: ")),
+        "no error line in stderr: {stderr}"
+    );
+}
+
+/// Runs berth and asserts it failed with an error line; returns (exit code,
+/// stderr).
+fn refused(d: &Daemon, args: &[&str]) -> (i32, String) {
+    let out = d.berth(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "berth {args:?} should have failed:\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_error_line(&stderr);
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+/// The blob files in the daemon's content store.
+fn blob_files(d: &Daemon) -> Vec<String> {
+    d.entries("content/blobs/sha256")
+}
+
+/// The client's credentials file, if any.
+fn credentials(d: &Daemon) -> Option<Value> {
+    let p = d.client_config_dir().join("config.json");
+    let text = std::fs::read_to_string(p).ok()?;
+    Some(serde_json::from_str(&text).expect("config.json is JSON"))
+}
+
+/// Standard base64 (docker's "auth" field).
+fn base64(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lower(s: &str) -> String {
+    s.to_ascii_lowercase()
+}
+
+/// An authentication failure in words a user understands.
+fn says_unauthorized(stderr: &str) -> bool {
+    let s = lower(stderr);
+    s.contains("unauthorized") || s.contains("authentication") || s.contains("incorrect username")
+}
+
+/// The fixtures themselves, proved with skopeo: the plain registry serves
+/// what skopeo pushes (the HTTP helpers agree with skopeo), the proxy passes,
+/// corrupts, cuts and refuses, and the TLS registry wants its CA and its
+/// password.
+#[test]
+fn registry_and_proxy_fixtures_work_with_skopeo() {
+    let skopeo = require_tool("skopeo", "skopeo");
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    assert!(reg.catalog().contains(&"busybox".to_string()));
+    let digest = reg.manifest_digest("busybox", "latest").expect("manifest");
+    let info = reg.skopeo_inspect("busybox:latest", false);
+    assert_eq!(info["Digest"], json!(digest));
+    assert_eq!(reg.manifest_digest("busybox", "nosuchtag"), None);
+    let layers = layer_digests(&reg, "busybox", "latest");
+    assert_eq!(layers.len(), 1);
+    let layer = &layers[0];
+
+    let proxy = Proxy::start(&reg.host());
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = |n: &str| {
+        Command::new(&skopeo)
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/busybox:latest", proxy.host()))
+            .arg(format!("dir:{}", tmp.path().join(n).display()))
+            .output()
+            .unwrap()
+    };
+    let out = copy("pass");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::fs::read(tmp.path().join("pass").join(&layer[7..])).unwrap();
+    assert_eq!(
+        &sha256(&got),
+        layer,
+        "the proxy changed a blob in pass mode"
+    );
+    assert!(
+        proxy
+            .requests()
+            .contains(&format!("GET /v2/busybox/blobs/{layer}")),
+        "{:?}",
+        proxy.requests()
+    );
+
+    proxy.set_mode(ProxyMode::Corrupt(layer.clone()));
+    let out = copy("corrupt");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a corrupt layer was accepted");
+    assert!(stderr.contains(&layer[7..]), "{stderr}");
+    assert!(proxy.corrupted() >= 1);
+
+    // skopeo may resume a cut download by itself; either way the next copy
+    // succeeds and the cut happened once.
+    proxy.set_mode(ProxyMode::CutOnce(layer.clone()));
+    let _ = copy("cut");
+    assert_eq!(proxy.cuts(), 1);
+    let out = copy("after-cut");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(proxy.cuts(), 1);
+
+    // A stalled download holds until its client goes away.
+    proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
+    let mut stalled = Command::new(&skopeo)
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/busybox:latest", proxy.host()))
+        .arg(format!("dir:{}", tmp.path().join("stalled").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the stall", || proxy.stalls() == 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(stalled.try_wait().unwrap().is_none(), "skopeo did not wait");
+    stalled.kill().unwrap();
+    stalled.wait().unwrap();
+    let out = copy("after-stall");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    proxy.set_mode(ProxyMode::Down);
+    let out = Command::new(&skopeo)
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{}/busybox:latest", proxy.host()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    proxy.set_mode(ProxyMode::Pass);
+    let out = copy("up-again");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let tls = Registry::tls_with_auth("alice", "s3cret-pw");
+    seed_busybox(&tls, "busybox:latest");
+    let info = tls.skopeo_inspect("busybox:latest", false);
+    assert_eq!(
+        info["Digest"],
+        json!(digest),
+        "same manifest in both registries"
+    );
+    let inspect_with = |flags: &[String]| {
+        let out = Command::new(&skopeo)
+            .arg("inspect")
+            .args(flags)
+            .arg(format!("docker://{}/busybox:latest", tls.host()))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "skopeo inspect {flags:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let cert_dir = tls.skopeo_flags("")[0].clone();
+    let stderr = inspect_with(&[cert_dir, "--creds=alice:wrong".into()]);
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    let stderr = inspect_with(&["--creds=alice:s3cret-pw".into()]);
+    assert!(
+        stderr.contains("certificate") || stderr.contains("x509"),
+        "the system roots trusted the test CA: {stderr}"
+    );
+}
+
+/// Push the busybox fixture, remove it, pull it back, run it; the digests
+/// agree everywhere.
+#[test]
+fn push_rmi_pull_run_plain_http() {
+    let reg = Registry::plain();
+    let d = Daemon::start();
+    d.load_busybox();
+    let id = image_id(&d, "busybox:latest");
+    let name = format!("{}/busybox:latest", reg.host());
+    d.ok(&["tag", "busybox:latest", &name]);
+
+    let out = d.ok(&["push", &name]);
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/busybox]",
+            reg.host()
+        )),
+        "{out}"
+    );
+    let digest = pushed_digest(&out, "latest");
+    assert_eq!(
+        reg.manifest_digest("busybox", "latest"),
+        Some(digest.clone())
+    );
+    let layers = layer_digests(&reg, "busybox", "latest");
+    assert_eq!(layers.len(), 1);
+    let short = &layers[0][7..19];
+    // docker names a pushed layer by its diff ID, a pulled one by its blob
+    // digest; they are the same unless the push compressed the layer.
+    let diff_id = inspect(&d, &name)["RootFS"]["Layers"][0]
+        .as_str()
+        .expect("diff ID")
+        .to_string();
+    assert!(
+        out_has_layer_line(&out, &[short, &diff_id[7..19]], "Pushed"),
+        "{out}"
+    );
+    let config = reg.manifest("busybox", "latest")["config"]["digest"].clone();
+    assert_eq!(
+        config,
+        json!(id),
+        "the image ID is the pushed config's digest"
+    );
+    assert!(
+        inspect(&d, &name)["RepoDigests"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("{}/busybox@{digest}", reg.host()))),
+        "{}",
+        inspect(&d, &name)
+    );
+
+    // The registry has the layer: a second push does not send it again.
+    let out = d.ok(&["push", &name]);
+    assert!(
+        out_has_layer_line(&out, &[short, &diff_id[7..19]], "Layer already exists"),
+        "{out}"
+    );
+    assert_eq!(pushed_digest(&out, "latest"), digest);
+
+    d.ok(&["rmi", "busybox:latest", &name]);
+    assert_eq!(d.ok(&["images", "-q"]).trim(), "");
+
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains(&format!("{short}: Pull complete")), "{out}");
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(
+        out.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some(name.as_str()), "{out}");
+    // No byte counts when stdout is not a terminal.
+    assert!(!out.contains("Downloading"), "{out}");
+    assert_eq!(image_id(&d, &name), id);
+    let info = inspect(&d, &name);
+    assert_eq!(info["RepoTags"], json!([name]));
+    assert_eq!(
+        info["RepoDigests"],
+        json!([format!("{}/busybox@{digest}", reg.host())])
+    );
+    let table = d.ok(&["images", "--digests"]);
+    assert!(table.contains(&digest), "{table}");
+
+    let out = d.ok(&["run", "--rm", &name, "echo", "pulled and running"]);
+    assert_eq!(out, "pulled and running\n");
+
+    let out = d.ok(&["pull", &name]);
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {name}")),
+        "{out}"
+    );
+    let out = d.ok(&["pull", "-q", &name]);
+    assert_eq!(out, format!("{name}\n"));
+
+    // By digest, too.
+    let by_digest = format!("{}/busybox@{digest}", reg.host());
+    d.ok(&["rmi", &name]);
+    d.ok(&["pull", &by_digest]);
+    assert_eq!(image_id(&d, &by_digest), id);
+    d.ok(&["run", "--rm", &by_digest, "true"]);
+    d.assert_no_containers_left();
+}
+
+/// Login over TLS (the daemon trusts the test's CA through certs_dir) with
+/// basic auth: a wrong password is refused and nothing is stored; the right
+/// one is stored docker's way with mode 0600; push, pull and search then
+/// work; logout forgets.
+#[test]
+fn login_push_pull_logout_tls_basic_auth() {
+    let reg = Registry::tls_with_auth("alice", "s3cret-pw");
+    let certs = tempfile::tempdir().unwrap();
+    let certs_dir = reg.write_certs_dir(certs.path());
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(format!("certs_dir = \"{}\"\n", certs_dir.display())),
+        ..Default::default()
+    });
+    d.load_busybox();
+    let id = image_id(&d, "busybox:latest");
+    let host = reg.host();
+    let name = format!("{host}/busybox:latest");
+    d.ok(&["tag", "busybox:latest", &name]);
+
+    // Not logged in: the registry refuses.
+    let (_, stderr) = refused(&d, &["push", &name]);
+    assert!(says_unauthorized(&stderr), "{stderr}");
+
+    // A wrong password: a clear error, nothing stored.
+    let out = d.berth_stdin(
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        b"wrong-pw\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "login with a wrong password succeeded"
+    );
+    assert!(stderr.contains("Error"), "{stderr}");
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    if let Some(c) = credentials(&d) {
+        assert!(
+            c["auths"].get(&host).is_none(),
+            "stored after a refusal: {c}"
+        );
+    }
+
+    let out = d.berth_stdin(
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        b"s3cret-pw\n",
+    );
+    let stdout = berth_tests::check_ok(&["login"], &out);
+    assert!(stdout.contains("Login Succeeded"), "{stdout}");
+    let file = d.client_config_dir().join("config.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "config.json mode {mode:o}");
+    let dir_mode = std::fs::metadata(d.client_config_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "config dir mode {dir_mode:o}");
+    let c = credentials(&d).unwrap();
+    assert_eq!(
+        c["auths"][&host]["auth"],
+        json!(base64(b"alice:s3cret-pw")),
+        "{c}"
+    );
+
+    let out = d.ok(&["push", &name]);
+    let digest = pushed_digest(&out, "latest");
+    let info = reg.skopeo_inspect("busybox:latest", false);
+    assert_eq!(info["Digest"], json!(digest));
+
+    d.ok(&["rmi", "busybox:latest", &name]);
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert_eq!(image_id(&d, &name), id);
+    assert_eq!(
+        d.ok(&["run", "--rm", &name, "echo", "over tls"]),
+        "over tls\n"
+    );
+
+    let out = d.ok(&["search", &format!("{host}/busy")]);
+    assert!(out.contains("busybox"), "{out}");
+
+    // Other keys of the file survive logout.
+    let mut c = credentials(&d).unwrap();
+    c["berthTestKeep"] = json!("kept");
+    std::fs::write(&file, serde_json::to_vec(&c).unwrap()).unwrap();
+    let out = d.ok(&["logout", &host]);
+    assert!(
+        out.contains(&format!("Removing login credentials for {host}")),
+        "{out}"
+    );
+    let c = credentials(&d).unwrap();
+    assert!(c["auths"].get(&host).is_none(), "{c}");
+    assert_eq!(c["berthTestKeep"], json!("kept"));
+    let out = d.ok(&["logout", &host]);
+    assert!(out.contains(&format!("Not logged in to {host}")), "{out}");
+
+    // Logged out: pulling is refused again.
+    d.ok(&["rmi", &name]);
+    let (_, stderr) = refused(&d, &["pull", &name]);
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    assert!(!has_image(&d, &name));
+    d.assert_no_containers_left();
+}
+
+/// A registry that serves a layer whose bytes do not match its digest: the
+/// pull fails naming the digest and nothing of that layer is kept; once the
+/// registry serves it right, the pull works.
+#[test]
+fn corrupt_layer_fails_naming_digest_and_stores_nothing() {
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let proxy = Proxy::start(&reg.host());
+    proxy.set_mode(ProxyMode::Corrupt(layer.clone()));
+    let d = Daemon::start();
+    let name = format!("{}/busybox:latest", proxy.host());
+
+    let (_, stderr) = refused(&d, &["pull", &name]);
+    assert!(proxy.corrupted() >= 1, "the proxy corrupted nothing");
+    assert!(
+        stderr.contains(&layer),
+        "the error does not name {layer}: {stderr}"
+    );
+    assert!(!has_image(&d, &name));
+    assert_eq!(d.ok(&["images", "-q"]).trim(), "");
+    assert!(
+        !blob_files(&d).contains(&layer[7..].to_string()),
+        "the corrupt layer was stored"
+    );
+    let content = d.ok(&["content", "ls", "-q"]);
+    assert!(!content.contains(&layer), "{content}");
+    assert!(d.entries("content/ingest").is_empty(), "ingests left");
+
+    proxy.set_mode(ProxyMode::Pass);
+    d.ok(&["pull", &name]);
+    assert!(blob_files(&d).contains(&layer[7..].to_string()));
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
+    d.assert_no_containers_left();
+}
+
+/// A registry that is down: pull and push fail with an error naming its
+/// address; when it is back, both work.
+#[test]
+fn registry_down_names_the_address() {
+    let reg = Registry::plain();
+    let proxy = Proxy::start(&reg.host());
+    let d = Daemon::start();
+    d.load_busybox();
+    let host = proxy.host();
+    let name = format!("{host}/busybox:latest");
+    d.ok(&["tag", "busybox:latest", &name]);
+
+    proxy.set_mode(ProxyMode::Down);
+    let (code, stderr) = refused(&d, &["push", &name]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains(&host), "{stderr}");
+    d.ok(&["rmi", &name]);
+    let (_, stderr) = refused(&d, &["pull", &name]);
+    assert!(stderr.contains(&host), "{stderr}");
+    assert!(!has_image(&d, &name));
+
+    proxy.set_mode(ProxyMode::Pass);
+    d.ok(&["tag", "busybox:latest", &name]);
+    d.ok(&["push", &name]);
+    d.ok(&["rmi", "busybox:latest", &name]);
+    d.ok(&["pull", &name]);
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "back"]), "back\n");
+
+    // A registry that was never there at all.
+    let gone = format!("127.0.0.1:{}", berth_tests::registry::free_port());
+    let (_, stderr) = refused(&d, &["pull", &format!("{gone}/busybox:latest")]);
+    assert!(stderr.contains(&gone), "{stderr}");
+    d.assert_no_containers_left();
+}
+
+/// A pull whose layer download is cut half-way: berthd may resume by itself
+/// or fail; if it fails it names nothing, and pulling again completes.
+#[test]
+fn pull_cut_half_way_then_repeated_succeeds() {
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let digest = reg.manifest_digest("busybox", "latest").unwrap();
+    let proxy = Proxy::start(&reg.host());
+    proxy.set_mode(ProxyMode::CutOnce(layer.clone()));
+    let d = Daemon::start();
+    let name = format!("{}/busybox:latest", proxy.host());
+
+    let out = d.berth(&["pull", &name]);
+    assert_eq!(proxy.cuts(), 1, "the proxy cut nothing");
+    if !out.status.success() {
+        assert_error_line(&String::from_utf8_lossy(&out.stderr));
+        assert!(!has_image(&d, &name), "a failed pull named the image");
+        d.ok(&["pull", &name]);
+    }
+    assert_eq!(proxy.cuts(), 1);
+    let info = inspect(&d, &name);
+    assert_eq!(
+        info["RepoDigests"],
+        json!([format!("{}/busybox@{digest}", proxy.host())])
+    );
+    assert!(blob_files(&d).contains(&layer[7..].to_string()));
+    let v = d.ok(&["content", "verify"]);
+    assert!(!v.lines().any(|l| l.starts_with("BAD")), "{v}");
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "whole"]), "whole\n");
+    d.assert_no_containers_left();
+}
+
+/// berthd killed with SIGKILL in the middle of a layer download: nothing is
+/// named, the store is sound after a restart, and pulling again completes.
+#[test]
+fn pull_interrupted_by_killing_berthd_then_repeated_succeeds() {
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let proxy = Proxy::start(&reg.host());
+    proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
+    let mut d = Daemon::start();
+    let name = format!("{}/busybox:latest", proxy.host());
+
+    let pull = d
+        .cmd()
+        .args(["pull", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the layer download to stall", || proxy.stalls() == 1);
+    d.kill();
+    let out = pull.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the pull survived its daemon");
+
+    d.start_again();
+    assert!(!has_image(&d, &name), "an interrupted pull named the image");
+    assert!(
+        !blob_files(&d).contains(&layer[7..].to_string()),
+        "half a layer was committed"
+    );
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert!(blob_files(&d).contains(&layer[7..].to_string()));
+    let v = d.ok(&["content", "verify"]);
+    assert!(!v.lines().any(|l| l.starts_with("BAD")), "{v}");
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "intact"]), "intact\n");
+    d.assert_no_containers_left();
+}
+
+/// The host's architecture in OCI terms, and another one.
+fn host_and_other_arch() -> (&'static str, &'static str) {
+    match std::env::consts::ARCH {
+        "x86_64" => ("amd64", "arm64"),
+        "aarch64" => ("arm64", "amd64"),
+        a => panic!("no OCI architecture known for {a}"),
+    }
+}
+
+/// Writes a blob into an OCI layout; returns its descriptor.
+fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Value {
+    let digest = sha256(bytes);
+    let dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&digest[7..]), bytes).unwrap();
+    json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
+}
+
+/// An OCI layout in `dir` whose image `tag` is an index of two images,
+/// linux/amd64 and linux/arm64: each the busybox layer plus a layer whose
+/// /platform names its architecture.
+fn multi_platform_layout(dir: &Path, tag: &str) {
+    let busybox = busybox_rootfs_tar();
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let marker = LayerBuilder::new()
+            .file("platform", format!("{arch}\n").as_bytes())
+            .build();
+        let layer_type = "application/vnd.oci.image.layer.v1.tar";
+        let layers = vec![
+            put_blob(dir, layer_type, &busybox),
+            put_blob(dir, layer_type, &marker),
+        ];
+        let config = serde_json::to_vec(&json!({
+            "architecture": arch,
+            "os": "linux",
+            "created": "2024-01-02T03:04:05Z",
+            "config": {"Cmd": ["sh"], "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256(&busybox), sha256(&marker)]},
+            "history": [{"created_by": "busybox"}, {"created_by": format!("platform {arch}")}],
+        }))
+        .unwrap();
+        let config = put_blob(dir, "application/vnd.oci.image.config.v1+json", &config);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": layers,
+        }))
+        .unwrap();
+        let mut desc = put_blob(dir, "application/vnd.oci.image.manifest.v1+json", &manifest);
+        desc["platform"] = json!({"architecture": arch, "os": "linux"});
+        entries.push(desc);
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let mut desc = put_blob(dir, "application/vnd.oci.image.index.v1+json", &index);
+    desc["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [desc]})).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// A multi-platform index (pushed with skopeo --all): pull picks the host's
+/// platform, --platform another, --all-platforms fetches both; an unknown
+/// platform is a clear error.
+#[test]
+fn multi_platform_index_picks_the_platform() {
+    let skopeo = require_tool("skopeo", "skopeo");
+    let reg = Registry::plain();
+    let layout = tempfile::tempdir().unwrap();
+    multi_platform_layout(layout.path(), "v1");
+    let out = Command::new(&skopeo)
+        .args(["copy", "--quiet", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v1", layout.path().display()))
+        .arg(format!("docker://{}/multi:v1", reg.host()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = reg.manifest("multi", "v1");
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{index}"
+    );
+    let (host_arch, other_arch) = host_and_other_arch();
+    // The digests as the registry has them: skopeo compresses the layers
+    // (and so rewrites the manifests) on the way in.
+    let other_manifest = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == json!(other_arch))
+        .expect("the other platform's manifest")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_marker = layer_digests(&reg, "multi", &other_manifest)
+        .pop()
+        .expect("the /platform layer");
+
+    let d = Daemon::start();
+    let name = format!("{}/multi:v1", reg.host());
+    d.ok(&["pull", &name]);
+    let info = inspect(&d, &name);
+    assert_eq!(info["Architecture"], json!(host_arch), "{info}");
+    assert_eq!(info["Os"], json!("linux"));
+    assert_eq!(
+        d.ok(&["run", "--rm", &name, "cat", "/platform"]),
+        format!("{host_arch}\n")
+    );
+    let blobs = d.ok(&["content", "ls", "-q"]);
+    assert!(
+        !blobs.contains(&other_marker),
+        "the other platform's layer was fetched"
+    );
+    let host_id = info["Id"].clone();
+
+    let out = d.ok(&["pull", "--platform", &format!("linux/{other_arch}"), &name]);
+    let info = inspect(&d, &name);
+    assert_eq!(info["Architecture"], json!(other_arch), "{out}\n{info}");
+    assert_ne!(info["Id"], host_id);
+    assert!(d.ok(&["content", "ls", "-q"]).contains(&other_marker));
+
+    let (_, stderr) = refused(&d, &["pull", "--platform", "linux/s390x", &name]);
+    assert!(stderr.contains("s390x"), "{stderr}");
+    assert_eq!(inspect(&d, &name)["Architecture"], json!(other_arch));
+
+    // --all-platforms: every platform's blobs, the host's image named.
+    let d2 = Daemon::start();
+    d2.ok(&["pull", "--all-platforms", &name]);
+    assert_eq!(inspect(&d2, &name)["Architecture"], json!(host_arch));
+    let blobs = d2.ok(&["content", "ls", "-q"]);
+    assert!(blobs.contains(&other_manifest), "{blobs}");
+    assert!(blobs.contains(&other_marker), "{blobs}");
+    d.assert_no_containers_left();
+}
+
+/// berth search finds what the registry's catalog lists, filtered by the
+/// term, within the limit.
+#[test]
+fn search_lists_pushed_repositories() {
+    let reg = Registry::plain();
+    for name in ["busybox:latest", "tools/busybox:1", "other:latest"] {
+        seed_busybox(&reg, name);
+    }
+    let d = Daemon::start();
+    let host = reg.host();
+    let out = d.ok(&["search", "--format", "{{.Name}}", &format!("{host}/busy")]);
+    let mut names: Vec<String> = out
+        .lines()
+        .map(|l| l.trim().trim_start_matches(&format!("{host}/")).to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["busybox", "tools/busybox"], "{out}");
+
+    let out = d.ok(&["search", &format!("{host}/busy")]);
+    let header = out.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("NAME") && header.contains("DESCRIPTION"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    let out = d.ok(&[
+        "search",
+        "--limit",
+        "1",
+        "--format",
+        "{{.Name}}",
+        &format!("{host}/busy"),
+    ]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let out = d.ok(&[
+        "search",
+        "--format",
+        "{{.Name}}",
+        &format!("{host}/nothing-like-it"),
+    ]);
+    assert_eq!(out.trim(), "");
+}
+
+/// `berth run` pulls an image it lacks first (like docker); --pull never
+/// does not; --pull always pulls even when it has it.
+#[test]
+fn run_pulls_a_missing_image() {
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    let d = Daemon::start();
+    let name = format!("{}/busybox:latest", reg.host());
+
+    let (code, _, stderr) = run(&d, &["run", "--rm", "--pull", "never", &name, "true"]);
+    assert_eq!(code, 125, "{stderr}");
+    assert_error_line(&stderr);
+    assert!(!has_image(&d, &name));
+
+    let (code, stdout, stderr) = run(&d, &["run", "--rm", &name, "echo", "fetched"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "fetched\n");
+    assert!(
+        stderr.contains(&format!("Unable to find image '{name}' locally")),
+        "{stderr}"
+    );
+    assert!(has_image(&d, &name));
+
+    // Present now: no pull, no message.
+    let (code, _, stderr) = run(&d, &["run", "--rm", &name, "true"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("Unable to find image"), "{stderr}");
+
+    let (code, _, stderr) = run(&d, &["run", "--rm", "--pull", "always", &name, "true"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("Unable to find image"), "{stderr}");
+    assert!(
+        stderr.contains("up to date") || stderr.contains("Digest:"),
+        "{stderr}"
+    );
+
+    // create pulls too.
+    d.ok(&["rmi", &name]);
+    let out = d.berth(&["create", "--name", "c1", &name]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Unable to find image"), "{stderr}");
+    d.ok(&["rm", "c1"]);
+
+    // A missing tag: the pull's error, not a container.
+    let missing = format!("{}/busybox:nosuchtag", reg.host());
+    let (code, _, stderr) = run(&d, &["run", "--rm", &missing, "true"]);
+    assert_eq!(code, 125, "{stderr}");
+    assert!(stderr.contains("Unable to find image"), "{stderr}");
+    assert_error_line(&stderr);
+    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
+    d.assert_no_containers_left();
+}
+
+/// Bad references and missing images fail with one clear error, before or
+/// after asking the (local) registry.
+#[test]
+fn bad_references_fail_clearly() {
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    let d = Daemon::start();
+    let host = reg.host();
+    // All on 127.0.0.1, so that even a parser that let one through would not
+    // leave the machine.
+    for bad in [
+        format!("{host}/BusyBox:latest"),
+        format!("{host}/busybox:bad:tag"),
+        format!("{host}/busybox@sha256:1234"),
+        format!("{host}//busybox"),
+        format!("{host}/busybox:"),
+        format!("{host}/busy box"),
+    ] {
+        let (code, stderr) = refused(&d, &["pull", &bad]);
+        assert_ne!(code, 0, "pull {bad}: {stderr}");
+        assert!(
+            lower(&stderr).contains("invalid") || lower(&stderr).contains("reference"),
+            "pull {bad}: {stderr}"
+        );
+        let (_, stderr) = refused(&d, &["push", &bad]);
+        assert!(!stderr.is_empty(), "push {bad}");
+    }
+    let (_, stderr) = refused(&d, &["pull", ""]);
+    assert!(!stderr.is_empty());
+
+    let (_, stderr) = refused(&d, &["pull", &format!("{host}/nosuchrepo:latest")]);
+    assert!(stderr.contains("nosuchrepo"), "{stderr}");
+    let (_, stderr) = refused(&d, &["pull", &format!("{host}/busybox:nosuchtag")]);
+    assert!(stderr.contains("nosuchtag"), "{stderr}");
+    let (_, stderr) = refused(&d, &["push", &format!("{host}/notlocal:latest")]);
+    assert!(
+        lower(&stderr).contains("no such image") || lower(&stderr).contains("does not exist"),
+        "{stderr}"
+    );
+    let (_, stderr) = refused(
+        &d,
+        &[
+            "pull",
+            "--platform",
+            "not a platform",
+            &format!("{host}/busybox"),
+        ],
+    );
+    assert!(lower(&stderr).contains("platform"), "{stderr}");
+    d.assert_empty();
+}
