@@ -9,8 +9,10 @@
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 mod container;
+mod distribution;
 
 pub use container::*;
+pub use distribution::*;
 
 /// Where berthd listens unless -H or BERTH_HOST says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -78,6 +80,16 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search a registry for images
+    Search(SearchArgs),
     /// Load images from a tar archive (docker save or OCI layout)
     Load(LoadArgs),
     /// Save images to a tar archive
@@ -164,6 +176,10 @@ pub enum ImageCommand {
     /// List images
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Load images from a tar archive (docker save or OCI layout)
     Load(LoadArgs),
     /// Save images to a tar archive
@@ -455,6 +471,88 @@ mod tests {
                 format: Format::Json
             }))
         ));
+    }
+
+    #[test]
+    fn registry_verbs() {
+        match parse(&[
+            "berth",
+            "pull",
+            "-q",
+            "--platform",
+            "linux/arm64",
+            "busybox",
+        ])
+        .command
+        {
+            Command::Pull(p) => {
+                assert!(p.quiet && !p.all_tags && !p.all_platforms);
+                assert_eq!(p.platform.as_deref(), Some("linux/arm64"));
+                assert_eq!(p.reference, "busybox");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["berth", "image", "pull", "-a", "x"]).command,
+            Command::Image(ImageCommand::Pull(PullArgs { all_tags: true, .. }))
+        ));
+        assert!(matches!(
+            parse(&["berth", "image", "push", "-q", "x"]).command,
+            Command::Image(ImageCommand::Push(PushArgs { quiet: true, .. }))
+        ));
+        match parse(&["berth", "login", "-u", "me", "--password-stdin", "h:5000"]).command {
+            Command::Login(l) => {
+                assert_eq!(l.username.as_deref(), Some("me"));
+                assert!(l.password_stdin && l.password.is_none());
+                assert_eq!(l.server.as_deref(), Some("h:5000"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["berth", "logout"]).command,
+            Command::Logout(LogoutArgs { server: None })
+        ));
+        match parse(&[
+            "berth",
+            "search",
+            "--limit",
+            "5",
+            "-f",
+            "stars=3",
+            "--filter",
+            "is-official=true",
+            "--no-trunc",
+            "busy",
+        ])
+        .command
+        {
+            Command::Search(s) => {
+                assert_eq!(s.limit, Some(5));
+                assert_eq!(s.filter, ["stars=3", "is-official=true"]);
+                assert!(s.no_trunc);
+                assert_eq!(s.term, "busy");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_and_create_pull_policy() {
+        let policy = |args: &[&str]| match parse(args).command {
+            Command::Run(r) => r.options.pull,
+            Command::Create(c) => c.options.pull,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(policy(&["berth", "run", "busybox"]), PullPolicy::Missing);
+        assert_eq!(
+            policy(&["berth", "run", "--pull", "always", "busybox"]),
+            PullPolicy::Always
+        );
+        assert_eq!(
+            policy(&["berth", "create", "--pull=never", "busybox"]),
+            PullPolicy::Never
+        );
+        assert!(Cli::try_parse_from(["berth", "run", "--pull", "sometimes", "x"]).is_err());
     }
 
     #[test]

@@ -1,6 +1,15 @@
-//! The CLI's failures, each printed as one "Error: ..." line (exit 125).
+//! The CLI's failures, each printed as one "Error: ..." line (exit 125), or
+//! for a refused pull, push, login or search as docker prints those:
+//! "Error response from daemon: ..." (exit 1).
 
 use std::io;
+
+/// Exit code of every failure of the CLI itself.
+pub const EXIT_FAILURE: u8 = 125;
+/// Exit code when berthd refused a pull, push, login or search.
+pub const EXIT_DAEMON: u8 = 1;
+/// How docker introduces a daemon's refusal.
+pub const DAEMON_PREFIX: &str = "Error response from daemon: ";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -15,6 +24,15 @@ pub enum CliError {
     /// berthd answered with an error.
     #[error("{}", status_line(.0))]
     Status(#[from] tonic::Status),
+
+    /// berthd refused a pull, push, login or search: docker prints these
+    /// as "Error response from daemon: ..." and exits 1.
+    #[error("{}", status_line(.0))]
+    Daemon(tonic::Status),
+
+    /// The credentials file could not be read or written.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
 
     /// A local file or stream failed.
     #[error("{context}: {source}")]
@@ -54,6 +72,23 @@ impl CliError {
         }
     }
 
+    /// What the error line starts with.
+    pub fn prefix(&self) -> &'static str {
+        match self {
+            CliError::Daemon(_) => DAEMON_PREFIX,
+            _ => "Error: ",
+        }
+    }
+
+    /// The exit code: docker's 1 for a refused distribution request, 125
+    /// for every other failure of the CLI.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Daemon(_) => EXIT_DAEMON,
+            _ => EXIT_FAILURE,
+        }
+    }
+
     /// True when stdout's reader went away (`berth images | head`): not worth
     /// an error line.
     pub fn is_broken_pipe(&self) -> bool {
@@ -86,6 +121,20 @@ mod tests {
         assert_eq!(err.to_string(), "No such image: foo");
         let err = CliError::from(tonic::Status::unavailable(""));
         assert_eq!(err.to_string(), tonic::Code::Unavailable.description());
+    }
+
+    #[test]
+    fn daemon_refusals_read_like_docker() {
+        let err = CliError::Daemon(tonic::Status::unauthenticated(
+            "unauthorized: incorrect username or password",
+        ));
+        assert_eq!(
+            format!("{}{err}", err.prefix()),
+            "Error response from daemon: unauthorized: incorrect username or password"
+        );
+        assert_eq!(err.exit_code(), 1);
+        let err = CliError::Invalid("x".into());
+        assert_eq!((err.prefix(), err.exit_code()), ("Error: ", 125));
     }
 
     #[test]

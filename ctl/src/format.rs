@@ -67,14 +67,20 @@ impl Table {
 /// Docker's `units.HumanSizeWithPrecision(size, 3)`: decimal units, Go's
 /// `%.3g` (so 999.5 kB prints as "1e+03kB", exactly as docker does).
 pub fn human_size(bytes: i64) -> String {
+    human_size_with_precision(bytes as f64, 3)
+}
+
+/// Docker's `units.HumanSizeWithPrecision`; progress bars use precision 4
+/// (`units.HumanSize`: "12.35MB").
+pub fn human_size_with_precision(bytes: f64, precision: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut size = bytes as f64;
+    let mut size = bytes;
     let mut unit = 0;
     while size >= 1000.0 && unit < UNITS.len() - 1 {
         size /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", go_format_g(size, 3), UNITS[unit])
+    format!("{}{}", go_format_g(size, precision), UNITS[unit])
 }
 
 /// Go's `fmt.Sprintf("%.*g", precision, v)`.

@@ -4,7 +4,9 @@
 //! the native gRPC API in berth-proto.
 //!
 //! Every failure is one "Error: ..." line on stderr and exit code 125 (like
-//! docker's own failures); `content verify` exits 1 when a blob is bad.
+//! docker's own failures), except that berthd's refusal of a pull, push,
+//! login or search reads "Error response from daemon: ..." and exits 1, as
+//! docker's does; `content verify` exits 1 when a blob is bad.
 //! Container verbs follow docker: `run` and `start -a` exit with the
 //! container's code (126/127 when its command cannot be executed or is not
 //! found), and verbs over several containers exit 1 when any of them failed.
@@ -13,9 +15,12 @@
 mod cli;
 mod client;
 mod commands;
+mod credentials;
 mod error;
 mod flags;
 mod format;
+mod progress;
+mod registry;
 mod stream;
 mod template;
 mod terminal;
@@ -34,12 +39,11 @@ use commands::container::{
     attach, create, exec, kill, logs, ps, rename, rm, run as run_cmd, start, stop, top, wait,
 };
 use commands::{
-    content, history, images, import, inspect, load_save, namespace, snapshot, system, Ctx,
+    content, history, images, import, inspect, load_save, login, namespace, pull, push, search,
+    snapshot, system, Ctx,
 };
-use error::CliError;
+use error::{CliError, EXIT_FAILURE};
 
-/// Exit code of every failure of the CLI itself.
-const EXIT_FAILURE: u8 = 125;
 /// Exit code of `content verify` when a blob is bad.
 const EXIT_BAD_CONTENT: u8 = 1;
 
@@ -64,9 +68,9 @@ fn main() -> ExitCode {
 
 fn fail(err: &CliError) -> ExitCode {
     if !matches!(err, CliError::Reported) {
-        let _ = writeln!(std::io::stderr(), "Error: {err}");
+        let _ = writeln!(std::io::stderr(), "{}{err}", err.prefix());
     }
-    ExitCode::from(EXIT_FAILURE)
+    ExitCode::from(err.exit_code())
 }
 
 /// Exit code for a clap outcome: help and version are successes (as is
@@ -122,6 +126,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Images(args) | Command::Image(ImageCommand::Ls(args)) => {
             images::list(&ctx, args).await?
         }
+        Command::Pull(args) | Command::Image(ImageCommand::Pull(args)) => {
+            pull::pull(&ctx, args).await?
+        }
+        Command::Push(args) | Command::Image(ImageCommand::Push(args)) => {
+            push::push(&ctx, args).await?
+        }
+        Command::Login(args) => login::login(&ctx, args).await?,
+        Command::Logout(args) => login::logout(args)?,
+        Command::Search(args) => search::search(&ctx, args).await?,
         Command::Load(args) | Command::Image(ImageCommand::Load(args)) => {
             load_save::load(&ctx, args).await?
         }

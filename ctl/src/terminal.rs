@@ -1,9 +1,9 @@
-//! The user's terminal: whether stdin is a terminal, the
-//! window size, and raw mode for an interactive session (`run -it`,
-//! `attach`, `exec -it`). Raw mode is undone when its guard drops, which
-//! covers returns, errors and panics that unwind; a panic hook restores it
-//! too (a panic in another thread, or one that aborts), and so does
-//! [`restore`] for exits that skip destructors.
+//! The user's terminal: whether stdin, stdout or stderr is a terminal, the
+//! window size, raw mode for an interactive session (`run -it`, `attach`,
+//! `exec -it`), and the prompts of `login`. Raw mode is undone when its
+//! guard drops, which covers returns, errors and panics that unwind; a
+//! panic hook restores it too (a panic in another thread, or one that
+//! aborts), and so does [`restore`] for exits that skip destructors.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -17,6 +17,17 @@ static SAVED: Mutex<Option<Termios>> = Mutex::new(None);
 /// Whether the CLI's stdin is a terminal.
 pub fn stdin_is_tty() -> bool {
     termios::isatty(io::stdin().as_fd())
+}
+
+/// Whether the CLI's stdout is a terminal (progress bars, or plain lines).
+pub fn stdout_is_tty() -> bool {
+    termios::isatty(io::stdout().as_fd())
+}
+
+/// Whether the CLI's stderr is a terminal (the pull `run` makes draws its
+/// progress there).
+pub fn stderr_is_tty() -> bool {
+    termios::isatty(io::stderr().as_fd())
 }
 
 /// The terminal's size (columns, rows), from stdout, else stdin; `None`
@@ -77,4 +88,103 @@ fn install_panic_hook() {
             next(info);
         }));
     });
+}
+
+/// The controlling terminal, for `login`'s questions: they reach the user
+/// even when stdin and stdout are redirected, and the password is read
+/// with echo off.
+pub struct Prompt {
+    tty: std::fs::File,
+}
+
+impl Prompt {
+    /// Opens /dev/tty; fails when the process has no terminal.
+    pub fn open() -> io::Result<Prompt> {
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")?;
+        Ok(Prompt { tty })
+    }
+
+    /// Asks `question` and reads the answer as typed.
+    pub fn ask(&mut self, question: &str) -> io::Result<String> {
+        self.say(question)?;
+        self.read_line()
+    }
+
+    /// Asks `question` and reads the answer without echoing it. The terminal
+    /// is byte by byte meanwhile (no echo, no signals), so ^C cancels here
+    /// and the echo is always restored.
+    pub fn ask_secret(&mut self, question: &str) -> io::Result<String> {
+        self.say(question)?;
+        let saved = termios::tcgetattr(self.tty.as_fd())?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(
+            termios::LocalModes::ECHO | termios::LocalModes::ICANON | termios::LocalModes::ISIG,
+        );
+        termios::tcsetattr(self.tty.as_fd(), OptionalActions::Now, &quiet)?;
+        let answer = self.read_secret();
+        let restored = termios::tcsetattr(self.tty.as_fd(), OptionalActions::Now, &saved);
+        // The Enter the user typed was not echoed either.
+        self.say("\n")?;
+        restored?;
+        answer
+    }
+
+    /// A line typed with the terminal byte by byte: Enter ends it, backspace
+    /// takes back, ^C cancels, ^D on an empty line is the end of input.
+    fn read_secret(&mut self) -> io::Result<String> {
+        use io::Read;
+        let mut line: Vec<u8> = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match self.tty.read(&mut byte) {
+                Ok(0) => break,
+                Ok(_) => match byte[0] {
+                    b'\r' | b'\n' => break,
+                    0x03 => {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"))
+                    }
+                    0x04 if line.is_empty() => break,
+                    0x7f | 0x08 => {
+                        line.pop();
+                    }
+                    b => line.push(b),
+                },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        String::from_utf8(line)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the answer is not UTF-8"))
+    }
+
+    fn say(&mut self, text: &str) -> io::Result<()> {
+        use io::Write;
+        self.tty.write_all(text.as_bytes())?;
+        self.tty.flush()
+    }
+
+    /// One line, without its end; byte by byte so nothing typed after it
+    /// is swallowed.
+    fn read_line(&mut self) -> io::Result<String> {
+        use io::Read;
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match self.tty.read(&mut byte) {
+                Ok(0) => break,
+                Ok(_) if byte[0] == b'\n' => break,
+                Ok(_) => line.push(byte[0]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        String::from_utf8(line)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the answer is not UTF-8"))
+    }
 }

@@ -163,7 +163,7 @@ async fn berths_own_failures_exit_125() {
             "already in use",
         ),
         (
-            &["run", "--rm", "nosuchimage:1", "true"],
+            &["run", "--rm", "--pull", "never", "nosuchimage:1", "true"],
             "No such image: nosuchimage:1",
         ),
         (&["run", "-t", "busybox"], "-t is not supported yet"),

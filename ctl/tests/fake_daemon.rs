@@ -42,6 +42,7 @@ impl Fake {
 }
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<DataChunk, Status>> + Send>>;
+type ProgressStream = Pin<Box<dyn Stream<Item = Result<TransferProgress, Status>> + Send>>;
 
 fn no_such(reference: &str) -> Status {
     Status::not_found(format!("No such image: {reference}"))
@@ -182,6 +183,36 @@ impl Images for Fake {
             id: ID.into(),
             name: String::new(),
         }))
+    }
+
+    // The registry verbs have their own fake (distribution.rs).
+    type PullStream = ProgressStream;
+
+    async fn pull(
+        &self,
+        _req: Request<PullImageRequest>,
+    ) -> Result<Response<ProgressStream>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+
+    type PushStream = ProgressStream;
+
+    async fn push(
+        &self,
+        _req: Request<PushImageRequest>,
+    ) -> Result<Response<ProgressStream>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+
+    async fn login(&self, _req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+
+    async fn search(
+        &self,
+        _req: Request<SearchRequest>,
+    ) -> Result<Response<SearchResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
     }
 }
 

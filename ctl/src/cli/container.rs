@@ -152,6 +152,9 @@ pub struct ContainerOptions {
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, value_enum, default_value_t, value_name = "string")]
+    pub pull: PullPolicy,
     /// The image, then the command and its arguments
     #[arg(
         value_name = "IMAGE [COMMAND] [ARG...]",
@@ -160,6 +163,18 @@ pub struct ContainerOptions {
         trailing_var_arg = true
     )]
     pub image_and_command: Vec<String>,
+}
+
+/// When `run` and `create` pull the image (docker's `--pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PullPolicy {
+    /// Pull when the image is not there
+    #[default]
+    Missing,
+    /// Pull before creating, always
+    Always,
+    /// Never pull
+    Never,
 }
 
 impl ContainerOptions {
@@ -256,6 +271,9 @@ pub struct ExecArgs {
     /// Keep STDIN open even if not attached
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, value_enum, default_value_t, value_name = "string")]
+    pub pull: PullPolicy,
     /// Give extended privileges to the command
     #[arg(long)]
     pub privileged: bool,

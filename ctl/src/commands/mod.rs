@@ -9,7 +9,11 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod load_save;
+pub mod login;
 pub mod namespace;
+pub mod pull;
+pub mod push;
+pub mod search;
 pub mod snapshot;
 pub mod system;
 

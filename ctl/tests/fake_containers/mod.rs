@@ -25,6 +25,8 @@ pub struct State {
     pub logs: Option<ContainerLogsRequest>,
     pub cmd: Vec<String>,
     pub attached: Option<AttachTx>,
+    /// Images besides busybox that create accepts (a fake pull adds them).
+    pub images: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -100,7 +102,9 @@ impl Containers for Fake {
                 "Conflict. The container name \"/taken\" is already in use",
             ));
         }
-        if config.image != "busybox" {
+        let known =
+            config.image == "busybox" || self.state.lock().unwrap().images.contains(&config.image);
+        if !known {
             return Err(Status::not_found(format!(
                 "No such image: {}",
                 config.image

@@ -9,10 +9,7 @@ use crate::error::ManagerError;
 
 /// The registry at `host` could not be reached.
 pub fn unreachable(host: &str, e: &reqwest::Error) -> ManagerError {
-    ManagerError::Unavailable(format!(
-        "cannot reach registry {host}: {}",
-        root_cause(e)
-    ))
+    ManagerError::Unavailable(format!("cannot reach registry {host}: {}", root_cause(e)))
 }
 
 /// The innermost cause of an error: "connection refused" rather than
@@ -34,7 +31,12 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// What an operation on `what` (a reference or blob) at `host` failed with.
 /// `with_credentials` tells a refused login from a missing one.
-pub fn map(e: OciDistributionError, host: &str, what: &str, with_credentials: bool) -> ManagerError {
+pub fn map(
+    e: OciDistributionError,
+    host: &str,
+    what: &str,
+    with_credentials: bool,
+) -> ManagerError {
     use OciDistributionError as E;
     let unauthorized = || {
         if with_credentials {
@@ -49,10 +51,9 @@ pub fn map(e: OciDistributionError, host: &str, what: &str, with_credentials: bo
     };
     match e {
         E::RequestError(r) if r.is_connect() || r.is_timeout() => unreachable(host, &r),
-        E::RequestError(r) => ManagerError::Unavailable(format!(
-            "registry {host}: {what}: {}",
-            root_cause(&r)
-        )),
+        E::RequestError(r) => {
+            ManagerError::Unavailable(format!("registry {host}: {what}: {}", root_cause(&r)))
+        }
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => unauthorized(),
         E::ImageManifestNotFoundError(_) => {
             ManagerError::NotFound(format!("manifest for {what} not found: manifest unknown"))
@@ -84,13 +85,12 @@ pub fn map(e: OciDistributionError, host: &str, what: &str, with_credentials: bo
                 ManagerError::Unavailable(format!("registry {host}: {what}: {msg}"))
             }
         }
-        E::ServerError { code, message, .. } if code == 404 => {
-            ManagerError::NotFound(format!("{what} not found at {host}: {message}"))
-        }
-        E::ServerError { code, message, .. } if code == 401 || code == 403 => {
-            let _ = message;
-            unauthorized()
-        }
+        E::ServerError {
+            code: 404, message, ..
+        } => ManagerError::NotFound(format!("{what} not found at {host}: {message}")),
+        E::ServerError {
+            code: 401 | 403, ..
+        } => unauthorized(),
         E::ServerError { code, message, .. } => {
             ManagerError::Unavailable(format!("registry {host}: {what}: HTTP {code}: {message}"))
         }

@@ -134,7 +134,11 @@ fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,

@@ -90,7 +90,12 @@ impl Challenge {
 
 /// Checks `username`/`password` against `server`; returns the key to keep
 /// them under.
-pub async fn login(config: &Config, server: &str, username: &str, password: &str) -> Result<String> {
+pub async fn login(
+    config: &Config,
+    server: &str,
+    username: &str,
+    password: &str,
+) -> Result<String> {
     let (registry, key) = normalize_server(server)?;
     if username.is_empty() || password.is_empty() {
         return Err(ManagerError::InvalidArgument(
@@ -132,10 +137,18 @@ pub async fn login(config: &Config, server: &str, username: &str, password: &str
         ))
     })?;
     let res = match challenge.scheme.as_str() {
-        "basic" => conn.http.get(&url).basic_auth(username, Some(password)).send().await,
+        "basic" => {
+            conn.http
+                .get(&url)
+                .basic_auth(username, Some(password))
+                .send()
+                .await
+        }
         "bearer" => {
             let realm = challenge.param("realm").ok_or_else(|| {
-                ManagerError::Unavailable(format!("login to {host}: bearer challenge without realm"))
+                ManagerError::Unavailable(format!(
+                    "login to {host}: bearer challenge without realm"
+                ))
             })?;
             let mut query = vec![("account", username.to_string())];
             if let Some(svc) = challenge.param("service") {
@@ -195,10 +208,17 @@ pub fn split_term(term: &str) -> (String, String) {
 }
 
 /// Searches a registry for `term`.
-pub async fn search(config: &Config, term: &str, limit: u32, auth: &RegistryAuth) -> Result<Vec<Hit>> {
+pub async fn search(
+    config: &Config,
+    term: &str,
+    limit: u32,
+    auth: &RegistryAuth,
+) -> Result<Vec<Hit>> {
     let (registry, query) = split_term(term.trim());
     if query.is_empty() {
-        return Err(ManagerError::InvalidArgument("search: the term is empty".into()));
+        return Err(ManagerError::InvalidArgument(
+            "search: the term is empty".into(),
+        ));
     }
     let limit = match limit {
         0 => 25,
@@ -251,7 +271,8 @@ async fn catalog_search(
     auth: &RegistryAuth,
 ) -> Result<Vec<Hit>> {
     let host = &conn.endpoint.host;
-    let image = oci_client::Reference::with_tag(registry.to_string(), "catalog".into(), "latest".into());
+    let image =
+        oci_client::Reference::with_tag(registry.to_string(), "catalog".into(), "latest".into());
     let needle = query.to_ascii_lowercase();
     let mut hits = Vec::new();
     let mut last: Option<String> = None;
@@ -291,7 +312,12 @@ mod tests {
 
     #[test]
     fn servers_normalize_like_docker() {
-        for hub in ["", "docker.io", "https://index.docker.io/v1/", "registry-1.docker.io"] {
+        for hub in [
+            "",
+            "docker.io",
+            "https://index.docker.io/v1/",
+            "registry-1.docker.io",
+        ] {
             assert_eq!(normalize_server(hub).unwrap().1, DOCKER_HUB_KEY, "{hub:?}");
         }
         assert_eq!(
@@ -317,11 +343,17 @@ mod tests {
 
     #[test]
     fn search_terms_name_their_registry() {
-        assert_eq!(split_term("busybox"), ("docker.io".into(), "busybox".into()));
+        assert_eq!(
+            split_term("busybox"),
+            ("docker.io".into(), "busybox".into())
+        );
         assert_eq!(
             split_term("127.0.0.1:5000/busy"),
             ("127.0.0.1:5000".into(), "busy".into())
         );
-        assert_eq!(split_term("library/busybox"), ("docker.io".into(), "library/busybox".into()));
+        assert_eq!(
+            split_term("library/busybox"),
+            ("docker.io".into(), "library/busybox".into())
+        );
     }
 }

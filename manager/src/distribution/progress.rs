@@ -138,7 +138,10 @@ mod tests {
         m.add(10); // within 100 ms: not sent
         m.add(10); // complete: always sent
         let a = rx.try_recv().unwrap().unwrap();
-        assert_eq!((a.current, a.total, a.status.as_str()), (10, 30, "Downloading"));
+        assert_eq!(
+            (a.current, a.total, a.status.as_str()),
+            (10, 30, "Downloading")
+        );
         let b = rx.try_recv().unwrap().unwrap();
         assert_eq!(b.current, 30);
         assert!(rx.try_recv().is_err());

@@ -247,7 +247,10 @@ impl Pull<'_> {
         let name = self.reference.to_string();
         if self.up_to_date(&name, &top_desc, &manifest_desc, &manifest)? && others.is_empty() {
             lease.finish();
-            let st = format!("Status: Image is up to date for {}", self.reference.familiar());
+            let st = format!(
+                "Status: Image is up to date for {}",
+                self.reference.familiar()
+            );
             self.progress
                 .status("", format!("Digest: {}", top_desc.digest));
             self.progress.status("", st);
@@ -284,7 +287,9 @@ impl Pull<'_> {
                 download: None,
             })
             .collect();
-        let sem = Arc::new(Semaphore::new(self.engine.config().max_concurrent_downloads.max(1)));
+        let sem = Arc::new(Semaphore::new(
+            self.engine.config().max_concurrent_downloads.max(1),
+        ));
         let mut started: BTreeSet<String> = BTreeSet::new();
         let mut aborts = Downloads(Vec::new());
         for job in &mut jobs {
@@ -508,7 +513,12 @@ impl Pull<'_> {
 
     /// Unpacks one layer (reading its download as it arrives, or the blob
     /// already stored) and commits it; returns its unpacked size.
-    fn unpack(&self, download: Option<Download>, job: &LayerJob, parent: Option<&str>) -> Result<u64> {
+    fn unpack(
+        &self,
+        download: Option<Download>,
+        job: &LayerJob,
+        parent: Option<&str>,
+    ) -> Result<u64> {
         if let Some(size) = unpacked(self.engine, &job.chain) {
             if let Some(dl) = download {
                 self.finish_download(dl)?;
@@ -602,7 +612,9 @@ impl DownloadJob {
             let tail = self.tail.clone();
             let progress = self.progress.clone();
             let host = self.host.clone();
-            tokio::task::spawn_blocking(move || write_blob(&engine, &desc, rx, &tail, &progress, &host))
+            tokio::task::spawn_blocking(move || {
+                write_blob(&engine, &desc, rx, &tail, &progress, &host)
+            })
         };
         let mut failed = None;
         while let Some(chunk) = stream.next().await {
@@ -649,7 +661,11 @@ fn write_blob(
 ) -> Result<()> {
     let id = short_id(&desc.digest);
     let digest = Digest::parse(&desc.digest)?;
-    let reference = format!("pull-{}-{:08x}", desc.digest, rand::thread_rng().gen::<u32>());
+    let reference = format!(
+        "pull-{}-{:08x}",
+        desc.digest,
+        rand::thread_rng().gen::<u32>()
+    );
     let result = (|| {
         let mut w = engine.content().writer(&reference)?;
         tail.open(&w.data_path())
@@ -746,10 +762,19 @@ mod tests {
         assert_eq!(document_type(idx, "x").unwrap(), media::OCI_INDEX);
         let m = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
         assert_eq!(document_type(m, "x").unwrap(), media::OCI_MANIFEST);
-        let d = format!(r#"{{"schemaVersion":2,"mediaType":"{}"}}"#, media::DOCKER_MANIFEST_LIST);
-        assert_eq!(document_type(d.as_bytes(), "x").unwrap(), media::DOCKER_MANIFEST_LIST);
+        let d = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}"}}"#,
+            media::DOCKER_MANIFEST_LIST
+        );
+        assert_eq!(
+            document_type(d.as_bytes(), "x").unwrap(),
+            media::DOCKER_MANIFEST_LIST
+        );
         let s1 = br#"{"schemaVersion":1,"fsLayers":[]}"#;
-        assert!(document_type(s1, "x").unwrap_err().to_string().contains("schema 1"));
+        assert!(document_type(s1, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("schema 1"));
         assert!(document_type(b"not json", "x").is_err());
         let odd = br#"{"schemaVersion":2,"mediaType":"text/plain"}"#;
         assert!(document_type(odd, "x").is_err());

@@ -76,13 +76,13 @@ pub fn push(
     let conn = Arc::new(rt.block_on(ep.connect(uploads))?);
     let image = oci_client::Reference::try_from(full.clone())
         .map_err(|e| ManagerError::InvalidArgument(format!("{full}: {e}")))?;
-    rt.block_on(conn.oci.store_auth_if_needed(image.resolve_registry(), auth));
+    rt.block_on(
+        conn.oci
+            .store_auth_if_needed(image.resolve_registry(), auth),
+    );
     progress.status(
         "",
-        format!(
-            "The push refers to repository [{}]",
-            reference.repository()
-        ),
+        format!("The push refers to repository [{}]", reference.repository()),
     );
 
     // Layers, top first as docker lists them, then the config.
@@ -93,7 +93,11 @@ pub fn push(
     let sem = Arc::new(Semaphore::new(uploads));
     let repo = reference.path().to_string();
     let mut tasks = Vec::new();
-    for (i, l) in layers.iter().chain(std::iter::once(&rec.config)).enumerate() {
+    for (i, l) in layers
+        .iter()
+        .chain(std::iter::once(&rec.config))
+        .enumerate()
+    {
         let job = UploadJob {
             engine: engine.clone(),
             ns: ns.to_string(),
@@ -129,15 +133,18 @@ pub fn push(
         .map_err(|e| ManagerError::Internal(format!("manifest media type: {e}")))?;
     let size = manifest.len() as u64;
     let digest = Digest::of(&manifest).to_string();
-    rt.block_on(
-        conn.oci
-            .push_manifest_raw(&image, manifest, content_type),
-    )
-    .map_err(|e| map(e, &host, &full, with_credentials))?;
+    rt.block_on(conn.oci.push_manifest_raw(&image, manifest, content_type))
+        .map_err(|e| map(e, &host, &full, with_credentials))?;
     let mut blobs: Vec<&Descriptor> = layers.iter().collect();
     blobs.push(&rec.config);
     blobs.push(&rec.manifest);
-    record_sources(engine, ns, &host, &repo, blobs.iter().map(|d| d.digest.as_str()))?;
+    record_sources(
+        engine,
+        ns,
+        &host,
+        &repo,
+        blobs.iter().map(|d| d.digest.as_str()),
+    )?;
     info!(reference = %full, %digest, "pushed");
     Ok(Pushed { tag, digest, size })
 }
@@ -226,7 +233,9 @@ impl UploadJob {
                     self.status(&format!("Mounted from {source}"));
                     return Ok(());
                 }
-                Err(e) => debug!(digest = %self.desc.digest, %source, error = %e, "mount refused; uploading"),
+                Err(e) => {
+                    debug!(digest = %self.desc.digest, %source, error = %e, "mount refused; uploading")
+                }
             }
         }
         let stream = self.read_blob()?;
@@ -244,7 +253,11 @@ impl UploadJob {
             .store()
             .get::<ContentRecord>(&schema::content_key(&self.ns, &self.desc.digest))?;
         Ok(rec
-            .and_then(|r| r.labels.get(&format!("{SOURCE_LABEL}{}", self.host)).cloned())
+            .and_then(|r| {
+                r.labels
+                    .get(&format!("{SOURCE_LABEL}{}", self.host))
+                    .cloned()
+            })
             .map(|v| {
                 v.split(',')
                     .filter(|r| !r.is_empty() && *r != self.repo)
@@ -257,8 +270,9 @@ impl UploadJob {
     /// The blob as a stream of chunks, read on a blocking thread.
     fn read_blob(
         &self,
-    ) -> Result<impl futures::Stream<Item = std::result::Result<Bytes, OciDistributionError>> + Send + 'static>
-    {
+    ) -> Result<
+        impl futures::Stream<Item = std::result::Result<Bytes, OciDistributionError>> + Send + 'static,
+    > {
         let mut file = self
             .engine
             .content()

@@ -180,9 +180,7 @@ impl PlatformSpec {
         };
         match &self.variant {
             None => true,
-            Some(v) => {
-                p.variant.as_deref().or(default(&p.architecture)) == Some(v.as_str())
-            }
+            Some(v) => p.variant.as_deref().or(default(&p.architecture)) == Some(v.as_str()),
         }
     }
 }

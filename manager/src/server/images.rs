@@ -4,11 +4,12 @@ use std::io;
 use std::pin::Pin;
 
 use berth_proto::v1::{
-    images_server, import_request, DataChunk, Descriptor as PDescriptor, GetImageRequest,
-    Image as PImage, ImageDetail, ImageSummary, ImportImageResponse, ImportRequest, Layer,
-    ListImagesRequest, ListImagesResponse, LoadImagesResponse, RemoveImageRequest,
-    RemoveImageResponse, SaveImagesRequest, TagImageRequest, LoginRequest, LoginResponse,
-    PullImageRequest, PullResult, PushImageRequest, PushResult, SearchRequest, SearchResponse, SearchResult, TransferProgress, transfer_progress,
+    images_server, import_request, transfer_progress, DataChunk, Descriptor as PDescriptor,
+    GetImageRequest, Image as PImage, ImageDetail, ImageSummary, ImportImageResponse,
+    ImportRequest, Layer, ListImagesRequest, ListImagesResponse, LoadImagesResponse, LoginRequest,
+    LoginResponse, PullImageRequest, PullResult, PushImageRequest, PushResult, RemoveImageRequest,
+    RemoveImageResponse, SaveImagesRequest, SearchRequest, SearchResponse, SearchResult,
+    TagImageRequest, TransferProgress,
 };
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -18,14 +19,14 @@ use tracing::warn;
 
 use super::stream::{ChannelReader, ChannelWriter};
 use super::{blocking, namespace};
+use crate::distribution;
 use crate::distribution::progress::Progress;
 use crate::distribution::pull::{self, PullRequest};
 use crate::distribution::{login, push};
-use crate::distribution;
 use crate::engine::Engine;
 use crate::error::ManagerError;
-use crate::image::manifest::PlatformSpec;
 use crate::image::import::ImportOptions;
+use crate::image::manifest::PlatformSpec;
 use crate::image::{familiar_name, import, load, save};
 use crate::reference::Reference;
 use crate::store::{Descriptor, ImageRecord};

@@ -1,17 +1,22 @@
-//! `berth create`, and the request `run` and `create` share: docker's flags
-//! turned into a CreateContainerRequest.
+//! `berth create`, and what `run` and `create` share: docker's flags turned
+//! into a CreateContainerRequest, and the pull of a missing image
+//! (`--pull`).
 
 use std::io::Write;
 
-use berth_proto::v1::{ContainerConfig, CreateContainerRequest, HostConfig};
+use berth_proto::v1::{ContainerConfig, CreateContainerRequest, HostConfig, PullImageRequest};
+use tonic::{Code, Status};
 
+use super::super::pull::pull_image;
 use super::super::{print, Ctx};
-use crate::cli::{ContainerOptions, CreateArgs};
+use crate::cli::{ContainerOptions, CreateArgs, PullPolicy};
 use crate::client::Client;
-use crate::error::CliError;
+use crate::error::{CliError, DAEMON_PREFIX};
 use crate::flags::env::{build_env, build_labels, Lookup};
 use crate::flags::options::{binds, log_opts, security_opts};
 use crate::flags::resources::{to_proto, ResourceFlags};
+use crate::progress::Sink;
+use crate::registry;
 
 /// The stop timeout the API reads as "not given" (berthd then uses 10 s).
 const STOP_TIMEOUT_UNSET: i32 = -1;
@@ -20,8 +25,65 @@ pub async fn create(ctx: &Ctx, args: &CreateArgs) -> Result<(), CliError> {
     // Flags are checked before anything is asked of berthd.
     let request = build_request(&args.options, &crate::flags::env::process_env)?;
     let client = ctx.connect().await?;
-    let id = create_container(&client, request).await?;
+    let id = create_pulling(&client, request, args.options.pull).await?;
     print(&format!("{id}\n"))
+}
+
+/// Creates the container, pulling its image as `--pull` says: first with
+/// "always"; with "missing" (the default) when berthd has no such image,
+/// after docker's "Unable to find image 'busybox:latest' locally". The
+/// progress goes to stderr: stdout is for the id or the container.
+pub async fn create_pulling(
+    client: &Client,
+    request: CreateContainerRequest,
+    policy: PullPolicy,
+) -> Result<String, CliError> {
+    let image = request
+        .config
+        .as_ref()
+        .map(|c| c.image.clone())
+        .unwrap_or_default();
+    match policy {
+        PullPolicy::Never => {}
+        PullPolicy::Always => pull_for_create(client, &image).await?,
+        PullPolicy::Missing => match create_container(client, request.clone()).await {
+            Err(CliError::Status(status)) if is_missing_image(&status, &image) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "Unable to find image '{}' locally",
+                    registry::familiar(&image)
+                );
+                pull_for_create(client, &image).await?;
+            }
+            done => return done,
+        },
+    }
+    create_container(client, request).await
+}
+
+/// berthd's answer when the image is not there (its NoSuchImage), for an
+/// image given by name: an image ID cannot be pulled.
+fn is_missing_image(status: &Status, image: &str) -> bool {
+    status.code() == Code::NotFound
+        && status.message().starts_with("No such image")
+        && !image.starts_with("sha256:")
+}
+
+/// The pull of `run`/`create`: a refusal is printed as docker prints it,
+/// and the command then fails with its own exit code (125).
+async fn pull_for_create(client: &Client, image: &str) -> Result<(), CliError> {
+    let request = PullImageRequest {
+        reference: image.to_owned(),
+        ..Default::default()
+    };
+    match pull_image(client, request, Sink::Stderr, false).await {
+        Ok(_) => Ok(()),
+        Err(err @ CliError::Daemon(_)) => {
+            let _ = writeln!(std::io::stderr(), "{DAEMON_PREFIX}{err}");
+            Err(CliError::Reported)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Creates the container, printing berthd's warnings as docker does;
@@ -258,6 +320,21 @@ mod tests {
         );
         let c = request(&["--entrypoint", "", "busybox"]).config.unwrap();
         assert_eq!((c.entrypoint.len(), c.entrypoint_set), (0, true));
+    }
+
+    #[test]
+    fn only_a_missing_named_image_is_pulled() {
+        let missing = Status::not_found("No such image: busybox");
+        assert!(is_missing_image(&missing, "busybox"));
+        assert!(!is_missing_image(&missing, "sha256:0123"));
+        assert!(!is_missing_image(
+            &Status::not_found("No such container: x"),
+            "busybox"
+        ));
+        assert!(!is_missing_image(
+            &Status::invalid_argument("No such image: busybox"),
+            "busybox"
+        ));
     }
 
     #[test]

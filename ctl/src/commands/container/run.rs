@@ -12,7 +12,7 @@ use tonic::{Code, Status};
 
 use super::super::{print, report, Ctx};
 use super::attach::{events, input_msg, open, AttachRequest, EXIT_ATTACH_FAILED, NOT_A_TTY};
-use super::create::{build_request, create_container};
+use super::create::{build_request, create_pulling};
 use super::session::{End, Session};
 use crate::cli::RunArgs;
 use crate::client::Client;
@@ -48,7 +48,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, CliError> {
         c.stdin_once = attach && options.interactive;
     }
     let client = ctx.connect().await?;
-    let id = create_container(&client, request).await?;
+    let id = create_pulling(&client, request, options.pull).await?;
     let auto_remove = options.rm;
     if args.detach {
         if let Err(status) = start(&client, &id, None).await {
