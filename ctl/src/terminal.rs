@@ -143,9 +143,7 @@ impl Prompt {
                 Ok(0) => break,
                 Ok(_) => match byte[0] {
                     b'\r' | b'\n' => break,
-                    0x03 => {
-                        return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"))
-                    }
+                    0x03 => return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled")),
                     0x04 if line.is_empty() => break,
                     0x7f | 0x08 => {
                         line.pop();

@@ -9,7 +9,6 @@ mod fake_containers;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use berth_proto::v1::containers_server::ContainersServer;
@@ -299,27 +298,7 @@ impl Daemon {
     async fn berth(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         let mut cmd = common::command(&self.socket.host, args);
         cmd.env("BERTH_CONFIG", self.config_dir());
-        let stdin = stdin.map(str::to_owned);
-        let out = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            cmd.stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-            let mut child = cmd.spawn().unwrap();
-            if let Some(data) = stdin {
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(data.as_bytes())
-                    .unwrap();
-            }
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap();
+        let out = common::run(cmd, stdin.map(|s| s.as_bytes().to_vec())).await;
         (
             out.status.code().unwrap_or(-1),
             text(&out.stdout),

@@ -41,7 +41,11 @@ pub fn command(host: &str, args: &[&str]) -> Command {
 
 /// Runs the binary off the runtime (the fake daemon lives on it).
 pub async fn berth(host: &str, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
-    let mut cmd = command(host, args);
+    run(command(host, args), stdin).await
+}
+
+/// Runs a prepared command off the runtime, feeding it `stdin`.
+pub async fn run(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
         cmd.stdin(if stdin.is_some() {

@@ -527,37 +527,26 @@ impl Pull<'_> {
             return Ok(size);
         }
         let meter = Meter::new(self.progress, &job.id, "Extracting", job.desc.size);
-        let result = match &download {
-            Some(dl) => {
-                let reader = MeteredReader {
-                    inner: dl.tail.reader(),
-                    meter,
-                };
-                extract(
-                    self.engine,
-                    parent,
-                    &job.chain,
-                    BufReader::with_capacity(1 << 20, reader),
-                    &job.desc.digest,
-                    &job.diff_id,
-                )
-            }
-            None => {
-                let file = self
-                    .engine
+        let source: Box<dyn std::io::Read + '_> = match &download {
+            Some(dl) => Box::new(dl.tail.reader()),
+            None => Box::new(
+                self.engine
                     .content()
-                    .open_blob(&Digest::parse(&job.desc.digest)?)?;
-                let reader = MeteredReader { inner: file, meter };
-                extract(
-                    self.engine,
-                    parent,
-                    &job.chain,
-                    BufReader::with_capacity(1 << 20, reader),
-                    &job.desc.digest,
-                    &job.diff_id,
-                )
-            }
+                    .open_blob(&Digest::parse(&job.desc.digest)?)?,
+            ),
         };
+        let reader = MeteredReader {
+            inner: source,
+            meter,
+        };
+        let result = extract(
+            self.engine,
+            parent,
+            &job.chain,
+            BufReader::with_capacity(1 << 20, reader),
+            &job.desc.digest,
+            &job.diff_id,
+        );
         // The download's own error says more than the unpacker's.
         if let Some(dl) = download {
             self.finish_download(dl)?;
