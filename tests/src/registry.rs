@@ -1,13 +1,15 @@
 //! Registries for the distribution tests: Debian's `docker-registry`
 //! (distribution v2.8) started on 127.0.0.1 with a temp config and storage,
 //! over plain HTTP or over TLS (a CA and a server certificate the test makes
-//! with the openssl CLI) with htpasswd basic auth; and [`Proxy`], a small
+//! with the openssl CLI) with htpasswd basic auth, or over plain HTTP with
+//! bearer tokens from a [`TokenServer`] (`auth: token:`); and [`Proxy`], a small
 //! HTTP/1.1 proxy in front of a plain registry that can corrupt or cut a
 //! blob download, or refuse connections, so the tests see what a client of a
 //! broken registry sees. Nothing here talks to anything but 127.0.0.1.
 
 mod http;
 mod proxy;
+mod token;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 pub use http::{http, HttpResponse};
 pub use proxy::{Proxy, ProxyMode};
+pub use token::{TokenRequest, TokenServer};
 
 use crate::require_tool;
 
@@ -37,22 +40,31 @@ pub struct Registry {
     port: u16,
     /// (user, password) of the htpasswd file, for TLS registries.
     creds: Option<(String, String)>,
+    /// The token server of a token-auth registry.
+    token: Option<TokenServer>,
 }
 
 impl Registry {
     /// A registry over plain HTTP without authentication.
     pub fn plain() -> Registry {
-        Self::start(None)
+        Self::start(None, None)
     }
 
     /// A registry over TLS (a server certificate for IP 127.0.0.1 signed by
     /// a CA made for it, see [`Registry::ca_path`]) that wants htpasswd basic
     /// auth with this one user.
     pub fn tls_with_auth(user: &str, password: &str) -> Registry {
-        Self::start(Some((user.to_string(), password.to_string())))
+        Self::start(Some((user.to_string(), password.to_string())), None)
     }
 
-    fn start(creds: Option<(String, String)>) -> Registry {
+    /// A registry over plain HTTP that wants bearer tokens from its own
+    /// [`TokenServer`] (see [`Registry::token_server`]), which gives this one
+    /// user every action and anyone else `pull` only.
+    pub fn with_token_auth(user: &str, password: &str) -> Registry {
+        Self::start(None, Some(TokenServer::start(user, password)))
+    }
+
+    fn start(creds: Option<(String, String)>, token: Option<TokenServer>) -> Registry {
         let bin = require_tool("docker-registry", "docker-registry");
         let dir = tempfile::Builder::new()
             .prefix("berth-registry-")
@@ -72,6 +84,7 @@ impl Registry {
             child: None,
             port: 0,
             creds,
+            token,
         };
         // Another test may take the free port between our probe and the
         // registry's bind: try a few.
@@ -124,6 +137,16 @@ impl Registry {
                  auth:\n  htpasswd:\n    realm: berth-test\n    path: {d}/htpasswd\n"
             ));
         }
+        if let Some(t) = &self.token {
+            c.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                t.realm(),
+                t.service(),
+                t.issuer(),
+                t.cert_path().display()
+            ));
+        }
         c
     }
 
@@ -143,7 +166,9 @@ impl Registry {
                 // means it answers (skopeo in the fixture test proves TLS).
                 TcpStream::connect(self.host()).is_ok()
             } else {
-                http(&self.host(), "GET", "/v2/", &[]).is_ok_and(|r| r.status == 200)
+                // A token-auth registry challenges even /v2/.
+                let want = if self.token.is_some() { 401 } else { 200 };
+                http(&self.host(), "GET", "/v2/", &[]).is_ok_and(|r| r.status == want)
             };
             if up {
                 return true;
@@ -176,6 +201,11 @@ impl Registry {
         self.creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
+    /// The token server of a [`Registry::with_token_auth`] registry.
+    pub fn token_server(&self) -> &TokenServer {
+        self.token.as_ref().expect("not a token-auth registry")
+    }
+
     /// The CA certificate that signed the server's certificate.
     pub fn ca_path(&self) -> PathBuf {
         assert!(self.is_tls(), "a plain registry has no CA");
@@ -204,10 +234,18 @@ impl Registry {
 
     /// skopeo's flags for this registry, for a source (`"src-"`), a
     /// destination (`"dest-"`) or `inspect` (`""`): no TLS verification for
-    /// a plain registry; the CA and the credentials for a TLS one.
+    /// a plain registry (and the token server's user for a token-auth one);
+    /// the CA and the credentials for a TLS one.
     pub fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
         match &self.creds {
-            None => vec![format!("--{prefix}tls-verify=false")],
+            None => {
+                let mut flags = vec![format!("--{prefix}tls-verify=false")];
+                if let Some(t) = &self.token {
+                    let (u, p) = t.creds();
+                    flags.push(format!("--{prefix}creds={u}:{p}"));
+                }
+                flags
+            }
             Some((u, p)) => vec![
                 format!(
                     "--{prefix}cert-dir={}",

@@ -6,7 +6,7 @@ use oci_client::secrets::RegistryAuth;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::errors::{map, unreachable};
+use super::errors::unreachable;
 use super::hosts::{self, Connection, DOCKER_HUB};
 use crate::config::Config;
 use crate::error::{ManagerError, Result};
@@ -103,78 +103,113 @@ pub async fn login(
         ));
     }
     let conn = connect(config, &registry).await?;
-    let host = conn.endpoint.host.clone();
-    let refused = || {
-        ManagerError::Unauthenticated(format!(
-            "login to {host} failed: unauthorized: incorrect username or password"
-        ))
-    };
+    let auth = RegistryAuth::Basic(username.to_string(), password.to_string());
     let url = format!("{}/v2/", conn.base);
-    let res = conn
-        .http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| unreachable(&host, &e))?;
+    let res = authorized_get(&conn, &url, &[], &auth, "login").await?;
+    let host = &conn.endpoint.host;
     match res.status() {
-        s if s.is_success() => return Ok(key),
-        StatusCode::UNAUTHORIZED => {}
-        s => {
-            return Err(ManagerError::Unavailable(format!(
-                "login to {host}: {url} answered HTTP {s}"
-            )))
-        }
+        s if s.is_success() => Ok(key),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(refused(host, "login")),
+        s => Err(ManagerError::Unavailable(format!(
+            "login to {host}: {url} answered HTTP {s}"
+        ))),
     }
-    let header = res
+}
+
+fn refused(host: &str, what: &str) -> ManagerError {
+    ManagerError::Unauthenticated(format!(
+        "{what} at {host} failed: unauthorized: incorrect username or password"
+    ))
+}
+
+/// A GET that answers the registry's challenge: basic auth with the
+/// credentials, or a token from the service a bearer challenge names (for
+/// the scope it names: `registry:catalog:*` for the catalog, say). The
+/// response is returned as the registry gave it, 401 included when there
+/// are no credentials to try; a token service refusing the credentials is
+/// an error.
+async fn authorized_get(
+    conn: &Connection,
+    url: &str,
+    query: &[(&str, String)],
+    auth: &RegistryAuth,
+    what: &str,
+) -> Result<reqwest::Response> {
+    let host = &conn.endpoint.host;
+    let send = |req: reqwest::RequestBuilder| async move {
+        req.send().await.map_err(|e| unreachable(host, &e))
+    };
+    let get = || conn.http.get(url).query(query);
+    let first = match auth {
+        RegistryAuth::Bearer(t) => return send(get().bearer_auth(t)).await,
+        _ => send(get()).await?,
+    };
+    if first.status() != StatusCode::UNAUTHORIZED {
+        return Ok(first);
+    }
+    let header = first
         .headers()
         .get(reqwest::header::WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let challenge = Challenge::parse(&header).ok_or_else(|| {
-        ManagerError::Unavailable(format!(
-            "login to {host}: unreadable authentication challenge {header:?}"
-        ))
-    })?;
-    let res = match challenge.scheme.as_str() {
-        "basic" => {
-            conn.http
-                .get(&url)
-                .basic_auth(username, Some(password))
-                .send()
-                .await
-        }
-        "bearer" => {
+    let Some(challenge) = Challenge::parse(&header) else {
+        return Ok(first);
+    };
+    match (challenge.scheme.as_str(), auth) {
+        ("basic", RegistryAuth::Basic(u, p)) => send(get().basic_auth(u, Some(p))).await,
+        ("basic", _) => Ok(first),
+        ("bearer", _) => {
             let realm = challenge.param("realm").ok_or_else(|| {
                 ManagerError::Unavailable(format!(
-                    "login to {host}: bearer challenge without realm"
+                    "{what} at {host}: bearer challenge without realm"
                 ))
             })?;
-            let mut query = vec![("account", username.to_string())];
+            let mut token_query: Vec<(&str, String)> = Vec::new();
             if let Some(svc) = challenge.param("service") {
-                query.push(("service", svc.to_string()));
+                token_query.push(("service", svc.to_string()));
             }
-            conn.http
-                .get(realm)
-                .query(&query)
-                .basic_auth(username, Some(password))
-                .send()
-                .await
+            if let Some(scope) = challenge.param("scope") {
+                token_query.push(("scope", scope.to_string()));
+            }
+            let mut req = conn.http.get(realm);
+            if let RegistryAuth::Basic(u, p) = auth {
+                token_query.push(("account", u.clone()));
+                req = req.basic_auth(u, Some(p));
+            }
+            let res = send(req.query(&token_query)).await?;
+            match res.status() {
+                s if s.is_success() => {}
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(refused(host, what))
+                }
+                s => {
+                    return Err(ManagerError::Unavailable(format!(
+                        "{what} at {host}: the token service answered HTTP {s}"
+                    )))
+                }
+            }
+            let token: TokenAnswer = res.json().await.map_err(|e| {
+                ManagerError::Unavailable(format!("{what} at {host}: unreadable token: {e}"))
+            })?;
+            let token = token.token.or(token.access_token).ok_or_else(|| {
+                ManagerError::Unavailable(format!(
+                    "{what} at {host}: the token service sent no token"
+                ))
+            })?;
+            send(get().bearer_auth(token)).await
         }
-        other => {
-            return Err(ManagerError::Unimplemented(format!(
-                "login to {host}: unsupported authentication scheme {other:?}"
-            )))
-        }
-    };
-    let res = res.map_err(|e| unreachable(&host, &e))?;
-    match res.status() {
-        s if s.is_success() => Ok(key),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(refused()),
-        s => Err(ManagerError::Unavailable(format!(
-            "login to {host}: the registry answered HTTP {s}"
+        (other, _) => Err(ManagerError::Unimplemented(format!(
+            "{what} at {host}: unsupported authentication scheme {other:?}"
         ))),
     }
+}
+
+/// A token service's answer (docker's and OAuth's field names).
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: Option<String>,
+    access_token: Option<String>,
 }
 
 /// One search hit.
@@ -231,16 +266,14 @@ pub async fn search(
     };
     let conn = connect(config, &registry).await?;
     let host = conn.endpoint.host.clone();
-    let mut req = conn
-        .http
-        .get(format!("{}/v1/search", conn.base))
-        .query(&[("q", query.as_str()), ("n", &limit.to_string())]);
-    match auth {
-        RegistryAuth::Basic(u, p) => req = req.basic_auth(u, Some(p)),
-        RegistryAuth::Bearer(t) => req = req.bearer_auth(t),
-        RegistryAuth::Anonymous => {}
-    }
-    let res = req.send().await.map_err(|e| unreachable(&host, &e))?;
+    let res = authorized_get(
+        &conn,
+        &format!("{}/v1/search", conn.base),
+        &[("q", query.clone()), ("n", limit.to_string())],
+        auth,
+        "search",
+    )
+    .await?;
     match res.status() {
         s if s.is_success() => {
             let v: V1Results = res.json().await.map_err(|e| {
@@ -259,37 +292,51 @@ pub async fn search(
             )))
         }
     }
-    catalog_search(&conn, &registry, &query, limit, auth).await
+    catalog_search(&conn, &query, limit, auth).await
 }
 
 /// The v2 catalog, filtered by `query` (case-insensitive substring).
 async fn catalog_search(
     conn: &Connection,
-    registry: &str,
     query: &str,
     limit: u32,
     auth: &RegistryAuth,
 ) -> Result<Vec<Hit>> {
     let host = &conn.endpoint.host;
-    let image =
-        oci_client::Reference::with_tag(registry.to_string(), "catalog".into(), "latest".into());
+    let url = format!("{}/v2/_catalog", conn.base);
     let needle = query.to_ascii_lowercase();
     let mut hits = Vec::new();
     let mut last: Option<String> = None;
     // At most 10 pages of 1000 names.
     for _ in 0..10 {
-        let page = conn
-            .oci
-            .catalog(&image, auth, Some(1000), last.as_deref())
-            .await
-            .map_err(|e| match map(e, host, "the catalog", !matches!(auth, RegistryAuth::Anonymous)) {
-                ManagerError::NotFound(_) => ManagerError::FailedPrecondition(format!(
+        let mut q = vec![("n", "1000".to_string())];
+        if let Some(l) = &last {
+            q.push(("last", l.clone()));
+        }
+        let res = authorized_get(conn, &url, &q, auth, "search").await?;
+        match res.status() {
+            s if s.is_success() => {}
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+                return Err(ManagerError::FailedPrecondition(format!(
                     "registry {host} offers neither a search API (/v1/search) nor a catalog (/v2/_catalog)"
-                )),
-                other => other,
-            })?;
+                )))
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(ManagerError::Unauthenticated(format!(
+                    "search at {host}: unauthorized: the catalog needs credentials with access to it (berth login {host})"
+                )))
+            }
+            s => {
+                return Err(ManagerError::Unavailable(format!(
+                    "search at {host}: the catalog answered HTTP {s}"
+                )))
+            }
+        }
+        let page: Catalog = res.json().await.map_err(|e| {
+            ManagerError::Unavailable(format!("search at {host}: unreadable catalog: {e}"))
+        })?;
         let n = page.repositories.len();
-        let page_last = page.repositories.last().cloned();
+        last = page.repositories.last().cloned();
         for r in page.repositories {
             if r.to_ascii_lowercase().contains(&needle) && hits.len() < limit as usize {
                 hits.push(Hit {
@@ -301,9 +348,14 @@ async fn catalog_search(
         if n < 1000 || hits.len() >= limit as usize {
             break;
         }
-        last = page_last;
     }
     Ok(hits)
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    #[serde(default)]
+    repositories: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,382 @@
+//! Bearer tokens end to end: Debian's `docker-registry` in `auth: token:`
+//! mode over plain HTTP on 127.0.0.1 (insecure by default), its tokens from
+//! the test's own token server (`berth_tests::registry::TokenServer`: JWTs
+//! signed with a certificate the registry trusts; the one user gets every
+//! action, anyone else `pull` only). Anonymous pulls go through an anonymous
+//! token; an anonymous push is refused; login checks the password at the
+//! token endpoint; a logged-in push asks for `pull,push`. The token server
+//! records what was asked, so the tests see the scopes berthd requested.
+//! Nothing talks to anything but 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use berth_tests::fixture::{busybox_archive, Layout};
+use berth_tests::registry::{Registry, TokenRequest};
+use berth_tests::{require_tool, Daemon};
+use serde_json::{json, Value};
+
+const USER: &str = "tokuser";
+const PASSWORD: &str = "t0ken-pw";
+
+fn inspect(d: &Daemon, image: &str) -> Value {
+    let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).expect("inspect json");
+    v[0].clone()
+}
+
+fn image_id(d: &Daemon, image: &str) -> String {
+    inspect(d, image)["Id"].as_str().expect("Id").to_string()
+}
+
+fn has_image(d: &Daemon, image: &str) -> bool {
+    d.berth(&["image", "inspect", image]).status.success()
+}
+
+/// Writes the busybox fixture as an OCI archive (its image "latest").
+fn busybox_oci_archive(dir: &Path) -> PathBuf {
+    let p = dir.join("busybox-oci.tar");
+    std::fs::write(&p, busybox_archive(Layout::Oci, "busybox:latest")).expect("write archive");
+    p
+}
+
+/// Puts the busybox fixture into the registry as `name` with skopeo (as the
+/// token server's user), so that tests of pull do not depend on berth push.
+fn seed_busybox(reg: &Registry, name: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    reg.skopeo_push_archive(&busybox_oci_archive(tmp.path()), "latest", name);
+}
+
+/// The manifest digest the registry holds for `name`, by skopeo as the
+/// token server's user.
+fn registry_digest(reg: &Registry, name: &str) -> String {
+    reg.skopeo_inspect(name, false)["Digest"]
+        .as_str()
+        .expect("Digest")
+        .to_string()
+}
+
+/// The digest of push's last line, "TAG: digest: sha256:... size: N".
+fn pushed_digest(out: &str, tag: &str) -> String {
+    let prefix = format!("{tag}: digest: ");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no '{prefix}...' line in push output:\n{out}"));
+    let (digest, _) = line[prefix.len()..].split_once(" size: ").expect("size");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{line}"
+    );
+    digest.to_string()
+}
+
+/// The client's credentials file, if any.
+fn credentials(d: &Daemon) -> Option<Value> {
+    let p = d.client_config_dir().join("config.json");
+    let text = std::fs::read_to_string(p).ok()?;
+    Some(serde_json::from_str(&text).expect("config.json is JSON"))
+}
+
+/// An authentication failure in words a user understands.
+fn says_unauthorized(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    s.contains("unauthorized") || s.contains("authentication") || s.contains("incorrect username")
+}
+
+/// Runs berth and asserts the daemon refused it as docker prints it: exit
+/// 1 and "Error response from daemon: ..."; returns stderr.
+fn refused_by_daemon(d: &Daemon, args: &[&str], stdin: &[u8]) -> String {
+    let out = d.berth_stdin(args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "berth {args:?}: want exit 1:\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("Error response from daemon: ")),
+        "berth {args:?}: no 'Error response from daemon:' line: {stderr}"
+    );
+    stderr
+}
+
+/// The token requests that asked for `scope`.
+fn asking(reqs: &[TokenRequest], scope: &str) -> Vec<TokenRequest> {
+    reqs.iter()
+        .filter(|r| r.scopes.iter().any(|s| s == scope))
+        .cloned()
+        .collect()
+}
+
+/// The fixture itself, proved with skopeo: the user pushes (asking for
+/// `pull,push`), anyone pulls with an anonymous token, an anonymous push
+/// and a wrong password are refused.
+#[test]
+fn token_registry_fixture_works_with_skopeo() {
+    let skopeo = require_tool("skopeo", "skopeo");
+    let reg = Registry::with_token_auth(USER, PASSWORD);
+    let tokens = reg.token_server();
+    seed_busybox(&reg, "busybox:latest");
+    let reqs = tokens.requests();
+    let push = asking(&reqs, "repository:busybox:pull,push");
+    assert!(
+        push.iter().any(|r| r.status == 200
+            && r.user.as_deref() == Some(USER)
+            && r.granted == ["repository:busybox:pull,push"]),
+        "{reqs:?}"
+    );
+    let digest = registry_digest(&reg, "busybox:latest");
+
+    tokens.clear();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(&skopeo)
+        .args(["inspect", "--tls-verify=false", "--no-creds"])
+        .arg(format!("docker://{}/busybox:latest", reg.host()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "anonymous pull: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["Digest"], json!(digest));
+    let reqs = tokens.requests();
+    assert!(
+        asking(&reqs, "repository:busybox:pull")
+            .iter()
+            .any(|r| r.status == 200 && r.user.is_none()),
+        "{reqs:?}"
+    );
+
+    let out = Command::new(&skopeo)
+        .args([
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--dest-no-creds",
+        ])
+        .arg(format!(
+            "oci-archive:{}:latest",
+            busybox_oci_archive(tmp.path()).display()
+        ))
+        .arg(format!("docker://{}/anon:latest", reg.host()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an anonymous push was accepted");
+    assert!(says_unauthorized(&stderr), "{stderr}");
+
+    let out = Command::new(&skopeo)
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("--creds={USER}:wrong"))
+        .arg(format!("docker://{}/busybox:latest", reg.host()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a wrong password was accepted");
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    assert!(
+        tokens
+            .requests()
+            .iter()
+            .any(|r| r.status == 401 && r.user.as_deref() == Some(USER)),
+        "{:?}",
+        tokens.requests()
+    );
+}
+
+/// Without any login, berth pulls a public repository through an anonymous
+/// token whose scope names the repository, and runs it.
+#[test]
+fn anonymous_pull_uses_an_anonymous_token() {
+    let reg = Registry::with_token_auth(USER, PASSWORD);
+    seed_busybox(&reg, "library/busybox:latest");
+    let digest = registry_digest(&reg, "library/busybox:latest");
+    let tokens = reg.token_server();
+    tokens.clear();
+    let d = Daemon::start();
+    let name = format!("{}/library/busybox:latest", reg.host());
+
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    let reqs = tokens.requests();
+    assert!(
+        !reqs.is_empty(),
+        "berthd pulled without asking the token server"
+    );
+    assert!(
+        asking(&reqs, "repository:library/busybox:pull")
+            .iter()
+            .any(|r| r.status == 200 && r.user.is_none() && r.service.is_some()),
+        "no anonymous token for repository:library/busybox:pull: {reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.user.is_none() && r.scopes.iter().all(|s| !s.contains("push"))),
+        "an anonymous pull asked for more: {reqs:?}"
+    );
+    assert!(credentials(&d).is_none(), "a pull stored credentials");
+    let info = inspect(&d, &name);
+    assert_eq!(
+        info["RepoDigests"],
+        json!([format!("{}/library/busybox@{digest}", reg.host())])
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", &name, "echo", "public pull"]),
+        "public pull\n"
+    );
+    d.assert_no_containers_left();
+}
+
+/// An anonymous push is refused; login checks the password at the token
+/// endpoint (a wrong one stores nothing); logged in, push asks for
+/// `pull,push` and works; the image comes back by pull with the same
+/// digest and runs; after logout, pulls stay public and pushes are refused
+/// again.
+#[test]
+fn login_push_pull_logout_with_bearer_tokens() {
+    let reg = Registry::with_token_auth(USER, PASSWORD);
+    let tokens = reg.token_server();
+    let d = Daemon::start();
+    d.load_busybox();
+    let id = image_id(&d, "busybox:latest");
+    let host = reg.host();
+    let name = format!("{host}/team/busybox:latest");
+    let push_scope = "repository:team/busybox:pull,push";
+    d.ok(&["tag", "busybox:latest", &name]);
+
+    // Not logged in: an anonymous token carries pull only.
+    let stderr = refused_by_daemon(&d, &["push", &name], b"");
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    let reqs = tokens.requests();
+    assert!(
+        asking(&reqs, push_scope)
+            .iter()
+            .any(|r| r.user.is_none() && r.granted.iter().all(|g| !g.contains("push"))),
+        "the anonymous push asked for no {push_scope}: {reqs:?}"
+    );
+    let out = Command::new(require_tool("skopeo", "skopeo"))
+        .arg("inspect")
+        .args(reg.skopeo_flags(""))
+        .arg(format!("docker://{host}/team/busybox:latest"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the anonymous push left a manifest");
+
+    // A wrong password: refused at the token endpoint, nothing stored.
+    tokens.clear();
+    let stderr = refused_by_daemon(
+        &d,
+        &["login", &host, "-u", USER, "--password-stdin"],
+        b"wrong-pw\n",
+    );
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    let reqs = tokens.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.status == 401 && r.user.as_deref() == Some(USER)),
+        "login did not ask the token server: {reqs:?}"
+    );
+    if let Some(c) = credentials(&d) {
+        assert!(
+            c["auths"].get(&host).is_none(),
+            "stored after a refusal: {c}"
+        );
+    }
+
+    let out = d.berth_stdin(
+        &["login", &host, "-u", USER, "--password-stdin"],
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    let stdout = berth_tests::check_ok(&["login"], &out);
+    assert!(stdout.contains("Login Succeeded"), "{stdout}");
+    let c = credentials(&d).expect("config.json after login");
+    assert!(c["auths"].get(&host).is_some(), "{c}");
+
+    // Logged in: a token for pull,push as the user.
+    tokens.clear();
+    let out = d.ok(&["push", &name]);
+    let digest = pushed_digest(&out, "latest");
+    let reqs = tokens.requests();
+    assert!(
+        asking(&reqs, push_scope).iter().any(|r| r.status == 200
+            && r.user.as_deref() == Some(USER)
+            && r.granted == [push_scope]),
+        "no user token for {push_scope}: {reqs:?}"
+    );
+    assert_eq!(registry_digest(&reg, "team/busybox:latest"), digest);
+
+    d.ok(&["rmi", "busybox:latest", &name]);
+    assert!(!has_image(&d, &name));
+    tokens.clear();
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(
+        asking(&tokens.requests(), "repository:team/busybox:pull")
+            .iter()
+            .any(|r| r.status == 200 && r.user.as_deref() == Some(USER)),
+        "{:?}",
+        tokens.requests()
+    );
+    assert_eq!(image_id(&d, &name), id);
+    assert_eq!(
+        inspect(&d, &name)["RepoDigests"],
+        json!([format!("{host}/team/busybox@{digest}")])
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", &name, "echo", "over tokens"]),
+        "over tokens\n"
+    );
+
+    let out = d.ok(&["logout", &host]);
+    assert!(
+        out.contains(&format!("Removing login credentials for {host}")),
+        "{out}"
+    );
+    let c = credentials(&d).unwrap();
+    assert!(c["auths"].get(&host).is_none(), "{c}");
+
+    // Logged out: the repository is still public, pushing is not.
+    d.ok(&["rmi", &name]);
+    tokens.clear();
+    d.ok(&["pull", &name]);
+    assert_eq!(image_id(&d, &name), id);
+    assert!(
+        tokens.requests().iter().all(|r| r.user.is_none()),
+        "{:?}",
+        tokens.requests()
+    );
+    let stderr = refused_by_daemon(&d, &["push", &name], b"");
+    assert!(says_unauthorized(&stderr), "{stderr}");
+    d.assert_no_containers_left();
+}
+
+/// Logged in, search lists the registry's catalog, which distribution
+/// guards with the scope `registry:catalog:*`.
+#[test]
+fn search_with_bearer_tokens_asks_for_the_catalog_scope() {
+    let reg = Registry::with_token_auth(USER, PASSWORD);
+    seed_busybox(&reg, "busybox:latest");
+    let tokens = reg.token_server();
+    let d = Daemon::start();
+    let host = reg.host();
+    let out = d.berth_stdin(
+        &["login", &host, "-u", USER, "--password-stdin"],
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    berth_tests::check_ok(&["login"], &out);
+    tokens.clear();
+    let out = d.ok(&["search", "--format", "{{.Name}}", &format!("{host}/busy")]);
+    assert_eq!(out.trim(), format!("{host}/busybox"), "{out}");
+    assert!(
+        asking(&tokens.requests(), "registry:catalog:*")
+            .iter()
+            .any(|r| r.status == 200 && r.user.as_deref() == Some(USER)),
+        "{:?}",
+        tokens.requests()
+    );
+}
