@@ -70,6 +70,9 @@ pub struct DaemonOpts {
     pub args: Vec<String>,
     /// Contents of a config file passed with --config.
     pub config: Option<String>,
+    /// Extra environment variables of berthd (on top of the test's own),
+    /// e.g. the proxy variables its registry client honours.
+    pub env: Vec<(String, String)>,
 }
 
 /// A private berthd.
@@ -132,6 +135,7 @@ impl Daemon {
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
             .args(&opts.args)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

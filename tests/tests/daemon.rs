@@ -50,6 +50,7 @@ fn config_file_and_flags() {
     let d = Daemon::start_with(DaemonOpts {
         config: Some("snapshotter = \"native\"\n".into()),
         args: vec!["--snapshotter".into(), "overlayfs".into()],
+        ..Default::default()
     });
     let info = d.ok(&["info"]);
     assert!(info.contains("Snapshotter: overlayfs"), "{info}");

@@ -5,16 +5,23 @@
 //! Push, remove, pull back, run, compare digests; login, logout and the
 //! credentials file; a corrupt layer, a registry that is down and a pull cut
 //! half-way (a proxy in the test); a multi-platform index; search; `run`
-//! pulling a missing image; bad references. Each test has its own registry
-//! and berthd, so they run in parallel. Nothing talks to anything but
-//! 127.0.0.1.
+//! pulling a missing image; bad references; gzip, zstd and uncompressed
+//! layers; a Docker Hub mirror (the daemon's proxy variables point at a
+//! closed port, so it cannot reach Docker Hub itself); a CA that did not
+//! sign the registry's certificate; progress on a terminal and on a pipe;
+//! cross-repository mounts. Each test has its own registry and berthd, so
+//! they run in parallel. Nothing talks to anything but 127.0.0.1.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_tests::fixture::{busybox_archive, busybox_rootfs_tar, sha256, LayerBuilder, Layout};
+use berth_tests::fixture::{
+    busybox_archive, busybox_rootfs_tar, random_layer, sha256, ImageBuilder, ImageSpec,
+    LayerBuilder, Layout,
+};
+use berth_tests::pty::Pty;
 use berth_tests::registry::{Proxy, ProxyMode, Registry};
 use berth_tests::{require_tool, Daemon, DaemonOpts};
 use serde_json::{json, Value};
@@ -948,4 +955,504 @@ fn bad_references_fail_clearly() {
     );
     assert!(lower(&stderr).contains("platform"), "{stderr}");
     d.assert_empty();
+}
+
+/// Copies the OCI archive `archive` (its image "latest") to `<reg>/<name>`
+/// with skopeo and extra `flags` (compression, manifest format).
+fn skopeo_copy(reg: &Registry, archive: &Path, name: &str, flags: &[&str]) {
+    let skopeo = require_tool("skopeo", "skopeo");
+    let out = Command::new(skopeo)
+        .args(["copy", "--quiet"])
+        .args(flags)
+        .args(reg.skopeo_flags("dest-"))
+        .arg(format!("oci-archive:{}:latest", archive.display()))
+        .arg(format!("docker://{}/{name}", reg.host()))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo copy {flags:?} to {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The first bytes of a blob in a plain registry.
+fn blob_head(reg: &Registry, repo: &str, digest: &str, n: usize) -> Vec<u8> {
+    let r = berth_tests::registry::http(
+        &reg.host(),
+        "GET",
+        &format!("/v2/{repo}/blobs/{digest}"),
+        &[],
+    )
+    .expect("GET blob");
+    assert_eq!(r.status, 200, "GET blob {digest}: {r:?}");
+    r.body.into_iter().take(n).collect()
+}
+
+/// Whether a blob's first bytes are those of its format.
+type BlobMagic = fn(&[u8]) -> bool;
+
+/// Layers compressed with zstd (in an OCI manifest) and uncompressed
+/// layers, as skopeo pushes them, next to skopeo's default gzip: each pulled
+/// into a fresh berthd (so that its layer is really decompressed and
+/// unpacked, not found already unpacked): the same image, and it runs.
+/// Each variant goes to a registry of its own: skopeo 1.9 reuses a blob it
+/// has pushed there in another compression (it mounted the gzip layer for
+/// a zstd push), so one registry would not hold what the test means.
+/// Checked at the registry: the manifests' layer media types and the blobs'
+/// first bytes.
+#[test]
+fn pull_gzip_zstd_and_uncompressed_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = busybox_oci_archive(tmp.path());
+    let diff_id = sha256(&busybox_rootfs_tar());
+    // (what, skopeo's flags, the layer's media type, its first bytes).
+    let cases: [(&str, &[&str], &str, BlobMagic); 3] = [
+        (
+            "gzip",
+            &[],
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            |h| h.starts_with(&[0x1f, 0x8b]),
+        ),
+        (
+            "zstd",
+            &["--format", "oci", "--dest-compress-format", "zstd"],
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            |h| h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
+        ),
+        (
+            "uncompressed",
+            // --dest-decompress applies to the dir transport only; to a
+            // registry skopeo compresses an uncompressed layer unless it
+            // must keep the manifest (and so the layers) as they are.
+            &["--preserve-digests"],
+            "application/vnd.oci.image.layer.v1.tar",
+            |h| h.get(257..262) == Some(b"ustar".as_slice()),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (what, flags, media_type, magic) in cases {
+        let reg = Registry::plain();
+        skopeo_copy(&reg, &archive, "busybox:latest", flags);
+        // What the registry holds is what the test meant to push.
+        let manifest = reg.manifest("busybox", "latest");
+        assert_eq!(
+            manifest["mediaType"],
+            json!("application/vnd.oci.image.manifest.v1+json"),
+            "{what}: {manifest}"
+        );
+        let layer = &manifest["layers"][0];
+        assert_eq!(layer["mediaType"], json!(media_type), "{what}: {manifest}");
+        let digest = layer["digest"].as_str().expect("layer digest");
+        assert!(
+            magic(&blob_head(&reg, "busybox", digest, 512)),
+            "{what}: the layer blob is not {media_type}"
+        );
+
+        let d = Daemon::start();
+        let name = format!("{}/busybox:latest", reg.host());
+        let out = d.ok(&["pull", &name]);
+        assert!(
+            out.contains(&format!("{}: Pull complete", &digest[7..19])),
+            "{what}: {out}"
+        );
+        assert!(blob_files(&d).contains(&digest[7..].to_string()));
+        let info = inspect(&d, &name);
+        assert_eq!(info["RootFS"]["Layers"], json!([diff_id]), "{what}: {info}");
+        ids.push(info["Id"].clone());
+        assert_eq!(
+            d.ok(&["run", "--rm", &name, "echo", what, "layers"]),
+            format!("{what} layers\n")
+        );
+        d.assert_no_containers_left();
+    }
+    // The config is the same whatever the layers' compression.
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+}
+
+/// What a daemon that must never leave 127.0.0.1 gets in its environment:
+/// its registry client (reqwest) honours the proxy variables, so anything
+/// but 127.0.0.1 and localhost goes to a proxy on port 1, where nothing
+/// listens. Should the mirror path break, berthd cannot reach Docker Hub.
+fn loopback_only_env() -> Vec<(String, String)> {
+    [
+        ("HTTPS_PROXY", "http://127.0.0.1:1"),
+        ("HTTP_PROXY", "http://127.0.0.1:1"),
+        ("NO_PROXY", "127.0.0.1,localhost"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A daemon whose Docker Hub mirror is `mirror` ("http://127.0.0.1:PORT")
+/// and that cannot reach anything else.
+fn daemon_with_mirror(mirror: &str) -> Daemon {
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(format!("registry_mirrors = [\"{mirror}\"]\n")),
+        env: loopback_only_env(),
+        ..Default::default()
+    });
+    // The safety net is in place before anything is pulled.
+    let environ = std::fs::read(format!("/proc/{}/environ", d.pid())).unwrap_or_default();
+    let environ = String::from_utf8_lossy(&environ);
+    for (k, v) in loopback_only_env() {
+        assert!(
+            environ.split('\0').any(|e| e == format!("{k}={v}")),
+            "berthd runs without {k}={v}"
+        );
+    }
+    d
+}
+
+/// `registry_mirrors`: `berth pull busybox` is served by the mirror (a
+/// plain registry holding library/busybox:latest) and named as Docker Hub's
+/// image. With the mirror down the pull falls back to the origin, which it
+/// cannot reach (the proxy variables send it to a closed port): a prompt
+/// error saying what it could not reach, nothing stored.
+#[test]
+fn registry_mirror_serves_docker_hub_pulls() {
+    let mirror = Registry::plain();
+    seed_busybox(&mirror, "library/busybox:latest");
+    let digest = mirror
+        .manifest_digest("library/busybox", "latest")
+        .expect("seeded");
+    let d = daemon_with_mirror(&format!("http://{}", mirror.host()));
+
+    let out = d.ok(&["pull", "busybox"]);
+    assert!(out.contains("Using default tag: latest"), "{out}");
+    assert!(
+        out.contains("latest: Pulling from library/busybox"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert!(
+        out.contains("Status: Downloaded newer image for busybox:latest"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last(),
+        Some("docker.io/library/busybox:latest"),
+        "{out}"
+    );
+    let log = mirror.log();
+    assert!(
+        log.contains("/v2/library/busybox/manifests/latest"),
+        "the mirror was not asked:\n{log}"
+    );
+    let full = inspect(&d, "docker.io/library/busybox:latest");
+    assert_eq!(full["Id"], inspect(&d, "busybox")["Id"]);
+    assert!(
+        full["RepoDigests"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r
+                .as_str()
+                .is_some_and(|r| r.ends_with(&format!("busybox@{digest}"))))),
+        "{full}"
+    );
+    let images = d.ok(&["images"]);
+    assert!(
+        images.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[0] == "busybox" && f[1] == "latest"
+        }),
+        "{images}"
+    );
+    assert_eq!(
+        d.ok(&["run", "--rm", "busybox", "echo", "from the mirror"]),
+        "from the mirror\n"
+    );
+    let out = d.ok(&["pull", "busybox"]);
+    assert!(
+        out.contains("Status: Image is up to date for busybox:latest"),
+        "{out}"
+    );
+    assert!(
+        !d.log().contains("index.docker.io"),
+        "berthd went past a working mirror:\n{}",
+        d.log()
+    );
+    d.assert_no_containers_left();
+
+    // The mirror down: the origin, through the dead proxy.
+    let closed = format!("127.0.0.1:{}", berth_tests::registry::free_port());
+    let d2 = daemon_with_mirror(&format!("http://{closed}"));
+    let started = Instant::now();
+    let (_, stderr) = refused(&d2, &["pull", "busybox"]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "the failing pull took {took:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("index.docker.io") || stderr.contains("127.0.0.1:1"),
+        "the error does not say what it could not reach: {stderr}"
+    );
+    let log = d2.log();
+    assert!(
+        log.contains(&closed) && log.contains("index.docker.io"),
+        "berthd did not try the mirror {closed}, then the origin:\n{log}"
+    );
+    assert!(!has_image(&d2, "busybox"));
+    d2.assert_empty();
+}
+
+/// Makes a CA certificate (with the openssl CLI) that signed nothing the
+/// registries serve, as `<dir>/ca.crt`.
+fn make_unrelated_ca(dir: &Path) {
+    let openssl = require_tool("openssl", "openssl");
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new(openssl)
+        .current_dir(dir)
+        .args(["req", "-x509", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-keyout", "other-ca.key", "-out", "ca.crt", "-days", "7"])
+        .args(["-subj", "/CN=berth test: some other CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(dir.join("other-ca.key")).unwrap();
+}
+
+/// A certificate error in words a user understands.
+fn says_bad_certificate(stderr: &str) -> bool {
+    let s = lower(stderr);
+    s.contains("certificate") || s.contains("unknown issuer") || s.contains("unknownissuer")
+}
+
+/// A TLS registry whose certs_dir entry holds another CA: pull and login
+/// fail with a certificate error (not an authentication one), nothing is
+/// stored; with the registry's own CA in its place both work.
+#[test]
+fn wrong_ca_fails_with_a_certificate_error() {
+    let reg = Registry::tls_with_auth("alice", "s3cret-pw");
+    seed_busybox(&reg, "busybox:latest");
+    let certs = tempfile::tempdir().unwrap();
+    let certs_dir = certs.path().join("certs.d");
+    make_unrelated_ca(&certs_dir.join(reg.host()));
+    let d = Daemon::start_with(DaemonOpts {
+        config: Some(format!("certs_dir = \"{}\"\n", certs_dir.display())),
+        ..Default::default()
+    });
+    let host = reg.host();
+    let name = format!("{host}/busybox:latest");
+
+    let (_, stderr) = refused(&d, &["pull", &name]);
+    assert!(says_bad_certificate(&stderr), "{stderr}");
+    assert!(!says_unauthorized(&stderr), "{stderr}");
+    assert!(!has_image(&d, &name));
+
+    let out = d.berth_stdin(
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        b"s3cret-pw\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "login trusted the wrong CA");
+    assert_error_line(&stderr);
+    assert!(says_bad_certificate(&stderr), "{stderr}");
+    if let Some(c) = credentials(&d) {
+        assert!(c["auths"].get(&host).is_none(), "stored: {c}");
+    }
+    d.assert_empty();
+
+    // The registry's own CA: the same daemon now gets in.
+    reg.write_certs_dir(certs.path());
+    let out = d.berth_stdin(
+        &["login", &host, "-u", "alice", "--password-stdin"],
+        b"s3cret-pw\n",
+    );
+    let stdout = berth_tests::check_ok(&["login"], &out);
+    assert!(stdout.contains("Login Succeeded"), "{stdout}");
+    d.ok(&["pull", &name]);
+    assert_eq!(
+        d.ok(&["run", "--rm", &name, "echo", "trusted"]),
+        "trusted\n"
+    );
+    d.assert_no_containers_left();
+}
+
+/// Puts an image of `layers` layers of `mib` MiB of random bytes each into
+/// the registry as `name` with skopeo.
+fn seed_random(reg: &Registry, name: &str, layers: usize, mib: usize) {
+    let spec = ImageSpec::new(
+        "random:latest",
+        (0..layers)
+            .map(|i| random_layer(&format!("layer{i}"), mib, 1))
+            .collect(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("random-oci.tar");
+    ImageBuilder::new(Layout::Oci, vec![spec]).write_to(&p);
+    reg.skopeo_push_archive(&p, "latest", name);
+}
+
+/// Whether `s` holds an ANSI control sequence that moves the cursor up
+/// (ESC [ n A), as a redraw in place does.
+fn has_cursor_up(s: &str) -> bool {
+    s.split("\x1b[").skip(1).any(|seq| {
+        seq.trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with('A')
+    })
+}
+
+/// The rows of the last frame a progress display drew on a terminal `cols`
+/// wide, and what was printed after it: the text after the last control
+/// sequence (the move to the frame's first row), cut into rows (indicatif
+/// pads every row to the terminal's width instead of ending it).
+fn final_screen(out: &str, cols: usize) -> Vec<String> {
+    let last = out.rsplit("\x1b[").next().unwrap_or_default();
+    let last = last.trim_start_matches(|c: char| c.is_ascii_digit());
+    let frame: Vec<char> = last.strip_prefix('A').unwrap_or(last).chars().collect();
+    frame
+        .chunks(cols)
+        .map(|row| row.iter().collect::<String>().trim_end().to_string())
+        .filter(|row| !row.is_empty())
+        .collect()
+}
+
+/// Runs `berth ARGS` on a 120x40 pty until it exits; returns what the
+/// terminal showed, once the reference berth prints last has arrived.
+fn pull_on_a_pty(d: &Daemon, args: &[&str], last_line: &str) -> String {
+    let mut cmd = d.cmd();
+    cmd.args(args);
+    let mut pty = Pty::spawn(cmd, 120, 40);
+    let status = pty.wait(Duration::from_secs(120));
+    let end = format!("{last_line}\r\n");
+    // The command exited; what it wrote may still be on its way.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pty.output().ends_with(&end) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = pty.output();
+    assert!(status.success(), "berth {args:?} failed ({status}):\n{out}");
+    assert!(
+        out.ends_with(&end),
+        "berth {args:?} did not end with {last_line}:\n{out}"
+    );
+    out
+}
+
+/// Pull progress like docker's: on a terminal one line per layer redrawn
+/// in place (cursor movement, the byte phases while they run) ending in
+/// "Pull complete"; on a pipe plain lines only (no escape sequences, no
+/// byte counts); `-q` prints only the reference, on either.
+#[test]
+fn pull_progress_on_a_terminal_and_on_a_pipe() {
+    let reg = Registry::plain();
+    seed_random(&reg, "random:latest", 4, 3);
+    let name = format!("{}/random:latest", reg.host());
+    let shorts: Vec<String> = layer_digests(&reg, "random", "latest")
+        .iter()
+        .map(|d| d[7..19].to_string())
+        .collect();
+    assert_eq!(shorts.len(), 4);
+
+    // A pipe: docker's plain lines.
+    let d = Daemon::start();
+    let out = d.ok(&["pull", &name]);
+    assert!(!out.contains('\x1b'), "escape sequences on a pipe: {out:?}");
+    for word in ["Downloading", "Extracting", "MB/"] {
+        assert!(!out.contains(word), "byte counts on a pipe: {out}");
+    }
+    for s in &shorts {
+        assert!(
+            out.lines().any(|l| l == format!("{s}: Pull complete")),
+            "{out}"
+        );
+    }
+    for l in out.lines() {
+        let known = l == "latest: Pulling from random"
+            || l.starts_with("Digest: sha256:")
+            || l.starts_with("Status: Downloaded newer image for ")
+            || l == name
+            || shorts.iter().any(|s| l.starts_with(&format!("{s}: ")));
+        assert!(known, "an unexpected line {l:?} in:\n{out}");
+    }
+    d.ok(&["rmi", &name]);
+    assert_eq!(d.ok(&["pull", "-q", &name]), format!("{name}\n"));
+    assert!(has_image(&d, &name));
+
+    // A terminal: the layers' lines redrawn in place, bars while bytes
+    // move, and at the end docker's screen.
+    let d2 = Daemon::start();
+    let digest = reg.manifest_digest("random", "latest").expect("seeded");
+    let out = pull_on_a_pty(&d2, &["pull", &name], &name);
+    assert!(has_cursor_up(&out), "no redraw in place: {out:?}");
+    assert!(
+        out.contains("Downloading [") || out.contains("Extracting ["),
+        "no layer was drawn with a bar: {out:?}"
+    );
+    let mut want: Vec<String> = shorts
+        .iter()
+        .map(|s| format!("{s}: Pull complete"))
+        .collect();
+    want.push(format!("Digest: {digest}"));
+    want.push(format!("Status: Downloaded newer image for {name}"));
+    want.push(name.clone());
+    assert_eq!(final_screen(&out, 120), want, "{out:?}");
+    d2.ok(&["rmi", &name]);
+    let out = pull_on_a_pty(&d2, &["pull", "-q", &name], &name);
+    assert_eq!(out, format!("{name}\r\n"));
+}
+
+/// A push of an image whose blobs the registry holds in another
+/// repository: they are mounted from there ("Mounted from <repo>"), not
+/// sent again, and the manifest is the same.
+#[test]
+fn push_mounts_blobs_from_another_repository() {
+    let reg = Registry::plain();
+    seed_busybox(&reg, "busybox:latest");
+    let digest = reg.manifest_digest("busybox", "latest").expect("seeded");
+    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let short = &layer[7..19];
+    let host = reg.host();
+    let d = Daemon::start();
+    let src = format!("{host}/busybox:latest");
+    d.ok(&["pull", &src]);
+
+    // Pulled from busybox: mounted from busybox.
+    let copy = format!("{host}/copies/busybox:v1");
+    d.ok(&["tag", &src, &copy]);
+    let out = d.ok(&["push", &copy]);
+    assert!(
+        out_has_layer_line(&out, &[short], "Mounted from busybox"),
+        "{out}"
+    );
+    assert!(!out.contains("Pushed"), "{out}");
+    assert_eq!(pushed_digest(&out, "v1"), digest);
+    assert_eq!(
+        reg.manifest_digest("copies/busybox", "v1"),
+        Some(digest.clone())
+    );
+    let log = reg.log();
+    assert!(
+        log.contains("mount=") && log.contains("from=busybox"),
+        "no mount request:\n{log}"
+    );
+
+    // Pushed to copies/busybox: a third repository mounts from one of them.
+    let third = format!("{host}/third:latest");
+    d.ok(&["tag", &src, &third]);
+    let out = d.ok(&["push", &third]);
+    assert!(
+        out_has_layer_line(&out, &[short], "Mounted from busybox")
+            || out_has_layer_line(&out, &[short], "Mounted from copies/busybox"),
+        "{out}"
+    );
+    assert_eq!(reg.manifest_digest("third", "latest"), Some(digest));
+
+    // What was mounted is whole: a fresh daemon pulls and runs it.
+    let d2 = Daemon::start();
+    d2.ok(&["pull", &third]);
+    assert_eq!(
+        d2.ok(&["run", "--rm", &third, "echo", "mounted"]),
+        "mounted\n"
+    );
+    d2.assert_no_containers_left();
 }

@@ -65,8 +65,13 @@ impl Tty {
                 counting: false,
                 phase: String::new(),
             });
-        // The message first, so no frame shows the new bar beside the old
-        // status.
+        // A plain status replaces the bar before the message changes (a
+        // style change alone does not redraw; the message does), and a new
+        // bar's message comes first, so no frame mixes the two.
+        if !has_counts(event) && layer.counting {
+            layer.bar.set_style(status_style());
+            layer.counting = false;
+        }
         if layer.status != event.status {
             layer.status = event.status.clone();
             layer.bar.set_message(event.status.clone());
@@ -88,9 +93,6 @@ impl Tty {
                 layer.phase = event.status.clone();
             }
             layer.bar.set_position(event.current);
-        } else if layer.counting {
-            layer.bar.set_style(status_style());
-            layer.counting = false;
         }
     }
 }

@@ -77,6 +77,9 @@ pub struct Meter {
     total: u64,
     done: u64,
     last: Option<Instant>,
+    /// Silent until this download is complete (an unpack that reads a
+    /// download as it arrives reports once the download has).
+    after: Option<std::sync::Arc<super::tail::Tail>>,
 }
 
 impl Meter {
@@ -88,12 +91,22 @@ impl Meter {
             total,
             done: 0,
             last: None,
+            after: None,
         }
+    }
+
+    /// The same meter, silent until `download` is complete.
+    pub fn after(mut self, download: &std::sync::Arc<super::tail::Tail>) -> Meter {
+        self.after = Some(download.clone());
+        self
     }
 
     /// Counts `n` more bytes.
     pub fn add(&mut self, n: u64) {
         self.done += n;
+        if self.after.as_ref().is_some_and(|t| !t.is_complete()) {
+            return;
+        }
         let due = self
             .last
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));

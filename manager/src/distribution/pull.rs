@@ -526,7 +526,10 @@ impl Pull<'_> {
             self.progress.status(&job.id, "Pull complete");
             return Ok(size);
         }
-        let meter = Meter::new(self.progress, &job.id, "Extracting", job.desc.size);
+        let mut meter = Meter::new(self.progress, &job.id, "Extracting", job.desc.size);
+        if let Some(dl) = &download {
+            meter = meter.after(&dl.tail);
+        }
         let source: Box<dyn std::io::Read + '_> = match &download {
             Some(dl) => Box::new(dl.tail.reader()),
             None => Box::new(
