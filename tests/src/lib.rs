@@ -63,6 +63,18 @@ pub fn require_tool(name: &str, package: &str) -> PathBuf {
     panic!("{name} is missing: install {package} (apt-get install {package})");
 }
 
+/// The network rule, enforced: every test berthd sends its registry
+/// traffic for anything but loopback through a proxy on a port nothing
+/// listens on (reqwest honours these variables and does not resolve the
+/// name itself), so a test that pulls by mistake from Docker Hub fails
+/// with "connection refused" instead of reaching the internet.
+pub const LOOPBACK_ONLY: &[(&str, &str)] = &[
+    ("HTTPS_PROXY", "http://127.0.0.1:1"),
+    ("HTTP_PROXY", "http://127.0.0.1:1"),
+    ("ALL_PROXY", "http://127.0.0.1:1"),
+    ("NO_PROXY", "127.0.0.1,localhost,::1"),
+];
+
 /// Options for a daemon.
 #[derive(Default, Clone)]
 pub struct DaemonOpts {
@@ -135,6 +147,7 @@ impl Daemon {
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
             .args(&opts.args)
+            .envs(LOOPBACK_ONLY.iter().copied())
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

@@ -825,7 +825,7 @@ fn names_ids_and_bad_input() {
 
     let (code, err) = check_fail(
         &["run"],
-        &d.berth(&["run", "--rm", "nosuchimage:1", "true"]),
+        &d.berth(&["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]),
     );
     assert_eq!(code, 125);
     assert!(err.contains("nosuchimage"), "{err}");

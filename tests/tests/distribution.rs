@@ -1070,33 +1070,17 @@ fn pull_gzip_zstd_and_uncompressed_layers() {
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
 }
 
-/// What a daemon that must never leave 127.0.0.1 gets in its environment:
-/// its registry client (reqwest) honours the proxy variables, so anything
-/// but 127.0.0.1 and localhost goes to a proxy on port 1, where nothing
-/// listens. Should the mirror path break, berthd cannot reach Docker Hub.
-fn loopback_only_env() -> Vec<(String, String)> {
-    [
-        ("HTTPS_PROXY", "http://127.0.0.1:1"),
-        ("HTTP_PROXY", "http://127.0.0.1:1"),
-        ("NO_PROXY", "127.0.0.1,localhost"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
 /// A daemon whose Docker Hub mirror is `mirror` ("http://127.0.0.1:PORT")
 /// and that cannot reach anything else.
 fn daemon_with_mirror(mirror: &str) -> Daemon {
     let d = Daemon::start_with(DaemonOpts {
         config: Some(format!("registry_mirrors = [\"{mirror}\"]\n")),
-        env: loopback_only_env(),
         ..Default::default()
     });
     // The safety net is in place before anything is pulled.
     let environ = std::fs::read(format!("/proc/{}/environ", d.pid())).unwrap_or_default();
     let environ = String::from_utf8_lossy(&environ);
-    for (k, v) in loopback_only_env() {
+    for (k, v) in berth_tests::LOOPBACK_ONLY.iter().copied() {
         assert!(
             environ.split('\0').any(|e| e == format!("{k}={v}")),
             "berthd runs without {k}={v}"
