@@ -175,6 +175,26 @@ impl Daemon {
         }
     }
 
+    /// `berth image inspect IMAGE`'s object.
+    pub fn image_inspect(&self, image: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["image", "inspect", image])).expect("inspect json");
+        v[0].clone()
+    }
+
+    /// The image ID of `image`.
+    pub fn image_id(&self, image: &str) -> String {
+        self.image_inspect(image)["Id"]
+            .as_str()
+            .expect("Id")
+            .to_string()
+    }
+
+    /// Whether berth knows an image of that name.
+    pub fn has_image(&self, image: &str) -> bool {
+        self.berth(&["image", "inspect", image]).status.success()
+    }
+
     /// The daemon's root directory.
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")

@@ -256,6 +256,13 @@ impl Registry {
         }
     }
 
+    /// Puts the busybox fixture into the registry as `name` with skopeo
+    /// (so that tests of pull do not depend on berth push).
+    pub fn seed_busybox(&self, name: &str) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        self.skopeo_push_archive(&busybox_oci_archive(tmp.path()), "latest", name);
+    }
+
     /// Copies an OCI archive (as [`crate::fixture::ImageBuilder`] writes
     /// them, OCI layout) to `<this registry>/<name>` with skopeo; `tag` is the
     /// archive's image to copy (its `org.opencontainers.image.ref.name`).
@@ -421,4 +428,15 @@ fn make_certs(dir: &Path) {
             .args(["-CAkey", "ca.key", "-CAcreateserial", "-days", "7"])
             .args(["-out", "server.crt", "-extfile", "server.ext"]),
     );
+}
+
+/// Writes the busybox fixture as an OCI archive (its image "latest").
+pub fn busybox_oci_archive(dir: &Path) -> PathBuf {
+    let p = dir.join("busybox-oci.tar");
+    std::fs::write(
+        &p,
+        crate::fixture::busybox_archive(crate::fixture::Layout::Oci, "busybox:latest"),
+    )
+    .expect("write archive");
+    p
 }

@@ -13,13 +13,12 @@
 //! they run in parallel. Nothing talks to anything but 127.0.0.1.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_tests::fixture::{
-    busybox_archive, busybox_rootfs_tar, random_layer, sha256, ImageBuilder, ImageSpec,
-    LayerBuilder, Layout,
+    busybox_rootfs_tar, random_layer, sha256, ImageBuilder, ImageSpec, LayerBuilder, Layout,
 };
 use berth_tests::pty::Pty;
 use berth_tests::registry::{Proxy, ProxyMode, Registry};
@@ -34,34 +33,6 @@ fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn inspect(d: &Daemon, image: &str) -> Value {
-    let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).expect("inspect json");
-    v[0].clone()
-}
-
-fn image_id(d: &Daemon, image: &str) -> String {
-    inspect(d, image)["Id"].as_str().expect("Id").to_string()
-}
-
-/// Whether berth knows an image of that name.
-fn has_image(d: &Daemon, image: &str) -> bool {
-    d.berth(&["image", "inspect", image]).status.success()
-}
-
-/// Writes the busybox fixture as an OCI archive (its image "latest").
-fn busybox_oci_archive(dir: &Path) -> PathBuf {
-    let p = dir.join("busybox-oci.tar");
-    std::fs::write(&p, busybox_archive(Layout::Oci, "busybox:latest")).expect("write archive");
-    p
-}
-
-/// Puts the busybox fixture into the registry as `name` with skopeo (so
-/// that tests of pull do not depend on berth push).
-fn seed_busybox(reg: &Registry, name: &str) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    reg.skopeo_push_archive(&busybox_oci_archive(tmp.path()), "latest", name);
 }
 
 /// The layer digests of a manifest in a plain registry.
@@ -180,7 +151,7 @@ fn says_unauthorized(stderr: &str) -> bool {
 fn registry_and_proxy_fixtures_work_with_skopeo() {
     let skopeo = require_tool("skopeo", "skopeo");
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     assert!(reg.catalog().contains(&"busybox".to_string()));
     let digest = reg.manifest_digest("busybox", "latest").expect("manifest");
     let info = reg.skopeo_inspect("busybox:latest", false);
@@ -280,7 +251,7 @@ fn registry_and_proxy_fixtures_work_with_skopeo() {
     );
 
     let tls = Registry::tls_with_auth("alice", "s3cret-pw");
-    seed_busybox(&tls, "busybox:latest");
+    tls.seed_busybox("busybox:latest");
     let info = tls.skopeo_inspect("busybox:latest", false);
     assert_eq!(
         info["Digest"],
@@ -314,7 +285,7 @@ fn push_rmi_pull_run_plain_http() {
     let reg = Registry::plain();
     let d = Daemon::start();
     d.load_busybox();
-    let id = image_id(&d, "busybox:latest");
+    let id = d.image_id("busybox:latest");
     let name = format!("{}/busybox:latest", reg.host());
     d.ok(&["tag", "busybox:latest", &name]);
 
@@ -336,7 +307,7 @@ fn push_rmi_pull_run_plain_http() {
     let short = &layers[0][7..19];
     // docker names a pushed layer by its diff ID, a pulled one by its blob
     // digest; they are the same unless the push compressed the layer.
-    let diff_id = inspect(&d, &name)["RootFS"]["Layers"][0]
+    let diff_id = d.image_inspect(&name)["RootFS"]["Layers"][0]
         .as_str()
         .expect("diff ID")
         .to_string();
@@ -351,12 +322,12 @@ fn push_rmi_pull_run_plain_http() {
         "the image ID is the pushed config's digest"
     );
     assert!(
-        inspect(&d, &name)["RepoDigests"]
+        d.image_inspect(&name)["RepoDigests"]
             .as_array()
             .unwrap()
             .contains(&json!(format!("{}/busybox@{digest}", reg.host()))),
         "{}",
-        inspect(&d, &name)
+        d.image_inspect(&name)
     );
 
     // The registry has the layer: a second push does not send it again.
@@ -380,8 +351,8 @@ fn push_rmi_pull_run_plain_http() {
     assert_eq!(out.lines().last(), Some(name.as_str()), "{out}");
     // No byte counts when stdout is not a terminal.
     assert!(!out.contains("Downloading"), "{out}");
-    assert_eq!(image_id(&d, &name), id);
-    let info = inspect(&d, &name);
+    assert_eq!(d.image_id(&name), id);
+    let info = d.image_inspect(&name);
     assert_eq!(info["RepoTags"], json!([name]));
     assert_eq!(
         info["RepoDigests"],
@@ -405,7 +376,7 @@ fn push_rmi_pull_run_plain_http() {
     let by_digest = format!("{}/busybox@{digest}", reg.host());
     d.ok(&["rmi", &name]);
     d.ok(&["pull", &by_digest]);
-    assert_eq!(image_id(&d, &by_digest), id);
+    assert_eq!(d.image_id(&by_digest), id);
     d.ok(&["run", "--rm", &by_digest, "true"]);
     d.assert_no_containers_left();
 }
@@ -424,7 +395,7 @@ fn login_push_pull_logout_tls_basic_auth() {
         ..Default::default()
     });
     d.load_busybox();
-    let id = image_id(&d, "busybox:latest");
+    let id = d.image_id("busybox:latest");
     let host = reg.host();
     let name = format!("{host}/busybox:latest");
     d.ok(&["tag", "busybox:latest", &name]);
@@ -482,7 +453,7 @@ fn login_push_pull_logout_tls_basic_auth() {
     d.ok(&["rmi", "busybox:latest", &name]);
     let out = d.ok(&["pull", &name]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
-    assert_eq!(image_id(&d, &name), id);
+    assert_eq!(d.image_id(&name), id);
     assert_eq!(
         d.ok(&["run", "--rm", &name, "echo", "over tls"]),
         "over tls\n"
@@ -510,7 +481,7 @@ fn login_push_pull_logout_tls_basic_auth() {
     d.ok(&["rmi", &name]);
     let (_, stderr) = refused(&d, &["pull", &name]);
     assert!(says_unauthorized(&stderr), "{stderr}");
-    assert!(!has_image(&d, &name));
+    assert!(!d.has_image(&name));
     d.assert_no_containers_left();
 }
 
@@ -520,7 +491,7 @@ fn login_push_pull_logout_tls_basic_auth() {
 #[test]
 fn corrupt_layer_fails_naming_digest_and_stores_nothing() {
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let layer = layer_digests(&reg, "busybox", "latest").remove(0);
     let proxy = Proxy::start(&reg.host());
     proxy.set_mode(ProxyMode::Corrupt(layer.clone()));
@@ -533,7 +504,7 @@ fn corrupt_layer_fails_naming_digest_and_stores_nothing() {
         stderr.contains(&layer),
         "the error does not name {layer}: {stderr}"
     );
-    assert!(!has_image(&d, &name));
+    assert!(!d.has_image(&name));
     assert_eq!(d.ok(&["images", "-q"]).trim(), "");
     assert!(
         !blob_files(&d).contains(&layer[7..].to_string()),
@@ -569,7 +540,7 @@ fn registry_down_names_the_address() {
     d.ok(&["rmi", &name]);
     let (_, stderr) = refused(&d, &["pull", &name]);
     assert!(stderr.contains(&host), "{stderr}");
-    assert!(!has_image(&d, &name));
+    assert!(!d.has_image(&name));
 
     proxy.set_mode(ProxyMode::Pass);
     d.ok(&["tag", "busybox:latest", &name]);
@@ -590,7 +561,7 @@ fn registry_down_names_the_address() {
 #[test]
 fn pull_cut_half_way_then_repeated_succeeds() {
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let layer = layer_digests(&reg, "busybox", "latest").remove(0);
     let digest = reg.manifest_digest("busybox", "latest").unwrap();
     let proxy = Proxy::start(&reg.host());
@@ -602,11 +573,11 @@ fn pull_cut_half_way_then_repeated_succeeds() {
     assert_eq!(proxy.cuts(), 1, "the proxy cut nothing");
     if !out.status.success() {
         assert_error_line(&String::from_utf8_lossy(&out.stderr));
-        assert!(!has_image(&d, &name), "a failed pull named the image");
+        assert!(!d.has_image(&name), "a failed pull named the image");
         d.ok(&["pull", &name]);
     }
     assert_eq!(proxy.cuts(), 1);
-    let info = inspect(&d, &name);
+    let info = d.image_inspect(&name);
     assert_eq!(
         info["RepoDigests"],
         json!([format!("{}/busybox@{digest}", proxy.host())])
@@ -623,7 +594,7 @@ fn pull_cut_half_way_then_repeated_succeeds() {
 #[test]
 fn pull_interrupted_by_killing_berthd_then_repeated_succeeds() {
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let layer = layer_digests(&reg, "busybox", "latest").remove(0);
     let proxy = Proxy::start(&reg.host());
     proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
@@ -644,7 +615,7 @@ fn pull_interrupted_by_killing_berthd_then_repeated_succeeds() {
     assert!(!out.status.success(), "the pull survived its daemon");
 
     d.start_again();
-    assert!(!has_image(&d, &name), "an interrupted pull named the image");
+    assert!(!d.has_image(&name), "an interrupted pull named the image");
     assert!(
         !blob_files(&d).contains(&layer[7..].to_string()),
         "half a layer was committed"
@@ -773,7 +744,7 @@ fn multi_platform_index_picks_the_platform() {
     let d = Daemon::start();
     let name = format!("{}/multi:v1", reg.host());
     d.ok(&["pull", &name]);
-    let info = inspect(&d, &name);
+    let info = d.image_inspect(&name);
     assert_eq!(info["Architecture"], json!(host_arch), "{info}");
     assert_eq!(info["Os"], json!("linux"));
     assert_eq!(
@@ -788,19 +759,19 @@ fn multi_platform_index_picks_the_platform() {
     let host_id = info["Id"].clone();
 
     let out = d.ok(&["pull", "--platform", &format!("linux/{other_arch}"), &name]);
-    let info = inspect(&d, &name);
+    let info = d.image_inspect(&name);
     assert_eq!(info["Architecture"], json!(other_arch), "{out}\n{info}");
     assert_ne!(info["Id"], host_id);
     assert!(d.ok(&["content", "ls", "-q"]).contains(&other_marker));
 
     let (_, stderr) = refused(&d, &["pull", "--platform", "linux/s390x", &name]);
     assert!(stderr.contains("s390x"), "{stderr}");
-    assert_eq!(inspect(&d, &name)["Architecture"], json!(other_arch));
+    assert_eq!(d.image_inspect(&name)["Architecture"], json!(other_arch));
 
     // --all-platforms: every platform's blobs, the host's image named.
     let d2 = Daemon::start();
     d2.ok(&["pull", "--all-platforms", &name]);
-    assert_eq!(inspect(&d2, &name)["Architecture"], json!(host_arch));
+    assert_eq!(d2.image_inspect(&name)["Architecture"], json!(host_arch));
     let blobs = d2.ok(&["content", "ls", "-q"]);
     assert!(blobs.contains(&other_manifest), "{blobs}");
     assert!(blobs.contains(&other_marker), "{blobs}");
@@ -813,7 +784,7 @@ fn multi_platform_index_picks_the_platform() {
 fn search_lists_pushed_repositories() {
     let reg = Registry::plain();
     for name in ["busybox:latest", "tools/busybox:1", "other:latest"] {
-        seed_busybox(&reg, name);
+        reg.seed_busybox(name);
     }
     let d = Daemon::start();
     let host = reg.host();
@@ -856,14 +827,14 @@ fn search_lists_pushed_repositories() {
 #[test]
 fn run_pulls_a_missing_image() {
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let d = Daemon::start();
     let name = format!("{}/busybox:latest", reg.host());
 
     let (code, _, stderr) = run(&d, &["run", "--rm", "--pull", "never", &name, "true"]);
     assert_eq!(code, 125, "{stderr}");
     assert_error_line(&stderr);
-    assert!(!has_image(&d, &name));
+    assert!(!d.has_image(&name));
 
     let (code, stdout, stderr) = run(&d, &["run", "--rm", &name, "echo", "fetched"]);
     assert_eq!(code, 0, "{stderr}");
@@ -872,7 +843,7 @@ fn run_pulls_a_missing_image() {
         stderr.contains(&format!("Unable to find image '{name}' locally")),
         "{stderr}"
     );
-    assert!(has_image(&d, &name));
+    assert!(d.has_image(&name));
 
     // Present now: no pull, no message.
     let (code, _, stderr) = run(&d, &["run", "--rm", &name, "true"]);
@@ -910,7 +881,7 @@ fn run_pulls_a_missing_image() {
 #[test]
 fn bad_references_fail_clearly() {
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let d = Daemon::start();
     let host = reg.host();
     // All on 127.0.0.1, so that even a parser that let one through would not
@@ -1004,7 +975,7 @@ type BlobMagic = fn(&[u8]) -> bool;
 #[test]
 fn pull_gzip_zstd_and_uncompressed_layers() {
     let tmp = tempfile::tempdir().unwrap();
-    let archive = busybox_oci_archive(tmp.path());
+    let archive = berth_tests::registry::busybox_oci_archive(tmp.path());
     let diff_id = sha256(&busybox_rootfs_tar());
     // (what, skopeo's flags, the layer's media type, its first bytes).
     let cases: [(&str, &[&str], &str, BlobMagic); 3] = [
@@ -1057,7 +1028,7 @@ fn pull_gzip_zstd_and_uncompressed_layers() {
             "{what}: {out}"
         );
         assert!(blob_files(&d).contains(&digest[7..].to_string()));
-        let info = inspect(&d, &name);
+        let info = d.image_inspect(&name);
         assert_eq!(info["RootFS"]["Layers"], json!([diff_id]), "{what}: {info}");
         ids.push(info["Id"].clone());
         assert_eq!(
@@ -1080,7 +1051,7 @@ fn daemon_with_mirror(mirror: &str) -> Daemon {
     // The safety net is in place before anything is pulled.
     let environ = std::fs::read(format!("/proc/{}/environ", d.pid())).unwrap_or_default();
     let environ = String::from_utf8_lossy(&environ);
-    for (k, v) in berth_tests::LOOPBACK_ONLY.iter().copied() {
+    for &(k, v) in berth_tests::LOOPBACK_ONLY {
         assert!(
             environ.split('\0').any(|e| e == format!("{k}={v}")),
             "berthd runs without {k}={v}"
@@ -1097,7 +1068,7 @@ fn daemon_with_mirror(mirror: &str) -> Daemon {
 #[test]
 fn registry_mirror_serves_docker_hub_pulls() {
     let mirror = Registry::plain();
-    seed_busybox(&mirror, "library/busybox:latest");
+    mirror.seed_busybox("library/busybox:latest");
     let digest = mirror
         .manifest_digest("library/busybox", "latest")
         .expect("seeded");
@@ -1124,8 +1095,8 @@ fn registry_mirror_serves_docker_hub_pulls() {
         log.contains("/v2/library/busybox/manifests/latest"),
         "the mirror was not asked:\n{log}"
     );
-    let full = inspect(&d, "docker.io/library/busybox:latest");
-    assert_eq!(full["Id"], inspect(&d, "busybox")["Id"]);
+    let full = d.image_inspect("docker.io/library/busybox:latest");
+    assert_eq!(full["Id"], d.image_inspect("busybox")["Id"]);
     assert!(
         full["RepoDigests"]
             .as_array()
@@ -1177,7 +1148,7 @@ fn registry_mirror_serves_docker_hub_pulls() {
         log.contains(&closed) && log.contains("index.docker.io"),
         "berthd did not try the mirror {closed}, then the origin:\n{log}"
     );
-    assert!(!has_image(&d2, "busybox"));
+    assert!(!d2.has_image("busybox"));
     d2.assert_empty();
 }
 
@@ -1216,7 +1187,7 @@ fn says_bad_certificate(stderr: &str) -> bool {
 #[test]
 fn wrong_ca_fails_with_a_certificate_error() {
     let reg = Registry::tls_with_auth("alice", "s3cret-pw");
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let certs = tempfile::tempdir().unwrap();
     let certs_dir = certs.path().join("certs.d");
     make_unrelated_ca(&certs_dir.join(reg.host()));
@@ -1230,7 +1201,7 @@ fn wrong_ca_fails_with_a_certificate_error() {
     let (_, stderr) = refused(&d, &["pull", &name]);
     assert!(says_bad_certificate(&stderr), "{stderr}");
     assert!(!says_unauthorized(&stderr), "{stderr}");
-    assert!(!has_image(&d, &name));
+    assert!(!d.has_image(&name));
 
     let out = d.berth_stdin(
         &["login", &host, "-u", "alice", "--password-stdin"],
@@ -1360,7 +1331,7 @@ fn pull_progress_on_a_terminal_and_on_a_pipe() {
     }
     d.ok(&["rmi", &name]);
     assert_eq!(d.ok(&["pull", "-q", &name]), format!("{name}\n"));
-    assert!(has_image(&d, &name));
+    assert!(d.has_image(&name));
 
     // A terminal: the layers' lines redrawn in place, bars while bytes
     // move, and at the end docker's screen.
@@ -1391,7 +1362,7 @@ fn pull_progress_on_a_terminal_and_on_a_pipe() {
 #[test]
 fn push_mounts_blobs_from_another_repository() {
     let reg = Registry::plain();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let digest = reg.manifest_digest("busybox", "latest").expect("seeded");
     let layer = layer_digests(&reg, "busybox", "latest").remove(0);
     let short = &layer[7..19];

@@ -8,43 +8,14 @@
 //! records what was asked, so the tests see the scopes berthd requested.
 //! Nothing talks to anything but 127.0.0.1.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_tests::fixture::{busybox_archive, Layout};
 use berth_tests::registry::{Registry, TokenRequest};
 use berth_tests::{require_tool, Daemon};
 use serde_json::{json, Value};
 
 const USER: &str = "tokuser";
 const PASSWORD: &str = "t0ken-pw";
-
-fn inspect(d: &Daemon, image: &str) -> Value {
-    let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).expect("inspect json");
-    v[0].clone()
-}
-
-fn image_id(d: &Daemon, image: &str) -> String {
-    inspect(d, image)["Id"].as_str().expect("Id").to_string()
-}
-
-fn has_image(d: &Daemon, image: &str) -> bool {
-    d.berth(&["image", "inspect", image]).status.success()
-}
-
-/// Writes the busybox fixture as an OCI archive (its image "latest").
-fn busybox_oci_archive(dir: &Path) -> PathBuf {
-    let p = dir.join("busybox-oci.tar");
-    std::fs::write(&p, busybox_archive(Layout::Oci, "busybox:latest")).expect("write archive");
-    p
-}
-
-/// Puts the busybox fixture into the registry as `name` with skopeo (as the
-/// token server's user), so that tests of pull do not depend on berth push.
-fn seed_busybox(reg: &Registry, name: &str) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    reg.skopeo_push_archive(&busybox_oci_archive(tmp.path()), "latest", name);
-}
 
 /// The manifest digest the registry holds for `name`, by skopeo as the
 /// token server's user.
@@ -119,7 +90,7 @@ fn token_registry_fixture_works_with_skopeo() {
     let skopeo = require_tool("skopeo", "skopeo");
     let reg = Registry::with_token_auth(USER, PASSWORD);
     let tokens = reg.token_server();
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let reqs = tokens.requests();
     let push = asking(&reqs, "repository:busybox:pull,push");
     assert!(
@@ -161,7 +132,7 @@ fn token_registry_fixture_works_with_skopeo() {
         ])
         .arg(format!(
             "oci-archive:{}:latest",
-            busybox_oci_archive(tmp.path()).display()
+            berth_tests::registry::busybox_oci_archive(tmp.path()).display()
         ))
         .arg(format!("docker://{}/anon:latest", reg.host()))
         .output()
@@ -194,7 +165,7 @@ fn token_registry_fixture_works_with_skopeo() {
 #[test]
 fn anonymous_pull_uses_an_anonymous_token() {
     let reg = Registry::with_token_auth(USER, PASSWORD);
-    seed_busybox(&reg, "library/busybox:latest");
+    reg.seed_busybox("library/busybox:latest");
     let digest = registry_digest(&reg, "library/busybox:latest");
     let tokens = reg.token_server();
     tokens.clear();
@@ -220,7 +191,7 @@ fn anonymous_pull_uses_an_anonymous_token() {
         "an anonymous pull asked for more: {reqs:?}"
     );
     assert!(credentials(&d).is_none(), "a pull stored credentials");
-    let info = inspect(&d, &name);
+    let info = d.image_inspect(&name);
     assert_eq!(
         info["RepoDigests"],
         json!([format!("{}/library/busybox@{digest}", reg.host())])
@@ -243,7 +214,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
     let tokens = reg.token_server();
     let d = Daemon::start();
     d.load_busybox();
-    let id = image_id(&d, "busybox:latest");
+    let id = d.image_id("busybox:latest");
     let host = reg.host();
     let name = format!("{host}/team/busybox:latest");
     let push_scope = "repository:team/busybox:pull,push";
@@ -311,7 +282,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
     assert_eq!(registry_digest(&reg, "team/busybox:latest"), digest);
 
     d.ok(&["rmi", "busybox:latest", &name]);
-    assert!(!has_image(&d, &name));
+    assert!(!d.has_image(&name));
     tokens.clear();
     let out = d.ok(&["pull", &name]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
@@ -322,9 +293,9 @@ fn login_push_pull_logout_with_bearer_tokens() {
         "{:?}",
         tokens.requests()
     );
-    assert_eq!(image_id(&d, &name), id);
+    assert_eq!(d.image_id(&name), id);
     assert_eq!(
-        inspect(&d, &name)["RepoDigests"],
+        d.image_inspect(&name)["RepoDigests"],
         json!([format!("{host}/team/busybox@{digest}")])
     );
     assert_eq!(
@@ -344,7 +315,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
     d.ok(&["rmi", &name]);
     tokens.clear();
     d.ok(&["pull", &name]);
-    assert_eq!(image_id(&d, &name), id);
+    assert_eq!(d.image_id(&name), id);
     assert!(
         tokens.requests().iter().all(|r| r.user.is_none()),
         "{:?}",
@@ -360,7 +331,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
 #[test]
 fn search_with_bearer_tokens_asks_for_the_catalog_scope() {
     let reg = Registry::with_token_auth(USER, PASSWORD);
-    seed_busybox(&reg, "busybox:latest");
+    reg.seed_busybox("busybox:latest");
     let tokens = reg.token_server();
     let d = Daemon::start();
     let host = reg.host();
