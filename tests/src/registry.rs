@@ -440,3 +440,20 @@ pub fn busybox_oci_archive(dir: &Path) -> PathBuf {
     .expect("write archive");
     p
 }
+
+/// The digest of push's last line, "TAG: digest: sha256:... size: N".
+pub fn pushed_digest(out: &str, tag: &str) -> String {
+    let prefix = format!("{tag}: digest: ");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no '{prefix}...' line in push output:\n{out}"));
+    let rest = &line[prefix.len()..];
+    let (digest, size) = rest.split_once(" size: ").expect("size");
+    assert!(size.trim().parse::<u64>().is_ok(), "{line}");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{line}"
+    );
+    digest.to_string()
+}

@@ -45,23 +45,6 @@ fn layer_digests(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
         .collect()
 }
 
-/// The digest of push's last line, "TAG: digest: sha256:... size: N".
-fn pushed_digest(out: &str, tag: &str) -> String {
-    let prefix = format!("{tag}: digest: ");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no '{prefix}...' line in push output:\n{out}"));
-    let rest = &line[prefix.len()..];
-    let (digest, size) = rest.split_once(" size: ").expect("size");
-    assert!(size.trim().parse::<u64>().is_ok(), "{line}");
-    assert!(
-        digest.starts_with("sha256:") && digest.len() == 71,
-        "{line}"
-    );
-    digest.to_string()
-}
-
 /// Whether `out` has a line "ID: STATUS" for one of `ids`.
 fn out_has_layer_line(out: &str, ids: &[&str], status: &str) -> bool {
     ids.iter()
@@ -297,7 +280,7 @@ fn push_rmi_pull_run_plain_http() {
         )),
         "{out}"
     );
-    let digest = pushed_digest(&out, "latest");
+    let digest = berth_tests::registry::pushed_digest(&out, "latest");
     assert_eq!(
         reg.manifest_digest("busybox", "latest"),
         Some(digest.clone())
@@ -336,7 +319,7 @@ fn push_rmi_pull_run_plain_http() {
         out_has_layer_line(&out, &[short, &diff_id[7..19]], "Layer already exists"),
         "{out}"
     );
-    assert_eq!(pushed_digest(&out, "latest"), digest);
+    assert_eq!(berth_tests::registry::pushed_digest(&out, "latest"), digest);
 
     d.ok(&["rmi", "busybox:latest", &name]);
     assert_eq!(d.ok(&["images", "-q"]).trim(), "");
@@ -446,7 +429,7 @@ fn login_push_pull_logout_tls_basic_auth() {
     );
 
     let out = d.ok(&["push", &name]);
-    let digest = pushed_digest(&out, "latest");
+    let digest = berth_tests::registry::pushed_digest(&out, "latest");
     let info = reg.skopeo_inspect("busybox:latest", false);
     assert_eq!(info["Digest"], json!(digest));
 
@@ -1380,7 +1363,7 @@ fn push_mounts_blobs_from_another_repository() {
         "{out}"
     );
     assert!(!out.contains("Pushed"), "{out}");
-    assert_eq!(pushed_digest(&out, "v1"), digest);
+    assert_eq!(berth_tests::registry::pushed_digest(&out, "v1"), digest);
     assert_eq!(
         reg.manifest_digest("copies/busybox", "v1"),
         Some(digest.clone())

@@ -26,21 +26,6 @@ fn registry_digest(reg: &Registry, name: &str) -> String {
         .to_string()
 }
 
-/// The digest of push's last line, "TAG: digest: sha256:... size: N".
-fn pushed_digest(out: &str, tag: &str) -> String {
-    let prefix = format!("{tag}: digest: ");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no '{prefix}...' line in push output:\n{out}"));
-    let (digest, _) = line[prefix.len()..].split_once(" size: ").expect("size");
-    assert!(
-        digest.starts_with("sha256:") && digest.len() == 71,
-        "{line}"
-    );
-    digest.to_string()
-}
-
 /// The client's credentials file, if any.
 fn credentials(d: &Daemon) -> Option<Value> {
     let p = d.client_config_dir().join("config.json");
@@ -271,7 +256,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
     // Logged in: a token for pull,push as the user.
     tokens.clear();
     let out = d.ok(&["push", &name]);
-    let digest = pushed_digest(&out, "latest");
+    let digest = berth_tests::registry::pushed_digest(&out, "latest");
     let reqs = tokens.requests();
     assert!(
         asking(&reqs, push_scope).iter().any(|r| r.status == 200

@@ -291,28 +291,18 @@ impl images_server::Images for Images {
             all_platforms: r.all_platforms,
             auth: distribution::auth_from_proto(r.auth.as_ref())?,
         };
-        let (tx, rx) = mpsc::unbounded_channel();
         let engine = self.engine.clone();
-        let rt = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let progress = Progress::new(tx.clone());
-            match pull::pull(&engine, &ns, &request, &progress, &rt) {
-                Ok(p) => progress.result(
-                    "",
-                    transfer_progress::Result::Pull(PullResult {
-                        reference: p.name,
-                        digest: p.digest,
-                        image_id: p.image_id,
-                        up_to_date: p.up_to_date,
-                    }),
-                ),
-                Err(e) => {
-                    warn!(reference = %request.reference, error = %e, "pull failed");
-                    let _ = tx.send(Err(Status::from(e)));
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+        let what = format!("pull of {}", request.reference);
+        Ok(Response::new(transfer(what, move |progress, rt| {
+            let p = pull::pull(&engine, &ns, &request, progress, rt)?;
+            let result = transfer_progress::Result::Pull(PullResult {
+                reference: p.name,
+                digest: p.digest,
+                image_id: p.image_id,
+                up_to_date: p.up_to_date,
+            });
+            Ok((String::new(), result))
+        })))
     }
 
     type PushStream = ProgressStream;
@@ -325,27 +315,18 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         Reference::parse(&r.reference).map_err(ManagerError::from)?;
         let auth = distribution::auth_from_proto(r.auth.as_ref())?;
-        let (tx, rx) = mpsc::unbounded_channel();
         let engine = self.engine.clone();
-        let rt = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let progress = Progress::new(tx.clone());
-            match push::push(&engine, &ns, &r.reference, &auth, &progress, &rt) {
-                Ok(p) => progress.result(
-                    format!("{}: digest: {} size: {}", p.tag, p.digest, p.size),
-                    transfer_progress::Result::Push(PushResult {
-                        tag: p.tag,
-                        digest: p.digest,
-                        size: p.size,
-                    }),
-                ),
-                Err(e) => {
-                    warn!(reference = %r.reference, error = %e, "push failed");
-                    let _ = tx.send(Err(Status::from(e)));
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+        let what = format!("push of {}", r.reference);
+        Ok(Response::new(transfer(what, move |progress, rt| {
+            let p = push::push(&engine, &ns, &r.reference, &auth, progress, rt)?;
+            let line = format!("{}: digest: {} size: {}", p.tag, p.digest, p.size);
+            let result = transfer_progress::Result::Push(PushResult {
+                tag: p.tag,
+                digest: p.digest,
+                size: p.size,
+            });
+            Ok((line, result))
+        })))
     }
 
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
@@ -382,3 +363,30 @@ impl images_server::Images for Images {
 }
 
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<TransferProgress, Status>> + Send>>;
+
+/// Runs a pull or push on a blocking thread (it drives the runtime for its
+/// network I/O) and streams its progress: the last event carries the
+/// result and its line; a failure ends the stream with its status.
+fn transfer<F>(what: String, op: F) -> ProgressStream
+where
+    F: FnOnce(
+            &Progress,
+            &tokio::runtime::Handle,
+        ) -> crate::error::Result<(String, transfer_progress::Result)>
+        + Send
+        + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let progress = Progress::new(tx.clone());
+        match op(&progress, &rt) {
+            Ok((line, result)) => progress.result(line, result),
+            Err(e) => {
+                warn!(error = %e, "{what} failed");
+                let _ = tx.send(Err(Status::from(e)));
+            }
+        }
+    });
+    Box::pin(UnboundedReceiverStream::new(rx))
+}
