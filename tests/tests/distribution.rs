@@ -539,10 +539,10 @@ fn registry_down_names_the_address() {
     d.assert_no_containers_left();
 }
 
-/// A pull whose layer download is cut half-way: berthd may resume by itself
-/// or fail; if it fails it names nothing, and pulling again completes.
+/// A pull whose layer download is cut half-way: berthd retries it from where
+/// it stopped, and the pull completes.
 #[test]
-fn pull_cut_half_way_then_repeated_succeeds() {
+fn pull_cut_half_way_is_retried_and_repeated() {
     let reg = Registry::plain();
     reg.seed_busybox("busybox:latest");
     let layer = layer_digests(&reg, "busybox", "latest").remove(0);
@@ -552,13 +552,18 @@ fn pull_cut_half_way_then_repeated_succeeds() {
     let d = Daemon::start();
     let name = format!("{}/busybox:latest", proxy.host());
 
-    let out = d.berth(&["pull", &name]);
+    // The download breaks off half-way; berthd retries it from where it
+    // stopped (docker's "Retrying in N seconds") and the pull completes.
+    let out = d.ok(&["pull", &name]);
     assert_eq!(proxy.cuts(), 1, "the proxy cut nothing");
-    if !out.status.success() {
-        assert_error_line(&String::from_utf8_lossy(&out.stderr));
-        assert!(!d.has_image(&name), "a failed pull named the image");
-        d.ok(&["pull", &name]);
-    }
+    assert!(
+        out.contains(&format!("{}: Retrying in 1 second", &layer[7..19])),
+        "{out}"
+    );
+    assert!(d.log().contains("retrying"), "{}", d.log());
+    // Pulling again finds everything there.
+    let again = d.ok(&["pull", &name]);
+    assert!(again.contains("Image is up to date"), "{again}");
     assert_eq!(proxy.cuts(), 1);
     let info = d.image_inspect(&name);
     assert_eq!(
@@ -568,6 +573,36 @@ fn pull_cut_half_way_then_repeated_succeeds() {
     assert!(blob_files(&d).contains(&layer[7..].to_string()));
     let v = d.ok(&["content", "verify"]);
     assert!(!v.lines().any(|l| l.starts_with("BAD")), "{v}");
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "whole"]), "whole\n");
+    d.assert_no_containers_left();
+}
+
+/// A link that keeps breaking: after its retries the pull fails, naming
+/// the blob, names nothing and keeps no partial blob; once the link holds,
+/// pulling again completes.
+#[test]
+fn pull_that_keeps_breaking_fails_then_repeated_succeeds() {
+    let reg = Registry::plain();
+    reg.seed_busybox("busybox:latest");
+    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let proxy = Proxy::start(&reg.host());
+    proxy.set_mode(ProxyMode::CutAlways(layer.clone()));
+    let d = Daemon::start();
+    let name = format!("{}/busybox:latest", proxy.host());
+
+    let (code, stderr) = refused(&d, &["pull", &name]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("broke off"), "{stderr}");
+    assert!(stderr.contains(&layer), "{stderr}");
+    // The first try and three retries.
+    assert_eq!(proxy.cuts(), 4);
+    assert!(!d.has_image(&name), "a failed pull named the image");
+    assert!(!blob_files(&d).contains(&layer[7..].to_string()));
+    assert_eq!(d.entries("content/ingest"), Vec::<String>::new());
+
+    proxy.set_mode(ProxyMode::Pass);
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
     assert_eq!(d.ok(&["run", "--rm", &name, "echo", "whole"]), "whole\n");
     d.assert_no_containers_left();
 }

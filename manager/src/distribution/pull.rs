@@ -585,18 +585,6 @@ impl DownloadJob {
                     .map_err(|e| ManagerError::Internal(e.to_string()))?
             }
         };
-        let fail = |e| map(e, &self.host, &self.what, self.with_credentials);
-        // A range request from 0: the stream is not hashed again by the
-        // client; the content store's writer verifies it.
-        let response = self
-            .conn
-            .oci
-            .pull_blob_stream_partial(&self.image, self.desc.digest.as_str(), 0, None)
-            .await
-            .map_err(fail)?;
-        let mut stream = match response {
-            BlobResponse::Full(s) | BlobResponse::Partial(s) => s,
-        };
         let (tx, rx) = mpsc::channel::<Bytes>(32);
         let writer = {
             let engine = self.engine.clone();
@@ -608,26 +596,7 @@ impl DownloadJob {
                 write_blob(&engine, &desc, rx, &tail, &progress, &host)
             })
         };
-        let mut failed = None;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(b) => {
-                    if tx.send(b).await.is_err() {
-                        break; // the writer stopped; its error says why
-                    }
-                }
-                Err(e) => {
-                    failed = Some(ManagerError::Unavailable(format!(
-                        "registry {}: download of {} broke off: {}",
-                        self.host,
-                        self.what,
-                        super::errors::root_cause(&e)
-                    )));
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
+        if let Err(e) = self.fetch(&id, &tx).await {
             self.tail.finish(Err(e.to_string()));
             drop(tx);
             let _ = writer.await;
@@ -637,6 +606,81 @@ impl DownloadJob {
         match writer.await {
             Ok(r) => r,
             Err(e) => Err(ManagerError::Internal(format!("blob writer: {e}"))),
+        }
+    }
+
+    /// Streams the blob to the writer. A connection that fails or breaks
+    /// off is retried (after 1, 2 and 4 s, as docker retries) from where it
+    /// stopped: a range request, or the whole blob with what the writer has
+    /// skipped when the registry ignores ranges. Range requests also keep
+    /// the client from hashing the stream again: the content store's writer
+    /// verifies it.
+    async fn fetch(&self, id: &str, tx: &mpsc::Sender<Bytes>) -> Result<()> {
+        let mut sent: u64 = 0;
+        let mut retries = 0u32;
+        loop {
+            let broke = match self
+                .conn
+                .oci
+                .pull_blob_stream_partial(&self.image, self.desc.digest.as_str(), sent, None)
+                .await
+            {
+                Err(e) => match map(e, &self.host, &self.what, self.with_credentials) {
+                    e @ ManagerError::Unavailable(_) => e,
+                    other => return Err(other),
+                },
+                Ok(response) => {
+                    let (mut stream, mut skip) = match response {
+                        BlobResponse::Full(s) => (s, sent),
+                        BlobResponse::Partial(s) => (s, 0),
+                    };
+                    let mut broke = None;
+                    while let Some(chunk) = stream.next().await {
+                        match chunk {
+                            Ok(mut b) => {
+                                let k = skip.min(b.len() as u64) as usize;
+                                skip -= k as u64;
+                                let b = b.split_off(k);
+                                if b.is_empty() {
+                                    continue;
+                                }
+                                sent += b.len() as u64;
+                                if tx.send(b).await.is_err() {
+                                    // The writer stopped; its error says why.
+                                    return Ok(());
+                                }
+                            }
+                            Err(e) => {
+                                broke = Some(ManagerError::Unavailable(format!(
+                                    "registry {}: download of {} broke off after {sent} bytes: {}",
+                                    self.host,
+                                    self.what,
+                                    super::errors::root_cause(&e)
+                                )));
+                                break;
+                            }
+                        }
+                    }
+                    match broke {
+                        None => return Ok(()),
+                        Some(e) => e,
+                    }
+                }
+            };
+            if retries == 3 {
+                return Err(broke);
+            }
+            let wait = 1u64 << retries;
+            retries += 1;
+            warn!(error = %broke, retry_in_s = wait, "download failed; retrying");
+            self.progress.status(
+                id,
+                format!(
+                    "Retrying in {wait} second{}",
+                    if wait == 1 { "" } else { "s" }
+                ),
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
         }
     }
 }

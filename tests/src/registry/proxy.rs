@@ -20,6 +20,8 @@ pub enum ProxyMode {
     /// Sends half of the next response body to `GET .../blobs/<digest>` of
     /// this digest, then closes both connections; then back to `Pass`.
     CutOnce(String),
+    /// Like `CutOnce`, for every such response (a link that keeps failing).
+    CutAlways(String),
     /// Sends half of the next response body to `GET .../blobs/<digest>` of
     /// this digest, then sends nothing more until the client goes away (a
     /// download in progress, for killing the client mid-way); then back to
@@ -361,11 +363,12 @@ fn decide(req: &Head, shared: &ProxyShared) -> Option<Action> {
     st.requests.push(format!("{} {}", req.method, req.target));
     let action = match (&st.mode, blob_digest(req)) {
         (ProxyMode::Corrupt(d), Some(got)) if d == got => Action::Corrupt,
-        (ProxyMode::CutOnce(d), Some(got)) if d == got => Action::Cut,
+        (ProxyMode::CutOnce(d) | ProxyMode::CutAlways(d), Some(got)) if d == got => Action::Cut,
         (ProxyMode::StallOnce(d), Some(got)) if d == got => Action::Stall,
         _ => Action::Pass,
     };
-    if matches!(action, Action::Cut | Action::Stall) {
+    if matches!(action, Action::Cut | Action::Stall) && !matches!(st.mode, ProxyMode::CutAlways(_))
+    {
         st.mode = ProxyMode::Pass;
     }
     Some(action)
