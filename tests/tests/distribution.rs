@@ -647,6 +647,45 @@ fn pull_interrupted_by_killing_berthd_then_repeated_succeeds() {
     d.assert_no_containers_left();
 }
 
+/// The client killed in the middle of a layer download: berthd cancels the
+/// pull, as docker does: nothing is named, no partial blob or ingest stays,
+/// and pulling again completes.
+#[test]
+fn pull_cancelled_when_the_client_goes_away() {
+    let reg = Registry::plain();
+    reg.seed_busybox("busybox:latest");
+    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let proxy = Proxy::start(&reg.host());
+    proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
+    let d = Daemon::start();
+    let name = format!("{}/busybox:latest", proxy.host());
+
+    let mut pull = d
+        .cmd()
+        .args(["pull", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the layer download to stall", || proxy.stalls() == 1);
+    pull.kill().unwrap();
+    pull.wait().unwrap();
+    wait_for("berthd to cancel the pull", || {
+        d.log().contains("cancelled: the client went away")
+    });
+    wait_for("the ingest to go", || {
+        d.entries("content/ingest").is_empty()
+    });
+    assert!(!d.has_image(&name), "a cancelled pull named the image");
+    assert!(!blob_files(&d).contains(&layer[7..].to_string()));
+
+    let out = d.ok(&["pull", &name]);
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "again"]), "again\n");
+    d.assert_no_containers_left();
+}
+
 /// The host's architecture in OCI terms, and another one.
 fn host_and_other_arch() -> (&'static str, &'static str) {
     match std::env::consts::ARCH {

@@ -37,6 +37,16 @@ impl Progress {
         }
     }
 
+    /// Resolves when the client has gone away (never for `discard`): the
+    /// operation is then cancelled, as docker cancels a pull whose client
+    /// left.
+    pub async fn client_gone(&self) {
+        match &self.tx {
+            Some(tx) => tx.closed().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// A status for `id` (a short blob ID, a tag, or "" for a line of its own).
     pub fn status(&self, id: &str, status: impl Into<String>) {
         self.send(TransferProgress {

@@ -635,7 +635,17 @@ impl DownloadJob {
                         BlobResponse::Partial(s) => (s, 0),
                     };
                     let mut broke = None;
-                    while let Some(chunk) = stream.next().await {
+                    loop {
+                        let chunk = tokio::select! {
+                            c = stream.next() => c,
+                            () = self.progress.client_gone() => {
+                                return Err(ManagerError::Unavailable(format!(
+                                    "pull of {} cancelled: the client went away",
+                                    self.what
+                                )))
+                            }
+                        };
+                        let Some(chunk) = chunk else { break };
                         match chunk {
                             Ok(mut b) => {
                                 let k = skip.min(b.len() as u64) as usize;
@@ -680,7 +690,10 @@ impl DownloadJob {
                     if wait == 1 { "" } else { "s" }
                 ),
             );
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                () = self.progress.client_gone() => return Err(broke),
+            }
         }
     }
 }
