@@ -5,6 +5,7 @@
 //! a pty, killed with the container).
 
 #[allow(dead_code)]
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -629,24 +630,6 @@ async fn slow_client(runtime: &'static str) {
     assert!(slow.stdout.iter().all(|&b| b == b'x'));
     assert_eq!(slow.stdout.len() as u64 + slow.dropped, TOTAL as u64);
     delete_and_shutdown(&fx, &mut client, shim_pid).await;
-}
-
-/// Each scenario with runc and with the built-in runtime.
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod runc {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::RUNC).await
-            })*
-        }
-        mod builtin {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name("").await
-            })*
-        }
-    };
 }
 
 scenarios!(

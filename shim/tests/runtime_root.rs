@@ -337,17 +337,22 @@ fn assert_cgroup_gone(b: &Bundle) {
     assert!(b.cgroup_dirs(&format!("{}/c", b.cgroup_parent)).is_empty());
 }
 
+/// The options of every create here: the bundle's spec, pipes, no cache.
+fn options<'a>(b: &'a Bundle, spec: &'a Spec) -> CreateOptions<'a> {
+    CreateOptions {
+        id: "test",
+        bundle: b.path(),
+        spec,
+        io: Io::Pipes(stdio(b)),
+        cache_dir: None,
+    }
+}
+
 /// create, start, wait, delete; checks the cleanup.
 fn run(b: &Bundle, spec: &Spec) -> Outcome {
     let mut rt = builtin();
     let created = rt
-        .create(CreateOptions {
-            id: "test",
-            bundle: b.path(),
-            spec,
-            io: Io::Pipes(stdio(b)),
-            cache_dir: None,
-        })
+        .create(options(b, spec))
         .unwrap_or_else(|e| panic!("create: {e}"));
     let start = rt.start();
     let exit_code = wait_exit(created.pid);
@@ -562,15 +567,7 @@ fn a_failing_mount_fails_create_and_leaves_nothing() {
             &["rbind"],
         ));
         let mut rt = builtin();
-        let e = rt
-            .create(CreateOptions {
-                id: "test",
-                bundle: b.path(),
-                spec: &spec,
-                io: Io::Pipes(stdio(&b)),
-                cache_dir: None,
-            })
-            .unwrap_err();
+        let e = rt.create(options(&b, &spec)).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("bind mount /nonexistent/berth to /data")
@@ -594,15 +591,7 @@ fn kill_reaches_the_init_or_the_whole_cgroup() {
         let b = Bundle::new();
         let spec = sh(&b, "trap 'exit 7' TERM; sleep 100 & sleep 100 & wait");
         let mut rt = builtin();
-        let created = rt
-            .create(CreateOptions {
-                id: "test",
-                bundle: b.path(),
-                spec: &spec,
-                io: Io::Pipes(stdio(&b)),
-                cache_dir: None,
-            })
-            .unwrap();
+        let created = rt.create(options(&b, &spec)).unwrap();
         rt.start().unwrap();
         let cg = Cgroup::load(&b.cgroup()).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -683,13 +672,7 @@ fn exec_joins_the_container_and_its_user_namespace() {
         in_user_namespace(&b, &mut spec);
         let mut rt = builtin();
         let created = rt
-            .create(CreateOptions {
-                id: "test",
-                bundle: b.path(),
-                spec: &spec,
-                io: Io::Pipes(stdio(&b)),
-                cache_dir: None,
-            })
+            .create(options(&b, &spec))
             .unwrap_or_else(|e| panic!("create: {e}"));
         rt.start().unwrap();
 

@@ -3,6 +3,7 @@
 //! berthd does. Each scenario runs with runc (the external runtime path)
 //! and with the built-in runtime.
 
+#[macro_use]
 mod common;
 
 use std::path::PathBuf;
@@ -504,24 +505,6 @@ fn zombie_children(parent: i32) -> Vec<i32> {
         }
     }
     found
-}
-
-/// Each scenario with runc and with the built-in runtime.
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod runc {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::RUNC).await
-            })*
-        }
-        mod builtin {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name("").await
-            })*
-        }
-    };
 }
 
 scenarios!(

@@ -411,3 +411,21 @@ pub fn runtime_name(runtime: &str) -> &str {
         runtime
     }
 }
+
+/// Each scenario with runc and with the built-in runtime.
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod runc {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::RUNC).await
+            })*
+        }
+        mod builtin {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name("").await
+            })*
+        }
+    };
+}
