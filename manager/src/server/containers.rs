@@ -144,6 +144,7 @@ fn container(l: Listed) -> PContainer {
         labels: r.config.labels.into_iter().collect(),
         size_rw: l.size_rw.unwrap_or(0) as i64,
         size_root_fs: l.size_root_fs.unwrap_or(0) as i64,
+        ..Default::default()
     }
 }
 

@@ -143,6 +143,7 @@ pub fn build_request(
         attach_stderr: true,
         stop_signal: o.stop_signal.clone().unwrap_or_default(),
         stop_timeout: o.stop_timeout.unwrap_or(STOP_TIMEOUT_UNSET),
+        ..Default::default()
     };
     let host_config = HostConfig {
         auto_remove: o.rm,
@@ -158,6 +159,7 @@ pub fn build_request(
         runtime: o.runtime.clone().unwrap_or_default(),
         log_max_size: logs.max_size,
         log_max_files: logs.max_files,
+        ..Default::default()
     };
     Ok(CreateContainerRequest {
         name: o.name.clone().unwrap_or_default(),
