@@ -73,6 +73,28 @@ pub struct Config {
     pub max_concurrent_downloads: usize,
     /// Layers uploaded at once by one push.
     pub max_concurrent_uploads: usize,
+    /// The default bridge network's Linux bridge. Default "berth0".
+    pub bridge: String,
+    /// The default bridge network's subnet (its first address is the
+    /// bridge's). Default 10.77.0.0/16: not docker0's 172.17.0.0/16.
+    pub bridge_subnet: String,
+    /// Where user-defined networks created without `--subnet` get theirs:
+    /// each pool is cut into subnets of `size` bits.
+    pub default_address_pools: Vec<AddressPool>,
+    /// The nftables table (family inet) holding berthd's NAT and
+    /// isolation rules. Default "berth".
+    pub firewall_table: String,
+}
+
+/// A range user-defined networks take their subnets from (docker's
+/// default-address-pools).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPool {
+    /// A CIDR, e.g. "10.78.0.0/15".
+    pub base: String,
+    /// The prefix length of each subnet cut from it, e.g. 24.
+    pub size: u8,
 }
 
 /// Default of [`Config::log_max_size`].
@@ -99,6 +121,13 @@ impl Default for Config {
             certs_dir: PathBuf::from("/etc/berth/certs.d"),
             max_concurrent_downloads: 6,
             max_concurrent_uploads: 5,
+            bridge: "berth0".to_string(),
+            bridge_subnet: "10.77.0.0/16".to_string(),
+            default_address_pools: vec![AddressPool {
+                base: "10.78.0.0/15".to_string(),
+                size: 24,
+            }],
+            firewall_table: "berth".to_string(),
         }
     }
 }
