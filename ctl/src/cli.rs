@@ -10,9 +10,11 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 mod container;
 mod distribution;
+mod network;
 
 pub use container::*;
 pub use distribution::*;
+pub use network::*;
 
 /// Where berthd listens unless -H or BERTH_HOST says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -140,9 +142,14 @@ pub enum Command {
     Attach(AttachArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Inspect the content store
     #[command(subcommand)]
     Content(ContentCommand),

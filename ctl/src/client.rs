@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use berth_proto::v1::{
     containers_client::ContainersClient, content_client::ContentClient,
     images_client::ImagesClient, namespaces_client::NamespacesClient,
-    snapshots_client::SnapshotsClient, system_client::SystemClient,
+    networks_client::NetworksClient, snapshots_client::SnapshotsClient,
+    system_client::SystemClient,
 };
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
@@ -135,6 +136,10 @@ impl Client {
 
     pub fn containers(&self) -> ContainersClient<Service> {
         ContainersClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn networks(&self) -> NetworksClient<Service> {
+        NetworksClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
     }
 
     pub fn system(&self) -> SystemClient<Service> {

@@ -231,6 +231,58 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// The order of `sortorder.NaturalLess`, which docker sorts names and
+/// port lines with: runs of digits compare as numbers ("80/tcp" before
+/// "443/tcp"), digits before other bytes, other bytes as bytes.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (da, db) = (a[i].is_ascii_digit(), b[j].is_ascii_digit());
+        if da != db {
+            return if da {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        if !da {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // Zeros first, then the digits: a longer number is larger, equal
+        // lengths compare as text, and with equal numbers fewer leading
+        // zeros come first.
+        let (zi, zj) = (i, j);
+        while i < a.len() && a[i] == b'0' {
+            i += 1;
+        }
+        while j < b.len() && b[j] == b'0' {
+            j += 1;
+        }
+        let (ni, nj) = (i, j);
+        while i < a.len() && a[i].is_ascii_digit() {
+            i += 1;
+        }
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        let order = (i - ni)
+            .cmp(&(j - nj))
+            .then_with(|| a[ni..i].cmp(&b[nj..j]))
+            .then_with(|| (ni - zi).cmp(&(nj - zj)));
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
 /// One compact JSON object followed by '\n'.
 pub fn json_line<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
     let mut line = serde_json::to_string(value)?;
@@ -356,6 +408,38 @@ localhost:5000/app   v1        0123456789ab   N/A           187MB
         let cut = ellipsis(&long, 45);
         assert_eq!(cut.chars().count(), 45);
         assert!(cut.ends_with("x…"));
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec![
+            "443/tcp -> 0.0.0.0:443",
+            "80/tcp -> 0.0.0.0:8080",
+            "80/tcp -> 0.0.0.0:32768",
+            "53/udp -> 0.0.0.0:53",
+            "8080/tcp -> [::]:8080",
+            "net10",
+            "net9",
+            "net09",
+            "net",
+            "Net",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "53/udp -> 0.0.0.0:53",
+                "80/tcp -> 0.0.0.0:8080",
+                "80/tcp -> 0.0.0.0:32768",
+                "443/tcp -> 0.0.0.0:443",
+                "8080/tcp -> [::]:8080",
+                "Net",
+                "net",
+                "net9",
+                "net09",
+                "net10",
+            ]
+        );
     }
 
     #[test]

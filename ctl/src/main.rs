@@ -9,7 +9,9 @@
 //! docker's does; `content verify` exits 1 when a blob is bad.
 //! Container verbs follow docker: `run` and `start -a` exit with the
 //! container's code (126/127 when its command cannot be executed or is not
-//! found), and verbs over several containers exit 1 when any of them failed.
+//! found), verbs over several containers (and `network rm` over several
+//! networks) exit 1 when any of them failed, and `port` exits 1 when the
+//! port is not published.
 #![deny(unsafe_code)]
 
 mod cli;
@@ -33,14 +35,14 @@ use clap::Parser;
 
 use cli::{
     Cli, Command, ContainerCommand, ContentCommand, ImageCommand, InspectArgs, NamespaceCommand,
-    SnapshotCommand, SystemCommand,
+    NetworkCommand, SnapshotCommand, SystemCommand,
 };
 use commands::container::{
-    attach, create, exec, kill, logs, ps, rename, rm, run as run_cmd, start, stop, top, wait,
+    attach, create, exec, kill, logs, port, ps, rename, rm, run as run_cmd, start, stop, top, wait,
 };
 use commands::{
-    content, history, images, import, inspect, load_save, login, namespace, pull, push, search,
-    snapshot, system, Ctx,
+    content, history, images, import, inspect, load_save, login, namespace, network, pull, push,
+    search, snapshot, system, Ctx,
 };
 use error::{CliError, EXIT_FAILURE};
 
@@ -165,6 +167,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Snapshot(SnapshotCommand::Ls(args)) => snapshot::ls(&ctx, args).await?,
         Command::Container(command) => return container(&ctx, command).await,
+        Command::Network(command) => return network_verb(&ctx, command).await,
         Command::Run(args) => return run_cmd::run(&ctx, args).await,
         Command::Create(args) => create::create(&ctx, args).await?,
         Command::Start(args) => return start::start(&ctx, args).await,
@@ -179,6 +182,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rename(args) => rename::rename(&ctx, args).await?,
         Command::Attach(args) => return attach::attach(&ctx, args).await,
         Command::Exec(args) => return exec::exec(&ctx, args).await,
+        Command::Port(args) => return port::port(&ctx, args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -201,6 +205,21 @@ async fn container(ctx: &Ctx, command: &ContainerCommand) -> Result<ExitCode, Cl
         ContainerCommand::Inspect(args) => inspect::inspect(ctx, &InspectArgs::from(args)).await?,
         ContainerCommand::Attach(args) => return attach::attach(ctx, args).await,
         ContainerCommand::Exec(args) => return exec::exec(ctx, args).await,
+        ContainerCommand::Port(args) => return port::port(ctx, args).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth network VERB`.
+async fn network_verb(ctx: &Ctx, command: &NetworkCommand) -> Result<ExitCode, CliError> {
+    match command {
+        NetworkCommand::Create(args) => network::create(ctx, args).await?,
+        NetworkCommand::Ls(args) => network::ls(ctx, args).await?,
+        NetworkCommand::Inspect(args) => network::inspect(ctx, args).await?,
+        NetworkCommand::Rm(args) => return network::rm(ctx, args).await,
+        NetworkCommand::Connect(args) => network::connect(ctx, args).await?,
+        NetworkCommand::Disconnect(args) => network::disconnect(ctx, args).await?,
+        NetworkCommand::Prune(args) => network::prune(ctx, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

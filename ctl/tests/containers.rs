@@ -144,6 +144,26 @@ async fn berths_own_failures_exit_125() {
             "/no/such/env",
         ),
         (&["stop", "-t", "soon", "web"], "soon"),
+        (
+            &["run", "-p", "8080:http", "busybox"],
+            "Error: invalid containerPort: http\n",
+        ),
+        (
+            &["create", "-p", "[::1]:8080:80", "busybox"],
+            "IPv6 host addresses are not supported",
+        ),
+        (
+            &["run", "--expose", "80:80", "busybox"],
+            "Error: invalid port format for --expose: 80:80\n",
+        ),
+        (
+            &["run", "--add-host", "db", "busybox"],
+            "Error: invalid argument \"db\" for \"--add-host\" flag: bad format for add-host: \"db\"\n",
+        ),
+        (&["run", "--dns", "resolver", "busybox"], "--dns"),
+        (&["run", "--ip", "10.0.0", "busybox"], "--ip"),
+        (&["run", "--link", "a:b:c", "busybox"], "--link"),
+        (&["port", "web", "http"], "Error: invalid port (http): "),
     ] {
         let (code, out, err) = d.berth(args).await;
         assert_eq!(code, 125, "{args:?}: {err}");
@@ -268,18 +288,20 @@ async fn ps_table_quiet_format_and_request() {
     let (code, out, err) = d.berth(&["ps"]).await;
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
+    let ports = "443/tcp, 0.0.0.0:8080->80/tcp";
     assert_eq!(
         lines[0],
         format!(
-            "CONTAINER ID   IMAGE     COMMAND        CREATED       STATUS{}PORTS     NAMES",
-            " ".repeat(30 + 3 - "STATUS".len())
+            "CONTAINER ID   IMAGE     COMMAND        CREATED       STATUS{}PORTS{}NAMES",
+            " ".repeat(30 + 3 - "STATUS".len()),
+            " ".repeat(ports.len() + 3 - "PORTS".len())
         )
     );
     assert_eq!(
         lines[1],
         format!(
-            "bbbbbbbbbbbb   busybox   \"sleep 1000\"   3 hours ago   Up 2 hours{}web",
-            " ".repeat(23 + 10)
+            "bbbbbbbbbbbb   busybox   \"sleep 1000\"   3 hours ago   Up 2 hours{}{ports}   web",
+            " ".repeat(23)
         )
     );
     assert!(
@@ -300,6 +322,16 @@ async fn ps_table_quiet_format_and_request() {
         .await;
     assert_eq!(out, "web\n");
     assert!(d.fake.state.lock().unwrap().list.as_ref().unwrap().all);
+
+    let (_, out, _) = d
+        .berth(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}: {{.Ports}} on {{.Networks}}",
+        ])
+        .await;
+    assert_eq!(out, format!("web: {ports} on bridge\nold:  on \n"));
 
     let (code, _, err) = d.berth(&["ps", "--format", "{{.Names"]).await;
     assert_eq!(code, 125);
@@ -352,4 +384,116 @@ async fn inspect_top_rename() {
         "{calls:?}"
     );
     assert!(calls.contains(&"rename web web2".to_owned()), "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_flags_reach_the_daemon() {
+    let d = start().await;
+    let (code, out, err) = d
+        .berth(&[
+            "run",
+            "-d",
+            "--net",
+            "appnet",
+            "--network-alias",
+            "api",
+            "--ip",
+            "10.78.0.20",
+            "-p",
+            "127.0.0.1:8080:80",
+            "-p",
+            "9000-9001:9000-9001/udp",
+            "-P",
+            "--expose",
+            "443",
+            "--link",
+            "db:database",
+            "--dns",
+            "10.0.0.53",
+            "--dns-search",
+            "corp.example",
+            "--dns-option",
+            "ndots:1",
+            "--add-host",
+            "gw:host-gateway",
+            "--domainname",
+            "example.org",
+            "busybox",
+            "exit:0",
+        ])
+        .await;
+    assert_eq!((code, out), (0, format!("{ID}\n")), "{err}");
+    let state = d.fake.state.lock().unwrap();
+    let create = &state.creates[0];
+    let config = create.config.as_ref().unwrap();
+    assert_eq!(
+        config.exposed_ports,
+        ["80/tcp", "9000/udp", "9001/udp", "443/tcp"]
+    );
+    assert_eq!(config.domainname, "example.org");
+    let host = create.host_config.as_ref().unwrap();
+    let bindings: Vec<(String, u32, u32, String)> = host
+        .port_bindings
+        .iter()
+        .map(|b| {
+            (
+                b.host_ip.clone(),
+                b.host_port,
+                b.container_port,
+                b.protocol.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bindings,
+        [
+            ("127.0.0.1".into(), 8080, 80, "tcp".into()),
+            (String::new(), 9000, 9000, "udp".into()),
+            (String::new(), 9001, 9001, "udp".into()),
+        ]
+    );
+    assert!(host.publish_all_ports);
+    assert_eq!(host.network_mode, "appnet");
+    assert_eq!(host.network_aliases, ["api"]);
+    assert_eq!(host.ipv4_address, "10.78.0.20");
+    assert_eq!(host.links, ["db:database"]);
+    assert_eq!(host.dns, ["10.0.0.53"]);
+    assert_eq!(host.dns_search, ["corp.example"]);
+    assert_eq!(host.dns_options, ["ndots:1"]);
+    assert_eq!(host.extra_hosts, ["gw:host-gateway"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_prints_dockers_lines() {
+    let d = start().await;
+    let (code, out, err) = d.berth(&["port", "ported"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "53/udp -> 0.0.0.0:5353\n\
+         80/tcp -> 0.0.0.0:32768\n\
+         80/tcp -> 127.0.0.1:8000\n\
+         8080/tcp -> 0.0.0.0:8080\n"
+    );
+    let (code, out, _) = d.berth(&["port", "ported", "80"]).await;
+    assert_eq!((code, out.as_str()), (0, "0.0.0.0:32768\n127.0.0.1:8000\n"));
+    let (code, out, _) = d.berth(&["container", "port", "ported", "53/udp"]).await;
+    assert_eq!((code, out.as_str()), (0, "0.0.0.0:5353\n"));
+    // Exposed but not published, and not there at all: docker's words, exit 1.
+    for port in ["81", "53/tcp", "9999"] {
+        let (code, out, err) = d.berth(&["port", "ported", port]).await;
+        assert_eq!((code, out.as_str()), (1, ""), "{port}");
+        assert_eq!(
+            err,
+            format!("Error: No public port '{port}' published for ported\n")
+        );
+    }
+    // Nothing published: nothing printed.
+    let (code, out, _) = d.berth(&["port", "web"]).await;
+    assert_eq!((code, out.as_str()), (0, ""));
+    let (code, _, err) = d.berth(&["port", "nope"]).await;
+    assert_eq!(
+        (code, err.as_str()),
+        (125, "Error: No such container: nope\n")
+    );
 }

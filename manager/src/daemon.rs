@@ -80,8 +80,11 @@ pub async fn run(config: Config) -> Result<()> {
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
         Err(e) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
     }
+    // The networks' bridges, before containers that use them come back.
+    engine.init_networks().await?;
     // Containers outlived the previous berthd: reconnect to their shims.
     engine.recover_containers().await?;
+    engine.reconcile_networks().await?;
     let listener = bind_socket(&socket)?;
     info!(
         root = %config.root.display(),

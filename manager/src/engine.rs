@@ -31,6 +31,8 @@ struct Inner {
     gc_lock: RwLock<()>,
     /// Live container state: locks, shim connections, wake-ups.
     containers: Registry,
+    /// Live network state: netlink, firewall, held host ports.
+    network: crate::network::NetState,
 }
 
 /// Counts of what garbage collection removed.
@@ -51,6 +53,7 @@ impl Engine {
         let snapshotter = berth_snapshotter::open(&config.snapshotter, &sn_root)?;
         std::fs::create_dir_all(root.join("tmp"))
             .map_err(|e| ManagerError::io("create tmp dir", e))?;
+        let firewall_table = config.firewall_table.clone();
         let engine = Engine {
             inner: Arc::new(Inner {
                 config,
@@ -59,6 +62,7 @@ impl Engine {
                 snapshotter,
                 gc_lock: RwLock::new(()),
                 containers: Registry::default(),
+                network: crate::network::NetState::new(&firewall_table),
             }),
         };
         engine
@@ -85,6 +89,9 @@ impl Engine {
     }
     pub fn container_registry(&self) -> &Registry {
         &self.inner.containers
+    }
+    pub fn network_state(&self) -> &crate::network::NetState {
+        &self.inner.network
     }
 
     /// Shared hold on the GC lock, for operations that add objects.

@@ -221,10 +221,10 @@ fn bad_input_leaves_nothing() {
                 "bind source path does not exist: /nonexistent/x".into(),
             ),
             (
-                "network",
-                Box::new(|o| o.host_config.network_mode = "bridge".into()),
-                ErrorKind::Unimplemented,
-                "network mode bridge is not supported yet (only none)".into(),
+                "unknown network",
+                Box::new(|o| o.host_config.network_mode = "nosuchnet".into()),
+                ErrorKind::NotFound,
+                "network nosuchnet not found".into(),
             ),
             (
                 "relative workdir",

@@ -1,9 +1,11 @@
 //! The end-to-end harness: each test starts its own berthd (temp root,
-//! state dir, socket) as root and drives the `berth` binary as a user
-//! would. Dropping a [`Daemon`] stops it with SIGTERM and checks that
-//! nothing it mounted is left behind.
+//! state dir, socket, and a network slot: its own bridges, subnets and
+//! nftables table, see [`net`]) as root and drives the `berth` binary as a
+//! user would. Dropping a [`Daemon`] stops it with SIGTERM, checks that
+//! nothing it mounted is left behind and deletes its bridges and table.
 
 pub mod fixture;
+pub mod net;
 pub mod pty;
 pub mod registry;
 
@@ -80,7 +82,9 @@ pub const LOOPBACK_ONLY: &[(&str, &str)] = &[
 pub struct DaemonOpts {
     /// Extra berthd flags.
     pub args: Vec<String>,
-    /// Contents of a config file passed with --config.
+    /// Contents of the config file passed with --config. The daemon's
+    /// network slot adds its keys (`bridge`, `bridge_subnet`,
+    /// `default_address_pools`, `firewall_table`) unless this sets them.
     pub config: Option<String>,
     /// Extra environment variables of berthd (on top of the test's own),
     /// e.g. the proxy variables its registry client honours.
@@ -94,6 +98,9 @@ pub struct Daemon {
     socket: PathBuf,
     opts: DaemonOpts,
     cgroup_parent: String,
+    /// Held for the daemon's life; released (bridges and table deleted)
+    /// by Drop.
+    net: net::Slot,
 }
 
 impl Daemon {
@@ -123,6 +130,7 @@ impl Daemon {
             dir,
             opts,
             cgroup_parent: format!("berth-e2e-{tag}"),
+            net: net::Slot::acquire(),
         };
         d.spawn();
         d
@@ -152,11 +160,10 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        if let Some(cfg) = &opts.config {
-            let p = self.dir.path().join("config.toml");
-            std::fs::write(&p, cfg).expect("config");
-            cmd.arg("--config").arg(p);
-        }
+        let cfg = net::merge_config(opts.config.as_deref(), &self.net.config_keys());
+        let p = self.dir.path().join("config.toml");
+        std::fs::write(&p, cfg).expect("config");
+        cmd.arg("--config").arg(p);
         self.child = Some(cmd.spawn().expect("spawn berthd"));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -484,7 +491,9 @@ impl Daemon {
     }
 
     /// Asserts nothing of any container is left: no shim or container
-    /// process, cgroup, shim socket, task bundle or mount.
+    /// process, cgroup, shim socket, task bundle or mount, and on the
+    /// network side no port on the daemon's bridges, dnat rule in its table
+    /// or allocated address ([`Daemon::assert_no_network_left`]).
     pub fn assert_no_containers_left(&self) {
         // A shim exits just after it answers its last request: give exiting
         // processes a moment.
@@ -519,6 +528,7 @@ impl Daemon {
         assert!(state.is_empty(), "task state left: {state:?}");
         let mounts = self.mounts();
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        self.assert_no_network_left();
     }
 
     /// Kills whatever the test left running and removes its cgroups, so a
@@ -572,6 +582,8 @@ impl Drop for Daemon {
         for m in left.iter().rev() {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
+        // The containers are dead: their veths went with their namespaces.
+        self.net.release();
         if std::thread::panicking() {
             eprintln!("---- berthd log ----\n{}", self.log());
             return;

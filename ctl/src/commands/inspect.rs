@@ -21,10 +21,7 @@ use crate::error::CliError;
 use crate::template::{Json, Template};
 
 pub async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), CliError> {
-    let template = match args.format.as_deref() {
-        None | Some("") | Some("json") => None,
-        Some(source) => Some(Template::parse(source)?),
-    };
+    let template = template(args.format.as_deref())?;
     let client = ctx.connect().await?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -34,8 +31,17 @@ pub async fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<(), CliError> {
             Err(e) => errors.push(e),
         }
     }
-    // Like docker: what was found (maybe "[]"), then the errors.
-    print(&render(&found, template.as_ref())?)?;
+    finish(&found, &errors, template.as_ref())
+}
+
+/// Like docker: what was found (maybe "[]"), then the errors; a failure
+/// if any name was not found.
+pub fn finish(
+    found: &[Json],
+    errors: &[CliError],
+    template: Option<&Template>,
+) -> Result<(), CliError> {
+    print(&render(found, template)?)?;
     if errors.is_empty() {
         return Ok(());
     }
@@ -89,6 +95,14 @@ async fn lookup(
             Err(CliError::Invalid(format!("No such object: {name}")))
         }
         Err(s) => Err(s.into()),
+    }
+}
+
+/// `--format` of the inspect verbs: none (or "json") prints the array.
+pub fn template(format: Option<&str>) -> Result<Option<Template>, CliError> {
+    match format {
+        None | Some("") | Some("json") => Ok(None),
+        Some(source) => Ok(Some(Template::parse(source)?)),
     }
 }
 

@@ -1,17 +1,19 @@
 //! `berth version`, `berth info` (`system info`) and `berth system prune`.
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use berth_proto::v1::{InfoRequest, InfoResponse, PruneRequest, PruneResponse, VersionRequest};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{print, Ctx};
+use super::{confirm, print, Ctx};
 use crate::cli::{Format, InfoArgs, PruneArgs};
 use crate::error::CliError;
 use crate::format::{human_size, json_line};
 
 const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What `system prune` asks before it starts.
+const PRUNE_WARNING: &str = "WARNING! This will remove every blob and snapshot that no image, \
+                             container or lease references, in all namespaces.";
 
 /// The client's part first (docker prints it even when the daemon is down),
 /// then the server's.
@@ -140,40 +142,12 @@ fn render_info_json(info: &InfoResponse, namespace: &str) -> Result<String, CliE
 }
 
 pub async fn prune(ctx: &Ctx, args: &PruneArgs) -> Result<(), CliError> {
-    if !args.force && !confirm()? {
+    if !args.force && !confirm(PRUNE_WARNING)? {
         return Ok(());
     }
     let client = ctx.connect().await?;
     let response = client.system().prune(PruneRequest {}).await?.into_inner();
     print(&render_prune(&response))
-}
-
-/// Docker's prompt; refused outright when nobody can answer it.
-fn confirm() -> Result<bool, CliError> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(CliError::Invalid(
-            "refusing to prune without confirmation; use -f".into(),
-        ));
-    }
-    let mut stdout = std::io::stdout();
-    write!(
-        stdout,
-        "WARNING! This will remove every blob and snapshot that no image, container \
-         or lease references, in all namespaces.\nAre you sure you want to continue? [y/N] "
-    )
-    .and_then(|()| stdout.flush())
-    .map_err(|e| CliError::io("write to stdout", e))?;
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::io("read stdin", e))?;
-    Ok(is_yes(&answer))
-}
-
-fn is_yes(answer: &str) -> bool {
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 fn render_prune(response: &PruneResponse) -> String {
@@ -218,14 +192,6 @@ mod tests {
             render_prune(&PruneResponse::default()),
             "Total reclaimed space: 0B\n"
         );
-    }
-
-    #[test]
-    fn answers() {
-        assert!(is_yes("y\n"));
-        assert!(is_yes("YES\n"));
-        assert!(!is_yes("\n"));
-        assert!(!is_yes("n\n"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! daemon's.
 
 pub mod env;
+pub mod network;
 pub mod options;
 pub mod resources;
 
@@ -47,6 +48,10 @@ pub enum FlagError {
     /// A value that is well-formed but not something berth offers.
     #[error("{0}")]
     Unsupported(String),
+    /// A value docker's CLI refuses after reading the flags, with docker's
+    /// message as is (e.g. `invalid containerPort: abc` for `-p abc`).
+    #[error("{0}")]
+    Malformed(String),
 }
 
 fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> FlagError {

@@ -243,11 +243,23 @@ impl Containers for Fake {
             }),
             ..Default::default()
         };
+        let mut web = container("b", "web", "running");
+        web.ports = vec![
+            PortMapping {
+                container_port: 80,
+                protocol: "tcp".into(),
+                host_ip: "0.0.0.0".into(),
+                host_port: 8080,
+            },
+            PortMapping {
+                container_port: 443,
+                protocol: "tcp".into(),
+                ..Default::default()
+            },
+        ];
+        web.networks = vec!["bridge".into()];
         Ok(Response::new(ListContainersResponse {
-            containers: vec![
-                container("b", "web", "running"),
-                container("a", "old", "exited"),
-            ],
+            containers: vec![web, container("a", "old", "exited")],
         }))
     }
 
@@ -257,6 +269,18 @@ impl Containers for Fake {
     ) -> Result<Response<InspectContainerResponse>, Status> {
         let id = req.get_ref().id.clone();
         self.note(&req, format!("inspect {id} {}", req.get_ref().size));
+        if id == "ported" {
+            // docker's NetworkSettings.Ports: published ports and a port
+            // that is only exposed (null).
+            let json = r#"{"Id":"p","Name":"/ported","NetworkSettings":{"Ports":{
+                "8080/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],
+                "80/tcp":[{"HostIp":"0.0.0.0","HostPort":"32768"},{"HostIp":"127.0.0.1","HostPort":"8000"}],
+                "81/tcp":null,
+                "53/udp":[{"HostIp":"0.0.0.0","HostPort":"5353"}]}}}"#;
+            return Ok(Response::new(InspectContainerResponse {
+                json: json.into(),
+            }));
+        }
         if id != "web" {
             return Err(Status::not_found(format!("No such container: {id}")));
         }

@@ -140,17 +140,6 @@ pub fn parse_bind(spec: &str) -> Result<BindMount> {
     })
 }
 
-/// Checks `--network`: only a private network namespace (with lo up) until
-/// the networking issue lands.
-pub fn check_network_mode(mode: &str) -> Result<()> {
-    match mode {
-        "" | "none" => Ok(()),
-        other => Err(ManagerError::Unimplemented(format!(
-            "network mode {other} is not supported yet (only none)"
-        ))),
-    }
-}
-
 /// The hard RLIMIT_NOFILE berthd runs with and whether it may raise it
 /// (CAP_SYS_RESOURCE): containers cannot get more than that without it.
 fn nofile_ceiling() -> Option<u64> {
@@ -291,7 +280,6 @@ impl Engine {
             host_config,
         } = opts;
         // Everything the user gave is checked before anything is made.
-        check_network_mode(&host_config.network_mode)?;
         let mounts = host_config
             .binds
             .iter()
@@ -308,6 +296,11 @@ impl Engine {
         while self.container_record(ns, &id)?.is_some() {
             id = new_id();
         }
+        let mut config = config;
+        let image_exposed = image_cfg.exposed_ports().clone().unwrap_or_default();
+        config.exposed_ports =
+            crate::network::endpoint::exposed_ports(&image_exposed, &config, &host_config)?;
+        let net = self.plan_network(ns, &id, &config, &host_config)?;
         let _gc = self.op_guard();
         let parent = image.layers.last().map(|l| l.chain_id.clone());
         let mut labels = berth_snapshotter::Labels::new();
@@ -328,12 +321,12 @@ impl Engine {
         };
         let resolved = resolve_user(&user, &passwd, &group)?;
 
-        let hostname = if config.hostname.is_empty() {
-            id[..12].to_string()
-        } else {
+        let hostname = if !config.hostname.is_empty() {
             config.hostname.clone()
+        } else {
+            net.hostname.clone().unwrap_or_else(|| id[..12].to_string())
         };
-        let warnings = Vec::new();
+        let warnings = net.warnings.clone();
         let nofile = container_nofile();
         let mut run = RunOptions {
             cmd: config.cmd.clone(),
@@ -356,6 +349,16 @@ impl Engine {
             seccomp: None,
             nofile,
         };
+        // The /etc files berthd keeps, unless the user binds their own.
+        for (src, dst) in &net.files {
+            if !run.mounts.iter().any(|m| m.destination == *dst) {
+                run.mounts.push(BindMount {
+                    source: src.display().to_string(),
+                    destination: dst.clone(),
+                    read_only: false,
+                });
+            }
+        }
         if host_config.init {
             let init = self.config().state.join("bin").join("berth-init");
             if !init.exists() {
@@ -428,6 +431,8 @@ impl Engine {
             restart_count: 0,
             log_path: log,
             task: None,
+            endpoints: net.endpoints,
+            ports: Vec::new(),
         };
         let mut b = Batch::default();
         b.put(&schema::container_key(ns, &id), &rec)?;
@@ -513,18 +518,6 @@ mod tests {
         assert_eq!(
             parse_bind("vol:/data").unwrap_err().to_string(),
             "volumes are not supported yet (named volume \"vol\"); bind-mount a host path (an absolute path) instead"
-        );
-    }
-
-    #[test]
-    fn network_modes() {
-        assert!(check_network_mode("").is_ok());
-        assert!(check_network_mode("none").is_ok());
-        let e = check_network_mode("bridge").unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Unimplemented);
-        assert_eq!(
-            e.to_string(),
-            "network mode bridge is not supported yet (only none)"
         );
     }
 

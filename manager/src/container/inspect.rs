@@ -78,6 +78,121 @@ fn mounts(r: &ContainerRecord) -> Value {
     json!(v)
 }
 
+/// Where berthd keeps the container's /etc files ("" for a container that
+/// uses another's).
+fn etc_path(r: &ContainerRecord, ns: &str, cfg: &Config, name: &str) -> String {
+    if r.host_config.network_mode.starts_with("container:") {
+        return String::new();
+    }
+    crate::container::record::container_dir(cfg, ns, &r.id)
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// HostConfig.PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
+fn port_bindings(r: &ContainerRecord) -> Value {
+    let mut m = serde_json::Map::new();
+    for b in &r.host_config.port_bindings {
+        let key = format!("{}/{}", b.container_port, b.protocol);
+        let entry = m.entry(key).or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({
+                "HostIp": b.host_ip,
+                "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
+            }));
+        }
+    }
+    Value::Object(m)
+}
+
+/// HostConfig.Links, docker's "/target:/me/alias".
+fn links(r: &ContainerRecord) -> Value {
+    let v: Vec<String> = r
+        .host_config
+        .links
+        .iter()
+        .filter_map(|l| crate::network::endpoint::parse_link(l).ok())
+        .map(|(t, a)| format!("/{t}:/{}/{a}", r.name))
+        .collect();
+    or_null(&v)
+}
+
+/// Config.ExposedPorts: {"80/tcp": {}}.
+fn exposed(r: &ContainerRecord) -> Value {
+    if r.config.exposed_ports.is_empty() {
+        return Value::Null;
+    }
+    Value::Object(
+        r.config
+            .exposed_ports
+            .iter()
+            .map(|p| (p.clone(), json!({})))
+            .collect(),
+    )
+}
+
+/// NetworkSettings: ports published while it runs (exposed ones null),
+/// the first network's address at the top, and each network's endpoint.
+fn network_settings(r: &ContainerRecord) -> Value {
+    let mut ports = serde_json::Map::new();
+    for p in &r.config.exposed_ports {
+        ports.insert(p.clone(), Value::Null);
+    }
+    for p in &r.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let entry = ports.entry(key).or_insert(Value::Null);
+        if entry.is_null() {
+            *entry = json!([]);
+        }
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    let mut networks = serde_json::Map::new();
+    for e in &r.endpoints {
+        networks.insert(
+            e.network_name.clone(),
+            json!({
+                "Aliases": or_null(&e.aliases),
+                "Links": or_null(&e.links),
+                "NetworkID": e.network_id,
+                "EndpointID": e.endpoint_id,
+                "Gateway": e.gateway,
+                "IPAddress": e.ip,
+                "IPPrefixLen": e.prefix,
+                "MacAddress": e.mac,
+            }),
+        );
+    }
+    let mode = r.host_config.network_mode.as_str();
+    if mode == "host" || mode == "none" {
+        networks.insert(
+            mode.to_string(),
+            json!({
+                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "MacAddress": "",
+            }),
+        );
+    }
+    let first = r.endpoints.iter().find(|e| !e.ip.is_empty());
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": if r.state.pid > 0 && mode != "host" {
+            format!("/proc/{}/ns/net", r.state.pid)
+        } else {
+            String::new()
+        },
+        "Ports": ports,
+        "Gateway": first.map(|e| e.gateway.as_str()).unwrap_or(""),
+        "IPAddress": first.map(|e| e.ip.as_str()).unwrap_or(""),
+        "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
+        "MacAddress": first.map(|e| e.mac.as_str()).unwrap_or(""),
+        "Networks": networks,
+    })
+}
+
 /// docker's inspect object for a container.
 pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) -> Value {
     let st = &r.state;
@@ -104,8 +219,14 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
                 "max-file": log_max_files.to_string(),
             },
         },
-        "NetworkMode": if hc.network_mode.is_empty() { "none" } else { hc.network_mode.as_str() },
-        "PortBindings": {},
+        "NetworkMode": if hc.network_mode.is_empty() { "bridge" } else { hc.network_mode.as_str() },
+        "PortBindings": port_bindings(r),
+        "PublishAllPorts": hc.publish_all_ports,
+        "Links": links(r),
+        "Dns": hc.dns,
+        "DnsSearch": hc.dns_search,
+        "DnsOptions": hc.dns_options,
+        "ExtraHosts": or_null(&hc.extra_hosts),
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": hc.auto_remove,
         "CapAdd": or_null(&hc.cap_add),
@@ -131,7 +252,8 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
     });
     let config = json!({
         "Hostname": r.hostname,
-        "Domainname": "",
+        "Domainname": r.config.domainname,
+        "ExposedPorts": exposed(r),
         "User": r.effective.user,
         "AttachStdin": r.config.attach_stdin,
         "AttachStdout": r.config.attach_stdout,
@@ -148,26 +270,7 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
         "OnBuild": Value::Null,
         "Labels": r.config.labels,
     });
-    let network_settings = json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "Ports": {},
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "MacAddress": "",
-        "Networks": {
-            "none": {
-                "NetworkID": "",
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "MacAddress": "",
-            }
-        },
-    });
+    let network_settings = network_settings(r);
     let mut v = json!({
         "Id": r.id,
         "Created": r.created,
@@ -187,9 +290,9 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
             "FinishedAt": st.finished_at_or_zero(),
         },
         "Image": r.image_id,
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": etc_path(r, ns, cfg, "resolv.conf"),
+        "HostnamePath": etc_path(r, ns, cfg, "hostname"),
+        "HostsPath": etc_path(r, ns, cfg, "hosts"),
         "LogPath": r.log_path.display().to_string(),
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,

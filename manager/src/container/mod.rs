@@ -53,7 +53,10 @@ pub mod top;
 pub mod userdb;
 pub mod wait;
 
-pub use record::{ContainerRecord, State, Status};
+pub use record::{
+    ContainerConfig, ContainerRecord, Endpoint, HostConfig, PortBinding, PublishedPort, State,
+    Status,
+};
 pub use registry::{Exit, Registry};
 pub use resources::{ResourceError, Resources};
 pub use spec::{build_spec, resolve_user, BindMount, ResolvedUser, RunOptions, SpecError};

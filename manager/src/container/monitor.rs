@@ -192,6 +192,7 @@ impl Engine {
         }
         remove_file_quiet(&address);
         remove_bundle(&bundle);
+        self.network_release(ns, id).await;
         let _ = self.update_container(ns, id, |r| {
             r.task = None;
             Ok(())

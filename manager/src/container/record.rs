@@ -130,6 +130,9 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     /// Seconds `stop` waits; `None` is 10.
     pub stop_timeout: Option<i32>,
+    /// "80/tcp", "53/udp": the image's EXPOSE, --expose and -p's ports.
+    pub exposed_ports: Vec<String>,
+    pub domainname: String,
 }
 
 /// How the container runs (docker's `HostConfig`), as the user asked.
@@ -152,6 +155,71 @@ pub struct HostConfig {
     pub log_max_size: u64,
     /// 0 uses the daemon's `log_max_files`.
     pub log_max_files: u32,
+    /// -p, as given (host port 0: any).
+    pub port_bindings: Vec<PortBinding>,
+    /// -P.
+    pub publish_all_ports: bool,
+    /// --link NAME[:ALIAS].
+    pub links: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// --add-host HOST:IP.
+    pub extra_hosts: Vec<String>,
+    /// --ip and --network-alias for the network of network_mode (they seed
+    /// its endpoint at create).
+    pub ipv4_address: String,
+    pub network_aliases: Vec<String>,
+}
+
+/// One -p binding as the user gave it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortBinding {
+    /// Empty for every address.
+    pub host_ip: String,
+    /// 0: a free port picked at start.
+    pub host_port: u16,
+    pub container_port: u16,
+    /// "tcp" or "udp".
+    pub protocol: String,
+}
+
+/// The container's place on one network: what was asked (kept across
+/// runs) and, while it runs, what it got.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Endpoint {
+    pub network_id: String,
+    /// The network's name when the endpoint was made (display only).
+    pub network_name: String,
+    /// --ip: a fixed address; empty picks one.
+    pub ipv4_requested: String,
+    /// --network-alias / connect --alias.
+    pub aliases: Vec<String>,
+    /// --link on a user-defined network: more names, docker's
+    /// "NAME:ALIAS" form.
+    pub links: Vec<String>,
+    /// While running: the address, its prefix length, the gateway, the
+    /// MAC, the interface inside, the host end of the veth, and an id.
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub ifname: String,
+    pub host_veth: String,
+    pub endpoint_id: String,
+}
+
+/// A published port while the container runs: where it is on the host.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublishedPort {
+    /// The address it was bound on ("0.0.0.0" for every address).
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: String,
 }
 
 /// The task a shim serves for the container. Recorded before the shim is
@@ -218,6 +286,13 @@ pub struct ContainerRecord {
     /// Set while a shim serves (or may serve) the container.
     #[serde(default)]
     pub task: Option<TaskRecord>,
+    /// Its networks, in interface order (eth0 first); empty for the host,
+    /// none and container: modes.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// Its published ports while it runs.
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
 }
 
 impl ContainerRecord {

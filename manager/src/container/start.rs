@@ -16,23 +16,45 @@ use super::stdio::ConsoleSize;
 use super::task::{socket_path, start_shim, Task, TaskError};
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
+use crate::network::{Netns, Prepared};
 
 /// The container's cgroup: `/<cgroup_parent>/<ns>-<id>`.
 pub fn cgroups_path(parent: &str, ns: &str, id: &str) -> String {
     format!("/{parent}/{ns}-{id}")
 }
 
-/// The stored spec with this start's cgroup path.
-fn bundle_spec(stored: &[u8], cgroups: &str) -> Result<Vec<u8>> {
+/// The stored spec with this start's cgroup path, network namespace and
+/// link variables.
+fn bundle_spec(stored: &[u8], cgroups: &str, net: &Prepared) -> Result<Vec<u8>> {
     let mut spec: serde_json::Value = serde_json::from_slice(stored)
         .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
-    let linux = spec
+    let obj = spec
         .as_object_mut()
-        .ok_or_else(|| ManagerError::Internal("the stored OCI spec is not an object".into()))?
-        .entry("linux")
-        .or_insert_with(|| serde_json::json!({}));
+        .ok_or_else(|| ManagerError::Internal("the stored OCI spec is not an object".into()))?;
+    if !net.env.is_empty() {
+        if let Some(env) = obj
+            .get_mut("process")
+            .and_then(|p| p.as_object_mut())
+            .map(|p| p.entry("env").or_insert_with(|| serde_json::json!([])))
+            .and_then(|e| e.as_array_mut())
+        {
+            env.extend(net.env.iter().map(|v| serde_json::Value::from(v.as_str())));
+        }
+    }
+    let linux = obj.entry("linux").or_insert_with(|| serde_json::json!({}));
     if let Some(l) = linux.as_object_mut() {
         l.insert("cgroupsPath".into(), cgroups.into());
+        if let Some(nss) = l.get_mut("namespaces").and_then(|n| n.as_array_mut()) {
+            match &net.netns {
+                Netns::New => {}
+                Netns::Host => nss.retain(|n| n["type"] != "network"),
+                Netns::Path(p) => {
+                    for n in nss.iter_mut().filter(|n| n["type"] == "network") {
+                        n["path"] = p.as_str().into();
+                    }
+                }
+            }
+        }
     }
     serde_json::to_vec_pretty(&spec)
         .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))
@@ -89,11 +111,18 @@ impl Engine {
         let shim = cfg.shim_path()?;
         let bundle = bundle_dir(cfg, ns, id);
         let address = socket_path(&cfg.state, ns, id);
-        let spec = bundle_spec(
-            &fs::read(spec_path(cfg, ns, id))
-                .ctx(|| format!("read the OCI spec of container {id}"))?,
-            &cgroups_path(&cfg.cgroup_parent()?, ns, id),
-        )?;
+        let stored = fs::read(spec_path(cfg, ns, id))
+            .ctx(|| format!("read the OCI spec of container {id}"))?;
+        let cgroups = cgroups_path(&cfg.cgroup_parent()?, ns, id);
+        // Addresses, host ports and /etc files; given back on failure.
+        let net = self.network_prepare(ns, &rec).await?;
+        let spec = match bundle_spec(&stored, &cgroups, &net) {
+            Ok(s) => s,
+            Err(e) => {
+                self.network_release(ns, id).await;
+                return Err(e);
+            }
+        };
         super::monitor::remove_bundle(&bundle);
         fs::create_dir_all(&bundle).ctx(|| format!("create {}", bundle.display()))?;
         fs::write(bundle.join("config.json"), spec)
@@ -113,12 +142,31 @@ impl Engine {
             Ok(())
         })?;
 
-        let task = match self
+        let created = match self
             .create_task(ns, &rec, &shim, &bundle, &address, &runtime, size)
             .await
         {
-            Ok(t) => Arc::new(t),
-            Err(e) => {
+            Ok((t, pid)) => match self.network_attach(ns, id, pid).await {
+                Ok(()) => Ok(Arc::new(t)),
+                Err(e) => Err((e, Some(t))),
+            },
+            Err(e) => Err((e, None)),
+        };
+        let task = match created {
+            Ok(t) => t,
+            Err((e, Some(t))) => {
+                warn!(namespace = ns, id, error = %e, "cannot connect the container's network");
+                let _ = t.kill(9, true).await;
+                self.teardown(ns, id, Some(&t)).await;
+                let msg = e.to_string();
+                let _ = self.update_container(ns, id, |r| {
+                    r.state.error = msg;
+                    Ok(())
+                });
+                handle.task_gone();
+                return Err(e);
+            }
+            Err((e, None)) => {
                 warn!(namespace = ns, id, error = %e, "cannot create the task");
                 self.teardown(ns, id, None).await;
                 let msg = e.to_string();
@@ -163,7 +211,7 @@ impl Engine {
         address: &Path,
         runtime: &str,
         size: ConsoleSize,
-    ) -> Result<Task> {
+    ) -> Result<(Task, u32)> {
         let rootfs = {
             let engine = self.clone();
             let id = rec.id.clone();
@@ -221,7 +269,7 @@ impl Engine {
                 for w in resp.warnings {
                     warn!(namespace = ns, id = %rec.id, "{w}");
                 }
-                Ok(task)
+                Ok((task, resp.pid))
             }
             Err(e) => {
                 let _ = task.shutdown(true).await;
@@ -283,17 +331,44 @@ mod tests {
             cgroups_path("berth", "default", "abc"),
             "/berth/default-abc"
         );
+        let new = Prepared {
+            netns: Netns::New,
+            env: Vec::new(),
+        };
         let s = bundle_spec(
             br#"{"ociVersion":"1.0.2","linux":{"cgroupsPath":""}}"#,
             "/b/x",
+            &new,
         )
         .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&s).unwrap();
         assert_eq!(v["linux"]["cgroupsPath"], "/b/x");
         assert_eq!(v["ociVersion"], "1.0.2");
-        let s = bundle_spec(br#"{}"#, "/b/y").unwrap();
+        let s = bundle_spec(br#"{}"#, "/b/y", &new).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&s).unwrap();
         assert_eq!(v["linux"]["cgroupsPath"], "/b/y");
-        assert!(bundle_spec(b"[]", "/x").is_err());
+        assert!(bundle_spec(b"[]", "/x", &new).is_err());
+        let spec = br#"{"process":{"env":["A=1"]},"linux":{"namespaces":[{"type":"pid"},{"type":"network"}]}}"#;
+        let host = Prepared {
+            netns: Netns::Host,
+            env: vec!["DB_PORT=tcp://10.0.0.2:5432".into()],
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bundle_spec(spec, "/c", &host).unwrap()).unwrap();
+        assert_eq!(
+            v["linux"]["namespaces"],
+            serde_json::json!([{"type":"pid"}])
+        );
+        assert_eq!(
+            v["process"]["env"],
+            serde_json::json!(["A=1", "DB_PORT=tcp://10.0.0.2:5432"])
+        );
+        let join = Prepared {
+            netns: Netns::Path("/proc/7/ns/net".into()),
+            env: Vec::new(),
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&bundle_spec(spec, "/c", &join).unwrap()).unwrap();
+        assert_eq!(v["linux"]["namespaces"][1]["path"], "/proc/7/ns/net");
     }
 }

@@ -31,7 +31,7 @@ use crate::container::exec::ExecOptions;
 use crate::container::list::{ListOptions, Listed};
 use crate::container::logfile::Entry;
 use crate::container::logs::LogsOptions;
-use crate::container::record::{ContainerConfig, HostConfig, State};
+use crate::container::record::{ContainerConfig, HostConfig, PortBinding, State};
 use crate::container::registry::Exit;
 use crate::container::stdio::{ClientInput, ConsoleSize, EventReceiver};
 use crate::container::task::EXIT_CODE_METADATA;
@@ -86,6 +86,8 @@ fn config(c: PConfig) -> ContainerConfig {
         attach_stderr: c.attach_stderr,
         stop_signal: c.stop_signal,
         stop_timeout: (c.stop_timeout >= 0).then_some(c.stop_timeout),
+        exposed_ports: c.exposed_ports,
+        domainname: c.domainname,
     }
 }
 
@@ -114,6 +116,34 @@ fn host_config(h: PHostConfig) -> Result<HostConfig, Status> {
         runtime: h.runtime,
         log_max_size,
         log_max_files,
+        port_bindings: h
+            .port_bindings
+            .into_iter()
+            .map(|b| {
+                let port = |p: u32, what: &str| {
+                    u16::try_from(p)
+                        .map_err(|_| Status::invalid_argument(format!("invalid {what} port {p}")))
+                };
+                Ok(PortBinding {
+                    host_ip: b.host_ip,
+                    host_port: port(b.host_port, "host")?,
+                    container_port: port(b.container_port, "container")?,
+                    protocol: if b.protocol.is_empty() {
+                        "tcp".into()
+                    } else {
+                        b.protocol
+                    },
+                })
+            })
+            .collect::<Result<_, Status>>()?,
+        publish_all_ports: h.publish_all_ports,
+        links: h.links,
+        dns: h.dns,
+        dns_search: h.dns_search,
+        dns_options: h.dns_options,
+        extra_hosts: h.extra_hosts,
+        ipv4_address: h.ipv4_address,
+        network_aliases: h.network_aliases,
     })
 }
 
@@ -131,9 +161,55 @@ fn state(s: &State) -> PState {
     }
 }
 
+/// ps's ports: each published one, then each exposed one not published.
+fn ports(r: &crate::container::ContainerRecord) -> Vec<berth_proto::v1::PortMapping> {
+    let mut v: Vec<berth_proto::v1::PortMapping> = r
+        .ports
+        .iter()
+        .map(|p| berth_proto::v1::PortMapping {
+            container_port: p.container_port.into(),
+            protocol: p.protocol.clone(),
+            host_ip: p.host_ip.clone(),
+            host_port: p.host_port.into(),
+        })
+        .collect();
+    for e in &r.config.exposed_ports {
+        let Some((port, proto)) = e.split_once('/') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u32>() else {
+            continue;
+        };
+        if !v
+            .iter()
+            .any(|m| m.container_port == port && m.protocol == proto)
+        {
+            v.push(berth_proto::v1::PortMapping {
+                container_port: port,
+                protocol: proto.to_string(),
+                ..Default::default()
+            });
+        }
+    }
+    v
+}
+
+/// The names of the container's networks (its mode for host and none).
+fn networks(r: &crate::container::ContainerRecord) -> Vec<String> {
+    match r.host_config.network_mode.as_str() {
+        m @ ("host" | "none") => vec![m.to_string()],
+        m if m.starts_with("container:") => Vec::new(),
+        _ => r.endpoints.iter().map(|e| e.network_name.clone()).collect(),
+    }
+}
+
 fn container(l: Listed) -> PContainer {
     let r = l.record;
+    let ports = ports(&r);
+    let networks = networks(&r);
     PContainer {
+        ports,
+        networks,
         command: r.command(),
         state: Some(state(&r.state)),
         id: r.id,
@@ -144,7 +220,6 @@ fn container(l: Listed) -> PContainer {
         labels: r.config.labels.into_iter().collect(),
         size_rw: l.size_rw.unwrap_or(0) as i64,
         size_root_fs: l.size_root_fs.unwrap_or(0) as i64,
-        ..Default::default()
     }
 }
 

@@ -6,6 +6,7 @@ mod containers;
 mod content;
 mod images;
 mod namespaces;
+mod networks;
 mod snapshots;
 pub mod status;
 mod stream;
@@ -16,7 +17,8 @@ use std::future::Future;
 use berth_proto::v1::{
     containers_server::ContainersServer, content_server::ContentServer,
     images_server::ImagesServer, namespaces_server::NamespacesServer,
-    snapshots_server::SnapshotsServer, system_server::SystemServer,
+    networks_server::NetworksServer, snapshots_server::SnapshotsServer,
+    system_server::SystemServer,
 };
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -54,6 +56,7 @@ pub async fn serve(
         .add_service(SnapshotsServer::new(snapshots::Snapshots::new(
             engine.clone(),
         )))
+        .add_service(NetworksServer::new(networks::Networks::new(engine.clone())))
         .add_service(SystemServer::new(system::System::new(engine)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await

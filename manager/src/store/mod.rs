@@ -138,6 +138,42 @@ impl Store {
         self.apply(b)
     }
 
+    /// Writes `value` under `key` unless the key exists; whether it wrote.
+    /// Atomic: of two callers racing for one key exactly one wins.
+    pub fn insert_new<T: Serialize>(&self, key: &str, value: &T) -> Result<bool> {
+        let v = serde_json::to_vec(value)
+            .map_err(|e| ManagerError::Internal(format!("encode {key}: {e}")))?;
+        Ok(self
+            .db
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(v))?
+            .is_ok())
+    }
+
+    /// Deletes `key` if it holds `value`; whether it did.
+    pub fn remove_if<T: Serialize>(&self, key: &str, value: &T) -> Result<bool> {
+        let v = serde_json::to_vec(value)
+            .map_err(|e| ManagerError::Internal(format!("encode {key}: {e}")))?;
+        Ok(self
+            .db
+            .compare_and_swap(key.as_bytes(), Some(v), None as Option<&[u8]>)?
+            .is_ok())
+    }
+
+    /// Every key and decoded record under a prefix (the prefix removed).
+    pub fn scan_keyed<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
+        self.db
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                let rec = serde_json::from_slice(&v).map_err(|e| {
+                    ManagerError::Internal(format!("decode {}: {e}", String::from_utf8_lossy(&k)))
+                })?;
+                Ok((key, rec))
+            })
+            .collect()
+    }
+
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<()> {
         self.db.flush()?;

@@ -8,6 +8,8 @@
 //!   v1/ns/<ns>/content/<digest>             -> ContentRecord
 //!   v1/ns/<ns>/snapshots/<snapshotter>/<key>-> SnapshotRecord
 //!   v1/ns/<ns>/containers/<id>              -> ContainerRecord (container::record)
+//!   v1/networks/<id>                        -> NetworkRecord (network::record; daemon-wide)
+//!   v1/ipam/<network id>/<8 hex of the IPv4> -> "<ns>/<container id>" (an address in use)
 //! ```
 //!
 //! Values are JSON. Everything of one namespace shares the prefix
@@ -68,3 +70,20 @@ pub fn containers_prefix(ns: &str) -> String {
 pub fn container_key(ns: &str, id: &str) -> String {
     format!("v1/ns/{ns}/containers/{id}")
 }
+/// Prefix of every network record.
+pub const NETWORKS_PREFIX: &str = "v1/networks/";
+/// Key of a network record.
+pub fn network_key(id: &str) -> String {
+    format!("v1/networks/{id}")
+}
+/// Prefix of the address allocations of a network.
+pub fn ipam_prefix(network_id: &str) -> String {
+    format!("v1/ipam/{network_id}/")
+}
+/// Key of one allocated address: its 32 bits in hex, so keys sort as
+/// addresses do.
+pub fn ipam_key(network_id: &str, ip: std::net::Ipv4Addr) -> String {
+    format!("v1/ipam/{network_id}/{:08x}", u32::from(ip))
+}
+/// Prefix of every address allocation.
+pub const IPAM_PREFIX: &str = "v1/ipam/";

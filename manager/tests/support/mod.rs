@@ -210,7 +210,12 @@ pub fn opts(cmd: &[&str]) -> CreateOptions {
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         },
-        host_config: HostConfig::default(),
+        // The engine tests run without berthd's start-up (no bridge, no
+        // firewall table): a private network namespace with lo only.
+        host_config: HostConfig {
+            network_mode: "none".into(),
+            ..Default::default()
+        },
     }
 }
 

@@ -13,6 +13,7 @@ use crate::cli::{ContainerOptions, CreateArgs, PullPolicy};
 use crate::client::Client;
 use crate::error::{CliError, DAEMON_PREFIX};
 use crate::flags::env::{build_env, build_labels, Lookup};
+use crate::flags::network::{dns, dns_search, extra_hosts, ipv4, links, ports};
 use crate::flags::options::{binds, log_opts, security_opts};
 use crate::flags::resources::{to_proto, ResourceFlags};
 use crate::progress::Sink;
@@ -117,6 +118,12 @@ pub fn build_request(
         pids_limit: o.pids_limit.as_deref(),
     })?;
     let logs = log_opts(&o.log_opt)?;
+    let ports = ports(&o.publish, &o.expose)?;
+    let ipv4_address =
+        o.ip.as_deref()
+            .map(|ip| ipv4("--ip", ip))
+            .transpose()?
+            .unwrap_or_default();
     // --entrypoint "" clears the image's entrypoint; docker's CLI treats
     // the string as one word.
     let entrypoint: Vec<String> = match o.entrypoint.as_deref() {
@@ -143,7 +150,8 @@ pub fn build_request(
         attach_stderr: true,
         stop_signal: o.stop_signal.clone().unwrap_or_default(),
         stop_timeout: o.stop_timeout.unwrap_or(STOP_TIMEOUT_UNSET),
-        ..Default::default()
+        exposed_ports: ports.exposed,
+        domainname: o.domainname.clone().unwrap_or_default(),
     };
     let host_config = HostConfig {
         auto_remove: o.rm,
@@ -159,7 +167,15 @@ pub fn build_request(
         runtime: o.runtime.clone().unwrap_or_default(),
         log_max_size: logs.max_size,
         log_max_files: logs.max_files,
-        ..Default::default()
+        port_bindings: ports.bindings,
+        publish_all_ports: o.publish_all,
+        links: links(&o.link)?,
+        dns: dns(&o.dns)?,
+        dns_search: dns_search(&o.dns_search)?,
+        dns_options: o.dns_option.clone(),
+        extra_hosts: extra_hosts(&o.add_host)?,
+        ipv4_address,
+        network_aliases: o.network_alias.clone(),
     };
     Ok(CreateContainerRequest {
         name: o.name.clone().unwrap_or_default(),
@@ -300,6 +316,116 @@ mod tests {
         assert_eq!(res.cpu_shares, 512);
         assert_eq!(res.cpuset_cpus, "0");
         assert_eq!(res.pids_limit, 10);
+    }
+
+    #[test]
+    fn network_flags() {
+        use berth_proto::v1::PortBinding;
+        let r = request(&[
+            "--network",
+            "appnet",
+            "--network-alias",
+            "web",
+            "--net-alias",
+            "www",
+            "--ip",
+            "10.78.0.9",
+            "-p",
+            "127.0.0.1:8080:80",
+            "--publish",
+            "53/udp",
+            "-P",
+            "--expose",
+            "443",
+            "--expose",
+            "7000-7001/udp",
+            "--link",
+            "db:database",
+            "--dns",
+            "9.9.9.9",
+            "--dns-search",
+            "example.com.",
+            "--dns-option",
+            "ndots:2",
+            "--dns-opt",
+            "timeout:1",
+            "--add-host",
+            "gw=host-gateway",
+            "--domainname",
+            "example.org",
+            "busybox",
+        ]);
+        let c = r.config.unwrap();
+        assert_eq!(
+            c.exposed_ports,
+            ["80/tcp", "53/udp", "443/tcp", "7000/udp", "7001/udp"]
+        );
+        assert_eq!(c.domainname, "example.org");
+        let h = r.host_config.unwrap();
+        assert_eq!(h.network_mode, "appnet");
+        assert_eq!(h.network_aliases, ["web", "www"]);
+        assert_eq!(h.ipv4_address, "10.78.0.9");
+        assert_eq!(
+            h.port_bindings,
+            [
+                PortBinding {
+                    host_ip: "127.0.0.1".into(),
+                    host_port: 8080,
+                    container_port: 80,
+                    protocol: "tcp".into()
+                },
+                PortBinding {
+                    host_ip: String::new(),
+                    host_port: 0,
+                    container_port: 53,
+                    protocol: "udp".into()
+                }
+            ]
+        );
+        assert!(h.publish_all_ports);
+        assert_eq!(h.links, ["db:database"]);
+        assert_eq!(h.dns, ["9.9.9.9"]);
+        assert_eq!(h.dns_search, ["example.com"]);
+        assert_eq!(h.dns_options, ["ndots:2", "timeout:1"]);
+        assert_eq!(h.extra_hosts, ["gw:host-gateway"]);
+
+        let h = request(&["busybox"]).host_config.unwrap();
+        assert!(h.port_bindings.is_empty() && !h.publish_all_ports);
+        assert_eq!(h.ipv4_address, "");
+    }
+
+    #[test]
+    fn bad_network_values_are_refused_before_the_request() {
+        for (args, want) in [
+            (&["-p", "abc", "busybox"][..], "invalid containerPort: abc"),
+            (
+                &["-p", "[::1]:80:80", "busybox"],
+                "IPv6 host addresses are not supported",
+            ),
+            (
+                &["--expose", "1:2", "busybox"],
+                "invalid port format for --expose: 1:2",
+            ),
+            (
+                &["--link", "a:b:c", "busybox"],
+                "invalid argument \"a:b:c\" for \"--link\" flag",
+            ),
+            (
+                &["--dns", "x", "busybox"],
+                "IP address is not correctly formatted: x",
+            ),
+            (
+                &["--add-host", "h", "busybox"],
+                "bad format for add-host: \"h\"",
+            ),
+            (&["--ip", "1.2.3", "busybox"], "failed to parse IP"),
+            (&["--dns-search=-x", "busybox"], "-x is not a valid domain"),
+        ] {
+            let err = build_request(&options(args), &lookup)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{args:?}: {err}");
+        }
     }
 
     #[test]

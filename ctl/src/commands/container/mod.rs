@@ -1,5 +1,5 @@
 //! The container verbs: run, create, start, stop, restart, kill, rm, ps,
-//! logs, wait, top, rename, attach, exec (the last two and foreground runs
+//! logs, wait, top, rename, port, attach, exec (the last two and foreground runs
 //! share [`session`]: stdio, raw mode, resizes, sig-proxy). Names and ids go to berthd as the user typed
 //! them; berthd resolves names, full ids and unique id prefixes.
 //!
@@ -13,6 +13,7 @@ pub mod create;
 pub mod exec;
 pub mod kill;
 pub mod logs;
+pub mod port;
 pub mod ps;
 pub mod rename;
 pub mod rm;

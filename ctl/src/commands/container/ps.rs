@@ -1,17 +1,16 @@
 //! `berth ps`: docker's columns, `-a -q -s -n -l --no-trunc --filter`, and
-//! `--format` as docker reads it: "table" (the default), "json" (one
-//! object per line), "table TEMPLATE" (aligned, with a header) or a bare
-//! Go template (one line per container).
+//! `--format` as docker reads it (see [`ListFormat`]).
 
 use berth_proto::v1::{Container, ListContainersRequest};
 use chrono::{DateTime, Utc};
 
+use super::super::listing::ListFormat;
 use super::super::{print, Ctx};
-use super::status::{command_text, image_text, size_text, status_text};
+use super::status::{command_text, image_text, ports_text, size_text, status_text};
 use crate::cli::PsArgs;
 use crate::error::CliError;
-use crate::format::{go_time_string, short_id, time_ago, Table};
-use crate::template::{Json, Template};
+use crate::format::{go_time_string, short_id, time_ago};
+use crate::template::Json;
 
 /// docker's default `ps` table.
 const DEFAULT_TABLE: &str =
@@ -39,7 +38,7 @@ const HEADERS: &[(&str, &str)] = &[
 
 pub async fn ps(ctx: &Ctx, args: &PsArgs) -> Result<(), CliError> {
     // A bad template is reported before anything is asked of berthd.
-    let format = PsFormat::parse(args)?;
+    let format = list_format(args)?;
     let limit = limit(args);
     let client = ctx.connect().await?;
     let mut containers = client
@@ -56,7 +55,7 @@ pub async fn ps(ctx: &Ctx, args: &PsArgs) -> Result<(), CliError> {
         // berthd lists newest first.
         containers.truncate(n);
     }
-    print(&format.render(&containers, !args.no_trunc, Utc::now())?)
+    print(&render(&format, &containers, !args.no_trunc, Utc::now())?)
 }
 
 /// -l is the newest one, -n N the newest N (both include stopped ones).
@@ -69,67 +68,24 @@ fn limit(args: &PsArgs) -> Option<usize> {
         .and_then(|n| usize::try_from(n).ok())
 }
 
-enum PsFormat {
-    Quiet,
-    Table(Template),
-    Lines(Template),
+/// `-q`, `--format`, or docker's default table (with SIZE for `-s`).
+fn list_format(args: &PsArgs) -> Result<ListFormat, CliError> {
+    let default = if args.size {
+        format!("{DEFAULT_TABLE}{SIZE_COLUMN}")
+    } else {
+        DEFAULT_TABLE.to_owned()
+    };
+    ListFormat::parse(args.format.as_deref(), args.quiet, &default)
 }
 
-impl PsFormat {
-    fn parse(args: &PsArgs) -> Result<PsFormat, CliError> {
-        if args.quiet {
-            return Ok(PsFormat::Quiet);
-        }
-        let format = args.format.as_deref().unwrap_or("table");
-        // docker turns a typed "\t" or "\n" into the character.
-        let format = format.replace("\\t", "\t").replace("\\n", "\n");
-        let table = |source: &str| Template::parse(source).map(PsFormat::Table);
-        Ok(match format.as_str() {
-            "table" if args.size => table(&format!("{DEFAULT_TABLE}{SIZE_COLUMN}"))?,
-            "table" => table(DEFAULT_TABLE)?,
-            "json" => PsFormat::Lines(Template::parse("{{json .}}")?),
-            other => match other.strip_prefix("table ") {
-                Some(source) => table(source.trim())?,
-                None => PsFormat::Lines(Template::parse(other)?),
-            },
-        })
-    }
-
-    fn render(
-        &self,
-        containers: &[Container],
-        trunc: bool,
-        now: DateTime<Utc>,
-    ) -> Result<String, CliError> {
-        let mut out = String::new();
-        match self {
-            PsFormat::Quiet => {
-                for c in containers {
-                    out.push_str(&id_text(&c.id, trunc));
-                    out.push('\n');
-                }
-            }
-            PsFormat::Lines(template) => {
-                for c in containers {
-                    out.push_str(&template.render(&row(c, trunc, now))?);
-                    out.push('\n');
-                }
-            }
-            PsFormat::Table(template) => {
-                let header = template.render(&Json::object_of_strings(
-                    HEADERS.iter().map(|(k, v)| (*k, (*v).to_owned())),
-                ))?;
-                let header: Vec<&str> = header.split('\t').collect();
-                let mut table = Table::new(&header);
-                for c in containers {
-                    let line = template.render(&row(c, trunc, now))?;
-                    table.push(line.split('\t').map(str::to_owned).collect());
-                }
-                out = table.render();
-            }
-        }
-        Ok(out)
-    }
+fn render(
+    format: &ListFormat,
+    containers: &[Container],
+    trunc: bool,
+    now: DateTime<Utc>,
+) -> Result<String, CliError> {
+    let rows: Vec<Json> = containers.iter().map(|c| row(c, trunc, now)).collect();
+    format.render(HEADERS, &rows)
 }
 
 fn id_text(id: &str, trunc: bool) -> String {
@@ -145,6 +101,8 @@ fn id_text(id: &str, trunc: bool) -> String {
 fn row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Json {
     let mut labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     labels.sort();
+    let mut networks = c.networks.clone();
+    networks.sort();
     Json::object_of_strings([
         ("Command", command_text(&c.command, trunc)),
         ("CreatedAt", go_time_string(&c.created)),
@@ -154,8 +112,8 @@ fn row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Json {
         ("LocalVolumes", "0".to_owned()),
         ("Mounts", String::new()),
         ("Names", c.name.trim_start_matches('/').to_owned()),
-        ("Networks", String::new()),
-        ("Ports", String::new()),
+        ("Networks", networks.join(",")),
+        ("Ports", ports_text(&c.ports)),
         ("RunningFor", time_ago(&c.created, now)),
         ("Size", size_text(c.size_rw, c.size_root_fs)),
         (
@@ -216,10 +174,7 @@ mod tests {
 
     fn render(extra: &[&str], containers: &[Container]) -> String {
         let a = args(extra);
-        PsFormat::parse(&a)
-            .unwrap()
-            .render(containers, !a.no_trunc, now())
-            .unwrap()
+        super::render(&list_format(&a).unwrap(), containers, !a.no_trunc, now()).unwrap()
     }
 
     #[test]
@@ -231,6 +186,38 @@ mod tests {
 CONTAINER ID   IMAGE     COMMAND        CREATED         STATUS         PORTS     NAMES
 4f66ad9a0b2e   busybox   \"sleep 1000\"   5 seconds ago   Up 3 seconds             web
 "
+        );
+    }
+
+    #[test]
+    fn ports_and_networks() {
+        use berth_proto::v1::PortMapping;
+        let mut c = container("web", "running");
+        c.ports = vec![
+            PortMapping {
+                container_port: 80,
+                protocol: "tcp".into(),
+                host_ip: "0.0.0.0".into(),
+                host_port: 8080,
+            },
+            PortMapping {
+                container_port: 53,
+                protocol: "udp".into(),
+                ..Default::default()
+            },
+        ];
+        c.networks = vec!["front".into(), "back".into()];
+        let out = render(&[], std::slice::from_ref(&c));
+        assert_eq!(
+            out,
+            "\
+CONTAINER ID   IMAGE     COMMAND        CREATED         STATUS         PORTS                          NAMES
+4f66ad9a0b2e   busybox   \"sleep 1000\"   5 seconds ago   Up 3 seconds   53/udp, 0.0.0.0:8080->80/tcp   web
+"
+        );
+        assert_eq!(
+            render(&["--format", "{{.Ports}}|{{.Networks}}"], &[c]),
+            "53/udp, 0.0.0.0:8080->80/tcp|back,front\n"
         );
     }
 
@@ -273,7 +260,7 @@ CONTAINER ID   IMAGE     COMMAND        CREATED         STATUS         PORTS    
 
     #[test]
     fn bad_template_is_an_error() {
-        let err = PsFormat::parse(&args(&["--format", "{{.Names"]))
+        let err = list_format(&args(&["--format", "{{.Names"]))
             .err()
             .unwrap()
             .to_string();

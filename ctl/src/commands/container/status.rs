@@ -1,8 +1,9 @@
 //! How `ps` shows a container, by docker's rules: "Up 3 seconds",
 //! "Exited (0) 2 minutes ago", the command quoted and cut to 20
-//! characters, the image without its digest, "0B (virtual 4.3MB)".
+//! characters, the image without its digest, "0B (virtual 4.3MB)",
+//! "0.0.0.0:8080->80/tcp, 53/udp".
 
-use berth_proto::v1::ContainerState;
+use berth_proto::v1::{ContainerState, PortMapping};
 use chrono::{DateTime, Datelike, Utc};
 
 use crate::format::{ellipsis, go_quote, human_duration, human_size, parse_time, short_id};
@@ -87,6 +88,88 @@ pub fn size_text(size_rw: i64, size_root_fs: i64) -> String {
     } else {
         rw
     }
+}
+
+/// Where a port is published, or `None` when it is only exposed.
+fn published_ip(port: &PortMapping) -> Option<&str> {
+    match (port.host_ip.as_str(), port.host_port) {
+        ("", 0) => None,
+        ("", _) => Some("0.0.0.0"),
+        (ip, _) => Some(ip),
+    }
+}
+
+/// Go's `net.JoinHostPort`: an IPv6 host in brackets.
+pub fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// docker's PORTS (`DisplayablePorts`): sorted by container port, then
+/// host address and port; runs of consecutive ports exposed, or published
+/// on the same number, collapse into ranges ("8000-8001/tcp",
+/// "0.0.0.0:80-81->80-81/tcp"); ports published on another number come
+/// last, one by one ("0.0.0.0:8080->80/tcp").
+pub fn ports_text(ports: &[PortMapping]) -> String {
+    let mut ports: Vec<&PortMapping> = ports.iter().collect();
+    ports.sort_by(|a, b| {
+        (a.container_port, published_ip(a), a.host_port, &a.protocol).cmp(&(
+            b.container_port,
+            published_ip(b),
+            b.host_port,
+            &b.protocol,
+        ))
+    });
+    // (key, first, last) per group, in the order the keys appeared.
+    let mut groups: Vec<(String, u32, u32)> = Vec::new();
+    let mut result = Vec::new();
+    let mut host_mappings = Vec::new();
+    for port in ports {
+        let current = port.container_port;
+        let key = match published_ip(port) {
+            Some(ip) if port.host_port != current => {
+                host_mappings.push(format!(
+                    "{}->{current}/{}",
+                    join_host_port(ip, &port.host_port.to_string()),
+                    port.protocol
+                ));
+                continue;
+            }
+            Some(ip) => format!("{ip}/{}", port.protocol),
+            None => port.protocol.clone(),
+        };
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, current, current)),
+            Some(group) if current == group.2 + 1 => group.2 = current,
+            Some(group) => {
+                result.push(form_group(&group.0, group.1, group.2));
+                (group.1, group.2) = (current, current);
+            }
+        }
+    }
+    result.extend(
+        groups
+            .iter()
+            .map(|(key, first, last)| form_group(key, *first, *last)),
+    );
+    result.extend(host_mappings);
+    result.join(", ")
+}
+
+/// docker's `formGroup`: "80-81/tcp" or "IP:80-81->80-81/tcp".
+fn form_group(key: &str, first: u32, last: u32) -> String {
+    let (ip, proto) = key.rsplit_once('/').unwrap_or(("", key));
+    let mut group = first.to_string();
+    if first != last {
+        group = format!("{group}-{last}");
+    }
+    if !ip.is_empty() {
+        group = format!("{ip}:{group}->{group}");
+    }
+    format!("{group}/{proto}")
 }
 
 #[cfg(test)]
@@ -189,6 +272,54 @@ mod tests {
         assert_eq!(image_text(id, id, false), id);
         assert_eq!(image_text("busybox@sha256:feedfeed", id, true), "busybox");
         assert_eq!(image_text("", id, true), "<no image>");
+    }
+
+    fn port(container: u32, proto: &str, ip: &str, host: u32) -> PortMapping {
+        PortMapping {
+            container_port: container,
+            protocol: proto.into(),
+            host_ip: ip.into(),
+            host_port: host,
+        }
+    }
+
+    #[test]
+    fn ports_like_docker() {
+        assert_eq!(ports_text(&[]), "");
+        assert_eq!(
+            ports_text(&[port(80, "tcp", "0.0.0.0", 8080), port(53, "udp", "", 0)]),
+            "53/udp, 0.0.0.0:8080->80/tcp"
+        );
+        assert_eq!(
+            ports_text(&[
+                port(80, "tcp", "0.0.0.0", 80),
+                port(81, "tcp", "0.0.0.0", 81)
+            ]),
+            "0.0.0.0:80-81->80-81/tcp"
+        );
+        assert_eq!(
+            ports_text(&[
+                port(8001, "tcp", "", 0),
+                port(8000, "tcp", "", 0),
+                port(8003, "tcp", "", 0),
+                port(8000, "udp", "", 0),
+            ]),
+            "8000-8001/tcp, 8003/tcp, 8000/udp"
+        );
+        assert_eq!(
+            ports_text(&[
+                port(80, "tcp", "127.0.0.1", 32768),
+                port(80, "tcp", "0.0.0.0", 8080),
+                port(443, "tcp", "", 0),
+            ]),
+            "443/tcp, 0.0.0.0:8080->80/tcp, 127.0.0.1:32768->80/tcp"
+        );
+        // A published port without an address listens on every one.
+        assert_eq!(
+            ports_text(&[port(80, "tcp", "", 8080)]),
+            "0.0.0.0:8080->80/tcp"
+        );
+        assert_eq!(join_host_port("::1", "80"), "[::1]:80");
     }
 
     #[test]

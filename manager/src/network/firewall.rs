@@ -1,0 +1,1016 @@
+//! The daemon's nftables table: NAT for published ports and outgoing traffic,
+//! and isolation between networks.
+//!
+//! One `inet` table per daemon, rebuilt whole from the daemon's state and
+//! swapped in one nft transaction (`add table; delete table; add table,
+//! chains, rules`), so packets see either the old ruleset or the new one and a
+//! table left over from a crash is replaced, never merged. The ruleset is
+//! built from the typed libnftables-json schema of the `nftables` crate and
+//! fed to `nft -j -f -`.
+//!
+//! The table, for each network N (bridge B, subnet S) and published port:
+//!
+//! ```text
+//! chain prerouting  { type nat hook prerouting priority dstnat }
+//! chain output      { type nat hook output priority dstnat }    (host → 127.0.0.1:port too)
+//!     [ip daddr HOSTIP | meta nfproto ipv4] fib daddr type local
+//!         meta l4proto tcp th dport HOSTPORT dnat ip to CIP:CPORT
+//! chain postrouting { type nat hook postrouting priority srcnat }
+//!     ip saddr S oifname != B masquerade                 (not internal: outgoing)
+//!     oifname B ip saddr 127.0.0.0/8 masquerade          (127.0.0.1:port, route_localnet)
+//!     oifname B ip saddr S ct status dnat masquerade     (hairpin: a container to its own port)
+//! chain forward     { type filter hook forward priority filter }
+//!     iifname B oifname { other bridges } drop           (networks are isolated)
+//!     iifname B oifname != B drop                        (internal)
+//!     oifname B iifname != B drop                        (internal)
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+use nftables::batch::Batch;
+use nftables::expr::{
+    Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
+    Prefix, SetItem, CT,
+};
+use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
+use nftables::stmt::{Match, NATFamily, Operator, Statement, NAT};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ErrorKind;
+
+/// A transport protocol of a published or exposed port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Proto {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Proto, String> {
+        match s {
+            "tcp" => Ok(Proto::Tcp),
+            "udp" => Ok(Proto::Udp),
+            _ => Err(format!("unknown protocol {s:?}")),
+        }
+    }
+}
+
+/// A network's share of the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkRules {
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    /// No way out: no masquerade, no traffic in or out of the bridge.
+    pub internal: bool,
+}
+
+/// A published port: HOSTIP:HOSTPORT/proto on the host → CIP:CPORT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortRule {
+    /// `None` (or 0.0.0.0): every local address of the host.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub proto: Proto,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+/// Everything the table holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ruleset {
+    pub networks: Vec<NetworkRules>,
+    pub ports: Vec<PortRule>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("nft not found in PATH, /usr/sbin or /sbin: install the Debian package nftables")]
+    NftMissing,
+    #[error("running {nft}: {source}")]
+    Spawn {
+        nft: String,
+        #[source]
+        source: io::Error,
+    },
+    /// nft refused the transaction; `stderr` is its message.
+    #[error("nft failed to {action} table inet {table}: {stderr}")]
+    Nft {
+        action: &'static str,
+        table: String,
+        stderr: String,
+    },
+}
+
+impl FirewallError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            FirewallError::NftMissing => ErrorKind::FailedPrecondition,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The daemon's table (family inet).
+#[derive(Clone, Debug)]
+pub struct Firewall {
+    table: String,
+}
+
+impl Firewall {
+    pub fn new(table: &str) -> Firewall {
+        Firewall {
+            table: table.to_string(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Replaces the table with exactly `rules`, atomically (one nft
+    /// transaction).
+    pub async fn apply(&self, rules: &Ruleset) -> Result<(), FirewallError> {
+        let doc = render(&self.table, rules);
+        self.run("replace", &doc).await
+    }
+
+    /// Deletes the table (absent is Ok).
+    pub async fn remove(&self) -> Result<(), FirewallError> {
+        let mut batch = Batch::new();
+        // `add` first: deleting a table that does not exist is an error.
+        batch.add(NfListObject::Table(table(&self.table)));
+        batch.delete(NfListObject::Table(table(&self.table)));
+        self.run("delete", &batch.to_nftables()).await
+    }
+
+    async fn run(&self, action: &'static str, doc: &Nftables<'_>) -> Result<(), FirewallError> {
+        let nft = find_nft().ok_or(FirewallError::NftMissing)?;
+        let json = serde_json::to_vec(doc).map_err(|e| FirewallError::Spawn {
+            nft: nft.display().to_string(),
+            source: io::Error::other(e),
+        })?;
+        let spawn_err = |source| FirewallError::Spawn {
+            nft: nft.display().to_string(),
+            source,
+        };
+        let mut child = tokio::process::Command::new(&nft)
+            .args(["-j", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(spawn_err)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&json).await.map_err(spawn_err)?;
+            // Dropped here: nft reads to EOF before it commits.
+        }
+        let out = child.wait_with_output().await.map_err(spawn_err)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        Err(FirewallError::Nft {
+            action,
+            table: self.table.clone(),
+            stderr: if stderr.is_empty() {
+                out.status.to_string()
+            } else {
+                stderr
+            },
+        })
+    }
+}
+
+/// nft from PATH, else the sbin directories a daemon's PATH may lack.
+fn find_nft() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join("nft"))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+const PREROUTING: &str = "prerouting";
+const OUTPUT: &str = "output";
+const POSTROUTING: &str = "postrouting";
+const FORWARD: &str = "forward";
+
+/// The whole transaction that replaces table `name` with `rules`.
+fn render(name: &str, rules: &Ruleset) -> Nftables<'static> {
+    let mut batch = Batch::new();
+    // add + delete + add: the old table (if any) goes, in the same
+    // transaction as the new one comes.
+    batch.add(NfListObject::Table(table(name)));
+    batch.delete(NfListObject::Table(table(name)));
+    batch.add(NfListObject::Table(table(name)));
+    for (chain, kind, hook, prio) in [
+        (PREROUTING, NfChainType::NAT, NfHook::Prerouting, -100),
+        (OUTPUT, NfChainType::NAT, NfHook::Output, -100),
+        (POSTROUTING, NfChainType::NAT, NfHook::Postrouting, 100),
+        (FORWARD, NfChainType::Filter, NfHook::Forward, 0),
+    ] {
+        batch.add(NfListObject::Chain(Chain {
+            family: NfFamily::INet,
+            table: name.to_string().into(),
+            name: chain.into(),
+            _type: Some(kind),
+            hook: Some(hook),
+            prio: Some(prio),
+            policy: Some(NfChainPolicy::Accept),
+            ..Chain::default()
+        }));
+    }
+    let mut rule = |chain: &'static str, expr: Vec<Statement<'static>>| {
+        batch.add(NfListObject::Rule(Rule {
+            family: NfFamily::INet,
+            table: name.to_string().into(),
+            chain: chain.into(),
+            expr: expr.into(),
+            ..Rule::default()
+        }));
+    };
+
+    for port in &rules.ports {
+        for chain in [PREROUTING, OUTPUT] {
+            rule(chain, dnat_rule(port));
+        }
+    }
+
+    for net in &rules.networks {
+        let bridge = net.bridge.as_str();
+        if !net.internal {
+            rule(
+                POSTROUTING,
+                vec![
+                    eq(payload("ip", "saddr"), prefix(net.subnet)),
+                    ne(meta(MetaKey::Oifname), string(bridge)),
+                    masquerade(),
+                ],
+            );
+        }
+        rule(
+            POSTROUTING,
+            vec![
+                eq(meta(MetaKey::Oifname), string(bridge)),
+                eq(payload("ip", "saddr"), prefix(loopback())),
+                masquerade(),
+            ],
+        );
+        rule(
+            POSTROUTING,
+            vec![
+                eq(meta(MetaKey::Oifname), string(bridge)),
+                eq(payload("ip", "saddr"), prefix(net.subnet)),
+                Statement::Match(Match {
+                    left: Expression::Named(NamedExpression::CT(CT {
+                        key: "status".into(),
+                        family: None,
+                        dir: None,
+                    })),
+                    right: string("dnat"),
+                    op: Operator::IN,
+                }),
+                masquerade(),
+            ],
+        );
+    }
+
+    for net in &rules.networks {
+        let bridge = net.bridge.as_str();
+        let mut others: Vec<&str> = rules
+            .networks
+            .iter()
+            .map(|n| n.bridge.as_str())
+            .filter(|b| *b != bridge)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        if !others.is_empty() {
+            let set = others
+                .into_iter()
+                .map(|b| SetItem::Element(string(b)))
+                .collect();
+            rule(
+                FORWARD,
+                vec![
+                    eq(meta(MetaKey::Iifname), string(bridge)),
+                    eq(
+                        meta(MetaKey::Oifname),
+                        Expression::Named(NamedExpression::Set(set)),
+                    ),
+                    Statement::Drop(None),
+                ],
+            );
+        }
+        if net.internal {
+            rule(
+                FORWARD,
+                vec![
+                    eq(meta(MetaKey::Iifname), string(bridge)),
+                    ne(meta(MetaKey::Oifname), string(bridge)),
+                    Statement::Drop(None),
+                ],
+            );
+            rule(
+                FORWARD,
+                vec![
+                    eq(meta(MetaKey::Oifname), string(bridge)),
+                    ne(meta(MetaKey::Iifname), string(bridge)),
+                    Statement::Drop(None),
+                ],
+            );
+        }
+    }
+    batch.to_nftables()
+}
+
+/// `[ip daddr HOSTIP | meta nfproto ipv4] fib daddr type local meta l4proto
+/// P th dport HOSTPORT dnat ip to CIP:CPORT`
+fn dnat_rule(port: &PortRule) -> Vec<Statement<'static>> {
+    let mut expr = Vec::with_capacity(5);
+    match port.host_ip.filter(|ip| !ip.is_unspecified()) {
+        Some(ip) => expr.push(eq(payload("ip", "daddr"), string(&ip.to_string()))),
+        // dnat ip is IPv4 only: say so, rather than match IPv6 for nothing.
+        None => expr.push(eq(meta(MetaKey::Nfproto), string("ipv4"))),
+    }
+    expr.push(eq(
+        Expression::Named(NamedExpression::Fib(Fib {
+            result: FibResult::Type,
+            flags: [FibFlag::Daddr].into_iter().collect(),
+        })),
+        string("local"),
+    ));
+    expr.push(eq(meta(MetaKey::L4proto), string(port.proto.as_str())));
+    expr.push(eq(
+        payload("th", "dport"),
+        Expression::Number(u32::from(port.host_port)),
+    ));
+    expr.push(Statement::DNAT(Some(NAT {
+        addr: Some(string(&port.container_ip.to_string())),
+        family: Some(NATFamily::IP),
+        port: Some(Expression::Number(u32::from(port.container_port))),
+        flags: None,
+    })));
+    expr
+}
+
+fn table(name: &str) -> Table<'static> {
+    Table {
+        family: NfFamily::INet,
+        name: name.to_string().into(),
+        handle: None,
+    }
+}
+
+fn loopback() -> Ipv4Net {
+    Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("8 is a valid IPv4 prefix length")
+}
+
+fn string(s: &str) -> Expression<'static> {
+    Expression::String(Cow::Owned(s.to_string()))
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
+}
+
+fn prefix(net: Ipv4Net) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(string(&net.network().to_string())),
+        len: u32::from(net.prefix_len()),
+    }))
+}
+
+fn eq(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
+}
+
+fn ne(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::NEQ,
+    })
+}
+
+fn masquerade() -> Statement<'static> {
+    Statement::Masquerade(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn net(bridge: &str, subnet: &str, internal: bool) -> NetworkRules {
+        NetworkRules {
+            bridge: bridge.to_string(),
+            subnet: subnet.parse().expect("subnet"),
+            internal,
+        }
+    }
+
+    fn port(
+        host_ip: Option<[u8; 4]>,
+        host_port: u16,
+        proto: Proto,
+        cip: [u8; 4],
+        cport: u16,
+    ) -> PortRule {
+        PortRule {
+            host_ip: host_ip.map(Ipv4Addr::from),
+            host_port,
+            proto,
+            container_ip: Ipv4Addr::from(cip),
+            container_port: cport,
+        }
+    }
+
+    fn rendered(rules: &Ruleset) -> Vec<Value> {
+        let v = serde_json::to_value(render("t", rules)).expect("json");
+        v["nftables"].as_array().expect("array").clone()
+    }
+
+    /// The rules of `chain`, as their `expr` arrays.
+    fn rules_of(cmds: &[Value], chain: &str) -> Vec<Value> {
+        cmds.iter()
+            .filter_map(|c| c.get("add")?.get("rule"))
+            .filter(|r| r["chain"] == chain)
+            .map(|r| r["expr"].clone())
+            .collect()
+    }
+
+    #[test]
+    fn proto_round_trips() {
+        for p in [Proto::Tcp, Proto::Udp] {
+            assert_eq!(p.as_str().parse::<Proto>(), Ok(p));
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        assert!("sctp".parse::<Proto>().is_err());
+        assert!("TCP".parse::<Proto>().is_err());
+    }
+
+    #[test]
+    fn an_empty_ruleset_replaces_the_table_with_bare_chains() {
+        let cmds = rendered(&Ruleset::default());
+        let t = json!({"family": "inet", "name": "t"});
+        assert_eq!(cmds[0], json!({"add": {"table": t}}));
+        assert_eq!(cmds[1], json!({"delete": {"table": t}}));
+        assert_eq!(cmds[2], json!({"add": {"table": t}}));
+        let chains: Vec<(String, String, String, i64)> = cmds[3..]
+            .iter()
+            .map(|c| {
+                let c = &c["add"]["chain"];
+                (
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    c["type"].as_str().unwrap_or_default().to_string(),
+                    c["hook"].as_str().unwrap_or_default().to_string(),
+                    c["prio"].as_i64().unwrap_or(999),
+                )
+            })
+            .collect();
+        let want = [
+            ("prerouting", "nat", "prerouting", -100),
+            ("output", "nat", "output", -100),
+            ("postrouting", "nat", "postrouting", 100),
+            ("forward", "filter", "forward", 0),
+        ]
+        .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d));
+        assert_eq!(chains, want);
+    }
+
+    #[test]
+    fn a_published_port_is_a_dnat_in_prerouting_and_output() {
+        let rules = Ruleset {
+            networks: vec![net("br0", "10.9.0.0/24", false)],
+            ports: vec![
+                port(None, 8080, Proto::Tcp, [10, 9, 0, 2], 80),
+                port(Some([127, 0, 0, 1]), 5353, Proto::Udp, [10, 9, 0, 3], 53),
+                port(Some([0, 0, 0, 0]), 9000, Proto::Tcp, [10, 9, 0, 2], 9000),
+            ],
+        };
+        let cmds = rendered(&rules);
+        for chain in ["prerouting", "output"] {
+            let r = rules_of(&cmds, chain);
+            assert_eq!(r.len(), 3, "{chain}: {r:?}");
+            assert_eq!(
+                r[0],
+                json!([
+                    {"match": {"left": {"meta": {"key": "nfproto"}}, "right": "ipv4", "op": "=="}},
+                    {"match": {"left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local", "op": "=="}},
+                    {"match": {"left": {"meta": {"key": "l4proto"}}, "right": "tcp", "op": "=="}},
+                    {"match": {"left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 8080, "op": "=="}},
+                    {"dnat": {"addr": "10.9.0.2", "family": "ip", "port": 80}},
+                ])
+            );
+            // A named host address restricts the destination.
+            assert_eq!(
+                r[1][0],
+                json!({"match": {"left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "127.0.0.1", "op": "=="}})
+            );
+            assert_eq!(r[1][2]["match"]["right"], "udp");
+            // 0.0.0.0 is every address, as no address.
+            assert_eq!(
+                r[2][0]["match"]["left"],
+                json!({"meta": {"key": "nfproto"}})
+            );
+        }
+    }
+
+    #[test]
+    fn networks_masquerade_and_are_isolated() {
+        let rules = Ruleset {
+            networks: vec![
+                net("br-a", "10.1.0.0/16", false),
+                net("br-b", "10.2.0.0/24", false),
+                net("br-i", "10.3.0.0/24", true),
+            ],
+            ports: vec![],
+        };
+        let cmds = rendered(&rules);
+        assert!(rules_of(&cmds, "prerouting").is_empty());
+        assert!(rules_of(&cmds, "output").is_empty());
+
+        let post = rules_of(&cmds, "postrouting");
+        // Outgoing masquerade for the two non-internal networks, then
+        // loopback and hairpin for each of the three.
+        assert_eq!(post.len(), 2 + 2 + 2 + 2, "{post:#?}");
+        assert_eq!(
+            post[0],
+            json!([
+                {"match": {"left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "10.1.0.0", "len": 16}}, "op": "=="}},
+                {"match": {"left": {"meta": {"key": "oifname"}}, "right": "br-a", "op": "!="}},
+                {"masquerade": null},
+            ])
+        );
+        assert_eq!(
+            post[1],
+            json!([
+                {"match": {"left": {"meta": {"key": "oifname"}}, "right": "br-a", "op": "=="}},
+                {"match": {"left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}, "op": "=="}},
+                {"masquerade": null},
+            ])
+        );
+        assert_eq!(
+            post[2][2],
+            json!({"match": {"left": {"ct": {"key": "status"}}, "right": "dnat", "op": "in"}})
+        );
+        let internal_out = post.iter().any(|r| {
+            r[0]["match"]["right"]["prefix"]["addr"] == "10.3.0.0" && r[1]["match"]["op"] == "!="
+        });
+        assert!(!internal_out, "an internal network has no way out");
+
+        let fwd = rules_of(&cmds, "forward");
+        // One isolation rule per bridge, two more for the internal one.
+        assert_eq!(fwd.len(), 3 + 2, "{fwd:#?}");
+        assert_eq!(
+            fwd[0],
+            json!([
+                {"match": {"left": {"meta": {"key": "iifname"}}, "right": "br-a", "op": "=="}},
+                {"match": {"left": {"meta": {"key": "oifname"}}, "right": {"set": ["br-b", "br-i"]}, "op": "=="}},
+                {"drop": null},
+            ])
+        );
+        assert_eq!(
+            &fwd[3..],
+            &[
+                json!([
+                    {"match": {"left": {"meta": {"key": "iifname"}}, "right": "br-i", "op": "=="}},
+                    {"match": {"left": {"meta": {"key": "oifname"}}, "right": "br-i", "op": "!="}},
+                    {"drop": null},
+                ]),
+                json!([
+                    {"match": {"left": {"meta": {"key": "oifname"}}, "right": "br-i", "op": "=="}},
+                    {"match": {"left": {"meta": {"key": "iifname"}}, "right": "br-i", "op": "!="}},
+                    {"drop": null},
+                ]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_bridge_needs_no_isolation_rule() {
+        let cmds = rendered(&Ruleset {
+            networks: vec![net("br0", "10.9.0.0/24", false)],
+            ports: vec![],
+        });
+        assert!(rules_of(&cmds, "forward").is_empty());
+    }
+
+    // --- root: the kernel's view, through nft ---------------------------
+
+    /// Deletes the test's table, whatever happened.
+    struct TableGuard(String);
+
+    impl Drop for TableGuard {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(find_nft().unwrap_or_else(|| "nft".into()))
+                .args(["delete", "table", "inet", &self.0])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    fn require_root() {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "firewall tests need root (CAP_NET_ADMIN for nftables): run as root"
+        );
+        assert!(
+            find_nft().is_some(),
+            "firewall tests need nft: install the Debian package nftables"
+        );
+    }
+
+    fn test_table() -> (Firewall, TableGuard) {
+        let name = format!("berth-test-{:08x}", rand::random::<u32>());
+        (Firewall::new(&name), TableGuard(name))
+    }
+
+    /// `nft -j list table inet NAME`: None when the table does not exist.
+    fn list(table: &str) -> Option<Value> {
+        let out = std::process::Command::new(find_nft()?)
+            .args(["-j", "list", "table", "inet", table])
+            .output()
+            .expect("run nft");
+        if !out.status.success() {
+            return None;
+        }
+        Some(serde_json::from_slice(&out.stdout).expect("nft's json"))
+    }
+
+    fn list_text(table: &str) -> String {
+        let out = std::process::Command::new(find_nft().expect("nft"))
+            .args(["list", "table", "inet", table])
+            .output()
+            .expect("run nft");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Rules per chain in nft's listing.
+    fn counts(listing: &Value) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for o in listing["nftables"].as_array().expect("array") {
+            if let Some(c) = o.get("chain") {
+                m.entry(c["name"].as_str().expect("name").to_string())
+                    .or_insert(0);
+            }
+            if let Some(r) = o.get("rule") {
+                *m.entry(r["chain"].as_str().expect("chain").to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    #[tokio::test]
+    async fn apply_replaces_the_table_and_remove_deletes_it() {
+        require_root();
+        let (fw, _guard) = test_table();
+        let table = fw.table().to_string();
+
+        let full = Ruleset {
+            networks: vec![
+                net("btst-fw-a", "10.251.1.0/24", false),
+                net("btst-fw-b", "10.251.2.0/24", true),
+            ],
+            ports: vec![
+                port(None, 18080, Proto::Tcp, [10, 251, 1, 2], 80),
+                port(Some([127, 0, 0, 1]), 18053, Proto::Udp, [10, 251, 1, 3], 53),
+            ],
+        };
+        fw.apply(&full).await.expect("apply");
+        let listing = list(&table).expect("the table exists");
+        let want: std::collections::BTreeMap<String, usize> = [
+            ("prerouting", 2),
+            ("output", 2),
+            ("postrouting", 1 + 2 + 2),
+            ("forward", 2 + 2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(counts(&listing), want);
+        let text = list_text(&table);
+        for needle in [
+            "meta nfproto ipv4 fib daddr type local tcp dport 18080 dnat ip to 10.251.1.2:80",
+            "ip daddr 127.0.0.1 fib daddr type local udp dport 18053 dnat ip to 10.251.1.3:53",
+            "ip saddr 10.251.1.0/24 oifname != \"btst-fw-a\" masquerade",
+            "oifname \"btst-fw-a\" ip saddr 127.0.0.0/8 masquerade",
+            "oifname \"btst-fw-b\" ip saddr 10.251.2.0/24 ct status dnat masquerade",
+            "iifname \"btst-fw-a\" oifname \"btst-fw-b\" drop",
+            "iifname \"btst-fw-b\" oifname != \"btst-fw-b\" drop",
+            "oifname \"btst-fw-b\" iifname != \"btst-fw-b\" drop",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains("ip saddr 10.251.2.0/24 oifname"),
+            "internal network masqueraded:\n{text}"
+        );
+
+        // Fewer rules: the table holds exactly them, nothing of before.
+        let less = Ruleset {
+            networks: vec![net("btst-fw-a", "10.251.1.0/24", false)],
+            ports: vec![],
+        };
+        fw.apply(&less).await.expect("re-apply");
+        let listing = list(&table).expect("the table exists");
+        let want: std::collections::BTreeMap<String, usize> = [
+            ("prerouting", 0),
+            ("output", 0),
+            ("postrouting", 3),
+            ("forward", 0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(counts(&listing), want);
+        assert!(!list_text(&table).contains("dnat ip to"));
+
+        fw.remove().await.expect("remove");
+        assert!(list(&table).is_none(), "table still there after remove");
+        fw.remove().await.expect("removing an absent table is Ok");
+    }
+
+    #[tokio::test]
+    async fn apply_creates_a_missing_table() {
+        require_root();
+        let (fw, _guard) = test_table();
+        assert!(list(fw.table()).is_none());
+        fw.apply(&Ruleset::default()).await.expect("apply");
+        let listing = list(fw.table()).expect("the table exists");
+        assert_eq!(counts(&listing).values().sum::<usize>(), 0);
+        assert_eq!(counts(&listing).len(), 4);
+    }
+
+    #[tokio::test]
+    async fn nft_errors_carry_its_message_and_change_nothing() {
+        require_root();
+        let (fw, _guard) = test_table();
+        fw.apply(&Ruleset {
+            networks: vec![net("btst-fw-c", "10.251.3.0/24", false)],
+            ports: vec![],
+        })
+        .await
+        .expect("apply");
+        let before = list_text(fw.table());
+        // An interface name longer than IFNAMSIZ: nft refuses the whole
+        // transaction.
+        let bad = Ruleset {
+            networks: vec![net(
+                "an-interface-name-far-too-long",
+                "10.251.4.0/24",
+                false,
+            )],
+            ports: vec![],
+        };
+        let err = fw.apply(&bad).await.expect_err("nft refuses");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "nft failed to replace table inet {}: ",
+                fw.table()
+            )),
+            "{msg}"
+        );
+        assert!(
+            msg.len() > "nft failed to replace table inet : ".len() + fw.table().len(),
+            "{msg}"
+        );
+        assert_eq!(
+            list_text(fw.table()),
+            before,
+            "a failed apply changed the table"
+        );
+    }
+
+    // --- root: traffic through the rules, to namespaces of our own -------
+
+    use std::net::SocketAddr;
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::time::Duration;
+
+    use crate::network::link::test_support::*;
+    use crate::network::link::{mac_for, Netlink, VethSpec};
+    use crate::network::netns::{self, new_netns};
+
+    /// A namespace attached to `bridge` at the `nth` address of `net`.
+    async fn endpoint(
+        nl: &Netlink,
+        bridge: &str,
+        net: Ipv4Net,
+        nth: u32,
+    ) -> (OwnedFd, Ipv4Addr, LinkGuard) {
+        let ns = new_netns().expect("netns");
+        let address = host(net, nth);
+        let spec = VethSpec {
+            host_name: format!("veth{}", rand_hex(7)),
+            bridge: bridge.to_string(),
+            ifname: "eth0".to_string(),
+            mac: mac_for(address),
+            address,
+            prefix: net.prefix_len(),
+            gateway: Some(host(net, 1)),
+            mtu: None,
+        };
+        let guard = LinkGuard(spec.host_name.clone());
+        nl.attach_veth(ns.as_fd(), &spec)
+            .await
+            .expect("attach_veth");
+        (ns, address, guard)
+    }
+
+    /// Forwarding between interfaces, as berthd turns it on for any
+    /// non-internal network.
+    fn forwarding_on() {
+        crate::network::link::set_sysctl("net/ipv4/ip_forward", "1").expect("ip_forward");
+    }
+
+    async fn host_fetch(addr: SocketAddr) -> std::io::Result<String> {
+        tokio::task::spawn_blocking(move || fetch(addr))
+            .await
+            .expect("join")
+    }
+
+    async fn fetch_from(
+        ns: &OwnedFd,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> std::io::Result<String> {
+        netns::in_netns_async(dup(ns), move || fetch_within(addr, timeout))
+            .await
+            .expect("in_netns")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn published_ports_reach_the_container() {
+        require_root();
+        forwarding_on();
+        let nl = Netlink::new().await.expect("netlink");
+        let (br, _br_guard) = test_bridge();
+        let net = test_subnet(&nl).await;
+        let gateway = host(net, 1);
+        nl.ensure_bridge(&br, gateway, 24)
+            .await
+            .expect("ensure_bridge");
+        let (ns_a, _, _ga) = endpoint(&nl, &br, net, 2).await;
+        let (ns_b, ip_b, _gb) = endpoint(&nl, &br, net, 3).await;
+        let port_b = serve_in(&ns_b, "pong", 4);
+
+        // Host ports held as berthd holds them, so nothing else takes them.
+        let any = std::net::TcpListener::bind("0.0.0.0:0").expect("reserve");
+        let lo = std::net::TcpListener::bind("127.0.0.1:0").expect("reserve");
+        let any_port = any.local_addr().expect("addr").port();
+        let lo_port = lo.local_addr().expect("addr").port();
+
+        let (fw, _table) = test_table();
+        fw.apply(&Ruleset {
+            networks: vec![NetworkRules {
+                bridge: br.clone(),
+                subnet: net,
+                internal: false,
+            }],
+            ports: vec![
+                PortRule {
+                    host_ip: None,
+                    host_port: any_port,
+                    proto: Proto::Tcp,
+                    container_ip: ip_b,
+                    container_port: port_b,
+                },
+                PortRule {
+                    host_ip: Some(Ipv4Addr::LOCALHOST),
+                    host_port: lo_port,
+                    proto: Proto::Tcp,
+                    container_ip: ip_b,
+                    container_port: port_b,
+                },
+            ],
+        })
+        .await
+        .expect("apply");
+
+        // From the host, on loopback (output dnat, route_localnet,
+        // masquerade of 127.0.0.0/8) and on a host address.
+        let reply = host_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, any_port))).await;
+        assert_eq!(reply.expect("127.0.0.1:port"), "pong");
+        let reply = host_fetch(SocketAddr::from((gateway, any_port))).await;
+        assert_eq!(reply.expect("gateway:port"), "pong");
+        let reply = host_fetch(SocketAddr::from((Ipv4Addr::LOCALHOST, lo_port))).await;
+        assert_eq!(reply.expect("127.0.0.1:port bound to 127.0.0.1"), "pong");
+
+        // From a neighbour on the same bridge through the host's address:
+        // prerouting dnat, and the hairpin masquerade brings the answer back
+        // the same way.
+        let reply = fetch_from(
+            &ns_a,
+            SocketAddr::from((gateway, any_port)),
+            Duration::from_secs(3),
+        )
+        .await;
+        assert_eq!(reply.expect("hairpin"), "pong");
+
+        // A binding to 127.0.0.1 is not published on other addresses.
+        drop(lo);
+        let reply = host_fetch(SocketAddr::from((gateway, lo_port))).await;
+        assert!(reply.is_err(), "{reply:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn networks_cannot_reach_each_other() {
+        require_root();
+        forwarding_on();
+        let nl = Netlink::new().await.expect("netlink");
+        let (br_a, _ga) = test_bridge();
+        let (br_b, _gb) = test_bridge();
+        let net_a = test_subnet(&nl).await;
+        let net_b = test_subnet(&nl).await;
+        nl.ensure_bridge(&br_a, host(net_a, 1), 24)
+            .await
+            .expect("bridge a");
+        nl.ensure_bridge(&br_b, host(net_b, 1), 24)
+            .await
+            .expect("bridge b");
+        let (ns_a, _, _ea) = endpoint(&nl, &br_a, net_a, 2).await;
+        let (ns_b, ip_b, _eb) = endpoint(&nl, &br_b, net_b, 2).await;
+        let port = serve_in(&ns_b, "pong", 2);
+        let target = SocketAddr::from((ip_b, port));
+
+        // Without the table the host routes between the two bridges...
+        let reply = fetch_from(&ns_a, target, Duration::from_secs(3)).await;
+        assert_eq!(reply.expect("routed between bridges"), "pong");
+
+        // ...with it, they are isolated.
+        let (fw, _table) = test_table();
+        let networks = vec![
+            NetworkRules {
+                bridge: br_a.clone(),
+                subnet: net_a,
+                internal: false,
+            },
+            NetworkRules {
+                bridge: br_b.clone(),
+                subnet: net_b,
+                internal: false,
+            },
+        ];
+        fw.apply(&Ruleset {
+            networks: networks.clone(),
+            ports: vec![],
+        })
+        .await
+        .expect("apply");
+        let reply = fetch_from(&ns_a, target, Duration::from_millis(500)).await;
+        assert!(reply.is_err(), "isolation let through {reply:?}");
+
+        // Removing the table restores routing.
+        fw.remove().await.expect("remove");
+        let reply = fetch_from(&ns_a, target, Duration::from_secs(3)).await;
+        assert_eq!(reply.expect("routed again"), "pong");
+    }
+}

@@ -1,0 +1,575 @@
+//! The networks service: predefined and user-defined networks, their
+//! bridges and the firewall table that follows them.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use tracing::{info, warn};
+
+use super::firewall::{NetworkRules, PortRule, Ruleset};
+use super::record::{NetworkRecord, BRIDGE, HOST, NONE};
+use crate::container::{ContainerRecord, Endpoint};
+use crate::engine::Engine;
+use crate::error::{ManagerError, Result};
+use crate::store::{now, schema};
+
+/// What `network create` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct NewNetwork {
+    pub name: String,
+    pub driver: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A container connected to a network, for inspect.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    pub namespace: String,
+    pub container: ContainerRecord,
+    pub endpoint: Endpoint,
+}
+
+fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// docker's rule for network names.
+fn validate_network_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ManagerError::InvalidArgument(format!(
+            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Parses a CIDR that must name its network address (docker's check).
+fn parse_subnet(s: &str) -> Result<Ipv4Net> {
+    let net: Ipv4Net = s.parse().map_err(|_| {
+        ManagerError::InvalidArgument(format!(
+            "invalid subnet {s:?}: expected an IPv4 CIDR such as 10.1.0.0/24"
+        ))
+    })?;
+    if net.network() != net.addr() {
+        return Err(ManagerError::InvalidArgument(format!(
+            "invalid network config: invalid subnet {s}: it should be {}",
+            net.trunc()
+        )));
+    }
+    if net.prefix_len() > 30 {
+        return Err(ManagerError::InvalidArgument(format!(
+            "invalid subnet {s}: a network needs at least a /30"
+        )));
+    }
+    Ok(net)
+}
+
+impl Engine {
+    /// Every network record, by name.
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let mut v: Vec<NetworkRecord> = self.store().scan(schema::NETWORKS_PREFIX)?;
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    /// A network by name, full id or unique id prefix.
+    pub fn find_network(&self, key: &str) -> Result<NetworkRecord> {
+        let all = self.networks()?;
+        if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
+            return Ok(n.clone());
+        }
+        let by_prefix: Vec<&NetworkRecord> = all
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match by_prefix.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ManagerError::NotFound(format!("network {key} not found"))),
+            _ => Err(ManagerError::InvalidArgument(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                by_prefix.len()
+            ))),
+        }
+    }
+
+    /// Every container of every namespace.
+    pub(crate) fn all_containers(&self) -> Result<Vec<(String, ContainerRecord)>> {
+        let mut v = Vec::new();
+        for ns in self.store().namespaces()? {
+            for c in self
+                .store()
+                .scan::<ContainerRecord>(&schema::containers_prefix(&ns.name))?
+            {
+                v.push((ns.name.clone(), c));
+            }
+        }
+        Ok(v)
+    }
+
+    /// The containers connected to a network (running or not).
+    pub fn network_containers(&self, net: &NetworkRecord) -> Result<Vec<Attached>> {
+        let mut v = Vec::new();
+        for (ns, c) in self.all_containers()? {
+            if let Some(ep) = c.endpoints.iter().find(|e| e.network_id == net.id) {
+                v.push(Attached {
+                    namespace: ns.clone(),
+                    endpoint: ep.clone(),
+                    container: c.clone(),
+                });
+            }
+        }
+        Ok(v)
+    }
+
+    /// At start-up, before containers are recovered: the predefined
+    /// networks' records, every bridge network's bridge, the sysctls.
+    pub async fn init_networks(&self) -> Result<()> {
+        let cfg = self.config();
+        let subnet = parse_subnet(&cfg.bridge_subnet)
+            .map_err(|e| ManagerError::InvalidArgument(format!("config bridge_subnet: {e}")))?;
+        let gateway = first_host(&subnet);
+        let existing = self.networks()?;
+        let find = |name: &str| {
+            existing
+                .iter()
+                .find(|n| n.predefined && n.name == name)
+                .cloned()
+        };
+        let mut bridge = find(BRIDGE).unwrap_or_else(|| NetworkRecord {
+            id: new_id(),
+            name: BRIDGE.into(),
+            driver: "bridge".into(),
+            created: now(),
+            predefined: true,
+            ..Default::default()
+        });
+        if bridge.subnet != subnet.to_string() || bridge.bridge != cfg.bridge {
+            if !bridge.bridge.is_empty() && bridge.bridge != cfg.bridge {
+                // The config names another bridge: the old one goes.
+                let _ = self.netlink().await?.delete_link(&bridge.bridge).await;
+            }
+            bridge.subnet = subnet.to_string();
+            bridge.gateway = gateway.to_string();
+            bridge.bridge = cfg.bridge.clone();
+        }
+        self.store()
+            .put(&schema::network_key(&bridge.id), &bridge)?;
+        for (name, driver) in [(HOST, "host"), (NONE, "null")] {
+            if find(name).is_none() {
+                let rec = NetworkRecord {
+                    id: new_id(),
+                    name: name.into(),
+                    driver: driver.into(),
+                    created: now(),
+                    predefined: true,
+                    ..Default::default()
+                };
+                self.store().put(&schema::network_key(&rec.id), &rec)?;
+            }
+        }
+        for net in self.networks()?.iter().filter(|n| n.is_bridge()) {
+            self.check_no_route_overlap(&net.net()?, &net.bridge)
+                .await?;
+            self.ensure_bridge(net).await?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_bridge(&self, net: &NetworkRecord) -> Result<()> {
+        let subnet = net.net()?;
+        self.netlink()
+            .await?
+            .ensure_bridge(&net.bridge, net.gateway_ip()?, subnet.prefix_len())
+            .await
+            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+        if !net.internal {
+            if let Err(e) = super::link::set_sysctl("net/ipv4/ip_forward", "1") {
+                warn!(error = %e, "cannot enable net.ipv4.ip_forward: containers get no outbound traffic");
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a subnet that a host route already covers (other than
+    /// through `own_bridge`).
+    async fn check_no_route_overlap(&self, subnet: &Ipv4Net, own_bridge: &str) -> Result<()> {
+        let routes = self
+            .netlink()
+            .await?
+            .overlapping_routes(*subnet, &[own_bridge])
+            .await
+            .map_err(|e| ManagerError::Internal(e.to_string()))?;
+        if let Some((dst, dev)) = routes.first() {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "subnet {subnet} overlaps the host's route to {dst} on {dev}: choose another subnet"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates a user-defined bridge network.
+    pub async fn create_network(&self, req: NewNetwork) -> Result<NetworkRecord> {
+        validate_network_name(&req.name)?;
+        if !(req.driver.is_empty() || req.driver == "bridge") {
+            return Err(ManagerError::InvalidArgument(format!(
+                "plugin \"{}\" not found: berth has the bridge driver only",
+                req.driver
+            )));
+        }
+        if [BRIDGE, HOST, NONE, "default"].contains(&req.name.as_str()) {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "{} is a pre-defined network and cannot be created",
+                req.name
+            )));
+        }
+        let _g = self.network_state().lock.lock().await;
+        let existing = self.networks()?;
+        if existing.iter().any(|n| n.name == req.name) {
+            return Err(ManagerError::AlreadyExists(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let subnet = if req.subnet.is_empty() {
+            self.pick_subnet(&existing).await?
+        } else {
+            let s = parse_subnet(&req.subnet)?;
+            if let Some(o) = existing
+                .iter()
+                .filter(|n| n.is_bridge())
+                .find(|n| n.net().is_ok_and(|o| overlaps(&o, &s)))
+            {
+                return Err(ManagerError::FailedPrecondition(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space: {s} and network {} ({})",
+                    o.name, o.subnet
+                )));
+            }
+            self.check_no_route_overlap(&s, "").await?;
+            s
+        };
+        let gateway = if req.gateway.is_empty() {
+            first_host(&subnet)
+        } else {
+            let g: Ipv4Addr = req.gateway.parse().map_err(|_| {
+                ManagerError::InvalidArgument(format!("invalid gateway {:?}", req.gateway))
+            })?;
+            if !subnet.contains(&g) || g == subnet.network() || g == subnet.broadcast() {
+                return Err(ManagerError::InvalidArgument(format!(
+                    "invalid gateway {g}: not a host address of subnet {subnet}"
+                )));
+            }
+            g
+        };
+        let id = new_id();
+        let rec = NetworkRecord {
+            bridge: format!("br-{}", &id[..12]),
+            id,
+            name: req.name,
+            driver: "bridge".into(),
+            created: now(),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            internal: req.internal,
+            labels: req.labels,
+            predefined: false,
+        };
+        self.ensure_bridge(&rec).await?;
+        self.store().put(&schema::network_key(&rec.id), &rec)?;
+        if let Err(e) = self.apply_firewall_locked().await {
+            let _ = self.store().apply({
+                let mut b = crate::store::Batch::default();
+                b.delete(&schema::network_key(&rec.id));
+                b
+            });
+            let _ = self.netlink().await?.delete_link(&rec.bridge).await;
+            return Err(e);
+        }
+        info!(network = %rec.name, subnet = %rec.subnet, bridge = %rec.bridge, "created network");
+        Ok(rec)
+    }
+
+    /// The first subnet of the address pools that overlaps no network and
+    /// no host route.
+    async fn pick_subnet(&self, existing: &[NetworkRecord]) -> Result<Ipv4Net> {
+        let taken: Vec<Ipv4Net> = existing.iter().filter_map(|n| n.net().ok()).collect();
+        for pool in &self.config().default_address_pools {
+            let base: Ipv4Net = pool.base.parse().map_err(|_| {
+                ManagerError::InvalidArgument(format!(
+                    "config default_address_pools: bad base {:?}",
+                    pool.base
+                ))
+            })?;
+            let Ok(subnets) = base.subnets(pool.size) else {
+                return Err(ManagerError::InvalidArgument(format!(
+                    "config default_address_pools: size {} does not fit {}",
+                    pool.size, pool.base
+                )));
+            };
+            for s in subnets {
+                if taken.iter().any(|t| overlaps(t, &s)) {
+                    continue;
+                }
+                if self.check_no_route_overlap(&s, "").await.is_ok() {
+                    return Ok(s);
+                }
+            }
+        }
+        Err(ManagerError::FailedPrecondition(
+            "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+        ))
+    }
+
+    /// Removes a user-defined network (refused while a running container
+    /// is connected, as docker refuses a network with active endpoints).
+    pub async fn remove_network(&self, key: &str) -> Result<String> {
+        let net = self.find_network(key)?;
+        if net.predefined {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "{} is a pre-defined network and cannot be removed",
+                net.name
+            )));
+        }
+        let _g = self.network_state().lock.lock().await;
+        let active: Vec<String> = self
+            .network_containers(&net)?
+            .into_iter()
+            .filter(|a| !a.endpoint.ip.is_empty() || a.container.state.running())
+            .map(|a| a.container.name)
+            .collect();
+        if !active.is_empty() {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "error while removing network: network {} id {} has active endpoints ({})",
+                net.name,
+                net.id,
+                active.join(", ")
+            )));
+        }
+        let mut b = crate::store::Batch::default();
+        b.delete(&schema::network_key(&net.id));
+        for k in self.store().keys(&schema::ipam_prefix(&net.id))? {
+            b.delete(&format!("{}{k}", schema::ipam_prefix(&net.id)));
+        }
+        self.store().apply(b)?;
+        self.apply_firewall_locked().await?;
+        self.netlink()
+            .await?
+            .delete_link(&net.bridge)
+            .await
+            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+        info!(network = %net.name, "removed network");
+        Ok(net.name)
+    }
+
+    /// Removes every user-defined network no container refers to.
+    pub async fn prune_networks(&self, filters: &[(String, String)]) -> Result<Vec<String>> {
+        let used: std::collections::BTreeSet<String> = self
+            .all_containers()?
+            .into_iter()
+            .flat_map(|(_, c)| c.endpoints.into_iter().map(|e| e.network_id))
+            .collect();
+        let mut deleted = Vec::new();
+        for n in self.networks()? {
+            if n.predefined || used.contains(&n.id) {
+                continue;
+            }
+            let labelled = filters.iter().all(|(_, v)| match v.split_once('=') {
+                Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
+                None => n.labels.contains_key(v),
+            });
+            if !labelled {
+                continue;
+            }
+            match self.remove_network(&n.id).await {
+                Ok(name) => deleted.push(name),
+                Err(e) => warn!(network = %n.name, error = %e, "prune: cannot remove"),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The firewall table as the store says it should be: every bridge
+    /// network's rules and every running container's published ports.
+    pub(crate) fn desired_ruleset(&self) -> Result<Ruleset> {
+        let mut rules = Ruleset::default();
+        for n in self.networks()?.into_iter().filter(|n| n.is_bridge()) {
+            rules.networks.push(NetworkRules {
+                bridge: n.bridge.clone(),
+                subnet: n.net()?,
+                internal: n.internal,
+            });
+        }
+        for (_, c) in self.all_containers()? {
+            let Some(ip) = c
+                .endpoints
+                .iter()
+                .find_map(|e| e.ip.parse::<Ipv4Addr>().ok())
+            else {
+                continue;
+            };
+            for p in &c.ports {
+                let Ok(proto) = p.protocol.parse() else {
+                    continue;
+                };
+                let host_ip = p
+                    .host_ip
+                    .parse::<Ipv4Addr>()
+                    .ok()
+                    .filter(|ip| !ip.is_unspecified());
+                rules.ports.push(PortRule {
+                    host_ip,
+                    host_port: p.host_port,
+                    proto,
+                    container_ip: ip,
+                    container_port: p.container_port,
+                });
+            }
+        }
+        Ok(rules)
+    }
+
+    /// Replaces the firewall table with the desired one; the caller holds
+    /// the network lock.
+    pub(crate) async fn apply_firewall_locked(&self) -> Result<()> {
+        let rules = self.desired_ruleset()?;
+        self.network_state()
+            .firewall
+            .apply(&rules)
+            .await
+            .map_err(|e| ManagerError::Internal(e.to_string()))
+    }
+}
+
+/// The subnet's first host address (the default gateway).
+fn first_host(net: &Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(net.network()) + 1)
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_subnets() {
+        assert!(validate_network_name("my-net_1.x").is_ok());
+        assert!(validate_network_name("-x").is_err());
+        assert!(validate_network_name("a b").is_err());
+        assert!(validate_network_name("").is_err());
+        assert_eq!(
+            parse_subnet("10.1.0.0/24").unwrap().to_string(),
+            "10.1.0.0/24"
+        );
+        let e = parse_subnet("10.1.0.1/24").unwrap_err().to_string();
+        assert!(e.contains("it should be 10.1.0.0/24"), "{e}");
+        assert!(parse_subnet("10.1.0.0/31").is_err());
+        assert!(parse_subnet("nope").is_err());
+        assert_eq!(
+            first_host(&"10.1.0.0/24".parse().unwrap()),
+            Ipv4Addr::new(10, 1, 0, 1)
+        );
+        let a: Ipv4Net = "10.0.0.0/8".parse().unwrap();
+        let b: Ipv4Net = "10.1.0.0/24".parse().unwrap();
+        let c: Ipv4Net = "10.2.0.0/24".parse().unwrap();
+        assert!(overlaps(&a, &b) && overlaps(&b, &a) && !overlaps(&b, &c));
+    }
+}
+
+impl Engine {
+    /// After containers were recovered at start-up: what a crash or a
+    /// reboot left is put right. Addresses, veths and host ports of
+    /// containers that are not running are given back, allocations nobody
+    /// holds are dropped, the host ports of running containers are bound
+    /// again, the firewall table is rebuilt from the store, and the hosts
+    /// files of user-defined networks are rewritten.
+    pub async fn reconcile_networks(&self) -> Result<()> {
+        for (ns, c) in self.all_containers()? {
+            let live = c.state.running() && c.task.is_some();
+            if !live && (c.endpoints.iter().any(|e| !e.ip.is_empty()) || !c.ports.is_empty()) {
+                info!(namespace = %ns, id = %c.id, "releasing the network of a stopped container");
+                self.network_release(&ns, &c.id).await;
+            }
+        }
+        let all = self.all_containers()?;
+        let mut held = std::collections::BTreeSet::new();
+        let mut veths = std::collections::BTreeSet::new();
+        for (ns, c) in &all {
+            for e in c.endpoints.iter().filter(|e| !e.ip.is_empty()) {
+                held.insert((
+                    e.network_id.clone(),
+                    e.ip.clone(),
+                    super::ipam::owner(ns, &c.id),
+                ));
+                veths.insert(e.host_veth.clone());
+            }
+        }
+        for (net, ip, owner) in super::ipam::all(self.store())? {
+            if !held.contains(&(net.clone(), ip.to_string(), owner.clone())) {
+                info!(network = %net, %ip, %owner, "dropping a stale address allocation");
+                super::ipam::release(self.store(), &net, ip, &owner)?;
+            }
+        }
+        for (ns, c) in &all {
+            if c.ports.is_empty() {
+                continue;
+            }
+            let mut reserved = Vec::new();
+            for p in &c.ports {
+                let ip = p
+                    .host_ip
+                    .parse::<Ipv4Addr>()
+                    .ok()
+                    .filter(|i| !i.is_unspecified());
+                let Ok(proto) = p.protocol.parse() else {
+                    continue;
+                };
+                match super::ports::reserve(ip, p.host_port, proto) {
+                    Ok(r) => reserved.push(r),
+                    Err(e) => {
+                        warn!(id = %c.id, error = %e, "cannot hold published port {} again", p.host_port)
+                    }
+                }
+            }
+            self.network_state().hold_ports(ns, &c.id, reserved);
+        }
+        let _g = self.network_state().lock.lock().await;
+        self.apply_firewall_locked().await?;
+        let nl = self.netlink().await?;
+        let mut stale = Vec::new();
+        for n in self.networks()?.iter().filter(|n| n.is_bridge()) {
+            for port in nl.bridge_ports(&n.bridge).await.unwrap_or_default() {
+                if !veths.contains(&port) {
+                    stale.push(port);
+                }
+            }
+        }
+        if !stale.is_empty() {
+            info!(
+                count = stale.len(),
+                "removing veths of containers that are gone"
+            );
+            self.delete_links_later(stale);
+        }
+        let endpoints: Vec<Endpoint> = all.iter().flat_map(|(_, c)| c.endpoints.clone()).collect();
+        self.refresh_hosts_locked(&endpoints).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,767 @@
+//! Networking for the end-to-end tests.
+//!
+//! Every test berthd takes a network *slot*: a number N (0..250) held by an
+//! exclusive flock on `/run/berth-e2e-slots/N` for the daemon's whole life,
+//! so daemons of parallel tests (threads of one test binary, or several test
+//! binaries at once) never share a bridge, a subnet or an nftables table.
+//! The slot decides the keys of the daemon's config:
+//!
+//! | key                     | slot N                                       |
+//! |-------------------------|----------------------------------------------|
+//! | `bridge`                | `bte{N}`                                     |
+//! | `bridge_subnet`         | `10.201.{N}.0/24`                            |
+//! | `default_address_pools` | `10.{210+N/16}.{(N%16)*16}.0/20`, /24 each   |
+//! | `firewall_table`        | `berth-e2e-{N}` (family inet)                |
+//!
+//! When the daemon is dropped its bridges (the default one and those of its
+//! user networks: every bridge with an address in the slot's ranges) and its
+//! table are deleted, and the slot file says "clean". A slot whose file says
+//! anything else was left by a test process that died: it is cleaned when it
+//! is taken, so a crash never poisons later runs.
+//!
+//! Also here: the leak checks [`crate::Daemon::assert_no_containers_left`]
+//! runs (ports on the daemon's bridges, dnat rules in its table, addresses
+//! still allocated), loopback TCP/UDP clients, and the static UDP echo
+//! program the UDP tests put into an image.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde_json::Value;
+
+use crate::fixture;
+use crate::Daemon;
+
+/// How many slots there are (N in 0..SLOTS).
+pub const SLOTS: u16 = 250;
+
+/// Where the slot lock files live.
+pub const SLOT_DIR: &str = "/run/berth-e2e-slots";
+
+/// What a slot file holds once its daemon's network state was removed.
+const CLEAN: &str = "clean\n";
+
+/// An IPv4 network in CIDR notation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses "a.b.c.d/p"; the address is kept as written (a host address
+    /// with its prefix, as `ip addr` shows it, parses too).
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, p) = s.split_once('/')?;
+        let prefix: u8 = p.parse().ok()?;
+        (prefix <= 32).then_some(())?;
+        Some(Cidr {
+            addr: a.parse().ok()?,
+            prefix,
+        })
+    }
+
+    fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
+    }
+
+    /// The network's own address.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `ip` is inside the network.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+
+    /// The n-th address of the network (1 is the usual gateway).
+    pub fn host(&self, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.network()) + n)
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network(), self.prefix)
+    }
+}
+
+/// A network slot, held (flock) until dropped.
+pub struct Slot {
+    n: u16,
+    lock: Flock<File>,
+}
+
+impl Slot {
+    /// Takes the first free slot, waiting (up to 5 minutes) while all are
+    /// busy. A slot left dirty by a process that died is cleaned first.
+    pub fn acquire() -> Slot {
+        std::fs::create_dir_all(SLOT_DIR)
+            .unwrap_or_else(|e| panic!("create {SLOT_DIR}: {e} (the e2e tests run as root)"));
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            for n in 0..SLOTS {
+                let path = Path::new(SLOT_DIR).join(n.to_string());
+                // std opens with O_CLOEXEC: berthd and the containers never
+                // inherit the lock.
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                    Ok(lock) => {
+                        let mut slot = Slot { n, lock };
+                        slot.take();
+                        return slot;
+                    }
+                    Err((_, Errno::EWOULDBLOCK)) => continue,
+                    Err((_, e)) => panic!("flock {}: {e}", path.display()),
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "all {SLOTS} network slots in {SLOT_DIR} stayed busy for 5 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Cleans what a dead holder left, then marks the slot in use.
+    fn take(&mut self) {
+        let mut text = String::new();
+        let _ = self.lock.read_to_string(&mut text);
+        if text != CLEAN {
+            self.cleanup();
+        }
+        self.mark(&format!("in use by pid {}\n", std::process::id()));
+    }
+
+    fn mark(&mut self, text: &str) {
+        let f: &mut File = &mut self.lock;
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = f.write_all(text.as_bytes());
+    }
+
+    /// Deletes the slot's bridges and nftables table, then marks the slot
+    /// clean. Called once the daemon is stopped and its containers are dead.
+    pub fn release(&mut self) {
+        if self.cleanup() {
+            self.mark(CLEAN);
+        }
+    }
+
+    /// The slot's number.
+    pub fn number(&self) -> u16 {
+        self.n
+    }
+
+    /// The default bridge's name.
+    pub fn bridge(&self) -> String {
+        format!("bte{}", self.n)
+    }
+
+    /// The default bridge network's subnet.
+    pub fn subnet(&self) -> Cidr {
+        Cidr {
+            addr: Ipv4Addr::new(10, 201, self.n as u8, 0),
+            prefix: 24,
+        }
+    }
+
+    /// The default bridge's address (the containers' gateway).
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.subnet().host(1)
+    }
+
+    /// The pool user networks get their /24s from.
+    pub fn pool(&self) -> Cidr {
+        Cidr {
+            addr: Ipv4Addr::new(10, (210 + self.n / 16) as u8, ((self.n % 16) * 16) as u8, 0),
+            prefix: 20,
+        }
+    }
+
+    /// The k-th /24 (0..8) of the pool counted from its top, for networks a
+    /// test creates with `--subnet`: the daemon hands out the pool from its
+    /// bottom, so the two do not meet unless a test creates 8 networks.
+    pub fn spare_subnet(&self, k: u8) -> Cidr {
+        assert!(k < 8, "spare_subnet({k}): 8 spare subnets per slot");
+        let pool = self.pool();
+        Cidr {
+            addr: Ipv4Addr::from(u32::from(pool.network()) + ((15 - k as u32) << 8)),
+            prefix: 24,
+        }
+    }
+
+    /// The daemon's nftables table (family inet).
+    pub fn table(&self) -> String {
+        format!("berth-e2e-{}", self.n)
+    }
+
+    /// The config keys the slot gives a daemon, as TOML values.
+    pub fn config_keys(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("bridge", format!("{:?}", self.bridge())),
+            ("bridge_subnet", format!("\"{}\"", self.subnet())),
+            (
+                "default_address_pools",
+                format!("[{{ base = \"{}\", size = 24 }}]", self.pool()),
+            ),
+            ("firewall_table", format!("{:?}", self.table())),
+        ]
+    }
+
+    /// Deletes every bridge of the slot (the default one by name, user
+    /// networks' by their address in the slot's ranges) and its table.
+    /// Returns whether everything went.
+    fn cleanup(&self) -> bool {
+        let bridges = host_bridges();
+        let mut doomed: Vec<String> = bridges
+            .iter()
+            .filter(|b| **b == self.bridge())
+            .cloned()
+            .collect();
+        if bridges.iter().any(|b| *b != self.bridge()) {
+            let (subnet, pool) = (self.subnet(), self.pool());
+            for (name, addrs) in bridge_addresses() {
+                let ours = addrs
+                    .iter()
+                    .any(|a| subnet.contains(*a) || pool.contains(*a));
+                if ours && !doomed.contains(&name) {
+                    doomed.push(name);
+                }
+            }
+        }
+        let mut ok = true;
+        if !doomed.is_empty() {
+            let script: String = doomed.iter().map(|b| format!("link del {b}\n")).collect();
+            let out = run_with_stdin("ip", &["-force", "-batch", "-"], script.as_bytes());
+            if !out.0 {
+                eprintln!(
+                    "network slot {}: deleting bridges {doomed:?} failed: {}",
+                    self.n, out.1
+                );
+                ok = false;
+            }
+        }
+        let out = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table()])
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                if !err.contains("No such file or directory") {
+                    eprintln!("network slot {}: nft delete table: {err}", self.n);
+                    ok = false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                eprintln!("network slot {}: run nft: {e}", self.n);
+                ok = false;
+            }
+        }
+        ok
+    }
+}
+
+/// Runs a program with `input` on stdin; (success, stderr).
+fn run_with_stdin(prog: &str, args: &[&str], input: &[u8]) -> (bool, String) {
+    let child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (false, format!("run {prog}: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    match child.wait_with_output() {
+        Ok(o) => (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        ),
+        Err(e) => (false, format!("wait for {prog}: {e}")),
+    }
+}
+
+/// `config` (a berthd TOML config, maybe none) with `keys` added: the keys
+/// go first, so they stay top-level even when the config has tables, and a
+/// key the config already sets at its top level is left to it.
+pub fn merge_config(config: Option<&str>, keys: &[(&str, String)]) -> String {
+    let config = config.unwrap_or("");
+    let top: Vec<&str> = config
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with('['))
+        .collect();
+    let set = |key: &str| {
+        top.iter().any(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+    };
+    let mut out = String::new();
+    for (k, v) in keys {
+        if !set(k) {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out.push_str(config);
+    out
+}
+
+/// The names of the host's links (/sys/class/net), sorted.
+pub fn host_links() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The host's bridges.
+pub fn host_bridges() -> Vec<String> {
+    host_links()
+        .into_iter()
+        .filter(|n| Path::new("/sys/class/net").join(n).join("bridge").is_dir())
+        .collect()
+}
+
+/// The links attached to `bridge` (empty when it does not exist).
+pub fn bridge_ports(bridge: &str) -> Vec<String> {
+    let mut ports: Vec<String> =
+        std::fs::read_dir(Path::new("/sys/class/net").join(bridge).join("brif"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+    ports.sort();
+    ports
+}
+
+/// Every bridge of the host with its IPv4 addresses (`ip -j -4 addr`).
+pub fn bridge_addresses() -> Vec<(String, Vec<Ipv4Addr>)> {
+    ip_json(&["-4", "addr", "show", "type", "bridge"])
+        .iter()
+        .map(|l| {
+            let addrs = l["addr_info"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i["local"].as_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (l["ifname"].as_str().unwrap_or_default().to_string(), addrs)
+        })
+        .collect()
+}
+
+/// The IPv4 addresses of a host link with their prefix ("10.201.3.1/24").
+pub fn link_ipv4(name: &str) -> Vec<String> {
+    ip_json(&["-4", "addr", "show", "dev", name])
+        .iter()
+        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|i| {
+            Some(format!(
+                "{}/{}",
+                i["local"].as_str()?,
+                i["prefixlen"].as_u64()?
+            ))
+        })
+        .collect()
+}
+
+/// `ip -j ARGS` as JSON (an empty list when it fails).
+fn ip_json(args: &[&str]) -> Vec<Value> {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            serde_json::from_slice::<Vec<Value>>(&o.stdout).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The rule lines of nftables table `inet TABLE` as `nft list table`
+/// prints them ("tcp dport 8080 dnat ip to 10.201.3.2:80"); None when the
+/// table does not exist.
+pub fn nft_rules(table: &str) -> Option<Vec<String>> {
+    let out = Command::new("nft")
+        .args(["list", "table", "inet", table])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run nft: {e} (apt-get install nftables)"));
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| {
+                !l.is_empty()
+                    && !l.ends_with('{')
+                    && *l != "}"
+                    && !l.starts_with("type ")
+                    && !l.starts_with("policy ")
+            })
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The dnat rules of table `inet TABLE` (those with a dnat statement, not
+/// the masquerade rules that match `ct status dnat`).
+pub fn nft_dnat_rules(table: &str) -> Vec<String> {
+    nft_rules(table)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            let r = format!(" {r} ");
+            r.contains(" dnat to ") || r.contains(" dnat ip to ")
+        })
+        .collect()
+}
+
+impl Daemon {
+    /// The daemon's network slot.
+    pub fn slot(&self) -> &Slot {
+        &self.net
+    }
+
+    /// The default bridge's name (config `bridge`).
+    pub fn bridge(&self) -> String {
+        self.net.bridge()
+    }
+
+    /// The default bridge network's subnet (config `bridge_subnet`).
+    pub fn subnet(&self) -> Cidr {
+        self.net.subnet()
+    }
+
+    /// The default bridge's address.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.net.gateway()
+    }
+
+    /// Where user networks get their subnets (config
+    /// `default_address_pools`).
+    pub fn pool(&self) -> Cidr {
+        self.net.pool()
+    }
+
+    /// The daemon's nftables table (config `firewall_table`).
+    pub fn firewall_table(&self) -> String {
+        self.net.table()
+    }
+
+    /// `berth network inspect` of every network the daemon lists.
+    pub fn networks(&self) -> Vec<Value> {
+        // TRANSITION (remove once `berth network` lands): tolerate its absence.
+        let out = self.berth(&["network", "ls", "-q", "--no-trunc"]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let mut args = vec!["network", "inspect"];
+        args.extend(ids);
+        serde_json::from_str::<Vec<Value>>(&self.ok(&args)).expect("network inspect json")
+    }
+
+    /// What the daemon's containers left on the network side: ports on its
+    /// bridges, dnat rules in its table, addresses still allocated.
+    pub fn network_leaks(&self) -> Vec<String> {
+        let mut leaks = Vec::new();
+        let mut bridges = vec![self.bridge()];
+        for n in self.networks() {
+            let name = n["Name"].as_str().unwrap_or_default();
+            if let Some(c) = n["Containers"].as_object().filter(|c| !c.is_empty()) {
+                leaks.push(format!(
+                    "network {name} still has addresses allocated: {}",
+                    Value::Object(c.clone())
+                ));
+            }
+            if let Some(b) = n["Options"]["com.docker.network.bridge.name"].as_str() {
+                if !bridges.iter().any(|x| x == b) {
+                    bridges.push(b.to_string());
+                }
+            }
+        }
+        for b in &bridges {
+            let ports = bridge_ports(b);
+            if !ports.is_empty() {
+                leaks.push(format!("bridge {b} still has ports: {ports:?}"));
+            }
+        }
+        for r in nft_dnat_rules(&self.firewall_table()) {
+            leaks.push(format!("dnat rule left in {}: {r}", self.firewall_table()));
+        }
+        leaks
+    }
+
+    /// Asserts the daemon's containers left nothing on the network side,
+    /// giving the kernel up to 5 s to delete the veths of dead namespaces.
+    pub fn assert_no_network_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let leaks = self.network_leaks();
+            if leaks.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "network state left: {leaks:#?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 nothing listens on (the kernel's pick, closed
+/// again at once).
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A UDP port on 127.0.0.1 nothing is bound to (ditto).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("bind udp 127.0.0.1:0")
+        .port()
+}
+
+/// One HTTP/1.0 GET; (status, body).
+pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let resp = String::from_utf8_lossy(&resp);
+    let (head, body) = resp
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {resp:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("no status in {head:?}")))?;
+    Ok((status, body.to_string()))
+}
+
+/// GETs `path` from `addr` until it answers 200 (a server in a container
+/// just started may not listen yet), for up to 10 s; returns the body.
+pub fn wait_http_get(addr: SocketAddr, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = match http_get(addr, path, Duration::from_secs(2)) {
+            Ok((200, body)) => return body,
+            Ok((code, body)) => format!("status {code}: {body}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "GET http://{addr}{path} failed for 10 s: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends `payload` to `addr` from 127.0.0.1 and returns the first datagram
+/// that comes back, trying `tries` times with a 1 s wait each (UDP may be
+/// dropped).
+pub fn udp_roundtrip(addr: SocketAddr, payload: &[u8], tries: u32) -> io::Result<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0")?;
+    s.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let mut last = io::Error::other("no try");
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..tries {
+        s.send_to(payload, addr)?;
+        match s.recv_from(&mut buf) {
+            Ok((n, _)) => return Ok(buf[..n].to_vec()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The source of the UDP echo program (tests/fixtures/udp_echo.rs).
+const UDP_ECHO_SRC: &str = include_str!("../fixtures/udp_echo.rs");
+
+/// The UDP echo program, statically linked so it runs in a busybox image:
+/// compiled once per source version into the target directory
+/// (`e2e-fixtures/udp-echo-<hash>`), under a lock so parallel tests build
+/// it once.
+pub fn udp_echo_binary() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("e2e-fixtures");
+    std::fs::create_dir_all(&dir).expect("create target/e2e-fixtures");
+    let hash = fixture::sha256(UDP_ECHO_SRC.as_bytes());
+    let bin = dir.join(format!("udp-echo-{}", &hash[7..23]));
+    if bin.exists() {
+        return bin;
+    }
+    let lock = File::create(dir.join(".lock")).expect("e2e-fixtures lock file");
+    let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .expect("lock e2e-fixtures");
+    if bin.exists() {
+        return bin;
+    }
+    let src = dir.join(format!("udp_echo-{}.rs", std::process::id()));
+    std::fs::write(&src, UDP_ECHO_SRC).expect("write udp_echo.rs");
+    let tmp = dir.join(format!("udp-echo.tmp-{}", std::process::id()));
+    let out = Command::new(rustc())
+        .args([
+            "--edition",
+            "2021",
+            "-O",
+            "-C",
+            "target-feature=+crt-static",
+            "-o",
+        ])
+        .arg(&tmp)
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("run rustc: {e} (install Rust: rustup)"));
+    let _ = std::fs::remove_file(&src);
+    assert!(
+        out.status.success(),
+        "rustc udp_echo.rs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &bin).expect("install udp-echo");
+    bin
+}
+
+/// rustc: $RUSTC, else the one in PATH, else cargo's.
+fn rustc() -> PathBuf {
+    if let Ok(r) = std::env::var("RUSTC") {
+        return PathBuf::from(r);
+    }
+    let in_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("rustc").exists()))
+        .unwrap_or(false);
+    if in_path {
+        return PathBuf::from("rustc");
+    }
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo")
+        });
+    cargo_home.join("bin/rustc")
+}
+
+/// The busybox image plus /usr/local/bin/udp-echo (CMD sh).
+pub fn udp_echo_image(tag: &str) -> fixture::ImageSpec {
+    let echo = std::fs::read(udp_echo_binary()).expect("read udp-echo");
+    let layer = fixture::LayerBuilder::new()
+        .dir("usr/local", 0o755)
+        .dir("usr/local/bin", 0o755)
+        .exec("usr/local/bin/udp-echo", &echo)
+        .build();
+    let mut spec = fixture::busybox_image(tag);
+    spec.layers.push(layer);
+    spec.created_by.push("COPY udp-echo /usr/local/bin/".into());
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr() {
+        let c = Cidr::parse("10.210.48.7/20").unwrap();
+        assert_eq!(c.to_string(), "10.210.48.0/20");
+        assert!(c.contains("10.210.63.255".parse().unwrap()));
+        assert!(!c.contains("10.210.64.0".parse().unwrap()));
+        assert_eq!(c.host(1), Ipv4Addr::new(10, 210, 48, 1));
+        assert_eq!(Cidr::parse("10.0.0.0/33"), None);
+        assert_eq!(Cidr::parse("10.0.0.0"), None);
+    }
+
+    #[test]
+    fn slot_ranges_do_not_overlap() {
+        let pools: Vec<Cidr> = (0..SLOTS)
+            .map(|n| Cidr {
+                addr: Ipv4Addr::new(10, (210 + n / 16) as u8, ((n % 16) * 16) as u8, 0),
+                prefix: 20,
+            })
+            .collect();
+        for (i, a) in pools.iter().enumerate() {
+            for b in &pools[i + 1..] {
+                assert!(
+                    !a.contains(b.network()) && !b.contains(a.network()),
+                    "{a} {b}"
+                );
+            }
+            assert!(!Cidr::parse("10.201.0.0/16").unwrap().contains(a.network()));
+        }
+    }
+
+    #[test]
+    fn merge_config_adds_missing_top_level_keys_first() {
+        let keys = vec![
+            ("bridge", "\"bte3\"".to_string()),
+            ("firewall_table", "\"berth-e2e-3\"".to_string()),
+        ];
+        assert_eq!(
+            merge_config(None, &keys),
+            "bridge = \"bte3\"\nfirewall_table = \"berth-e2e-3\"\n"
+        );
+        let cfg =
+            "bridge = \"mine\"\nsnapshotter = \"native\"\n[runtimes]\nfirewall_table = \"x\"\n";
+        assert_eq!(
+            merge_config(Some(cfg), &keys),
+            format!("firewall_table = \"berth-e2e-3\"\n{cfg}")
+        );
+        // A key name that only starts like ours is not ours.
+        let cfg = "bridge_subnet = \"10.1.0.0/16\"\n";
+        assert!(merge_config(Some(cfg), &keys).starts_with("bridge = \"bte3\"\n"));
+    }
+}
