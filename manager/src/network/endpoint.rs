@@ -846,51 +846,6 @@ fn write_file(path: &Path, contents: &str) -> Result<()> {
         .map_err(|e| ManagerError::io(format!("write {}", path.display()), e))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!(Mode::parse(""), Mode::Bridge("bridge".into()));
-        assert_eq!(Mode::parse("default"), Mode::Bridge("bridge".into()));
-        assert_eq!(Mode::parse("host"), Mode::Host);
-        assert_eq!(Mode::parse("none"), Mode::None);
-        assert_eq!(Mode::parse("container:web"), Mode::Container("web".into()));
-        assert_eq!(Mode::parse("mynet"), Mode::Bridge("mynet".into()));
-    }
-
-    #[test]
-    fn links() {
-        assert_eq!(parse_link("db").unwrap(), ("db".into(), "db".into()));
-        assert_eq!(
-            parse_link("/db:/data").unwrap(),
-            ("db".into(), "data".into())
-        );
-        assert!(parse_link(":x").is_err());
-        assert!(parse_link("x:").is_err());
-        assert!(parse_link("x:a b").is_err());
-    }
-
-    #[test]
-    fn exposed_ports_merge_and_sort() {
-        let cfg = ContainerConfig {
-            exposed_ports: vec!["53/udp".into(), "8080".into()],
-            ..Default::default()
-        };
-        let hc = HostConfig {
-            port_bindings: vec![crate::container::PortBinding {
-                container_port: 80,
-                protocol: "tcp".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let v = exposed_ports(&["80/tcp".into(), "443/tcp".into()], &cfg, &hc).unwrap();
-        assert_eq!(v, ["53/udp", "80/tcp", "443/tcp", "8080/tcp"]);
-    }
-}
-
 impl Engine {
     /// docker network connect: a running container gets a new interface at
     /// once; a stopped one at its next start.
@@ -1079,5 +1034,50 @@ impl Engine {
         }
         self.refresh_hosts_locked(&[ep]).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(Mode::parse(""), Mode::Bridge("bridge".into()));
+        assert_eq!(Mode::parse("default"), Mode::Bridge("bridge".into()));
+        assert_eq!(Mode::parse("host"), Mode::Host);
+        assert_eq!(Mode::parse("none"), Mode::None);
+        assert_eq!(Mode::parse("container:web"), Mode::Container("web".into()));
+        assert_eq!(Mode::parse("mynet"), Mode::Bridge("mynet".into()));
+    }
+
+    #[test]
+    fn links() {
+        assert_eq!(parse_link("db").unwrap(), ("db".into(), "db".into()));
+        assert_eq!(
+            parse_link("/db:/data").unwrap(),
+            ("db".into(), "data".into())
+        );
+        assert!(parse_link(":x").is_err());
+        assert!(parse_link("x:").is_err());
+        assert!(parse_link("x:a b").is_err());
+    }
+
+    #[test]
+    fn exposed_ports_merge_and_sort() {
+        let cfg = ContainerConfig {
+            exposed_ports: vec!["53/udp".into(), "8080".into()],
+            ..Default::default()
+        };
+        let hc = HostConfig {
+            port_bindings: vec![crate::container::PortBinding {
+                container_port: 80,
+                protocol: "tcp".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = exposed_ports(&["80/tcp".into(), "443/tcp".into()], &cfg, &hc).unwrap();
+        assert_eq!(v, ["53/udp", "80/tcp", "443/tcp", "8080/tcp"]);
     }
 }

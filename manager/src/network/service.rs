@@ -464,35 +464,6 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_subnets() {
-        assert!(validate_network_name("my-net_1.x").is_ok());
-        assert!(validate_network_name("-x").is_err());
-        assert!(validate_network_name("a b").is_err());
-        assert!(validate_network_name("").is_err());
-        assert_eq!(
-            parse_subnet("10.1.0.0/24").unwrap().to_string(),
-            "10.1.0.0/24"
-        );
-        let e = parse_subnet("10.1.0.1/24").unwrap_err().to_string();
-        assert!(e.contains("it should be 10.1.0.0/24"), "{e}");
-        assert!(parse_subnet("10.1.0.0/31").is_err());
-        assert!(parse_subnet("nope").is_err());
-        assert_eq!(
-            first_host(&"10.1.0.0/24".parse().unwrap()),
-            Ipv4Addr::new(10, 1, 0, 1)
-        );
-        let a: Ipv4Net = "10.0.0.0/8".parse().unwrap();
-        let b: Ipv4Net = "10.1.0.0/24".parse().unwrap();
-        let c: Ipv4Net = "10.2.0.0/24".parse().unwrap();
-        assert!(overlaps(&a, &b) && overlaps(&b, &a) && !overlaps(&b, &c));
-    }
-}
-
 impl Engine {
     /// After containers were recovered at start-up: what a crash or a
     /// reboot left is put right. Addresses, veths and host ports of
@@ -571,5 +542,34 @@ impl Engine {
         let endpoints: Vec<Endpoint> = all.iter().flat_map(|(_, c)| c.endpoints.clone()).collect();
         self.refresh_hosts_locked(&endpoints).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_subnets() {
+        assert!(validate_network_name("my-net_1.x").is_ok());
+        assert!(validate_network_name("-x").is_err());
+        assert!(validate_network_name("a b").is_err());
+        assert!(validate_network_name("").is_err());
+        assert_eq!(
+            parse_subnet("10.1.0.0/24").unwrap().to_string(),
+            "10.1.0.0/24"
+        );
+        let e = parse_subnet("10.1.0.1/24").unwrap_err().to_string();
+        assert!(e.contains("it should be 10.1.0.0/24"), "{e}");
+        assert!(parse_subnet("10.1.0.0/31").is_err());
+        assert!(parse_subnet("nope").is_err());
+        assert_eq!(
+            first_host(&"10.1.0.0/24".parse().unwrap()),
+            Ipv4Addr::new(10, 1, 0, 1)
+        );
+        let a: Ipv4Net = "10.0.0.0/8".parse().unwrap();
+        let b: Ipv4Net = "10.1.0.0/24".parse().unwrap();
+        let c: Ipv4Net = "10.2.0.0/24".parse().unwrap();
+        assert!(overlaps(&a, &b) && overlaps(&b, &a) && !overlaps(&b, &c));
     }
 }
