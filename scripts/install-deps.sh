@@ -13,7 +13,10 @@
 #                                    (berth top runs the host's ps),
 #                                    docker-registry (the distribution tests
 #                                    start private registries), openssl (they
-#                                    make a CA and a server certificate)
+#                                    make a CA and a server certificate),
+#                                    nftables (berthd's NAT and isolation
+#                                    rules), iproute2 (the network tests look
+#                                    inside namespaces with ip)
 #   scripts/install-deps.sh --all    also the other peers of the benchmarks:
 #                                    containerd, hyperfine
 #
@@ -22,7 +25,7 @@
 set -euo pipefail
 
 need=(busybox-static skopeo umoci zstd docker.io libseccomp-dev runc procps
-  docker-registry openssl)
+  docker-registry openssl nftables iproute2)
 if [ "${1:-}" = --all ]; then
   need+=(containerd hyperfine)
 fi

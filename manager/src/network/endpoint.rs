@@ -1033,6 +1033,11 @@ impl Engine {
             self.apply_firewall_locked().await?;
         }
         self.refresh_hosts_locked(&[ep]).await;
+        // Its own file loses that network's names too.
+        if updated.state.running() {
+            let all = self.all_containers()?;
+            self.write_hosts(ns, &updated, &all)?;
+        }
         Ok(())
     }
 }
