@@ -6,7 +6,8 @@
 # After `bench_init`: BIN (target/dist), WORK, ARCHIVE (a busybox docker-save
 # archive), B / C / D (the berth, ctr and docker command lines for the private
 # daemons) and an EXIT trap that removes every container, stops the daemons and
-# removes WORK, mounts and berthd's cgroup parent.
+# removes WORK, mounts, berthd's cgroup parent, bridge and nftables table, and
+# what a dockerd with networking changed (docker0, iptables rules).
 
 bench_init() {
   cd "$(dirname "$0")/.."
@@ -48,17 +49,36 @@ bench_cleanup() {
   fi
   stop "$BERTHD"; stop "$DOCKERD"; stop "$CONTAINERD"
   stop "${REGISTRY:-}"
+  # berthd's default bridge and table outlive it (as docker0 does).
+  if [ -n "$BERTHD" ]; then
+    ip link del "$BERTH_BRIDGE" 2>/dev/null
+    nft delete table inet "$BERTH_TABLE" 2>/dev/null
+  fi
+  [ -n "${DOCKER_NET:-}" ] && docker_network_cleanup
   # berthd's cgroup parent, empty once its containers are gone.
   for d in /sys/fs/cgroup/*/"$BENCH"; do rmdir "$d" 2>/dev/null; done
   grep -o " $WORK[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$WORK"
 }
 
+# The bench berthd's default bridge, subnet and nftables table: not the
+# defaults (berth0, 10.77.0.0/16, "berth"), so a berthd of the host is left
+# alone; bench_cleanup deletes them.
+BERTH_BRIDGE=bbench0
+BERTH_SUBNET=10.203.0.0/24
+BERTH_TABLE=berth-bench
+
 # A private berthd with the busybox image loaded.
 start_berthd() {
+  cat >"$WORK/berthd.toml" <<EOF
+bridge = "$BERTH_BRIDGE"
+bridge_subnet = "$BERTH_SUBNET"
+default_address_pools = [{ base = "10.204.0.0/20", size = 24 }]
+firewall_table = "$BERTH_TABLE"
+EOF
   "$BIN/berthd" --root "$WORK/berth-root" --state "$WORK/berth-state" \
     --address "unix://$WORK/berth.sock" --cgroup-parent "$BENCH" --log-level warn \
-    </dev/null >>"$WORK/berthd.log" 2>&1 &
+    --config "$WORK/berthd.toml" </dev/null >>"$WORK/berthd.log" 2>&1 &
   BERTHD=$!
   for _ in $(seq 200); do "${B[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
   "${B[@]}" load -q -i "$ARCHIVE" >/dev/null
@@ -102,6 +122,54 @@ start_dockerd() {
   DOCKERD=$!
   for _ in $(seq 300); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
   "${D[@]}" load -q -i "$ARCHIVE" >/dev/null
+}
+
+# A private dockerd with docker's own networking, as docker ships: docker0
+# (172.17.0.0/16), iptables NAT and the userland proxy (docker-proxy) for
+# ports published on 127.0.0.1; the busybox image loaded. dockerd leaves
+# docker0, its iptables chains and FORWARD's policy DROP behind when it
+# stops, which would cut off other bridges' forwarded traffic: the rules are
+# saved first and put back by bench_cleanup (docker_network_cleanup), and
+# docker0 is deleted unless it was there before. Fails (returns 1) with a
+# message when docker or iptables is not installed.
+start_dockerd_bridge() {
+  if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
+    echo "docker: dockerd is not installed (apt-get install docker.io) — skipped"
+    return 1
+  fi
+  if ! command -v iptables-save >/dev/null; then
+    echo "docker: iptables is not installed (apt-get install iptables) — skipped"
+    return 1
+  fi
+  DOCKER0_BEFORE=$([ -e /sys/class/net/docker0 ] && echo yes || true)
+  IP_FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
+  iptables-save >"$WORK/iptables.before"
+  DOCKER_NET=1
+  mkdir -p "$WORK/docker"
+  dockerd --data-root "$WORK/docker/root" --exec-root "$WORK/docker/exec" \
+    --pidfile "$WORK/docker/dockerd.pid" --host "unix://$WORK/docker.sock" \
+    </dev/null >"$WORK/dockerd.log" 2>&1 &
+  DOCKERD=$!
+  for _ in $(seq 300); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+  "${D[@]}" load -q -i "$ARCHIVE" >/dev/null
+}
+
+# Puts back what start_dockerd_bridge's dockerd changed (once it stopped).
+docker_network_cleanup() {
+  local t c
+  iptables-restore <"$WORK/iptables.before"
+  # Tables that did not exist before: emptied, their policies open again.
+  for t in filter nat; do
+    grep -q "^\*$t" "$WORK/iptables.before" && continue
+    iptables -t "$t" -F
+    iptables -t "$t" -X
+    if [ "$t" = filter ]; then
+      for c in INPUT FORWARD OUTPUT; do iptables -P "$c" ACCEPT; done
+    fi
+  done
+  [ -z "$DOCKER0_BEFORE" ] && ip link del docker0 2>/dev/null
+  echo "$IP_FORWARD_BEFORE" >/proc/sys/net/ipv4/ip_forward
+  DOCKER_NET=
 }
 
 # A free TCP port on 127.0.0.1 (the kernel's choice; closed again at once).

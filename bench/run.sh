@@ -5,9 +5,9 @@
 #
 #   bench/run.sh [RUNS]        (default 30; run as root)
 #
-# 1. `run --rm busybox true`, RUNS times, one after another: berth (through
-#    berthd and a shim, built-in runtime) against `docker run --rm --network
-#    none`, `ctr run --rm` (containerd) and bare `runc run` on the same
+# 1. `run --rm --network none busybox true`, RUNS times, one after another:
+#    berth (through berthd and a shim, built-in runtime; the bridge's cost is
+#    bench/network.sh's) against `docker run --rm --network none`, `ctr run --rm` (containerd) and bare `runc run` on the same
 #    rootfs. p50 and p90 of each; ratios against berth.
 # 2. RSS of one idle shim (berth-shim vs containerd-shim-runc-v2) and of the
 #    idle daemons (berthd vs dockerd + containerd).
@@ -27,11 +27,11 @@ private_dirty_kib() { awk '/^Private_Dirty:/ { print $2 }' "/proc/$1/smaps_rollu
 
 # --- berth ------------------------------------------------------------------
 start_berthd
-"${B[@]}" run --rm busybox true # warm the page cache
-R=$(timeit "${B[@]}" run --rm busybox true); read -r BERTH_P50 BERTH_P90 <<<"$R"
-echo "berth  run --rm busybox true:  p50 ${BERTH_P50} ms  p90 ${BERTH_P90} ms (target p50 <= 40 ms)"
-R=$(timeit "${B[@]}" run --rm --runtime runc busybox true); read -r BRUNC_P50 BRUNC_P90 <<<"$R"
-echo "berth  run --rm --runtime runc busybox true:  p50 ${BRUNC_P50} ms  p90 ${BRUNC_P90} ms"
+"${B[@]}" run --rm --network none busybox true # warm the page cache
+R=$(timeit "${B[@]}" run --rm --network none busybox true); read -r BERTH_P50 BERTH_P90 <<<"$R"
+echo "berth  run --rm --network none busybox true:  p50 ${BERTH_P50} ms  p90 ${BERTH_P90} ms (target p50 <= 40 ms)"
+R=$(timeit "${B[@]}" run --rm --network none --runtime runc busybox true); read -r BRUNC_P50 BRUNC_P90 <<<"$R"
+echo "berth  run --rm --network none --runtime runc busybox true:  p50 ${BRUNC_P50} ms  p90 ${BRUNC_P90} ms"
 
 # --- runc alone, on the same rootfs ------------------------------------------
 if command -v runc >/dev/null; then

@@ -237,7 +237,8 @@ impl Slot {
             .filter(|b| **b == self.bridge())
             .cloned()
             .collect();
-        if bridges.iter().any(|b| *b != self.bridge()) {
+        // User networks' bridges are br-<id>: only then is `ip` worth a run.
+        if bridges.iter().any(|b| b.starts_with("br-")) {
             let (subnet, pool) = (self.subnet(), self.pool());
             for (name, addrs) in bridge_addresses() {
                 let ours = addrs
@@ -492,12 +493,7 @@ impl Daemon {
 
     /// `berth network inspect` of every network the daemon lists.
     pub fn networks(&self) -> Vec<Value> {
-        // TRANSITION (remove once `berth network` lands): tolerate its absence.
-        let out = self.berth(&["network", "ls", "-q", "--no-trunc"]);
-        if !out.status.success() {
-            return Vec::new();
-        }
-        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids = self.ok(&["network", "ls", "-q", "--no-trunc"]);
         let ids: Vec<&str> = ids.split_whitespace().collect();
         if ids.is_empty() {
             return Vec::new();

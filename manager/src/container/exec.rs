@@ -159,7 +159,14 @@ impl Engine {
             return Err(not_running());
         }
         let spec_json = {
-            let spec = spec_path(self.config(), ns, &rec.id);
+            // The running bundle's spec: it has what this run added (the
+            // link variables); the stored one if the bundle is unreadable.
+            let bundle_spec = bundle_dir(self.config(), ns, &rec.id).join("config.json");
+            let spec = if bundle_spec.is_file() {
+                bundle_spec
+            } else {
+                spec_path(self.config(), ns, &rec.id)
+            };
             let rootfs = bundle_dir(self.config(), ns, &rec.id).join("rootfs");
             let opts = opts.clone();
             let tty = rec.config.tty;

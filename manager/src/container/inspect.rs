@@ -437,12 +437,15 @@ mod tests {
         }
         assert_eq!(v["Platform"], "linux");
         assert_eq!(v["Driver"], "overlayfs");
-        assert_eq!(v["ResolvConfPath"], "");
+        assert!(v["ResolvConfPath"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/containers/default/{}/resolv.conf", r.id)));
         let hc = &v["HostConfig"];
         assert_eq!(hc["Memory"], 64 << 20);
         assert_eq!(hc["NanoCpus"], 500_000_000);
         assert_eq!(hc["AutoRemove"], true);
-        assert_eq!(hc["NetworkMode"], "none");
+        assert_eq!(hc["NetworkMode"], "bridge");
         assert_eq!(hc["Runtime"], "berth");
         assert_eq!(
             hc["LogConfig"]["Config"]["max-size"],
@@ -476,6 +479,52 @@ mod tests {
         assert_eq!(c["Hostname"], "cccccccccccc");
         assert_eq!(v["SizeRw"], 1);
         assert_eq!(v["SizeRootFs"], 2);
-        assert!(v["NetworkSettings"]["Networks"].get("none").is_some());
+        assert_eq!(v["NetworkSettings"]["Networks"], json!({}));
+        assert_eq!(v["NetworkSettings"]["IPAddress"], "");
+    }
+
+    #[test]
+    fn network_settings_show_endpoints_and_ports() {
+        let mut r = ContainerRecord {
+            name: "web".into(),
+            ..Default::default()
+        };
+        r.config.exposed_ports = vec!["80/tcp".into(), "81/tcp".into()];
+        r.host_config.links = vec!["db:data".into()];
+        r.host_config.port_bindings = vec![crate::container::PortBinding {
+            host_port: 8080,
+            container_port: 80,
+            protocol: "tcp".into(),
+            ..Default::default()
+        }];
+        r.endpoints = vec![crate::container::Endpoint {
+            network_id: "n".into(),
+            network_name: "bridge".into(),
+            ip: "10.77.0.2".into(),
+            prefix: 16,
+            gateway: "10.77.0.1".into(),
+            mac: "02:42:0a:4d:00:02".into(),
+            ..Default::default()
+        }];
+        r.ports = vec![crate::container::PublishedPort {
+            host_ip: "0.0.0.0".into(),
+            host_port: 8080,
+            container_port: 80,
+            protocol: "tcp".into(),
+        }];
+        let ns = network_settings(&r);
+        assert_eq!(
+            ns["Ports"],
+            json!({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "81/tcp": null})
+        );
+        assert_eq!(ns["IPAddress"], "10.77.0.2");
+        assert_eq!(ns["Networks"]["bridge"]["Gateway"], "10.77.0.1");
+        assert_eq!(ns["Networks"]["bridge"]["IPPrefixLen"], 16);
+        assert_eq!(
+            port_bindings(&r),
+            json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
+        );
+        assert_eq!(links(&r), json!(["/db:/web/data"]));
+        assert_eq!(exposed(&r), json!({"80/tcp": {}, "81/tcp": {}}));
     }
 }
