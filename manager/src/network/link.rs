@@ -756,7 +756,6 @@ mod tests {
     use std::net::SocketAddr;
     use std::os::fd::AsFd;
     use std::process::Command;
-    use std::time::{Duration, Instant};
 
     use serde_json::Value;
 
@@ -1160,35 +1159,4 @@ mod tests {
     }
 
     struct OwnedFdBox(std::os::fd::OwnedFd);
-
-    /// `cargo test -p berthd attach_veth_timing -- --ignored --nocapture`:
-    /// attach_veth's latency (new namespaces made beforehand).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "a measurement, run by hand"]
-    async fn attach_veth_timing() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
-        nl.ensure_bridge(&br, host(net, 1), 24)
-            .await
-            .expect("ensure_bridge");
-        let mut times = Vec::new();
-        for i in 0..20 {
-            let ns = new_netns().expect("netns");
-            let s = spec(&br, net, 10 + i);
-            let _guard = LinkGuard(s.host_name.clone());
-            let t = Instant::now();
-            nl.attach_veth(ns.as_fd(), &s).await.expect("attach_veth");
-            times.push(t.elapsed());
-        }
-        times.sort();
-        let avg = times.iter().sum::<Duration>() / times.len() as u32;
-        eprintln!(
-            "attach_veth over {} runs: avg {avg:?}, p50 {:?}, max {:?}",
-            times.len(),
-            times[times.len() / 2],
-            times[times.len() - 1]
-        );
-    }
 }
