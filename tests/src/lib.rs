@@ -600,6 +600,16 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs berth against `d`; returns (exit code, stdout, stderr).
+pub fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    let out = d.berth(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Asserts a berth run succeeded; returns its stdout.
 pub fn check_ok(args: &[&str], out: &Output) -> String {
     assert!(

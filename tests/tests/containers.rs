@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::fixture::busybox_image;
+use berth_tests::run;
 use berth_tests::{check_fail, Daemon};
 use serde_json::{json, Value};
 
@@ -16,16 +17,6 @@ fn daemon() -> Daemon {
     let d = Daemon::start();
     d.load_busybox();
     d
-}
-
-/// Runs berth; returns (exit code, stdout, stderr).
-fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
-    let out = d.berth(args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn inspect(d: &Daemon, id: &str) -> Value {

@@ -22,18 +22,9 @@ use berth_tests::fixture::{
 };
 use berth_tests::pty::Pty;
 use berth_tests::registry::{Proxy, ProxyMode, Registry};
+use berth_tests::run;
 use berth_tests::{require_tool, Daemon, DaemonOpts};
 use serde_json::{json, Value};
-
-/// Runs berth; returns (exit code, stdout, stderr).
-fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
-    let out = d.berth(args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The layer digests of a manifest in a plain registry.
 fn layer_digests(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {

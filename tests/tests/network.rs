@@ -22,6 +22,7 @@ use berth_tests::net::{
     udp_echo_image, udp_roundtrip, wait_http_get, Cidr,
 };
 use berth_tests::pty::Pty;
+use berth_tests::run;
 use berth_tests::{check_fail, Daemon};
 use serde_json::{json, Value};
 
@@ -37,16 +38,6 @@ fn daemon() -> Daemon {
     let d = Daemon::start();
     d.load_busybox();
     d
-}
-
-/// Runs berth; returns (exit code, stdout, stderr).
-fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
-    let out = d.berth(args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `berth exec CONTAINER sh -c SCRIPT`: (exit code, stdout, stderr).

@@ -836,7 +836,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::network::link::test_support::*;
-    use crate::network::link::{mac_for, Netlink, VethSpec};
+    use crate::network::link::Netlink;
     use crate::network::netns::{self, new_netns};
 
     /// A namespace attached to `bridge` at the `nth` address of `net`.
@@ -847,17 +847,8 @@ mod tests {
         nth: u32,
     ) -> (OwnedFd, Ipv4Addr, LinkGuard) {
         let ns = new_netns().expect("netns");
-        let address = host(net, nth);
-        let spec = VethSpec {
-            host_name: format!("veth{}", rand_hex(7)),
-            bridge: bridge.to_string(),
-            ifname: "eth0".to_string(),
-            mac: mac_for(address),
-            address,
-            prefix: net.prefix_len(),
-            gateway: Some(host(net, 1)),
-            mtu: None,
-        };
+        let spec = spec(bridge, net, nth);
+        let address = spec.address;
         let guard = LinkGuard(spec.host_name.clone());
         nl.attach_veth(ns.as_fd(), &spec)
             .await

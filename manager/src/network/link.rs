@@ -619,6 +619,22 @@ pub(crate) mod test_support {
     use std::sync::Mutex;
     use std::time::Duration;
 
+    /// An eth0 on `bridge` at the `nth` address of `net`, routed through
+    /// the first.
+    pub fn spec(bridge: &str, net: ipnet::Ipv4Net, nth: u32) -> super::VethSpec {
+        let address = host(net, nth);
+        super::VethSpec {
+            host_name: format!("veth{}", rand_hex(7)),
+            bridge: bridge.to_string(),
+            ifname: "eth0".to_string(),
+            mac: super::mac_for(address),
+            address,
+            prefix: net.prefix_len(),
+            gateway: Some(host(net, 1)),
+            mtu: None,
+        }
+    }
+
     use ipnet::Ipv4Net;
 
     use super::Netlink;
@@ -765,20 +781,6 @@ mod tests {
 
     fn mac_str(mac: [u8; 6]) -> String {
         mac.map(|b| format!("{b:02x}")).join(":")
-    }
-
-    fn spec(bridge: &str, net: Ipv4Net, nth: u32) -> VethSpec {
-        let address = host(net, nth);
-        VethSpec {
-            host_name: format!("veth{}", rand_hex(7)),
-            bridge: bridge.to_string(),
-            ifname: "eth0".to_string(),
-            mac: mac_for(address),
-            address,
-            prefix: net.prefix_len(),
-            gateway: Some(host(net, 1)),
-            mtu: None,
-        }
     }
 
     /// The IPv4 addresses of a link, from `ip -j addr show dev NAME`.
