@@ -236,10 +236,13 @@ async fn create_sends_the_request_and_prints_the_id() {
     assert_eq!((plain.subnet.as_str(), plain.gateway.as_str()), ("", ""));
     assert!(!plain.internal);
 
-    // The daemon's refusal: one line, berth's exit code.
+    // The daemon's refusal: docker's line and exit code.
     let (code, out, err) = d.berth(&["network", "create", "taken"]).await;
-    assert_eq!((code, out.as_str()), (125, ""));
-    assert_eq!(err, "Error: network with name taken already exists\n");
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        "Error response from daemon: network with name taken already exists\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,7 +431,7 @@ async fn connect_and_disconnect() {
     let (code, _, err) = d.berth(&["network", "connect", "nope", "web"]).await;
     assert_eq!(
         (code, err.as_str()),
-        (125, "Error: network nope not found\n")
+        (1, "Error response from daemon: network nope not found\n")
     );
 }
 

@@ -62,7 +62,8 @@ pub async fn create(ctx: &Ctx, args: &NetworkCreateArgs) -> Result<(), CliError>
             internal: args.internal,
             labels,
         })
-        .await?
+        .await
+        .map_err(CliError::Daemon)?
         .into_inner()
         .id;
     print(&format!("{id}\n"))
@@ -130,7 +131,8 @@ pub async fn ls(ctx: &Ctx, args: &NetworkLsArgs) -> Result<(), CliError> {
         .list(ListNetworksRequest {
             filters: args.filter.clone(),
         })
-        .await?
+        .await
+        .map_err(CliError::Daemon)?
         .into_inner()
         .networks;
     print(&render_ls(&format, networks, !args.no_trunc)?)
@@ -199,7 +201,7 @@ pub async fn rm(ctx: &Ctx, args: &NetworkRmArgs) -> Result<ExitCode, CliError> {
             Ok(_) => print(&format!("{name}\n"))?,
             Err(status) if args.force && status.code() == Code::NotFound => {}
             Err(status) => {
-                report(&status.into());
+                report(&CliError::Daemon(status));
                 failed = true;
             }
         }
@@ -223,7 +225,8 @@ pub async fn connect(ctx: &Ctx, args: &NetworkConnectArgs) -> Result<(), CliErro
             ipv4_address,
             aliases: args.alias.clone(),
         })
-        .await?;
+        .await
+        .map_err(CliError::Daemon)?;
     Ok(())
 }
 
@@ -236,7 +239,8 @@ pub async fn disconnect(ctx: &Ctx, args: &NetworkDisconnectArgs) -> Result<(), C
             container: args.container.clone(),
             force: args.force,
         })
-        .await?;
+        .await
+        .map_err(CliError::Daemon)?;
     Ok(())
 }
 
@@ -250,7 +254,8 @@ pub async fn prune(ctx: &Ctx, args: &NetworkPruneArgs) -> Result<(), CliError> {
         .prune(PruneNetworksRequest {
             filters: args.filter.clone(),
         })
-        .await?
+        .await
+        .map_err(CliError::Daemon)?
         .into_inner()
         .deleted;
     print(&render_prune(&deleted))
