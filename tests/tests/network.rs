@@ -975,7 +975,7 @@ fn hosts_hostname_and_resolv_conf() {
     assert_eq!(
         sh_ok(&d, "files", "cat /etc/hosts"),
         format!(
-            "{HOSTS_HEADER}{ip}\tmyhost\n10.1.2.3\textra.example\n{}\tgw.example\n",
+            "{HOSTS_HEADER}10.1.2.3\textra.example\n{}\tgw.example\n{ip}\tmyhost\n",
             d.gateway()
         )
     );

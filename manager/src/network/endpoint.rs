@@ -671,8 +671,8 @@ impl Engine {
             .collect())
     }
 
-    /// Writes a container's /etc/hosts from the records: its own address
-    /// and hostname, its links, its --add-host lines, then every other
+    /// Writes a container's /etc/hosts from the records: its --add-host
+    /// lines, its links, its own address and hostname, then every other
     /// running container of its namespace on a user-defined network it is
     /// on (name, aliases, short id) and its links there.
     pub(crate) fn write_hosts(
@@ -688,17 +688,22 @@ impl Engine {
             .map(|(_, p)| p)
             .collect();
         let find = |r: &str| peers.iter().copied().find(|p| p.name == r || p.id == r);
+        // docker's order: --add-host lines, links, the container's own
+        // address, then (berth's) the peers on user-defined networks.
         let mut entries = Vec::new();
-        if let Some(ep) = c.endpoints.iter().find(|e| !e.ip.is_empty()) {
-            let mut names = Vec::new();
-            if !c.config.domainname.is_empty() {
-                names.push(format!("{}.{}", c.hostname, c.config.domainname));
+        let gateway = c
+            .endpoints
+            .iter()
+            .find(|e| !e.ip.is_empty())
+            .and_then(|e| e.gateway.parse().ok());
+        for h in &c.host_config.extra_hosts {
+            if let Ok(mut e) = files::parse_extra_host(h) {
+                if e.ip == "host-gateway" {
+                    let Some(g) = gateway else { continue };
+                    e.ip = Ipv4Addr::to_string(&g);
+                }
+                entries.push(e);
             }
-            names.push(c.hostname.clone());
-            entries.push(HostsEntry {
-                ip: ep.ip.clone(),
-                names,
-            });
         }
         for l in &c.host_config.links {
             let Ok((target, alias)) = parse_link(l) else {
@@ -716,19 +721,16 @@ impl Engine {
                 });
             }
         }
-        let gateway = c
-            .endpoints
-            .iter()
-            .find(|e| !e.ip.is_empty())
-            .and_then(|e| e.gateway.parse().ok());
-        for h in &c.host_config.extra_hosts {
-            if let Ok(mut e) = files::parse_extra_host(h) {
-                if e.ip == "host-gateway" {
-                    let Some(g) = gateway else { continue };
-                    e.ip = Ipv4Addr::to_string(&g);
-                }
-                entries.push(e);
+        if let Some(ep) = c.endpoints.iter().find(|e| !e.ip.is_empty()) {
+            let mut names = Vec::new();
+            if !c.config.domainname.is_empty() {
+                names.push(format!("{}.{}", c.hostname, c.config.domainname));
             }
+            names.push(c.hostname.clone());
+            entries.push(HostsEntry {
+                ip: ep.ip.clone(),
+                names,
+            });
         }
         for e in c
             .endpoints

@@ -56,9 +56,8 @@ pub struct HostsEntry {
     pub names: Vec<String>,
 }
 
-/// docker's /etc/hosts: localhost + ip6 lines, then `entries` in order (own
-/// address and names first, then links, user-network peers, --add-host
-/// lines). Entries without a name are left out: a bare address resolves
+/// docker's /etc/hosts: localhost + ip6 lines, then `entries` in the
+/// caller's order (docker's: --add-host lines, links, the own address). Entries without a name are left out: a bare address resolves
 /// nothing. Names are expected validated (no whitespace).
 pub fn hosts_file(entries: &[HostsEntry]) -> String {
     let mut out = String::from(
