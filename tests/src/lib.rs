@@ -622,7 +622,9 @@ pub fn check_ok(args: &[&str], out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Asserts a berth run failed with one "Error:" line; returns (code, stderr).
+/// Asserts a berth run failed with an "Error:" line (or docker's "Error
+/// response from daemon:" for a refusal berthd sends); returns (code,
+/// stderr).
 pub fn check_fail(args: &[&str], out: &Output) -> (i32, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
@@ -631,7 +633,9 @@ pub fn check_fail(args: &[&str], out: &Output) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(
-        stderr.lines().any(|l| l.starts_with("Error: ")),
+        stderr
+            .lines()
+            .any(|l| l.starts_with("Error: ") || l.starts_with("Error response from daemon: ")),
         "berth {args:?}: no 'Error:' line in stderr: {stderr}"
     );
     (out.status.code().unwrap_or(-1), stderr)
