@@ -638,55 +638,6 @@ fn stop_signal_init_and_runtime_runc() {
 }
 
 #[test]
-fn network_none_has_only_lo() {
-    let d = daemon();
-    let (code, out, err) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "cat",
-            "/proc/net/dev",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let ifaces: Vec<&str> = out
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(str::trim)
-        .collect();
-    assert_eq!(ifaces, ["lo"], "{out}");
-    let (code, out, _) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "2",
-            "127.0.0.1",
-        ],
-    );
-    assert_eq!(code, 0, "lo is not up: {out}");
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "--network", "nosuchnet", "busybox", "true"]),
-    );
-    assert_eq!(code, 125);
-    assert!(err.contains("network nosuchnet not found"), "{err}");
-    d.assert_no_containers_left();
-}
-
-#[test]
 fn logs_follow_tail_timestamps_and_restart() {
     let mut d = daemon();
     let id = d

@@ -806,6 +806,12 @@ fn network_none_has_only_lo() {
     assert_eq!(inspect(&d, "alone")["HostConfig"]["NetworkMode"], "none");
     assert!(bridge_ports(&d.bridge()).is_empty());
     d.ok(&["rm", "-f", "alone"]);
+    let (code, err) = check_fail(
+        &["run"],
+        &d.berth(&["run", "--rm", "--network", "nosuchnet", "busybox", "true"]),
+    );
+    assert_eq!(code, 125);
+    assert!(err.contains("network nosuchnet not found"), "{err}");
     d.assert_no_containers_left();
 }
 

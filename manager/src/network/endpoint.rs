@@ -472,7 +472,7 @@ impl Engine {
                 write_file(&resolv_path(&dir), &resolv(&host_resolv)?)?;
                 let all = self.all_containers()?;
                 if let Some((_, me)) = all.iter().find(|(n, c)| n == ns && c.id == rec.id) {
-                    self.write_hosts(ns, me, &all)?;
+                    self.write_hosts(ns, me, &all, &self.user_network_ids()?)?;
                 }
                 Ok(Prepared {
                     netns: Netns::New,
@@ -577,6 +577,17 @@ impl Engine {
     /// device, and the dead namespace's teardown removes them anyway), and
     /// its names in the peers' hosts files.
     pub(crate) async fn network_release(&self, ns: &str, id: &str) {
+        self.network_state().drop_ports(ns, id);
+        // Most teardowns (none, host, a container that never started) have
+        // nothing to give back: no record rewrite for them.
+        let held = self
+            .container_record(ns, id)
+            .ok()
+            .flatten()
+            .is_some_and(|r| !r.ports.is_empty() || r.endpoints.iter().any(|e| !e.ip.is_empty()));
+        if !held {
+            return;
+        }
         let owner = ipam::owner(ns, id);
         let mut old = Vec::new();
         let mut had_ports = false;
@@ -589,7 +600,6 @@ impl Engine {
             }
             Ok(())
         });
-        self.network_state().drop_ports(ns, id);
         for e in old.iter().filter(|e| !e.ip.is_empty()) {
             if let Ok(ip) = e.ip.parse() {
                 if let Err(err) = ipam::release(self.store(), &e.network_id, ip, &owner) {
@@ -654,7 +664,7 @@ impl Engine {
                 .iter()
                 .any(|e| !e.ip.is_empty() && touched.contains(&e.network_id));
             if member {
-                if let Err(e) = self.write_hosts(ns, c, &all) {
+                if let Err(e) = self.write_hosts(ns, c, &all, &user) {
                     warn!(id = %c.id, error = %e, "cannot update the hosts file");
                 }
             }
@@ -680,8 +690,8 @@ impl Engine {
         ns: &str,
         c: &ContainerRecord,
         all: &[(String, ContainerRecord)],
+        user: &BTreeSet<String>,
     ) -> Result<()> {
-        let user = self.user_network_ids()?;
         let peers: Vec<&ContainerRecord> = all
             .iter()
             .filter(|(n, p)| n == ns && p.id != c.id)
@@ -1038,7 +1048,7 @@ impl Engine {
         // Its own file loses that network's names too.
         if updated.state.running() {
             let all = self.all_containers()?;
-            self.write_hosts(ns, &updated, &all)?;
+            self.write_hosts(ns, &updated, &all, &self.user_network_ids()?)?;
         }
         Ok(())
     }

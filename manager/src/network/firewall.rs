@@ -883,12 +883,8 @@ mod tests {
         require_root();
         forwarding_on();
         let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
+        let (br, _br_guard, net) = bridge_up(&nl).await;
         let gateway = host(net, 1);
-        nl.ensure_bridge(&br, gateway, 24)
-            .await
-            .expect("ensure_bridge");
         let (ns_a, _, _ga) = endpoint(&nl, &br, net, 2).await;
         let (ns_b, ip_b, _gb) = endpoint(&nl, &br, net, 3).await;
         let port_b = serve_in(&ns_b, "pong", 4);

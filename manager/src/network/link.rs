@@ -670,6 +670,17 @@ pub(crate) mod test_support {
         (name.clone(), LinkGuard(name))
     }
 
+    /// A test bridge made and up on a fresh /24 (its gateway the first
+    /// address): its name, the guard that deletes it, the subnet.
+    pub(crate) async fn bridge_up(nl: &Netlink) -> (String, LinkGuard, Ipv4Net) {
+        let (br, guard) = test_bridge();
+        let net = test_subnet(nl).await;
+        nl.ensure_bridge(&br, host(net, 1), 24)
+            .await
+            .expect("ensure_bridge");
+        (br, guard, net)
+    }
+
     /// A /24 in 10.252.0.0/16 that no other test of this process holds and
     /// no host route overlaps.
     pub(crate) async fn test_subnet(nl: &Netlink) -> Ipv4Net {
@@ -851,12 +862,8 @@ mod tests {
     async fn attach_veth_puts_a_namespace_on_the_bridge() {
         require_root();
         let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
+        let (br, _br_guard, net) = bridge_up(&nl).await;
         let gateway = host(net, 1);
-        nl.ensure_bridge(&br, gateway, 24)
-            .await
-            .expect("ensure_bridge");
 
         let shown = host_ip_json(&["addr", "show", "dev", &br]);
         assert_eq!(addrs(&shown), [format!("{gateway}/24")]);
@@ -931,11 +938,7 @@ mod tests {
     async fn a_failed_attach_leaves_nothing_behind() {
         require_root();
         let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
-        nl.ensure_bridge(&br, host(net, 1), 24)
-            .await
-            .expect("ensure_bridge");
+        let (br, _br_guard, net) = bridge_up(&nl).await;
         let ns = new_netns().expect("netns");
 
         // A gateway outside the subnet: the route is refused after the pair
@@ -1008,12 +1011,8 @@ mod tests {
     async fn ensure_bridge_is_idempotent_and_repairs_the_bridge() {
         require_root();
         let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
+        let (br, _br_guard, net) = bridge_up(&nl).await;
         let gateway = host(net, 1);
-        nl.ensure_bridge(&br, gateway, 24)
-            .await
-            .expect("ensure_bridge");
         nl.ensure_bridge(&br, gateway, 24).await.expect("again");
         let shown = host_ip_json(&["addr", "show", "dev", &br]);
         assert_eq!(addrs(&shown), [format!("{gateway}/24")]);
@@ -1090,11 +1089,7 @@ mod tests {
     async fn overlapping_routes_see_the_bridge_subnet() {
         require_root();
         let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
-        nl.ensure_bridge(&br, host(net, 1), 24)
-            .await
-            .expect("ensure_bridge");
+        let (br, _br_guard, net) = bridge_up(&nl).await;
         let ours = (net, br.clone());
 
         let wider = Ipv4Net::new(net.network(), 16).expect("/16").trunc();
@@ -1121,11 +1116,7 @@ mod tests {
     async fn concurrent_attaches_on_one_bridge() {
         require_root();
         let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard) = test_bridge();
-        let net = test_subnet(&nl).await;
-        nl.ensure_bridge(&br, host(net, 1), 24)
-            .await
-            .expect("ensure_bridge");
+        let (br, _br_guard, net) = bridge_up(&nl).await;
         let endpoints: Vec<(OwnedFdBox, VethSpec)> = (0..8)
             .map(|i| {
                 (

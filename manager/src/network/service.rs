@@ -137,6 +137,15 @@ impl Engine {
         Ok(v)
     }
 
+    /// Ids of the networks some container (running or not) is connected to.
+    pub fn used_network_ids(&self) -> Result<std::collections::BTreeSet<String>> {
+        Ok(self
+            .all_containers()?
+            .into_iter()
+            .flat_map(|(_, c)| c.endpoints.into_iter().map(|e| e.network_id))
+            .collect())
+    }
+
     /// At start-up, before containers are recovered: the predefined
     /// networks' records, every bridge network's bridge, the sysctls.
     pub async fn init_networks(&self) -> Result<()> {
@@ -378,11 +387,7 @@ impl Engine {
 
     /// Removes every user-defined network no container refers to.
     pub async fn prune_networks(&self, filters: &[(String, String)]) -> Result<Vec<String>> {
-        let used: std::collections::BTreeSet<String> = self
-            .all_containers()?
-            .into_iter()
-            .flat_map(|(_, c)| c.endpoints.into_iter().map(|e| e.network_id))
-            .collect();
+        let used = self.used_network_ids()?;
         let mut deleted = Vec::new();
         for n in self.networks()? {
             if n.predefined || used.contains(&n.id) {

@@ -194,10 +194,10 @@ impl networks_server::Networks for Networks {
         req: Request<ListNetworksRequest>,
     ) -> Result<Response<ListNetworksResponse>, Status> {
         let filters = parse_filters(&req.into_inner().filters)?;
+        let used = self.engine.used_network_ids().map_err(status)?;
         let mut networks = Vec::new();
         for n in self.engine.networks().map_err(status)? {
-            let attached = self.engine.network_containers(&n).map_err(status)?;
-            if matches(&n, &filters, !attached.is_empty())? {
+            if matches(&n, &filters, used.contains(&n.id))? {
                 networks.push(to_proto(&n, &[]));
             }
         }
