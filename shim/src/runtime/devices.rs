@@ -12,8 +12,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::SFlag;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
 
-use super::securejoin::secure_join;
-use super::sys::Syscall;
+use super::sys::{Create, InRoot, Syscall};
 use super::{RuntimeError, StepError};
 
 /// One node to create.
@@ -187,26 +186,31 @@ pub fn apply_rules_v1(dir: &Path, rules: &[Rule]) -> io::Result<()> {
     Ok(())
 }
 
-/// Create `devices` under `rootfs` (before pivot_root, so the host's nodes
-/// are still reachable at their own paths for the bind fallback).
-pub fn create(sys: &dyn Syscall, rootfs: &Path, devices: &[Device]) -> Result<(), StepError> {
+/// Create `devices` in the rootfs `root` (before pivot_root, so the host's
+/// nodes are still reachable at their own paths for the bind fallback).
+/// Each node is made by name in its resolved parent directory.
+pub fn create(sys: &dyn Syscall, root: &InRoot, devices: &[Device]) -> Result<(), StepError> {
     for d in devices {
-        let dest = secure_join(rootfs, &d.path)
-            .map_err(StepError::with(|| format!("device {}", d.path.display())))?;
-        if let Some(parent) = dest.parent() {
-            sys.mkdir_all(parent)
-                .map_err(StepError::with(|| format!("mkdir {}", parent.display())))?;
-        }
-        sys.remove_file(&dest)
-            .map_err(StepError::with(|| format!("remove {}", dest.display())))?;
+        let what = || format!("device {}", d.path.display());
+        let (Some(parent), Some(name)) = (d.path.parent(), d.path.file_name()) else {
+            return Err(StepError::new(
+                what(),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
+            ));
+        };
+        let dir = sys
+            .resolve(root, parent, Create::Dir)
+            .map_err(StepError::with(|| format!("mkdir {}", parent.display())))?;
+        sys.remove_at(&dir, name)
+            .map_err(StepError::with(|| format!("remove {}", d.path.display())))?;
         let dev = libc::makedev(d.major as u32, d.minor as u32);
-        match sys.mknod(&dest, d.kind, d.mode, dev) {
+        match sys.mknod_at(&dir, name, d.kind, d.mode, dev) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => bind_host(sys, d, &dest)?,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => bind_host(sys, d, &dir, name)?,
             Err(e) => return Err(StepError::new(format!("mknod {}", d.path.display()), e)),
         }
         if d.uid.is_some() || d.gid.is_some() {
-            sys.chown(&dest, d.uid, d.gid)
+            sys.chown_at(&dir, name, d.uid, d.gid)
                 .map_err(StepError::with(|| format!("chown {}", d.path.display())))?;
         }
     }
@@ -214,24 +218,33 @@ pub fn create(sys: &dyn Syscall, rootfs: &Path, devices: &[Device]) -> Result<()
 }
 
 /// mknod is refused: bind the host's node of the same path instead.
-fn bind_host(sys: &dyn Syscall, d: &Device, dest: &Path) -> Result<(), StepError> {
+fn bind_host(
+    sys: &dyn Syscall,
+    d: &Device,
+    dir: &InRoot,
+    name: &std::ffi::OsStr,
+) -> Result<(), StepError> {
     let what = || {
         format!(
             "bind host device {} (mknod not permitted)",
             d.path.display()
         )
     };
-    sys.create_file(dest).map_err(StepError::with(what))?;
-    sys.mount(Some(&d.path), dest, None, MsFlags::MS_BIND, None)
+    let target = sys
+        .create_file_at(dir, name)
+        .map_err(StepError::with(what))?;
+    sys.mount(Some(&d.path), &target.path(), None, MsFlags::MS_BIND, None)
         .map_err(StepError::with(what))
 }
 
 /// /dev/ptmx → pts/ptmx (the devpts instance's own), and /dev/fd,
-/// stdin, stdout, stderr → /proc/self/fd.
-pub fn symlinks(sys: &dyn Syscall, rootfs: &Path) -> Result<(), StepError> {
-    let dev = rootfs.join("dev");
-    let ptmx = dev.join("ptmx");
-    sys.remove_file(&ptmx)
+/// stdin, stdout, stderr → /proc/self/fd, made in the rootfs's resolved
+/// /dev (a tmpfs mounted there: the image's /dev cannot be a symlink).
+pub fn symlinks(sys: &dyn Syscall, root: &InRoot) -> Result<(), StepError> {
+    let dev = sys
+        .resolve(root, Path::new("/dev"), Create::Nothing)
+        .map_err(StepError::with(|| "open /dev".to_owned()))?;
+    sys.remove_at(&dev, "ptmx".as_ref())
         .map_err(StepError::with(|| "remove /dev/ptmx".to_owned()))?;
     let links = [
         ("pts/ptmx", "ptmx"),
@@ -241,7 +254,7 @@ pub fn symlinks(sys: &dyn Syscall, rootfs: &Path) -> Result<(), StepError> {
         ("/proc/self/fd/2", "stderr"),
     ];
     for (target, name) in links {
-        match sys.symlink(Path::new(target), &dev.join(name)) {
+        match sys.symlink_at(Path::new(target), &dev, name.as_ref()) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
                 return Err(StepError::new(format!("symlink /dev/{name}"), e))
             }
@@ -308,7 +321,8 @@ mod tests {
             mknod_eperm: true,
             ..Default::default()
         };
-        create(&sys, t.path(), &standard_devices()[..1]).unwrap();
+        let r = sys.open_root(t.path()).unwrap();
+        create(&sys, &r, &standard_devices()[..1]).unwrap();
         let root = t.path().display().to_string();
         assert_eq!(
             sys.calls(),
@@ -320,7 +334,7 @@ mod tests {
             ]
         );
         let sys = FakeSyscall::default();
-        create(&sys, t.path(), &standard_devices()[..1]).unwrap();
+        create(&sys, &r, &standard_devices()[..1]).unwrap();
         assert_eq!(sys.calls()[2], format!("mknod {root}/dev/null c 1:3 666"));
     }
 }

@@ -21,7 +21,7 @@ use super::plan::Plan;
 use super::process::{Channel, Msg};
 use super::rootfs::{self, Rootfs};
 use super::seccomp::Filter;
-use super::sys::Syscall;
+use super::sys::{Create, Syscall};
 use super::StepError;
 
 /// What the init works from (all prepared by the parent).
@@ -123,11 +123,16 @@ impl Init<'_> {
             sys.write_file(file, value.as_bytes())
                 .map_err(|e| StepError::new(format!("write sysctl {}", file.display()), e))?;
         }
+        // From here "/" is the container's root: paths are still resolved
+        // in it, so an image's symlinks (or /proc's magic links) stay inside.
+        let root = sys
+            .open_root(Path::new("/"))
+            .map_err(|e| StepError::new("open the container's /", e))?;
         for p in &plan.readonly_paths {
-            rootfs::readonly_path(sys, p)?;
+            rootfs::readonly_path(sys, &root, p)?;
         }
         for p in &plan.masked_paths {
-            rootfs::mask_path(sys, p)?;
+            rootfs::mask_path(sys, &root, p)?;
         }
         if plan.readonly_root {
             rootfs::readonly_root(sys)?;
@@ -147,14 +152,24 @@ impl Init<'_> {
         apply::prepare(&plan.process, self.seccomp, stdio, slave.is_some())
     }
 
-    /// Bind /dev/pts/N onto /dev/console (created when missing).
+    /// Bind /dev/pts/N onto /dev/console (created when missing), after
+    /// pivot_root: /dev is the container's own tmpfs.
     fn bind_console(&self, n: u32) -> Result<(), StepError> {
         let sys = self.sys;
-        let console = Path::new("/dev/console");
         let pts = format!("/dev/pts/{n}");
-        sys.create_file(console)
+        let root = sys
+            .open_root(Path::new("/"))
+            .map_err(|e| StepError::new("open the container's /", e))?;
+        let console = sys
+            .resolve(&root, Path::new("/dev/console"), Create::File)
             .map_err(|e| StepError::new("create /dev/console", e))?;
-        sys.mount(Some(Path::new(&pts)), console, None, MsFlags::MS_BIND, None)
-            .map_err(|e| StepError::new(format!("bind {pts} onto /dev/console"), e))
+        sys.mount(
+            Some(Path::new(&pts)),
+            &console.path(),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+        .map_err(|e| StepError::new(format!("bind {pts} onto /dev/console"), e))
     }
 }

@@ -36,12 +36,14 @@ mod capabilities;
 mod devices;
 mod exec;
 mod init;
+mod inroot;
 mod join;
 mod mounts;
 mod plan;
 mod process;
 mod rlimits;
 mod rootfs;
+#[cfg(test)]
 mod securejoin;
 pub mod sys;
 mod user;

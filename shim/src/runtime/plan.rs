@@ -407,11 +407,13 @@ impl ProcessPlan {
 /// The home directory of `uid` in the rootfs's /etc/passwd, "/" when the
 /// file or the entry is missing (runc's rule).
 fn home_dir(rootfs: &Path, uid: u32) -> String {
-    let Ok(passwd) = super::securejoin::secure_join(rootfs, Path::new("/etc/passwd")) else {
-        return "/".to_owned();
-    };
-    std::fs::read_to_string(passwd)
+    // Read through a descriptor resolved inside the rootfs: the image's
+    // /etc (or /etc/passwd) may be a symlink.
+    let passwd = super::inroot::read_file(rootfs, Path::new("/etc/passwd"), 4 << 20);
+    passwd
         .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .and_then(|text| {
             text.lines().find_map(|line| {
                 let f: Vec<&str> = line.split(':').collect();

@@ -2,8 +2,11 @@
 //! namespace: mounts made private, the rootfs bound onto itself, the spec's
 //! mounts in order (with the container's own cgroup tree at
 //! /sys/fs/cgroup), /dev, pivot_root; then masked and read-only paths and a
-//! read-only root. Every mount point is found with [`secure_join`], so an
-//! image's symlinks cannot send a mount outside its rootfs.
+//! read-only root. Every mount point is resolved inside the rootfs and
+//! mounted through its descriptor ([`Syscall::resolve`]), so an image's
+//! symlinks cannot send a mount, a directory or a device node outside it.
+//! As runc does, an image whose /proc, /sys or /dev is a symlink is refused:
+//! the kernel filesystems and their masks must land on the real directories.
 
 use std::fs;
 use std::io;
@@ -13,9 +16,11 @@ use nix::mount::MsFlags;
 
 use super::devices::{self, Device};
 use super::mounts::{flag_names, MountEntry, MountKind};
-use super::securejoin::secure_join;
-use super::sys::Syscall;
+use super::sys::{Create, InRoot, Syscall};
 use super::StepError;
+
+/// Where the kernel's filesystems go: an image may not make these symlinks.
+const KERNEL_DIRS: &[&str] = &["/proc", "/sys", "/dev"];
 
 /// Flags a remount must keep when they are locked (a user namespace cannot
 /// clear them).
@@ -145,50 +150,92 @@ impl Rootfs<'_> {
         .map_err(StepError::with(|| {
             format!("bind rootfs {} onto itself", self.root.display())
         }))?;
+        // Opened after the bind, so the handle is the mount pivot_root takes.
+        let root = sys.open_root(self.root).map_err(StepError::with(|| {
+            format!("open rootfs {}", self.root.display())
+        }))?;
+        self.refuse_symlinked_kernel_dirs(&root)?;
         for m in self.mounts {
-            self.mount(m)?;
+            self.mount(&root, m)?;
         }
         if self.cwd != Path::new("/") {
-            let what = || format!("create cwd {}", self.cwd.display());
-            let cwd = secure_join(self.root, self.cwd).map_err(StepError::with(what))?;
-            sys.mkdir_all(&cwd).map_err(StepError::with(what))?;
+            sys.resolve(&root, self.cwd, Create::Dir)
+                .map_err(StepError::with(|| {
+                    format!("create cwd {}", self.cwd.display())
+                }))?;
         }
         let dev_mounted = self
             .mounts
             .iter()
             .any(|m| m.destination == Path::new("/dev") && m.kind != MountKind::Bind);
         if dev_mounted {
-            devices::create(sys, self.root, self.devices)?;
-            devices::symlinks(sys, self.root)?;
+            devices::create(sys, &root, self.devices)?;
+            devices::symlinks(sys, &root)?;
         }
         sys.pivot_root(self.root).map_err(StepError::with(|| {
             format!("pivot_root to {}", self.root.display())
         }))
     }
 
-    fn mount(&self, m: &MountEntry) -> Result<(), StepError> {
+    /// runc's rule: /proc, /sys and /dev are real directories (or missing),
+    /// never symlinks, and so is the mount point of any proc or sysfs mount.
+    fn refuse_symlinked_kernel_dirs(&self, root: &InRoot) -> Result<(), StepError> {
+        let kernel_fs = self.mounts.iter().filter_map(|m| match &m.kind {
+            MountKind::Fs(t) if t == "proc" || t == "sysfs" => Some(m.destination.as_path()),
+            _ => None,
+        });
+        for dir in KERNEL_DIRS.iter().map(Path::new).chain(kernel_fs) {
+            let link = self.sys.is_symlink(root, dir).map_err(StepError::with(|| {
+                format!("check {} in the rootfs", dir.display())
+            }))?;
+            if link {
+                return Err(StepError::new(
+                    format!("mount {}", dir.display()),
+                    io::Error::other(format!(
+                        "the image's {} is a symlink: refused (it must be a directory)",
+                        dir.display()
+                    )),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn mount(&self, root: &InRoot, m: &MountEntry) -> Result<(), StepError> {
         let sys = self.sys;
         let what = || format!("mount {}", m.destination.display());
-        let dest = secure_join(self.root, &m.destination).map_err(StepError::with(what))?;
         match &m.kind {
-            MountKind::Bind => self.bind(m, &dest)?,
-            MountKind::Cgroup => self.cgroup(m, &dest)?,
+            MountKind::Bind => self.bind(root, m)?,
+            MountKind::Cgroup => self.cgroup(root, m)?,
             MountKind::Fs(fstype) => {
-                sys.mkdir_all(&dest).map_err(StepError::with(what))?;
+                let dest = sys
+                    .resolve(root, &m.destination, Create::Dir)
+                    .map_err(StepError::with(what))?;
                 let source = m.source.as_deref().unwrap_or(Path::new(fstype));
                 let data = Some(m.options.data.as_str()).filter(|d| !d.is_empty());
-                sys.mount(Some(source), &dest, Some(fstype), m.options.flags, data)
-                    .map_err(StepError::with(|| {
-                        format!(
-                            "mount {fstype} on {} ({})",
-                            m.destination.display(),
-                            flag_names(m.options.flags)
-                        )
-                    }))?;
+                sys.mount(
+                    Some(source),
+                    &dest.path(),
+                    Some(fstype),
+                    m.options.flags,
+                    data,
+                )
+                .map_err(StepError::with(|| {
+                    format!(
+                        "mount {fstype} on {} ({})",
+                        m.destination.display(),
+                        flag_names(m.options.flags)
+                    )
+                }))?;
             }
         }
         if !m.options.propagation.is_empty() {
-            sys.mount(None, &dest, None, m.options.propagation, None)
+            // Resolved again: the handle from before the mount names what
+            // the mount now covers.
+            let dest = sys
+                .resolve(root, &m.destination, Create::Nothing)
+                .map_err(StepError::with(what))?;
+            sys.mount(None, &dest.path(), None, m.options.propagation, None)
                 .map_err(StepError::with(|| {
                     format!(
                         "make {} {}",
@@ -200,7 +247,7 @@ impl Rootfs<'_> {
         Ok(())
     }
 
-    fn bind(&self, m: &MountEntry, dest: &Path) -> Result<(), StepError> {
+    fn bind(&self, root: &InRoot, m: &MountEntry) -> Result<(), StepError> {
         let sys = self.sys;
         let source = m.source.as_deref().unwrap_or(Path::new(""));
         let what = || {
@@ -210,21 +257,26 @@ impl Rootfs<'_> {
                 m.destination.display()
             )
         };
+        // The source is the host's (a volume, the container's hosts file):
+        // berth chose it, so its path is trusted.
         let meta = fs::metadata(source).map_err(StepError::with(what))?;
-        if meta.is_dir() {
-            sys.mkdir_all(dest).map_err(StepError::with(what))?;
+        let create = if meta.is_dir() {
+            Create::Dir
         } else {
-            if let Some(parent) = dest.parent() {
-                sys.mkdir_all(parent).map_err(StepError::with(what))?;
-            }
-            sys.create_file(dest).map_err(StepError::with(what))?;
-        }
+            Create::File
+        };
+        let dest = sys
+            .resolve(root, &m.destination, create)
+            .map_err(StepError::with(what))?;
         let flags = m.options.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        sys.mount(Some(source), dest, None, flags, None)
+        sys.mount(Some(source), &dest.path(), None, flags, None)
             .map_err(StepError::with(what))?;
         let extra = m.options.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
-            remount(sys, dest, extra).map_err(StepError::with(|| {
+            let dest = sys
+                .resolve(root, &m.destination, Create::Nothing)
+                .map_err(StepError::with(what))?;
+            remount(sys, &dest.path(), extra).map_err(StepError::with(|| {
                 format!("remount {} {}", m.destination.display(), flag_names(extra))
             }))?;
         }
@@ -232,7 +284,7 @@ impl Rootfs<'_> {
     }
 
     /// The container's own cgroup tree at /sys/fs/cgroup, as docker shows it.
-    fn cgroup(&self, m: &MountEntry, dest: &Path) -> Result<(), StepError> {
+    fn cgroup(&self, root: &InRoot, m: &MountEntry) -> Result<(), StepError> {
         let sys = self.sys;
         let cg = self.cgroups;
         let ro = m.options.flags & MsFlags::MS_RDONLY;
@@ -244,37 +296,46 @@ impl Rootfs<'_> {
             let p = p.to_owned();
             move || format!("mount cgroup on {}", p.display())
         };
-        sys.mkdir_all(dest).map_err(StepError::with(what(dest)))?;
+        let top = m.destination.as_path();
+        let dest = sys
+            .resolve(root, top, Create::Dir)
+            .map_err(StepError::with(what(top)))?;
         if cg.v2 {
             return if cg.joined_namespace {
                 sys.mount(
                     Some(Path::new("cgroup2")),
-                    dest,
+                    &dest.path(),
                     Some("cgroup2"),
                     base | ro,
                     None,
                 )
-                .map_err(StepError::with(what(dest)))
+                .map_err(StepError::with(what(top)))
             } else {
                 let host = Path::new("/sys/fs/cgroup").join(cg.path.trim_start_matches('/'));
-                self.bind_ro(&host, dest, base | ro)
+                self.bind_ro(root, &host, top, base | ro)
             };
         }
         sys.mount(
             Some(Path::new("tmpfs")),
-            dest,
+            &dest.path(),
             Some("tmpfs"),
             base,
             Some("mode=755"),
         )
-        .map_err(StepError::with(what(dest)))?;
+        .map_err(StepError::with(what(top)))?;
+        // Everything below is made in the tmpfs just mounted: resolved anew.
+        let tmpfs = sys
+            .resolve(root, top, Create::Nothing)
+            .map_err(StepError::with(what(top)))?;
         for h in &cg.v1 {
-            let d = dest.join(&h.dir);
-            sys.mkdir_all(&d).map_err(StepError::with(what(&d)))?;
+            let d = top.join(&h.dir);
+            let dir = sys
+                .resolve(root, &d, Create::Dir)
+                .map_err(StepError::with(what(&d)))?;
             if cg.joined_namespace {
                 sys.mount(
                     Some(Path::new("cgroup")),
-                    &d,
+                    &dir.path(),
                     Some("cgroup"),
                     base | ro,
                     Some(&h.options),
@@ -282,21 +343,20 @@ impl Rootfs<'_> {
                 .map_err(StepError::with(what(&d)))?;
             } else {
                 let host = h.mount_point.join(cg.path.trim_start_matches('/'));
-                self.bind_ro(&host, &d, base | ro)?;
+                self.bind_ro(root, &host, &d, base | ro)?;
             }
             // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
             if h.dir.contains(',') {
                 for name in h.dir.split(',') {
-                    let link = dest.join(name);
-                    sys.symlink(Path::new(&h.dir), &link)
-                        .map_err(StepError::with(what(&link)))?;
+                    sys.symlink_at(Path::new(&h.dir), &tmpfs, name.as_ref())
+                        .map_err(StepError::with(what(&top.join(name))))?;
                 }
             }
         }
         if !ro.is_empty() {
             sys.mount(
                 None,
-                dest,
+                &tmpfs.path(),
                 None,
                 MsFlags::MS_REMOUNT | base | ro,
                 Some("mode=755"),
@@ -308,12 +368,26 @@ impl Rootfs<'_> {
         Ok(())
     }
 
-    fn bind_ro(&self, host: &Path, dest: &Path, flags: MsFlags) -> Result<(), StepError> {
+    /// Bind the host's `host` onto `dest` (a container path, made already)
+    /// and remount it with `flags`.
+    fn bind_ro(
+        &self,
+        root: &InRoot,
+        host: &Path,
+        dest: &Path,
+        flags: MsFlags,
+    ) -> Result<(), StepError> {
+        let sys = self.sys;
         let what = || format!("bind {} to {}", host.display(), dest.display());
-        self.sys
-            .mount(Some(host), dest, None, MsFlags::MS_BIND, None)
+        let target = sys
+            .resolve(root, dest, Create::Nothing)
             .map_err(StepError::with(what))?;
-        remount(self.sys, dest, flags).map_err(StepError::with(what))
+        sys.mount(Some(host), &target.path(), None, MsFlags::MS_BIND, None)
+            .map_err(StepError::with(what))?;
+        let target = sys
+            .resolve(root, dest, Create::Nothing)
+            .map_err(StepError::with(what))?;
+        remount(sys, &target.path(), flags).map_err(StepError::with(what))
     }
 }
 
@@ -331,54 +405,60 @@ pub fn remount(sys: &dyn Syscall, dest: &Path, flags: MsFlags) -> io::Result<()>
 }
 
 /// Hide `path`: /dev/null over a file, an empty read-only tmpfs over a
-/// directory; a missing path is skipped. Runs after pivot_root.
-pub fn mask_path(sys: &dyn Syscall, path: &Path) -> Result<(), StepError> {
+/// directory; a missing path is skipped. Runs after pivot_root, with `root`
+/// the container's `/`.
+pub fn mask_path(sys: &dyn Syscall, root: &InRoot, path: &Path) -> Result<(), StepError> {
     let what = || format!("mask {}", path.display());
-    match fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StepError::new(what(), e)),
-        Ok(m) if m.is_dir() => sys
-            .mount(
-                Some(Path::new("tmpfs")),
-                path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                None,
-            )
-            .map_err(StepError::with(what)),
-        Ok(_) => sys
-            .mount(
-                Some(Path::new("/dev/null")),
-                path,
-                None,
-                MsFlags::MS_BIND,
-                None,
-            )
-            .map_err(StepError::with(what)),
+    let target = match sys.resolve(root, path, Create::Nothing) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        r => r.map_err(StepError::with(what))?,
+    };
+    if sys.is_dir(&target).map_err(StepError::with(what))? {
+        sys.mount(
+            Some(Path::new("tmpfs")),
+            &target.path(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None,
+        )
+        .map_err(StepError::with(what))
+    } else {
+        sys.mount(
+            Some(Path::new("/dev/null")),
+            &target.path(),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+        .map_err(StepError::with(what))
     }
 }
 
 /// Make `path` read-only (bind it onto itself, remount ro keeping its other
-/// flags); a missing path is skipped. Runs after pivot_root.
-pub fn readonly_path(sys: &dyn Syscall, path: &Path) -> Result<(), StepError> {
+/// flags); a missing path is skipped. Runs after pivot_root, with `root`
+/// the container's `/`.
+pub fn readonly_path(sys: &dyn Syscall, root: &InRoot, path: &Path) -> Result<(), StepError> {
     let what = || format!("make {} read-only", path.display());
-    match fs::symlink_metadata(path) {
+    let target = match sys.resolve(root, path, Create::Nothing) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StepError::new(what(), e)),
-        Ok(_) => {}
-    }
+        r => r.map_err(StepError::with(what))?,
+    };
+    let t = target.path();
+    sys.mount(Some(&t), &t, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+        .map_err(StepError::with(|| {
+            format!("bind {} onto itself", path.display())
+        }))?;
+    // The bind now covers the handle's object: the remount goes to it.
+    let bound = sys
+        .resolve(root, path, Create::Nothing)
+        .map_err(StepError::with(what))?;
+    let bound = bound.path();
+    let keep = sys.mount_flags(&bound).map_err(StepError::with(|| {
+        format!("read {}'s mount flags", path.display())
+    }))? & LOCKABLE;
     sys.mount(
-        Some(path),
-        path,
         None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )
-    .map_err(StepError::with(what))?;
-    let keep = sys.mount_flags(path).map_err(StepError::with(what))? & LOCKABLE;
-    sys.mount(
-        None,
-        path,
+        &bound,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
         None,

@@ -203,9 +203,11 @@ fn own_cgroup_directories_are_bound_by_path() {
 #[test]
 fn a_symlinked_mount_point_stays_inside_the_rootfs() {
     let root = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink("/../../../etc", root.path().join("proc")).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/../../../etc", root.path().join("data")).unwrap();
     let r = root.path().display().to_string();
-    let mounts = entries(&[mount("/proc", "proc", "proc", &[])], Path::new("/b")).unwrap();
+    let s = src.path().display().to_string();
+    let mounts = entries(&[mount("/data", "bind", &s, &["rbind"])], Path::new("/b")).unwrap();
     let sys = FakeSyscall::default();
     Rootfs {
         sys: &sys,
@@ -218,7 +220,55 @@ fn a_symlinked_mount_point_stays_inside_the_rootfs() {
     }
     .build()
     .unwrap();
-    assert_eq!(sys.calls()[3], format!("mount proc {r}/etc proc 0 -"));
+    assert_eq!(sys.calls()[3], format!("mount {s} {r}/etc - bind,rec -"));
+}
+
+#[test]
+fn symlinked_proc_sys_or_dev_is_refused() {
+    for (link, target) in [
+        ("proc", "/../../../etc"),
+        ("sys", "proc"),
+        ("dev", "../../tmp"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
+        let mounts = entries(&[mount("/proc", "proc", "proc", &[])], Path::new("/b")).unwrap();
+        let sys = FakeSyscall::default();
+        let e = Rootfs {
+            sys: &sys,
+            root: root.path(),
+            propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            mounts: &mounts,
+            cgroups: &CgroupMounts::default(),
+            devices: &[],
+            cwd: Path::new("/"),
+        }
+        .build()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(&format!("the image's /{link} is a symlink")),
+            "{e}"
+        );
+        // Nothing was mounted inside the rootfs.
+        assert_eq!(sys.calls().len(), 2, "{:#?}", sys.calls());
+    }
+    // A proc mount elsewhere must not land on a symlink either.
+    let root = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/", root.path().join("hostproc")).unwrap();
+    let mounts = entries(&[mount("/hostproc", "proc", "proc", &[])], Path::new("/b")).unwrap();
+    let sys = FakeSyscall::default();
+    let rootfs = Rootfs {
+        sys: &sys,
+        root: root.path(),
+        propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        mounts: &mounts,
+        cgroups: &CgroupMounts::default(),
+        devices: &[],
+        cwd: Path::new("/"),
+    };
+    assert!(rootfs.build().is_err());
 }
 
 #[test]
@@ -246,11 +296,12 @@ fn masked_and_readonly_paths() {
     let dir = t.path().join("acpi");
     std::fs::create_dir(&dir).unwrap();
     let sys = FakeSyscall::default();
-    mask_path(&sys, &file).unwrap();
-    mask_path(&sys, &dir).unwrap();
-    mask_path(&sys, &t.path().join("missing")).unwrap();
-    readonly_path(&sys, &dir).unwrap();
-    readonly_path(&sys, &t.path().join("missing")).unwrap();
+    let root = sys.open_root(t.path()).unwrap();
+    mask_path(&sys, &root, Path::new("/kcore")).unwrap();
+    mask_path(&sys, &root, Path::new("/acpi")).unwrap();
+    mask_path(&sys, &root, Path::new("/missing")).unwrap();
+    readonly_path(&sys, &root, Path::new("/acpi")).unwrap();
+    readonly_path(&sys, &root, Path::new("/missing")).unwrap();
     readonly_root(&sys).unwrap();
     let (f, d) = (file.display(), dir.display());
     assert_eq!(

@@ -2,19 +2,74 @@
 //! container's filesystem, behind a trait (as youki does): the real
 //! implementation calls the kernel, the recording fake lets unit tests check
 //! which mounts happen, in which order and with which flags, without root.
+//!
+//! Nothing inside the container's root is touched through a path string:
+//! a path is first resolved within the root ([`Syscall::resolve`], openat2's
+//! RESOLVE_IN_ROOT, see [`super::inroot`]) into an [`InRoot`] handle, and
+//! what follows is done on that handle: `*at` calls on one name in a
+//! resolved directory, or mount(2) on `/proc/self/fd/N`.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
-use nix::fcntl::{open, OFlag};
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, AtFlags, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{mknod, Mode, SFlag};
-use nix::unistd::{chown, fchdir, pivot_root, sethostname, Gid, Uid};
+use nix::sys::stat::{fstat, mknodat, Mode, SFlag};
+use nix::unistd::{
+    fchdir, fchownat, pivot_root, sethostname, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags,
+};
+
+use super::inroot;
+
+/// A path of the container's, resolved inside its root and held open
+/// (O_PATH), so what is done next is done to what was resolved.
+#[derive(Debug)]
+pub struct InRoot {
+    /// `None` only in the recording fake.
+    fd: Option<OwnedFd>,
+    /// The host path it was asked for, for messages (and the fake's record).
+    shown: PathBuf,
+}
+
+impl InRoot {
+    /// What path-taking calls (mount(2), statvfs) get: /proc/self/fd/N,
+    /// which the kernel follows to exactly this object.
+    pub fn path(&self) -> PathBuf {
+        match &self.fd {
+            Some(fd) => inroot::proc_path(fd.as_fd()),
+            None => self.shown.clone(),
+        }
+    }
+
+    /// The path as asked for, for messages.
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    fn fd(&self) -> io::Result<BorrowedFd<'_>> {
+        self.fd
+            .as_ref()
+            .map(|f| f.as_fd())
+            .ok_or_else(|| io::Error::other("a recorded handle has no descriptor"))
+    }
+}
+
+/// What [`Syscall::resolve`] makes when the path is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Nothing: a missing path is ENOENT.
+    Nothing,
+    /// `mkdir -p`, mode 0755.
+    Dir,
+    /// The parent directories and an empty 0644 file (a bind-mount target).
+    File,
+}
 
 /// What the init does to the filesystem and its namespaces.
 pub trait Syscall {
@@ -30,15 +85,40 @@ pub trait Syscall {
     /// Make `new_root` the root and detach the old one (runc's
     /// `pivot_root(".", ".")` trick, which needs no directory for the old root).
     fn pivot_root(&self, new_root: &Path) -> io::Result<()>;
-    /// `mkdir -p`, mode 0755; existing directories are fine.
-    fn mkdir_all(&self, path: &Path) -> io::Result<()>;
-    /// Create an empty file (a bind-mount target) unless it exists.
-    fn create_file(&self, path: &Path) -> io::Result<()>;
-    fn symlink(&self, original: &Path, link: &Path) -> io::Result<()>;
-    /// Remove a file or symlink; missing is fine.
-    fn remove_file(&self, path: &Path) -> io::Result<()>;
-    fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> io::Result<()>;
-    fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()>;
+    /// Open `path` (a host path berth trusts: the rootfs, or `/` after
+    /// pivot_root) as the root paths are resolved in.
+    fn open_root(&self, path: &Path) -> io::Result<InRoot>;
+    /// `path` (a container path) resolved inside `root`: symlinks followed
+    /// as if `root` were `/`, `..` stopped at it, no magic links; what
+    /// `create` asks for is made when missing.
+    fn resolve(&self, root: &InRoot, path: &Path, create: Create) -> io::Result<InRoot>;
+    /// Whether `path` inside `root` is itself a symlink (its parents
+    /// resolved inside the root); missing is false.
+    fn is_symlink(&self, root: &InRoot, path: &Path) -> io::Result<bool>;
+    /// Whether a resolved handle is a directory.
+    fn is_dir(&self, h: &InRoot) -> io::Result<bool>;
+    /// Create an empty file `name` in `dir` unless it exists (not following
+    /// a symlink there); its handle.
+    fn create_file_at(&self, dir: &InRoot, name: &OsStr) -> io::Result<InRoot>;
+    fn symlink_at(&self, original: &Path, dir: &InRoot, name: &OsStr) -> io::Result<()>;
+    /// Remove the file or symlink `name` in `dir`; missing is fine.
+    fn remove_at(&self, dir: &InRoot, name: &OsStr) -> io::Result<()>;
+    fn mknod_at(
+        &self,
+        dir: &InRoot,
+        name: &OsStr,
+        kind: SFlag,
+        mode: u32,
+        dev: u64,
+    ) -> io::Result<()>;
+    /// chown `name` in `dir`, not following a symlink.
+    fn chown_at(
+        &self,
+        dir: &InRoot,
+        name: &OsStr,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> io::Result<()>;
     /// The per-mount flags (ro, nosuid, nodev, noexec, ...) of the mount
     /// holding `path`; a remount must keep the ones that are locked.
     fn mount_flags(&self, path: &Path) -> io::Result<MsFlags>;
@@ -55,6 +135,12 @@ pub struct RealSyscall;
 
 fn errno(e: nix::errno::Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
+}
+
+/// `root`'s shown path with the container path `path` under it, for
+/// messages only (never opened).
+fn shown(root: &InRoot, path: &Path) -> PathBuf {
+    root.shown.join(path.strip_prefix("/").unwrap_or(path))
 }
 
 impl Syscall for RealSyscall {
@@ -96,47 +182,112 @@ impl Syscall for RealSyscall {
         std::env::set_current_dir("/")
     }
 
-    fn mkdir_all(&self, path: &Path) -> io::Result<()> {
-        if path.is_dir() {
-            return Ok(());
+    fn open_root(&self, path: &Path) -> io::Result<InRoot> {
+        Ok(InRoot {
+            fd: Some(inroot::open_root(path)?),
+            shown: path.to_owned(),
+        })
+    }
+
+    fn resolve(&self, root: &InRoot, path: &Path, create: Create) -> io::Result<InRoot> {
+        let r = root.fd()?;
+        let fd = match create {
+            Create::Nothing => inroot::open(r, path, OFlag::O_PATH)?,
+            Create::Dir => inroot::mkdir_all(r, path, Mode::from_bits_truncate(0o755))?,
+            Create::File => match inroot::open(r, path, OFlag::O_PATH) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    let (dir, name) = inroot::parent_of(r, path)?;
+                    let dir = InRoot {
+                        fd: Some(dir),
+                        shown: PathBuf::new(),
+                    };
+                    drop(self.create_file_at(&dir, name)?);
+                    inroot::open(r, path, OFlag::O_PATH)?
+                }
+                fd => fd?,
+            },
+        };
+        Ok(InRoot {
+            fd: Some(fd),
+            shown: shown(root, path),
+        })
+    }
+
+    fn is_symlink(&self, root: &InRoot, path: &Path) -> io::Result<bool> {
+        inroot::is_symlink(root.fd()?, path)
+    }
+
+    fn is_dir(&self, h: &InRoot) -> io::Result<bool> {
+        let st = fstat(h.fd()?.as_raw_fd()).map_err(errno)?;
+        Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+    }
+
+    fn create_file_at(&self, dir: &InRoot, name: &OsStr) -> io::Result<InRoot> {
+        let d = dir.fd()?.as_raw_fd();
+        let name = inroot::check_name(name)?;
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        match openat(Some(d), name, flags, Mode::from_bits_truncate(0o644)) {
+            // SAFETY: openat returned a new descriptor that nothing else owns.
+            Ok(fd) => drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
+            Err(Errno::EEXIST) => {}
+            Err(e) => return Err(errno(e)),
         }
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(path)
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(Some(d), name, flags, Mode::empty()).map_err(errno)?;
+        Ok(InRoot {
+            // SAFETY: as above.
+            fd: Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
+            shown: dir.shown.join(name),
+        })
     }
 
-    fn create_file(&self, path: &Path) -> io::Result<()> {
-        if path.symlink_metadata().is_ok() {
-            return Ok(());
-        }
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(path)
-            .map(drop)
+    fn symlink_at(&self, original: &Path, dir: &InRoot, name: &OsStr) -> io::Result<()> {
+        let name = inroot::check_name(name)?;
+        symlinkat(original, Some(dir.fd()?.as_raw_fd()), name).map_err(errno)
     }
 
-    fn symlink(&self, original: &Path, link: &Path) -> io::Result<()> {
-        std::os::unix::fs::symlink(original, link)
-    }
-
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            r => r,
+    fn remove_at(&self, dir: &InRoot, name: &OsStr) -> io::Result<()> {
+        let name = inroot::check_name(name)?;
+        match unlinkat(
+            Some(dir.fd()?.as_raw_fd()),
+            name,
+            UnlinkatFlags::NoRemoveDir,
+        ) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(errno(e)),
         }
     }
 
-    fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> io::Result<()> {
-        mknod(path, kind, Mode::from_bits_truncate(mode), dev).map_err(errno)
+    fn mknod_at(
+        &self,
+        dir: &InRoot,
+        name: &OsStr,
+        kind: SFlag,
+        mode: u32,
+        dev: u64,
+    ) -> io::Result<()> {
+        let name = inroot::check_name(name)?;
+        let perm = Mode::from_bits_truncate(mode);
+        mknodat(Some(dir.fd()?.as_raw_fd()), name, kind, perm, dev).map_err(errno)
     }
 
-    fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
-        chown(path, uid.map(Uid::from_raw), gid.map(Gid::from_raw)).map_err(errno)
+    fn chown_at(
+        &self,
+        dir: &InRoot,
+        name: &OsStr,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> io::Result<()> {
+        let name = inroot::check_name(name)?;
+        fchownat(
+            Some(dir.fd()?.as_raw_fd()),
+            name,
+            uid.map(Uid::from_raw),
+            gid.map(Gid::from_raw),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(errno)
     }
 
     fn mount_flags(&self, path: &Path) -> io::Result<MsFlags> {
@@ -215,6 +366,8 @@ pub struct FakeSyscall {
     pub locked: Vec<std::path::PathBuf>,
     /// mknod fails with EPERM (as in a user namespace).
     pub mknod_eperm: bool,
+    /// What a recorded mkdir or touch made (it exists for a later lookup).
+    pub made: std::cell::RefCell<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 #[cfg(test)]
@@ -259,32 +412,83 @@ impl Syscall for FakeSyscall {
         self.record(format!("pivot_root {}", new_root.display()));
         Ok(())
     }
-    fn mkdir_all(&self, path: &Path) -> io::Result<()> {
-        self.record(format!("mkdir {}", path.display()));
-        Ok(())
+    fn open_root(&self, path: &Path) -> io::Result<InRoot> {
+        Ok(InRoot {
+            fd: None,
+            shown: path.to_owned(),
+        })
     }
-    fn create_file(&self, path: &Path) -> io::Result<()> {
-        self.record(format!("touch {}", path.display()));
-        Ok(())
+    fn resolve(&self, root: &InRoot, path: &Path, create: Create) -> io::Result<InRoot> {
+        // The fake resolves by name on the test's tree, as the kernel would.
+        let shown = super::securejoin::secure_join(&root.shown, path)?;
+        match create {
+            Create::Nothing
+                if shown.symlink_metadata().is_err() && !self.made.borrow().contains(&shown) =>
+            {
+                return Err(io::Error::from_raw_os_error(libc::ENOENT))
+            }
+            Create::Nothing => {}
+            Create::Dir => {
+                self.made.borrow_mut().insert(shown.clone());
+                self.record(format!("mkdir {}", shown.display()))
+            }
+            Create::File => {
+                self.made.borrow_mut().insert(shown.clone());
+                if let Some(parent) = shown.parent() {
+                    self.record(format!("mkdir {}", parent.display()));
+                }
+                self.record(format!("touch {}", shown.display()));
+            }
+        }
+        Ok(InRoot { fd: None, shown })
     }
-    fn symlink(&self, original: &Path, link: &Path) -> io::Result<()> {
+    fn is_symlink(&self, root: &InRoot, path: &Path) -> io::Result<bool> {
+        let p = root.shown.join(path.strip_prefix("/").unwrap_or(path));
+        Ok(p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink()))
+    }
+    fn is_dir(&self, h: &InRoot) -> io::Result<bool> {
+        fs::metadata(&h.shown).map(|m| m.is_dir())
+    }
+    fn create_file_at(&self, dir: &InRoot, name: &OsStr) -> io::Result<InRoot> {
+        let shown = dir.shown.join(name);
+        self.record(format!("touch {}", shown.display()));
+        Ok(InRoot { fd: None, shown })
+    }
+    fn symlink_at(&self, original: &Path, dir: &InRoot, name: &OsStr) -> io::Result<()> {
+        let link = dir.shown.join(name);
         self.record(format!("symlink {} {}", original.display(), link.display()));
         Ok(())
     }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.record(format!("rm {}", path.display()));
+    fn remove_at(&self, dir: &InRoot, name: &OsStr) -> io::Result<()> {
+        self.record(format!("rm {}", dir.shown.join(name).display()));
         Ok(())
     }
-    fn mknod(&self, path: &Path, kind: SFlag, mode: u32, dev: u64) -> io::Result<()> {
+    fn mknod_at(
+        &self,
+        dir: &InRoot,
+        name: &OsStr,
+        kind: SFlag,
+        mode: u32,
+        dev: u64,
+    ) -> io::Result<()> {
         if self.mknod_eperm {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
         let t = if kind == SFlag::S_IFBLK { 'b' } else { 'c' };
         let (maj, min) = (libc::major(dev), libc::minor(dev));
+        let path = dir.shown.join(name);
         self.record(format!("mknod {} {t} {maj}:{min} {mode:o}", path.display()));
         Ok(())
     }
-    fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    fn chown_at(
+        &self,
+        dir: &InRoot,
+        name: &OsStr,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> io::Result<()> {
+        let path = dir.shown.join(name);
         self.record(format!("chown {} {uid:?} {gid:?}", path.display()));
         Ok(())
     }
