@@ -761,3 +761,276 @@ mod tests {
         assert!(merge_config(Some(cfg), &keys).starts_with("bridge = \"bte3\"\n"));
     }
 }
+
+/// Runs `ip ARGS`, which must succeed.
+fn ip_ok(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run ip: {e} (apt-get install iproute2)"));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// A network namespace of the test's own (`ip netns add`, so it has a
+/// path under /run/netns to setns into), deleted when dropped. Drop every
+/// socket made in it first: a socket holds its namespace alive, and with it
+/// the links inside.
+pub struct TestNetns {
+    name: String,
+}
+
+impl TestNetns {
+    /// A new namespace `btlo-<pid>-<8 hex>`, its `lo` up.
+    pub fn create() -> TestNetns {
+        let name = format!("btlo-{}-{:08x}", std::process::id(), rand::random::<u32>());
+        ip_ok(&["netns", "add", &name]);
+        let ns = TestNetns { name };
+        ip_ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where `ip netns` keeps it: open it to setns(2) into it.
+    pub fn path(&self) -> PathBuf {
+        netns_path(&self.name)
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The path of named network namespace `name`.
+pub fn netns_path(name: &str) -> PathBuf {
+    Path::new("/run/netns").join(name)
+}
+
+/// A veth pair from the host into a [`TestNetns`]: the host end a port of a
+/// bridge, the namespace end `eth0`, up, with an address. Dropping it
+/// deletes the pair (through its host end).
+pub struct NetnsVeth {
+    /// The host end's name (`btlo<7 hex>`).
+    pub host: String,
+    /// The namespace end's name.
+    pub ifname: String,
+    /// The namespace end's MAC, as the kernel gave it.
+    pub mac: [u8; 6],
+    pub address: Ipv4Addr,
+}
+
+impl NetnsVeth {
+    /// Makes the pair, enslaves the host end to `bridge`, gives `eth0` in
+    /// `ns` `address/prefix`, and waits (up to 5 s) until the bridge port
+    /// forwards, so a frame sent from the namespace reaches the bridge.
+    pub fn attach(ns: &TestNetns, bridge: &str, address: Ipv4Addr, prefix: u8) -> NetnsVeth {
+        let host = format!("btlo{:07x}", rand::random::<u32>() & 0x0fff_ffff);
+        ip_ok(&[
+            "link",
+            "add",
+            &host,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns.name(),
+        ]);
+        // The guard exists from here on: a failed step below still deletes
+        // the pair.
+        let mut veth = NetnsVeth {
+            host,
+            ifname: "eth0".to_string(),
+            mac: [0; 6],
+            address,
+        };
+        ip_ok(&["link", "set", &veth.host, "master", bridge, "up"]);
+        let cidr = format!("{address}/{prefix}");
+        ip_ok(&["-n", ns.name(), "addr", "add", &cidr, "dev", "eth0"]);
+        ip_ok(&["-n", ns.name(), "link", "set", "eth0", "up"]);
+        let link = ip_json(&["-n", ns.name(), "link", "show", "dev", "eth0"]);
+        let mac = link
+            .first()
+            .and_then(|l| l["address"].as_str())
+            .and_then(parse_mac)
+            .unwrap_or_else(|| panic!("no MAC for eth0 in netns {}: {link:?}", ns.name()));
+        veth.mac = mac;
+        // 3 is BR_STATE_FORWARDING; without STP a port gets there once the
+        // pair has carrier.
+        let state = Path::new("/sys/class/net")
+            .join(&veth.host)
+            .join("brport/state");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = std::fs::read_to_string(&state).unwrap_or_default();
+            if s.trim() == "3" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bridge port {} of {bridge} not forwarding after 5 s (state {s:?})",
+                veth.host
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        veth
+    }
+}
+
+impl Drop for NetnsVeth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// "aa:bb:cc:dd:ee:ff" as bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.trim().split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// A host link's MAC (/sys/class/net/NAME/address).
+pub fn link_mac(name: &str) -> [u8; 6] {
+    let p = Path::new("/sys/class/net").join(name).join("address");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    parse_mac(&text).unwrap_or_else(|| panic!("{}: not a MAC: {text:?}", p.display()))
+}
+
+/// An Ethernet frame carrying one IPv4 UDP datagram, checksums and all, as
+/// a raw sender on the wire would forge it.
+pub fn udp_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: SocketAddr,
+    dst: SocketAddr,
+    payload: &[u8],
+) -> Vec<u8> {
+    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (src, dst) else {
+        panic!("udp_frame: IPv4 only ({src} → {dst})");
+    };
+    let udp_len = 8 + payload.len();
+    let total = u16::try_from(20 + udp_len).expect("a datagram that fits one frame");
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45; // version 4, 5 words of header
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[4..6].copy_from_slice(&rand::random::<u16>().to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = 64; // TTL
+    ip[9] = 17; // UDP
+    ip[12..16].copy_from_slice(&src.ip().octets());
+    ip[16..20].copy_from_slice(&dst.ip().octets());
+    let sum = inet_checksum(&[&ip]);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+
+    let mut udp = Vec::with_capacity(udp_len);
+    udp.extend_from_slice(&src.port().to_be_bytes());
+    udp.extend_from_slice(&dst.port().to_be_bytes());
+    udp.extend_from_slice(&(total - 20).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let mut pseudo = [0u8; 12];
+    pseudo[0..4].copy_from_slice(&src.ip().octets());
+    pseudo[4..8].copy_from_slice(&dst.ip().octets());
+    pseudo[9] = 17;
+    pseudo[10..12].copy_from_slice(&(total - 20).to_be_bytes());
+    let sum = match inet_checksum(&[&pseudo, &udp]) {
+        // 0 means "no checksum" in UDP over IPv4: send its other form.
+        0 => 0xffff,
+        s => s,
+    };
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+
+    let mut frame = Vec::with_capacity(14 + total as usize);
+    frame.extend_from_slice(&dst_mac);
+    frame.extend_from_slice(&src_mac);
+    frame.extend_from_slice(&[0x08, 0x00]); // IPv4
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&udp);
+    frame
+}
+
+/// The Internet checksum (RFC 1071) of the concatenated `parts` (each but
+/// the last of even length).
+fn inet_checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for part in parts {
+        for pair in part.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            sum += u32::from(word);
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::*;
+
+    #[test]
+    fn inet_checksum_of_a_known_header() {
+        // The IPv4 header of RFC 1071's usual worked example, checksum
+        // field zeroed: its checksum is 0xb861.
+        let h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(inet_checksum(&[&h]), 0xb861);
+    }
+
+    #[test]
+    fn a_udp_frame_verifies_as_a_receiver_checks_it() {
+        let src: SocketAddr = "10.201.3.250:40000".parse().unwrap();
+        let dst: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let f = udp_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], src, dst, b"odd");
+        assert_eq!(f.len(), 14 + 20 + 8 + 3);
+        assert_eq!(&f[0..6], &[2, 0, 0, 0, 0, 1]);
+        assert_eq!(&f[12..14], &[0x08, 0x00]);
+        let (ip, udp) = f[14..].split_at(20);
+        // A header with its checksum in sums to 0 (the complement of 0xffff).
+        assert_eq!(inet_checksum(&[ip]), 0);
+        assert_eq!(&ip[16..20], &[127, 0, 0, 1]);
+        let mut pseudo = [0u8; 12];
+        pseudo[0..4].copy_from_slice(&ip[12..16]);
+        pseudo[4..8].copy_from_slice(&ip[16..20]);
+        pseudo[9] = 17;
+        pseudo[10..12].copy_from_slice(&udp[4..6]);
+        assert_eq!(inet_checksum(&[&pseudo, udp]), 0);
+        assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 5353);
+        assert_eq!(&udp[8..], b"odd");
+    }
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(
+            parse_mac("02:42:0a:c9:03:01\n"),
+            Some([2, 0x42, 10, 0xc9, 3, 1])
+        );
+        assert_eq!(parse_mac("02:42:0a:c9:03"), None);
+        assert_eq!(parse_mac("02:42:0a:c9:03:01:07"), None);
+        assert_eq!(parse_mac("zz:42:0a:c9:03:01"), None);
+    }
+}

@@ -1,5 +1,6 @@
 //! The daemon's nftables table: NAT for published ports and outgoing traffic,
-//! and isolation between networks.
+//! isolation between networks, and the host's loopback kept out of the
+//! containers' reach.
 //!
 //! One `inet` table per daemon, rebuilt whole from the daemon's state and
 //! swapped in one nft transaction (`add table; delete table; add table,
@@ -11,6 +12,9 @@
 //! The table, for each network N (bridge B, subnet S) and published port:
 //!
 //! ```text
+//! chain raw_prerouting { type filter hook prerouting priority raw }
+//!     iifname { every bridge } ip daddr 127.0.0.0/8 counter drop
+//!                                                        (route_localnet: CVE-2020-8558)
 //! chain prerouting  { type nat hook prerouting priority dstnat }
 //! chain output      { type nat hook output priority dstnat }    (host → 127.0.0.1:port too)
 //!     [ip daddr HOSTIP | meta nfproto ipv4] fib daddr type local
@@ -24,6 +28,13 @@
 //!     iifname B oifname != B drop                        (internal)
 //!     oifname B iifname != B drop                        (internal)
 //! ```
+//!
+//! Every bridge has route_localnet=1 (link.rs) so that a connection from the
+//! host to 127.0.0.1:PORT can be DNATed onto it; that also lets the kernel
+//! accept a packet a container addresses to 127.0.0.0/8 itself, so without
+//! `raw_prerouting` any neighbour on a bridge reaches the services the host
+//! binds to loopback only. Why that chain hooks where it does is told at
+//! [`loopback_guard`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -40,7 +51,7 @@ use nftables::expr::{
     Prefix, SetItem, CT,
 };
 use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
-use nftables::stmt::{Match, NATFamily, Operator, Statement, NAT};
+use nftables::stmt::{Counter, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use tokio::io::AsyncWriteExt;
 
@@ -220,6 +231,7 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+const RAW_PREROUTING: &str = "raw_prerouting";
 const PREROUTING: &str = "prerouting";
 const OUTPUT: &str = "output";
 const POSTROUTING: &str = "postrouting";
@@ -234,6 +246,13 @@ fn render(name: &str, rules: &Ruleset) -> Nftables<'static> {
     batch.delete(NfListObject::Table(table(name)));
     batch.add(NfListObject::Table(table(name)));
     for (chain, kind, hook, prio) in [
+        // raw (-300): before conntrack (-200) and dstnat; see loopback_guard.
+        (
+            RAW_PREROUTING,
+            NfChainType::Filter,
+            NfHook::Prerouting,
+            -300,
+        ),
         (PREROUTING, NfChainType::NAT, NfHook::Prerouting, -100),
         (OUTPUT, NfChainType::NAT, NfHook::Output, -100),
         (POSTROUTING, NfChainType::NAT, NfHook::Postrouting, 100),
@@ -259,6 +278,10 @@ fn render(name: &str, rules: &Ruleset) -> Nftables<'static> {
             ..Rule::default()
         }));
     };
+
+    if let Some(guard) = loopback_guard(&rules.networks) {
+        rule(RAW_PREROUTING, guard);
+    }
 
     for port in &rules.ports {
         for chain in [PREROUTING, OUTPUT] {
@@ -352,6 +375,66 @@ fn render(name: &str, rules: &Ruleset) -> Nftables<'static> {
         }
     }
     batch.to_nftables()
+}
+
+/// `iifname { every bridge } ip daddr 127.0.0.0/8 counter drop`, in
+/// `raw_prerouting`; `None` without networks (nft refuses an empty set).
+///
+/// route_localnet=1 on a bridge makes the kernel route 127.0.0.0/8 arriving
+/// on it instead of dropping it as martian; berth needs that for the replies
+/// of host → 127.0.0.1:PORT connections, but it also delivers a packet that a
+/// container addresses to 127.0.0.1 itself to the host's loopback-only
+/// services (CVE-2020-8558). Docker and kubelet drop those; so do we.
+///
+/// Why priority raw, on the destination as sent, and not kubelet's
+/// `ip daddr 127.0.0.0/8 ct status != dnat drop` after NAT: no legitimate
+/// packet arrives on a bridge addressed to 127.0.0.0/8 before NAT. The
+/// replies route_localnet is there for come addressed to the gateway
+/// (postrouting masquerades 127.0.0.0/8 onto every bridge) and turn into
+/// 127.0.0.1 only in dstnat's un-masquerade, after this chain; traffic a host
+/// rule DNATs *to* loopback was addressed elsewhere when it came in. So the
+/// rule needs no conntrack, and that closes two holes of the after-NAT form:
+/// `ct status` matches nothing on a packet conntrack left without an entry
+/// (invalid ones, such as a RST or an ICMP error for no connection), so such
+/// packets would pass; and nft's `ct status != dnat` compares the whole
+/// status word, not the dnat bit (`ct status ! dnat` is the bit), so written
+/// as kubelet's text it would drop the replies too. Before conntrack, a
+/// flood of forged packets also makes no conntrack entries. A forged
+/// 127.0.0.1:PORT of a published port goes too, rather than on to the
+/// container: a port published on 127.0.0.1 is for the host alone.
+///
+/// Prerouting rather than input: the drop holds whatever routing would make
+/// of the packet (policy routing may forward 127.0.0.0/8 rather than deliver
+/// it), and br_netfilter, when loaded, runs this hook with the bridge as the
+/// input interface as well.
+///
+/// Scoped to berth's bridges (every network's, the default one and user
+/// networks'), not kubelet's `iifname != lo`: they are where berth turned
+/// route_localnet on; on other interfaces the kernel's martian check still
+/// stands unless the admin chose otherwise, and the daemon must not change
+/// how the host treats interfaces it does not own. IPv4 only: the kernel
+/// never accepts ::1 from a non-loopback interface. The counter tells an
+/// admin (`nft list chain inet TABLE raw_prerouting`) that something tried.
+fn loopback_guard(networks: &[NetworkRules]) -> Option<Vec<Statement<'static>>> {
+    let mut bridges: Vec<&str> = networks.iter().map(|n| n.bridge.as_str()).collect();
+    bridges.sort_unstable();
+    bridges.dedup();
+    if bridges.is_empty() {
+        return None;
+    }
+    let set = bridges
+        .into_iter()
+        .map(|b| SetItem::Element(string(b)))
+        .collect();
+    Some(vec![
+        eq(
+            meta(MetaKey::Iifname),
+            Expression::Named(NamedExpression::Set(set)),
+        ),
+        eq(payload("ip", "daddr"), prefix(loopback())),
+        Statement::Counter(Counter::Anonymous(None)),
+        Statement::Drop(None),
+    ])
 }
 
 /// `[ip daddr HOSTIP | meta nfproto ipv4] fib daddr type local meta l4proto
@@ -514,6 +597,7 @@ mod tests {
             })
             .collect();
         let want = [
+            ("raw_prerouting", "filter", "prerouting", -300),
             ("prerouting", "nat", "prerouting", -100),
             ("output", "nat", "output", -100),
             ("postrouting", "nat", "postrouting", 100),
@@ -521,6 +605,39 @@ mod tests {
         ]
         .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d));
         assert_eq!(chains, want);
+        // No network, no bridge to guard: nft refuses an empty set.
+        assert!(rules_of(&cmds, "raw_prerouting").is_empty());
+    }
+
+    #[test]
+    fn every_bridge_is_kept_off_the_hosts_loopback() {
+        let rules = Ruleset {
+            networks: vec![
+                net("br-b", "10.2.0.0/24", false),
+                net("br-i", "10.3.0.0/24", true),
+                net("br-a", "10.1.0.0/16", false),
+            ],
+            ports: vec![port(
+                Some([127, 0, 0, 1]),
+                8080,
+                Proto::Tcp,
+                [10, 1, 0, 2],
+                80,
+            )],
+        };
+        let cmds = rendered(&rules);
+        let raw = rules_of(&cmds, "raw_prerouting");
+        // One rule for all bridges, internal ones too (they have
+        // route_localnet as well); a port on 127.0.0.1 makes no exception.
+        assert_eq!(
+            raw,
+            [json!([
+                {"match": {"left": {"meta": {"key": "iifname"}}, "right": {"set": ["br-a", "br-b", "br-i"]}, "op": "=="}},
+                {"match": {"left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}, "op": "=="}},
+                {"counter": null},
+                {"drop": null},
+            ])]
+        );
     }
 
     #[test]
@@ -726,6 +843,7 @@ mod tests {
         fw.apply(&full).await.expect("apply");
         let listing = list(&table).expect("the table exists");
         let want: std::collections::BTreeMap<String, usize> = [
+            ("raw_prerouting", 1),
             ("prerouting", 2),
             ("output", 2),
             ("postrouting", 1 + 2 + 2),
@@ -737,6 +855,7 @@ mod tests {
         assert_eq!(counts(&listing), want);
         let text = list_text(&table);
         for needle in [
+            "iifname { \"btst-fw-a\", \"btst-fw-b\" } ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop",
             "meta nfproto ipv4 fib daddr type local tcp dport 18080 dnat ip to 10.251.1.2:80",
             "ip daddr 127.0.0.1 fib daddr type local udp dport 18053 dnat ip to 10.251.1.3:53",
             "ip saddr 10.251.1.0/24 oifname != \"btst-fw-a\" masquerade",
@@ -761,6 +880,7 @@ mod tests {
         fw.apply(&less).await.expect("re-apply");
         let listing = list(&table).expect("the table exists");
         let want: std::collections::BTreeMap<String, usize> = [
+            ("raw_prerouting", 1),
             ("prerouting", 0),
             ("output", 0),
             ("postrouting", 3),
@@ -770,7 +890,16 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         assert_eq!(counts(&listing), want);
-        assert!(!list_text(&table).contains("dnat ip to"));
+        let text = list_text(&table);
+        assert!(!text.contains("dnat ip to"), "{text}");
+        // The guard follows the bridges: a single one is no set.
+        assert!(
+            text.contains(
+                "iifname \"btst-fw-a\" ip daddr 127.0.0.0/8 counter packets 0 bytes 0 drop"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("btst-fw-b"), "{text}");
 
         fw.remove().await.expect("remove");
         assert!(list(&table).is_none(), "table still there after remove");
@@ -785,7 +914,7 @@ mod tests {
         fw.apply(&Ruleset::default()).await.expect("apply");
         let listing = list(fw.table()).expect("the table exists");
         assert_eq!(counts(&listing).values().sum::<usize>(), 0);
-        assert_eq!(counts(&listing).len(), 4);
+        assert_eq!(counts(&listing).len(), 5);
     }
 
     #[tokio::test]
