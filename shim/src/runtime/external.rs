@@ -134,6 +134,10 @@ impl External {
 
 impl Runtime for External {
     fn create(&mut self, opts: CreateOptions<'_>) -> Result<Created, RuntimeError> {
+        if let Some(root) = opts.spec.root() {
+            super::rootfs::check_kernel_dirs(&opts.bundle.join(root.path()))
+                .map_err(|e| RuntimeError::Create(e.to_string()))?;
+        }
         let log = opts.bundle.join(LOG_FILE);
         let pid_file = opts.bundle.join("init.pid");
         let _ = fs::remove_file(&log);

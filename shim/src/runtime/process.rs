@@ -163,10 +163,18 @@ impl Channel {
             }
         }
         let mut buf = [0u8; MAX_MSG + 8];
-        match super::console::recv_fd(self.fd.as_raw_fd(), &mut buf) {
+        let mut received = super::console::recv_fd(self.fd.as_raw_fd(), &mut buf);
+        if matches!(&received, Err(e) if e.raw_os_error() == Some(libc::ECONNRESET)) {
+            // The peer died with a message of ours unread (an init that
+            // failed just as it was told Joined). The kernel reports that
+            // reset before the messages still queued for us, and clears it
+            // as it does: read again, or the init's last words (its Error)
+            // are lost. The peer is gone, so this cannot block.
+            received = super::console::recv_fd(self.fd.as_raw_fd(), &mut buf);
+        }
+        match received {
             Ok((0, _)) => Ok((None, None)),
             Ok((n, fd)) => Ok((Some(Msg::decode(&buf[..n])?), fd)),
-            // The peer died with the message unread.
             Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok((None, None)),
             Err(e) => Err(e),
         }

@@ -189,13 +189,7 @@ impl Rootfs<'_> {
                 format!("check {} in the rootfs", dir.display())
             }))?;
             if link {
-                return Err(StepError::new(
-                    format!("mount {}", dir.display()),
-                    io::Error::other(format!(
-                        "the image's {} is a symlink: refused (it must be a directory)",
-                        dir.display()
-                    )),
-                ));
+                return Err(symlinked(dir));
             }
         }
         Ok(())
@@ -389,6 +383,35 @@ impl Rootfs<'_> {
             .map_err(StepError::with(what))?;
         remount(sys, &target.path(), flags).map_err(StepError::with(what))
     }
+}
+
+/// The refusal of an image whose `dir` is a symlink.
+fn symlinked(dir: &Path) -> StepError {
+    StepError::new(
+        format!("mount {}", dir.display()),
+        io::Error::other(format!(
+            "the image's {} is a symlink: refused (it must be a directory)",
+            dir.display()
+        )),
+    )
+}
+
+/// The same rule for an external runtime, checked before it is called:
+/// runc resolves its mount points inside the rootfs, but what it then
+/// makes under /dev (its ptmx and fd links) would follow an image's
+/// symlinked /dev, so berth does not hand it such an image.
+pub fn check_kernel_dirs(rootfs: &Path) -> Result<(), StepError> {
+    let what = || format!("open rootfs {}", rootfs.display());
+    let root = super::inroot::open_root(rootfs).map_err(StepError::with(what))?;
+    for dir in KERNEL_DIRS.iter().map(Path::new) {
+        let link = super::inroot::is_symlink(std::os::fd::AsFd::as_fd(&root), dir).map_err(
+            StepError::with(|| format!("check {} in the rootfs", dir.display())),
+        )?;
+        if link {
+            return Err(symlinked(dir));
+        }
+    }
+    Ok(())
 }
 
 /// Remount a bind mount with `flags`, keeping the flags the kernel locked
