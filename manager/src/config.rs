@@ -264,12 +264,10 @@ impl Config {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// Creates the root and state directories.
+    /// Creates the root and state directories, and those berthd keeps in them, with the modes
+    /// of [`crate::layout`]; tightens the ones that already exist.
     pub fn create_dirs(&self) -> Result<()> {
-        for d in [&self.root, &self.state] {
-            std::fs::create_dir_all(d).ctx(|| format!("create {}", d.display()))?;
-        }
-        Ok(())
+        crate::layout::prepare(self)
     }
 }
 

@@ -51,8 +51,7 @@ impl Engine {
         let content = ContentStore::open(&root.join("content"))?;
         let sn_root = root.join("snapshots").join(&config.snapshotter);
         let snapshotter = berth_snapshotter::open(&config.snapshotter, &sn_root)?;
-        std::fs::create_dir_all(root.join("tmp"))
-            .map_err(|e| ManagerError::io("create tmp dir", e))?;
+        crate::layout::private_dir(&root.join("tmp"))?;
         let firewall_table = config.firewall_table.clone();
         let engine = Engine {
             inner: Arc::new(Inner {

@@ -17,6 +17,7 @@ pub mod distribution;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod layout;
 pub mod network;
 pub mod reference;
 pub mod server;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -46,7 +46,7 @@ pub(crate) fn fs_dir(dir: &Path) -> PathBuf {
 impl<D: Driver> Layered<D> {
     pub fn open(root: &Path, driver: D) -> Result<Self, SnapshotError> {
         let snapshots = root.join("snapshots");
-        fs::create_dir_all(&snapshots).ctx(|| format!("create {}", snapshots.display()))?;
+        private_dir(&snapshots)?;
         let store = MetaStore::open(root)?;
         let this = Layered {
             root: root.to_path_buf(),
@@ -157,7 +157,10 @@ impl<D: Driver> Layered<D> {
         let dir = self.dir(id);
         // Directory first, record second: a crash in between leaves an orphan that the next
         // open deletes, never a record without its directory.
-        let made = fs::create_dir(&dir)
+        // PRIVATE_MODE needs no chmod after: the umask can only take more bits off.
+        let made = fs::DirBuilder::new()
+            .mode(PRIVATE_MODE)
+            .create(&dir)
             .ctx(|| format!("create snapshot directory {}", dir.display()))
             .and_then(|()| self.driver.create(&dir, kind, &parents));
         if let Err(e) = made {
@@ -296,6 +299,43 @@ impl<D: Driver> crate::Snapshotter for Layered<D> {
     }
 }
 
+/// The mode of the snapshotter's root, its `snapshots/` and each snapshot's directory. They hold
+/// unpacked images — device nodes and setuid-root files included — and containers' writable
+/// layers: a directory other users could traverse would let any local user open those device
+/// nodes or run those setuid files from the host (docker's CVE-2021-41091). Only the owner
+/// (root) enters; overlay mounts look files up with the mounter's credentials, so containers'
+/// non-root users need no access here.
+pub(crate) const PRIVATE_MODE: u32 = 0o700;
+
+/// Creates `dir` (and missing parents) with [`PRIVATE_MODE`], or takes the group and other bits
+/// off an existing one: a root made by an older version, or by hand, would stay open otherwise.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), SnapshotError> {
+    let md = match fs::metadata(dir) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return fs::DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_MODE)
+                .create(dir)
+                .ctx(|| format!("create {}", dir.display()));
+        }
+        Err(e) => return Err(SnapshotError::io(format!("stat {}", dir.display()), e)),
+    };
+    let now = md.mode() & 0o7777;
+    let new = now & PRIVATE_MODE;
+    if new != now {
+        fs::set_permissions(dir, fs::Permissions::from_mode(new))
+            .ctx(|| format!("chmod {new:04o} {}", dir.display()))?;
+        tracing::warn!(
+            dir = %dir.display(),
+            from = format!("{now:04o}"),
+            to = format!("{new:04o}"),
+            "tightened the mode of a snapshotter directory other users could enter"
+        );
+    }
+    Ok(())
+}
+
 /// Deletes a file or a whole tree, never following symlinks; a missing path is fine.
 pub(crate) fn remove_path(path: &Path) -> Result<(), SnapshotError> {
     let res = match fs::symlink_metadata(path) {
@@ -329,4 +369,60 @@ pub(crate) fn disk_usage(root: &Path) -> Result<Usage, SnapshotError> {
         }
     }
     Ok(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Labels;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).expect("stat").mode() & 0o7777
+    }
+
+    #[test]
+    fn private_dir_creates_private_and_only_tightens() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let deep = t.path().join("snapshots/overlayfs");
+        private_dir(&deep).expect("create");
+        assert_eq!(mode(&deep), PRIVATE_MODE);
+        assert_eq!(mode(&t.path().join("snapshots")) & 0o077, 0);
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o2755)).expect("chmod");
+        private_dir(&deep).expect("tighten");
+        assert_eq!(mode(&deep), 0o700);
+        // A stricter mode stays.
+        fs::set_permissions(&deep, fs::Permissions::from_mode(0o500)).expect("chmod");
+        private_dir(&deep).expect("keep");
+        assert_eq!(mode(&deep), 0o500);
+    }
+
+    /// Every backend: its root, `snapshots/` and each snapshot's directory are 0700, created so
+    /// and tightened at open when an older version left them open.
+    #[test]
+    fn backends_keep_their_directories_private() {
+        crate::testsuite::require_root();
+        for backend in crate::BACKENDS {
+            let t = tempfile::tempdir().expect("tempdir");
+            let root = t.path().join("snapshots").join(backend);
+            let sn = crate::open(backend, &root).expect("open");
+            sn.prepare("a", None, Labels::new()).expect("prepare");
+            let dirs: Vec<PathBuf> = fs::read_dir(root.join("snapshots"))
+                .expect("list")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            assert_eq!(dirs.len(), 1, "{backend}: {dirs:?}");
+            for d in [&root, &root.join("snapshots"), &dirs[0]] {
+                assert_eq!(mode(d), PRIVATE_MODE, "{backend}: {}", d.display());
+            }
+            drop(sn);
+            for d in [&root, &root.join("snapshots")] {
+                fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod");
+            }
+            let sn = crate::open(backend, &root).expect("reopen");
+            for d in [&root, &root.join("snapshots")] {
+                assert_eq!(mode(d), PRIVATE_MODE, "{backend} reopened: {}", d.display());
+            }
+            sn.remove("a").expect("remove");
+        }
+    }
 }

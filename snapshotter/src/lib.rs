@@ -189,9 +189,87 @@ pub fn open(backend: &str, root: &Path) -> Result<Box<dyn Snapshotter>, Snapshot
     }
 }
 
+/// Mounts `mounts` on `target` as [`mount_all`] does, with `nodev` and `nosuid` added to each:
+/// for the mounts a daemon makes on the host to look into a snapshot (to read its users
+/// database, to apply or diff through a mount). An image's device nodes and setuid-root files
+/// are then inert through that mount, whoever reaches its mount point. Never for a container's
+/// own root file system, whose devices and setuid files are the image's to use. On an `rbind`
+/// the flags reach the top mount only; a snapshot's directory has no mounts below it.
+pub fn mount_all_nodev_nosuid(mounts: &[Mount], target: &Path) -> Result<(), SnapshotError> {
+    let inert: Vec<Mount> = mounts.iter().map(with_nodev_nosuid).collect();
+    mount_all(&inert, target)
+}
+
+fn with_nodev_nosuid(m: &Mount) -> Mount {
+    let mut m = m.clone();
+    // "dev" and "suid" only mean "no flag": drop them so the options read as what happens.
+    m.options.retain(|o| o != "dev" && o != "suid");
+    for flag in ["nodev", "nosuid"] {
+        if !m.options.iter().any(|o| o == flag) {
+            m.options.push(flag.to_owned());
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodev_nosuid_is_added_once() {
+        let m = Mount {
+            fstype: "bind".into(),
+            source: "/x".into(),
+            options: vec!["rbind".into(), "ro".into(), "suid".into(), "nodev".into()],
+        };
+        assert_eq!(
+            with_nodev_nosuid(&m).options,
+            ["rbind", "ro", "nodev", "nosuid"]
+        );
+        let o = Mount {
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            options: vec!["lowerdir=/a:/b".into()],
+        };
+        assert_eq!(
+            with_nodev_nosuid(&o).options,
+            ["lowerdir=/a:/b", "nodev", "nosuid"]
+        );
+    }
+
+    /// A device node of a snapshot opens through a plain mount and not through a nodev one.
+    #[test]
+    fn nodev_mounts_make_device_nodes_inert() {
+        testsuite::require_root();
+        let t = tempfile::tempdir().expect("tempdir");
+        let sn = open("native", &t.path().join("sn")).expect("open native");
+        let mounts = sn.prepare("a", None, Labels::new()).expect("prepare");
+        let [m] = mounts.as_slice() else {
+            panic!("native mounts: {mounts:?}");
+        };
+        let node = Path::new(&m.source).join("null");
+        fsmeta::mknod(&node, nix::sys::stat::SFlag::S_IFCHR, 0o666, 1, 3).expect("mknod");
+        let target = t.path().join("mnt");
+        std::fs::create_dir(&target).expect("mkdir");
+        for (inert, opens) in [(false, true), (true, false)] {
+            if inert {
+                mount_all_nodev_nosuid(&mounts, &target).expect("mount nodev");
+            } else {
+                mount_all(&mounts, &target).expect("mount");
+            }
+            let opened = std::fs::File::open(target.join("null"));
+            unmount(&target).expect("unmount");
+            match opened {
+                Ok(_) => assert!(opens, "opened a device node through a nodev mount"),
+                Err(e) => {
+                    assert!(!opens, "cannot open through a plain mount: {e}");
+                    assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+                }
+            }
+        }
+        sn.remove("a").expect("remove");
+    }
 
     #[test]
     fn unknown_backend_lists_valid_ones() {

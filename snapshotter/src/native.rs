@@ -13,14 +13,14 @@ use nix::sys::time::TimeSpec;
 
 use crate::error::IoContext;
 use crate::fsmeta;
-use crate::layered::{fs_dir, Driver, Layered};
+use crate::layered::{fs_dir, private_dir, Driver, Layered};
 use crate::overlay::bind;
 use crate::{Kind, Mount, SnapshotError, Snapshotter};
 
 pub(crate) struct NativeDriver;
 
 pub(crate) fn open(root: &Path) -> Result<Box<dyn Snapshotter>, SnapshotError> {
-    fs::create_dir_all(root).ctx(|| format!("create {}", root.display()))?;
+    private_dir(root)?;
     Ok(Box::new(Layered::open(root, NativeDriver)?))
 }
 

@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::IoContext;
-use crate::layered::{fs_dir, remove_path, Driver, Layered};
+use crate::layered::{fs_dir, private_dir, remove_path, Driver, Layered};
 use crate::{Kind, Mount, SnapshotError, Snapshotter};
 
 pub(crate) struct OverlayDriver;
 
 pub(crate) fn open(root: &Path) -> Result<Box<dyn Snapshotter>, SnapshotError> {
-    fs::create_dir_all(root).ctx(|| format!("create {}", root.display()))?;
+    private_dir(root)?;
     check_overlay(root)?;
     Ok(Box::new(Layered::open(root, OverlayDriver)?))
 }

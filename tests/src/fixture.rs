@@ -449,3 +449,24 @@ pub fn random_layer(name: &str, files: usize, mib: usize) -> Vec<u8> {
     }
     l.build()
 }
+
+/// Entries for the tests of what other users can reach: device nodes, and files with any mode
+/// (setuid and setgid bits included), all owned by root.
+impl LayerBuilder {
+    /// A character device node `major:minor` with `mode` (e.g. 1:3, /dev/null, 0o666).
+    pub fn char_device(mut self, path: &str, major: u32, minor: u32, mode: u32) -> Self {
+        let mut h = Self::header(tar::EntryType::Char, 0, mode);
+        h.set_device_major(major).expect("device major");
+        h.set_device_minor(minor).expect("device minor");
+        self.b
+            .append_data(&mut h, path, std::io::empty())
+            .expect("tar char device");
+        self
+    }
+
+    /// A regular file with `mode`, e.g. 0o4755 for a setuid-root executable.
+    pub fn file_with_mode(mut self, path: &str, data: &[u8], mode: u32) -> Self {
+        self.file_mode(path, data, mode);
+        self
+    }
+}

@@ -399,7 +399,7 @@ impl Engine {
 
         let dir = container_dir(self.config(), ns, &id);
         undo.dir = Some(dir.clone());
-        fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        crate::layout::private_dir(&dir)?;
         let spec_json = serde_json::to_vec_pretty(&spec)
             .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))?;
         let sp = spec_path(self.config(), ns, &id);

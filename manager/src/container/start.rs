@@ -124,11 +124,11 @@ impl Engine {
             }
         };
         super::monitor::remove_bundle(&bundle);
-        fs::create_dir_all(&bundle).ctx(|| format!("create {}", bundle.display()))?;
+        crate::layout::private_dir(&bundle)?;
         fs::write(bundle.join("config.json"), spec)
             .ctx(|| format!("write {}/config.json", bundle.display()))?;
         if let Some(dir) = address.parent() {
-            fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+            crate::layout::private_dir(dir)?;
         }
         // Recorded before the shim exists, so a berthd that dies from here
         // on finds the task at start-up and cleans it up.

@@ -40,12 +40,13 @@ impl ContentStore {
         let cs = ContentStore {
             root: root.to_path_buf(),
         };
-        fs::create_dir_all(cs.blobs_dir()).ctx(|| format!("create {}", root.display()))?;
+        // 0700 (crate::layout says why), here too for an engine opened without berthd's start-up.
+        crate::layout::private_dir(&cs.blobs_dir())?;
         let ingest = cs.ingest_dir();
         if ingest.exists() {
             fs::remove_dir_all(&ingest).ctx(|| format!("clean {}", ingest.display()))?;
         }
-        fs::create_dir_all(&ingest).ctx(|| format!("create {}", ingest.display()))?;
+        crate::layout::private_dir(&ingest)?;
         Ok(cs)
     }
 
@@ -93,7 +94,7 @@ impl ContentStore {
         let dir = self
             .ingest_dir()
             .join(Digest::of(reference.as_bytes()).hex());
-        fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        crate::layout::private_dir(&dir)?;
         let lock_file =
             File::create(dir.join("lock")).ctx(|| format!("lock ingest {reference}"))?;
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| {
