@@ -79,8 +79,13 @@ fn apply_through_mount(mounts: &[Mount], reader: impl Read) -> Result<ApplyStats
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let target = std::env::temp_dir().join(format!("berth-apply-{}-{nanos}", std::process::id()));
-    fs::create_dir(&target).ctx(|| format!("create {}", target.display()))?;
-    let result = crate::mount_all(mounts, &target).and_then(|()| {
+    // A private mount point, and a mount whose device nodes and setuid
+    // files are inert: the layer's files are reachable here from the host
+    // while berthd works on them (writing a node or a mode needs neither).
+    std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+        .create(&target)
+        .ctx(|| format!("create {}", target.display()))?;
+    let result = crate::mount_all_nodev_nosuid(mounts, &target).and_then(|()| {
         let r = extract(&target, Mode::Plain, reader);
         let u = crate::unmount(&target);
         let stats = r?;

@@ -94,8 +94,13 @@ fn mounted(
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
-    fs::create_dir(&target).ctx(|| format!("create {}", target.display()))?;
-    let result = crate::mount_all(mounts, &target).and_then(|()| {
+    // A private mount point, and a mount whose device nodes and setuid
+    // files are inert: the layer's files are reachable here from the host
+    // while berthd works on them (writing a node or a mode needs neither).
+    std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+        .create(&target)
+        .ctx(|| format!("create {}", target.display()))?;
+    let result = crate::mount_all_nodev_nosuid(mounts, &target).and_then(|()| {
         let r = f(&target);
         let u = crate::unmount(&target);
         r.and(u)
