@@ -14,12 +14,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_proto::shim::v1::{AttachOpen, ExecRequest};
+use berth_proto::shim::v1::{AttachOpen, ExecRequest, Status as ShimStatus};
+use rustix::fs::{Mode, OFlags};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::detach::parse_detach_keys;
+use super::inroot::RootDir;
 use super::naming::new_id;
 use super::record::{bundle_dir, spec_path};
 use super::registry::{Exit, Handle};
@@ -33,6 +35,12 @@ use super::stdio::{
 use super::task::{Task, TaskError};
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
+
+/// How long building the exec's process may take. It reads the container's
+/// /etc/passwd and /etc/group through the container's own mounts, which it
+/// can make hang (a FUSE mount that never answers): the exec then fails
+/// instead of waiting forever.
+const USERDB_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long an exec that exited may keep its output open (a background
 /// child holding it) before the exec is deleted anyway.
@@ -158,6 +166,13 @@ impl Engine {
         if !rec.state.running() {
             return Err(not_running());
         }
+        // -u is resolved against the container's own users, as its
+        // processes see them.
+        let root = if opts.user.is_empty() {
+            None
+        } else {
+            Some(container_root(&task, &rec.id, rec.state.pid).await?)
+        };
         let spec_json = {
             // The running bundle's spec: it has what this run added (the
             // link variables); the stored one if the bundle is unreadable.
@@ -167,29 +182,35 @@ impl Engine {
             } else {
                 spec_path(self.config(), ns, &rec.id)
             };
-            let rootfs = bundle_dir(self.config(), ns, &rec.id).join("rootfs");
             let opts = opts.clone();
             let tty = rec.config.tty;
             let user_env = rec.config.env.clone();
-            tokio::task::spawn_blocking(move || -> Result<String> {
+            let build = tokio::task::spawn_blocking(move || -> Result<String> {
                 let stored: Value = serde_json::from_slice(
                     &std::fs::read(&spec).ctx(|| format!("read {}", spec.display()))?,
                 )
                 .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
-                let user = if opts.user.is_empty() {
-                    None
-                } else {
-                    let passwd = super::userdb::read_file(&rootfs, "etc/passwd")?;
-                    let group = super::userdb::read_file(&rootfs, "etc/group")?;
-                    Some(resolve_user(&opts.user, &passwd, &group)?)
+                let user = match &root {
+                    None => None,
+                    Some(root) => {
+                        let (passwd, group) = super::userdb::read_users(root)?;
+                        Some(resolve_user(&opts.user, &passwd, &group)?)
+                    }
                 };
                 let process =
                     exec_process(&stored["process"], &opts, tty, &user_env, user.as_ref())?;
                 serde_json::to_string(&process)
                     .map_err(|e| ManagerError::Internal(format!("encode the exec process: {e}")))
-            })
-            .await
-            .map_err(|e| ManagerError::Internal(format!("exec task failed: {e}")))??
+            });
+            tokio::time::timeout(USERDB_TIMEOUT, build)
+                .await
+                .map_err(|_| {
+                    ManagerError::Internal(format!(
+                        "timed out reading the users of container {} (its /etc/passwd or /etc/group does not answer)",
+                        rec.id
+                    ))
+                })?
+                .map_err(|e| ManagerError::Internal(format!("exec task failed: {e}")))??
         };
 
         let exec_id = new_id();
@@ -291,6 +312,54 @@ impl Engine {
             pid,
             events: Some(events),
         })
+    }
+}
+
+/// The running container's root directory, as its processes see it, for
+/// reading its users: `/proc/<init pid>/root`.
+///
+/// That rather than the host-side mount of the rootfs in the bundle: it is
+/// the root of the container's mount namespace with what is mounted in it —
+/// volumes and bind mounts over /etc/passwd or /etc/group (a common way to
+/// give a container the host's users) — the view docker's exec resolves
+/// `-u` against, and the root the shim starts the exec in. Paths are then
+/// resolved from this descriptor inside that root ([`super::inroot`]).
+///
+/// The pid comes from the record of the run; a pid can be reused once its
+/// process is reaped. So /proc/<pid> is opened first — that descriptor
+/// stays with the process it named, and what is opened under it fails once
+/// that process is gone — and the shim then says its init still has that
+/// pid and still runs. The shim reaps its init itself and runs one init per
+/// run, and `task` was live (its init created) before the open, so the
+/// process opened was the container's init.
+async fn container_root(task: &Task, id: &str, pid: u32) -> Result<RootDir> {
+    let not_running = || ManagerError::FailedPrecondition(format!("container {id} is not running"));
+    let gone = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH));
+    if pid == 0 {
+        return Err(not_running());
+    }
+    // procfs lookups: no disk I/O to keep off the runtime.
+    let proc_dir = format!("/proc/{pid}");
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let dir =
+        rustix::fs::open(proc_dir.as_str(), flags, Mode::empty()).map_err(std::io::Error::from);
+    let dir = match dir {
+        Ok(d) => d,
+        Err(e) if gone(&e) => return Err(not_running()),
+        Err(e) => return Err(ManagerError::io(format!("open {proc_dir}"), e)),
+    };
+    let state = task.state().await.map_err(|e| exec_error(id, e))?;
+    let alive = matches!(state.status(), ShimStatus::Running | ShimStatus::Paused);
+    if state.pid != pid || !alive {
+        return Err(not_running());
+    }
+    match RootDir::open_at(&dir, "root") {
+        Ok(root) => Ok(root),
+        Err(e) if gone(&e) => Err(not_running()),
+        Err(e) => Err(ManagerError::io(
+            format!("open the root of container {id} ({proc_dir}/root)"),
+            e,
+        )),
     }
 }
 

@@ -2,8 +2,8 @@
 //! image config and the user's run options the way docker (moby's
 //! `oci/defaults.go`, `daemon/oci_linux.go`, `CreateDaemonEnvironment`,
 //! `oci/caps`) and runc's user lookup do it. Pure: the caller reads the
-//! image's /etc/passwd and /etc/group (through the safe join) and passes
-//! their contents in.
+//! image's /etc/passwd and /etc/group (by descriptor inside the root, see
+//! `userdb` and `inroot`) and passes their contents in.
 
 use std::collections::HashSet;
 use std::path::PathBuf;

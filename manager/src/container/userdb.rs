@@ -1,19 +1,24 @@
-//! Reading the image's /etc/passwd and /etc/group out of a container's
-//! freshly prepared rootfs snapshot, so `create` resolves `-u` (and fails
-//! on an unknown user) before anything runs. The snapshot is mounted in a
-//! private directory for the read and unmounted right after; a file that is
-//! a symlink, or that a symlinked parent would reach, counts as missing:
-//! image paths are never followed on the host.
+//! Reading /etc/passwd and /etc/group out of a container's root, to
+//! resolve `-u`: at `create` from the freshly prepared rootfs snapshot
+//! (mounted in a private directory for the read and unmounted right after),
+//! so an unknown user fails before anything runs; at `exec` from the
+//! running container's root.
+//!
+//! Both are read by descriptor inside that root ([`super::inroot`]): the
+//! image's or the running container's symlinks (a symlinked /etc, or a
+//! /etc/passwd -> /x) resolve inside the root, as they do for the
+//! container's own processes (docker and runc read them the same way), and
+//! no rename racing the read can point it at a host file. What is not a
+//! regular file there counts as missing.
 
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use berth_snapshotter::safe_path::safe_join;
 use berth_snapshotter::{mount_all, unmount, Mount};
 use tracing::warn;
 
+use super::inroot::RootDir;
 use crate::error::{IoContext, ManagerError, Result};
 
 /// The largest user database read (a bigger one is not a real passwd file).
@@ -38,10 +43,8 @@ pub fn read(mounts: &[Mount], tmp: &Path) -> Result<(String, String)> {
     if let [m] = mounts {
         if m.fstype == "bind" {
             let root = Path::new(&m.source);
-            return Ok((
-                read_file(root, "etc/passwd")?,
-                read_file(root, "etc/group")?,
-            ));
+            let dir = RootDir::open(root).ctx(|| format!("open the rootfs {}", root.display()))?;
+            return read_users(&dir);
         }
     }
     fs::create_dir_all(tmp).ctx(|| format!("create {}", tmp.display()))?;
@@ -50,21 +53,25 @@ pub fn read(mounts: &[Mount], tmp: &Path) -> Result<(String, String)> {
         return Err(e.into());
     }
     let _m = Mounted(tmp);
-    Ok((read_file(tmp, "etc/passwd")?, read_file(tmp, "etc/group")?))
+    // Declared after the guard: its descriptor is closed before the unmount.
+    let dir = RootDir::open(tmp).ctx(|| format!("open the rootfs mounted on {}", tmp.display()))?;
+    read_users(&dir)
 }
 
-/// Reads `root/rel` without following symlinks; "" when it is missing, a
-/// symlink, or not a regular file.
-pub fn read_file(root: &Path, rel: &str) -> Result<String> {
-    let Ok(path) = safe_join(root, Path::new(rel)) else {
-        return Ok(String::new());
-    };
-    let f = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-    {
-        Ok(f) => f,
+/// The contents of /etc/passwd and /etc/group ("" when absent) in `root`.
+pub fn read_users(root: &RootDir) -> Result<(String, String)> {
+    Ok((
+        read_file(root, "etc/passwd")?,
+        read_file(root, "etc/group")?,
+    ))
+}
+
+/// Reads `rel` resolved inside `root`; "" when it is missing (a dangling
+/// or looping symlink included) or not a regular file.
+pub fn read_file(root: &RootDir, rel: &str) -> Result<String> {
+    let f = match root.open_regular(Path::new(rel)) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(String::new()),
         Err(e)
             if e.kind() == io::ErrorKind::NotFound
                 || e.raw_os_error() == Some(libc::ELOOP)
@@ -72,51 +79,93 @@ pub fn read_file(root: &Path, rel: &str) -> Result<String> {
         {
             return Ok(String::new())
         }
-        Err(e) => return Err(ManagerError::io(format!("open the image's /{rel}"), e)),
+        Err(e) => return Err(ManagerError::io(format!("open the container's /{rel}"), e)),
     };
-    if !f.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Ok(String::new());
-    }
     let mut buf = Vec::new();
     f.take(MAX_SIZE)
         .read_to_end(&mut buf)
-        .ctx(|| format!("read the image's /{rel}"))?;
+        .ctx(|| format!("read the container's /{rel}"))?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root(p: &Path) -> RootDir {
+        RootDir::open(p).unwrap()
+    }
 
     #[test]
-    fn reads_plain_files_and_refuses_links() {
+    fn reads_files_inside_the_root_and_never_the_hosts() {
         let d = tempfile::tempdir().unwrap();
-        let root = d.path();
-        fs::create_dir(root.join("etc")).unwrap();
-        fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", root.join("etc/group")).unwrap();
+        let r = d.path();
+        fs::create_dir(r.join("etc")).unwrap();
+        fs::write(r.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        symlink("/etc/hostname", r.join("etc/group")).unwrap();
         assert_eq!(
-            read_file(root, "etc/passwd").unwrap(),
+            read_file(&root(r), "etc/passwd").unwrap(),
             "root:x:0:0::/root:/bin/sh\n"
         );
-        // A symlink is not followed (it would read the host's file).
-        assert_eq!(read_file(root, "etc/group").unwrap(), "");
-        assert_eq!(read_file(root, "etc/shadow").unwrap(), "");
+        // The link is the root's /etc/hostname, not the host's: absent here...
+        assert_eq!(read_file(&root(r), "etc/group").unwrap(), "");
+        // ... and read once the image has one.
+        fs::write(r.join("etc/hostname"), "staff:x:50:\n").unwrap();
+        assert_eq!(read_file(&root(r), "etc/group").unwrap(), "staff:x:50:\n");
+        assert_eq!(read_file(&root(r), "etc/shadow").unwrap(), "");
+        // Not a regular file: missing.
+        fs::create_dir(r.join("etc/dir")).unwrap();
+        assert_eq!(read_file(&root(r), "etc/dir").unwrap(), "");
 
-        // A symlinked /etc is refused too.
-        let d2 = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink("/etc", d2.path().join("etc")).unwrap();
-        assert_eq!(read_file(d2.path(), "etc/passwd").unwrap(), "");
+        // A /etc that points at a host directory, absolute, relative or
+        // climbing with `..`, stays inside the root.
+        let host = tempfile::tempdir().unwrap();
+        fs::create_dir(host.path().join("etc")).unwrap();
+        fs::write(
+            host.path().join("etc/passwd"),
+            "alice:x:4242:4242::/:/bin/sh\n",
+        )
+        .unwrap();
+        let host_etc = host.path().join("etc");
+        let host_str = host_etc.to_str().unwrap();
+        for target in [
+            host_str.to_string(),
+            format!("/../../../../../../..{host_str}"),
+            format!("{}{}", "../".repeat(20), host_str.trim_start_matches('/')),
+        ] {
+            let d2 = tempfile::tempdir().unwrap();
+            symlink(&target, d2.path().join("etc")).unwrap();
+            assert_eq!(
+                read_file(&root(d2.path()), "etc/passwd").unwrap(),
+                "",
+                "{target}"
+            );
+            // The same path planted inside the root is what is read.
+            let inside = d2.path().join(host_str.trim_start_matches('/'));
+            fs::create_dir_all(&inside).unwrap();
+            fs::write(inside.join("passwd"), "alice:x:1234:1234::/:/bin/sh\n").unwrap();
+            assert_eq!(
+                read_file(&root(d2.path()), "etc/passwd").unwrap(),
+                "alice:x:1234:1234::/:/bin/sh\n",
+                "{target}"
+            );
+        }
+
+        // A /etc that is a link to /etc is a loop inside the root: missing.
+        let d3 = tempfile::tempdir().unwrap();
+        symlink("/etc", d3.path().join("etc")).unwrap();
+        assert_eq!(read_file(&root(d3.path()), "etc/passwd").unwrap(), "");
 
         // The native snapshotter's bind mount is read in place.
         let m = Mount {
             fstype: "bind".into(),
-            source: root.display().to_string(),
+            source: r.display().to_string(),
             options: vec!["rbind".into(), "rw".into()],
         };
-        let (p, g) = read(&[m], &root.join("unused")).unwrap();
+        let (p, g) = read(&[m], &r.join("unused")).unwrap();
         assert!(p.starts_with("root:"));
-        assert_eq!(g, "");
-        assert!(!root.join("unused").exists());
+        assert_eq!(g, "staff:x:50:\n");
+        assert!(!r.join("unused").exists());
     }
 }
