@@ -14,7 +14,9 @@ use berth_tests::fixture::{ImageSpec, LayerBuilder};
 use berth_tests::{check_fail, run, Daemon};
 
 /// The applets these tests run.
-const APPLETS: &[&str] = &["sh", "true", "cat", "ls", "echo", "sleep", "test", "readlink"];
+const APPLETS: &[&str] = &[
+    "sh", "true", "cat", "ls", "echo", "sleep", "test", "readlink",
+];
 
 /// A busybox root whose top-level entry `name` is a symlink to `target`
 /// (and otherwise has /bin, /etc with passwd and group, /tmp, and real
@@ -98,7 +100,11 @@ fn a_symlinked_dev_is_refused_and_the_host_directory_is_untouched() {
         }
     }
     // An image aiming at the host's own /dev: its ptmx is still the node.
-    d.load_image(image_with_link("devlink-dev", "dev", &climb(Path::new("/dev"))));
+    d.load_image(image_with_link(
+        "devlink-dev",
+        "dev",
+        &climb(Path::new("/dev")),
+    ));
     let before = std::fs::symlink_metadata("/dev/ptmx").expect("stat /dev/ptmx");
     d.fail(&["run", "--rm", "--network", "none", "devlink-dev", "true"]);
     let after = std::fs::symlink_metadata("/dev/ptmx").expect("stat /dev/ptmx");

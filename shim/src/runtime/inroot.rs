@@ -271,11 +271,13 @@ pub fn proc_path(fd: BorrowedFd<'_>) -> PathBuf {
 }
 
 /// Read a regular file inside `root` (at most `max` bytes); `None` when it
-/// is missing or not a regular file.
+/// is missing or not a regular file. The file is resolved to an O_PATH
+/// handle and checked before it is opened for reading: an image's fifo
+/// would block the open, and opening a device node can act.
 pub fn read_file(root: &Path, path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
     let root = open_root(root)?;
-    let fd = match open(root.as_fd(), path, OFlag::O_RDONLY | OFlag::O_NOCTTY) {
+    let fd = match open(root.as_fd(), path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(e)
             if matches!(
@@ -291,8 +293,12 @@ pub fn read_file(root: &Path, path: &Path, max: u64) -> io::Result<Option<Vec<u8
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(None);
     }
+    // The handle's own object, opened for reading (a regular file: the
+    // magic link is the kernel's, not the image's).
+    let flags = OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let file = openat(None, &proc_path(fd.as_fd()), flags, Mode::empty()).map_err(errno)?;
     let mut buf = Vec::new();
-    std::fs::File::from(fd).take(max).read_to_end(&mut buf)?;
+    std::fs::File::from(owned(file)).take(max).read_to_end(&mut buf)?;
     Ok(Some(buf))
 }
 
@@ -364,6 +370,9 @@ mod tests {
         assert_eq!(passwd.as_deref(), Some(&b"root:x:0:0::/root:/bin/sh\n"[..]));
         assert_eq!(read_file(r, Path::new("/etc"), 100).unwrap(), None);
         assert_eq!(read_file(r, Path::new("/nope/x"), 100).unwrap(), None);
+        // A fifo is not opened (the open would block).
+        nix::unistd::mkfifo(&r.join("etc/fifo"), Mode::from_bits_truncate(0o644)).unwrap();
+        assert_eq!(read_file(r, Path::new("/etc/fifo"), 100).unwrap(), None);
         let root = open_root(r).unwrap();
         let fd = walk(
             root.as_fd(),
