@@ -20,8 +20,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use berth_inroot::RootDir;
+
 use super::detach::parse_detach_keys;
-use super::inroot::RootDir;
 use super::naming::new_id;
 use super::record::{bundle_dir, spec_path};
 use super::registry::{Exit, Handle};
@@ -323,7 +324,7 @@ impl Engine {
 /// volumes and bind mounts over /etc/passwd or /etc/group (a common way to
 /// give a container the host's users) — the view docker's exec resolves
 /// `-u` against, and the root the shim starts the exec in. Paths are then
-/// resolved from this descriptor inside that root ([`super::inroot`]).
+/// resolved from this descriptor inside that root ([`berth_inroot`]).
 ///
 /// The pid comes from the record of the run; a pid can be reused once its
 /// process is reaped. So /proc/<pid> is opened first — that descriptor

@@ -9,8 +9,9 @@
 //! - [`resources`], [`signal`]: docker's limits and signal names, checked.
 //! - [`spec`], [`seccomp`], [`init`], [`userdb`]: the OCI spec, docker's
 //!   seccomp profiles, the `--init` binary, the image's users.
-//! - [`inroot`]: paths opened inside a container's root by descriptor, so a
-//!   container's symlinks and renames never lead berthd to a host file.
+//! - Paths inside a container's root are opened by descriptor
+//!   (`berth_inroot`), so its symlinks and renames never lead berthd to a
+//!   host file.
 //! - [`task`]: the shim client (start, dial, Task API calls).
 //! - [`logfile`]: reading docker json-file logs (rotation included).
 //! - [`stdio`], [`detach`]: clients joined to a process's stdio through the
@@ -32,7 +33,6 @@ pub mod create;
 pub mod detach;
 pub mod exec;
 pub mod init;
-pub mod inroot;
 pub mod inspect;
 pub mod list;
 pub mod logfile;

@@ -4,7 +4,7 @@
 //! so an unknown user fails before anything runs; at `exec` from the
 //! running container's root.
 //!
-//! Both are read by descriptor inside that root ([`super::inroot`]): the
+//! Both are read by descriptor inside that root ([`berth_inroot`]): the
 //! image's or the running container's symlinks (a symlinked /etc, or a
 //! /etc/passwd -> /x) resolve inside the root, as they do for the
 //! container's own processes (docker and runc read them the same way), and
@@ -12,14 +12,13 @@
 //! regular file there counts as missing.
 
 use std::fs;
-use std::io::{self, Read};
 use std::path::Path;
 
-use berth_snapshotter::{mount_all, unmount, Mount};
+use berth_inroot::RootDir;
+use berth_snapshotter::{mount_all_nodev_nosuid, unmount, Mount};
 use tracing::warn;
 
-use super::inroot::RootDir;
-use crate::error::{IoContext, ManagerError, Result};
+use crate::error::{IoContext, Result};
 
 /// The largest user database read (a bigger one is not a real passwd file).
 const MAX_SIZE: u64 = 4 << 20;
@@ -48,7 +47,9 @@ pub fn read(mounts: &[Mount], tmp: &Path) -> Result<(String, String)> {
         }
     }
     fs::create_dir_all(tmp).ctx(|| format!("create {}", tmp.display()))?;
-    if let Err(e) = mount_all(mounts, tmp) {
+    // nodev,nosuid: the image's device nodes and setuid files are inert in
+    // berthd's own view of it.
+    if let Err(e) = mount_all_nodev_nosuid(mounts, tmp) {
         let _ = fs::remove_dir(tmp);
         return Err(e.into());
     }
@@ -69,23 +70,12 @@ pub fn read_users(root: &RootDir) -> Result<(String, String)> {
 /// Reads `rel` resolved inside `root`; "" when it is missing (a dangling
 /// or looping symlink included) or not a regular file.
 pub fn read_file(root: &RootDir, rel: &str) -> Result<String> {
-    let f = match root.open_regular(Path::new(rel)) {
-        Ok(Some(f)) => f,
-        Ok(None) => return Ok(String::new()),
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(libc::ELOOP)
-                || e.raw_os_error() == Some(libc::ENOTDIR) =>
-        {
-            return Ok(String::new())
-        }
-        Err(e) => return Err(ManagerError::io(format!("open the container's /{rel}"), e)),
-    };
-    let mut buf = Vec::new();
-    f.take(MAX_SIZE)
-        .read_to_end(&mut buf)
+    let bytes = root
+        .read_regular(Path::new(rel), MAX_SIZE)
         .ctx(|| format!("read the container's /{rel}"))?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    Ok(bytes
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

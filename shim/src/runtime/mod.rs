@@ -36,7 +36,6 @@ mod capabilities;
 mod devices;
 mod exec;
 mod init;
-mod inroot;
 mod join;
 mod mounts;
 mod plan;

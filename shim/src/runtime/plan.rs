@@ -409,7 +409,8 @@ impl ProcessPlan {
 fn home_dir(rootfs: &Path, uid: u32) -> String {
     // Read through a descriptor resolved inside the rootfs: the image's
     // /etc (or /etc/passwd) may be a symlink.
-    let passwd = super::inroot::read_file(rootfs, Path::new("/etc/passwd"), 4 << 20);
+    let passwd = berth_inroot::RootDir::open(rootfs)
+        .and_then(|root| root.read_regular(Path::new("/etc/passwd"), 4 << 20));
     passwd
         .ok()
         .flatten()

@@ -402,9 +402,9 @@ fn symlinked(dir: &Path) -> StepError {
 /// symlinked /dev, so berth does not hand it such an image.
 pub fn check_kernel_dirs(rootfs: &Path) -> Result<(), StepError> {
     let what = || format!("open rootfs {}", rootfs.display());
-    let root = super::inroot::open_root(rootfs).map_err(StepError::with(what))?;
+    let root = berth_inroot::RootDir::open(rootfs).map_err(StepError::with(what))?;
     for dir in KERNEL_DIRS.iter().map(Path::new) {
-        let link = super::inroot::is_symlink(std::os::fd::AsFd::as_fd(&root), dir).map_err(
+        let link = berth_inroot::is_symlink(std::os::fd::AsFd::as_fd(&root), dir).map_err(
             StepError::with(|| format!("check {} in the rootfs", dir.display())),
         )?;
         if link {

@@ -5,7 +5,7 @@
 //!
 //! Nothing inside the container's root is touched through a path string:
 //! a path is first resolved within the root ([`Syscall::resolve`], openat2's
-//! RESOLVE_IN_ROOT, see [`super::inroot`]) into an [`InRoot`] handle, and
+//! RESOLVE_IN_ROOT, see [`berth_inroot`]) into an [`InRoot`] handle, and
 //! what follows is done on that handle: `*at` calls on one name in a
 //! resolved directory, or mount(2) on `/proc/self/fd/N`.
 
@@ -25,7 +25,7 @@ use nix::unistd::{
     fchdir, fchownat, pivot_root, sethostname, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags,
 };
 
-use super::inroot;
+use berth_inroot as inroot;
 
 /// A path of the container's, resolved inside its root and held open
 /// (O_PATH), so what is done next is done to what was resolved.
@@ -184,7 +184,7 @@ impl Syscall for RealSyscall {
 
     fn open_root(&self, path: &Path) -> io::Result<InRoot> {
         Ok(InRoot {
-            fd: Some(inroot::open_root(path)?),
+            fd: Some(inroot::RootDir::open(path)?.into()),
             shown: path.to_owned(),
         })
     }
@@ -192,9 +192,9 @@ impl Syscall for RealSyscall {
     fn resolve(&self, root: &InRoot, path: &Path, create: Create) -> io::Result<InRoot> {
         let r = root.fd()?;
         let fd = match create {
-            Create::Nothing => inroot::open(r, path, OFlag::O_PATH)?,
-            Create::Dir => inroot::mkdir_all(r, path, Mode::from_bits_truncate(0o755))?,
-            Create::File => match inroot::open(r, path, OFlag::O_PATH) {
+            Create::Nothing => inroot::resolve(r, path)?,
+            Create::Dir => inroot::mkdir_all(r, path, 0o755)?,
+            Create::File => match inroot::resolve(r, path) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     let (dir, name) = inroot::parent_of(r, path)?;
                     let dir = InRoot {
@@ -202,7 +202,7 @@ impl Syscall for RealSyscall {
                         shown: PathBuf::new(),
                     };
                     drop(self.create_file_at(&dir, name)?);
-                    inroot::open(r, path, OFlag::O_PATH)?
+                    inroot::resolve(r, path)?
                 }
                 fd => fd?,
             },
