@@ -42,8 +42,6 @@ mod plan;
 mod process;
 mod rlimits;
 mod rootfs;
-#[cfg(test)]
-mod securejoin;
 pub mod sys;
 mod user;
 

@@ -16,6 +16,25 @@ fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Mount {
     m
 }
 
+/// A rootfs with no devices and `/` as the cwd, built against `sys`.
+fn build(
+    sys: &FakeSyscall,
+    root: &Path,
+    mounts: &[MountEntry],
+    cgroups: &CgroupMounts,
+) -> Result<(), StepError> {
+    Rootfs {
+        sys,
+        root,
+        propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        mounts,
+        cgroups,
+        devices: &[],
+        cwd: Path::new("/"),
+    }
+    .build()
+}
+
 #[test]
 fn mounts_happen_in_spec_order_then_dev_then_pivot() {
     let root = tempfile::tempdir().unwrap();
@@ -157,23 +176,13 @@ fn own_cgroup_directories_are_bound_by_path() {
         Path::new("/b"),
     )
     .unwrap();
-    let build = |cgroups: &CgroupMounts| {
+    let calls = |cgroups: &CgroupMounts| {
         let sys = FakeSyscall::default();
-        Rootfs {
-            sys: &sys,
-            root: root.path(),
-            propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-            mounts: &mounts,
-            cgroups,
-            devices: &[],
-            cwd: Path::new("/"),
-        }
-        .build()
-        .unwrap();
+        build(&sys, root.path(), &mounts, cgroups).unwrap();
         sys.calls()
     };
     let cg = format!("{r}/sys/fs/cgroup");
-    let v1 = build(&CgroupMounts {
+    let v1 = calls(&CgroupMounts {
         v2: false,
         joined_namespace: false,
         path: "/berth/c1".into(),
@@ -189,7 +198,7 @@ fn own_cgroup_directories_are_bound_by_path() {
     ] {
         assert!(v1.contains(&want), "{want} not in {v1:#?}");
     }
-    let v2 = build(&CgroupMounts {
+    let v2 = calls(&CgroupMounts {
         v2: true,
         joined_namespace: false,
         path: "berth/c1".into(),
@@ -209,17 +218,7 @@ fn a_symlinked_mount_point_stays_inside_the_rootfs() {
     let s = src.path().display().to_string();
     let mounts = entries(&[mount("/data", "bind", &s, &["rbind"])], Path::new("/b")).unwrap();
     let sys = FakeSyscall::default();
-    Rootfs {
-        sys: &sys,
-        root: root.path(),
-        propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        mounts: &mounts,
-        cgroups: &CgroupMounts::default(),
-        devices: &[],
-        cwd: Path::new("/"),
-    }
-    .build()
-    .unwrap();
+    build(&sys, root.path(), &mounts, &CgroupMounts::default()).unwrap();
     assert_eq!(sys.calls()[3], format!("mount {s} {r}/etc - bind,rec -"));
 }
 
@@ -235,18 +234,9 @@ fn symlinked_proc_sys_or_dev_is_refused() {
         std::os::unix::fs::symlink(target, root.path().join(link)).unwrap();
         let mounts = entries(&[mount("/proc", "proc", "proc", &[])], Path::new("/b")).unwrap();
         let sys = FakeSyscall::default();
-        let e = Rootfs {
-            sys: &sys,
-            root: root.path(),
-            propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-            mounts: &mounts,
-            cgroups: &CgroupMounts::default(),
-            devices: &[],
-            cwd: Path::new("/"),
-        }
-        .build()
-        .unwrap_err()
-        .to_string();
+        let e = build(&sys, root.path(), &mounts, &CgroupMounts::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains(&format!("the image's /{link} is a symlink")),
             "{e}"
@@ -259,16 +249,7 @@ fn symlinked_proc_sys_or_dev_is_refused() {
     std::os::unix::fs::symlink("/", root.path().join("hostproc")).unwrap();
     let mounts = entries(&[mount("/hostproc", "proc", "proc", &[])], Path::new("/b")).unwrap();
     let sys = FakeSyscall::default();
-    let rootfs = Rootfs {
-        sys: &sys,
-        root: root.path(),
-        propagation: MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        mounts: &mounts,
-        cgroups: &CgroupMounts::default(),
-        devices: &[],
-        cwd: Path::new("/"),
-    };
-    assert!(rootfs.build().is_err());
+    assert!(build(&sys, root.path(), &mounts, &CgroupMounts::default()).is_err());
 }
 
 #[test]

@@ -366,8 +366,6 @@ pub struct FakeSyscall {
     pub locked: Vec<std::path::PathBuf>,
     /// mknod fails with EPERM (as in a user namespace).
     pub mknod_eperm: bool,
-    /// What a recorded mkdir or touch made (it exists for a later lookup).
-    pub made: std::cell::RefCell<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 #[cfg(test)]
@@ -419,33 +417,33 @@ impl Syscall for FakeSyscall {
         })
     }
     fn resolve(&self, root: &InRoot, path: &Path, create: Create) -> io::Result<InRoot> {
-        // The fake resolves by name on the test's tree, as the kernel would.
-        let shown = super::securejoin::secure_join(&root.shown, path)?;
-        match create {
-            Create::Nothing
-                if shown.symlink_metadata().is_err() && !self.made.borrow().contains(&shown) =>
-            {
-                return Err(io::Error::from_raw_os_error(libc::ENOENT))
-            }
-            Create::Nothing => {}
-            Create::Dir => {
-                self.made.borrow_mut().insert(shown.clone());
-                self.record(format!("mkdir {}", shown.display()))
-            }
+        // The fake resolves for real on the test's tree (a temp dir), making
+        // what is asked for there, and records what the kernel would do.
+        let dir = inroot::RootDir::open(&root.shown)?;
+        let fd = match create {
+            Create::Nothing => inroot::resolve(dir.as_fd(), path)?,
+            Create::Dir => inroot::mkdir_all(dir.as_fd(), path, 0o755)?,
             Create::File => {
-                self.made.borrow_mut().insert(shown.clone());
-                if let Some(parent) = shown.parent() {
-                    self.record(format!("mkdir {}", parent.display()));
-                }
-                self.record(format!("touch {}", shown.display()));
+                let (parent, name) = inroot::parent_of(dir.as_fd(), path)?;
+                let parent = fs::read_link(inroot::proc_path(parent.as_fd()))?;
+                self.record(format!("mkdir {}", parent.display()));
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(parent.join(name))?;
+                inroot::resolve(dir.as_fd(), path)?
             }
+        };
+        let shown = fs::read_link(inroot::proc_path(fd.as_fd()))?;
+        match create {
+            Create::Nothing => {}
+            Create::Dir => self.record(format!("mkdir {}", shown.display())),
+            Create::File => self.record(format!("touch {}", shown.display())),
         }
         Ok(InRoot { fd: None, shown })
     }
     fn is_symlink(&self, root: &InRoot, path: &Path) -> io::Result<bool> {
-        let p = root.shown.join(path.strip_prefix("/").unwrap_or(path));
-        Ok(p.symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink()))
+        inroot::is_symlink(inroot::RootDir::open(&root.shown)?.as_fd(), path)
     }
     fn is_dir(&self, h: &InRoot) -> io::Result<bool> {
         fs::metadata(&h.shown).map(|m| m.is_dir())
