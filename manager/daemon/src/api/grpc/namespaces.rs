@@ -1,13 +1,14 @@
 //! Namespaces service.
 
+use super::status::OrStatus;
 use berth_proto::v1::{
     namespaces_server, CreateNamespaceRequest, DeleteNamespaceRequest, DeleteNamespaceResponse,
     ListNamespacesRequest, ListNamespacesResponse, Namespace,
 };
 use tonic::{Request, Response, Status};
 
-use crate::engine::Engine;
-use crate::store::NamespaceRecord;
+use berth_engine::engine::Engine;
+use berth_engine::store::NamespaceRecord;
 
 pub struct Namespaces {
     engine: Engine,
@@ -35,7 +36,8 @@ impl namespaces_server::Namespaces for Namespaces {
     ) -> Result<Response<ListNamespacesResponse>, Status> {
         let namespaces = self
             .engine
-            .namespaces()?
+            .namespaces()
+            .or_status()?
             .into_iter()
             .map(to_proto)
             .collect();
@@ -49,7 +51,8 @@ impl namespaces_server::Namespaces for Namespaces {
         let r = req.into_inner();
         let rec = self
             .engine
-            .create_namespace(&r.name, r.labels.into_iter().collect())?;
+            .create_namespace(&r.name, r.labels.into_iter().collect())
+            .or_status()?;
         Ok(Response::new(to_proto(rec)))
     }
 
@@ -57,7 +60,9 @@ impl namespaces_server::Namespaces for Namespaces {
         &self,
         req: Request<DeleteNamespaceRequest>,
     ) -> Result<Response<DeleteNamespaceResponse>, Status> {
-        self.engine.delete_namespace(&req.into_inner().name)?;
+        self.engine
+            .delete_namespace(&req.into_inner().name)
+            .or_status()?;
         Ok(Response::new(DeleteNamespaceResponse {}))
     }
 }

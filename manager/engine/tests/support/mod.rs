@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use berth_engine::config::Config;
+use berth_engine::container::create::{CreateOptions, Created};
+use berth_engine::container::record::{ContainerConfig, HostConfig};
+use berth_engine::engine::Engine;
+use berth_engine::image::load;
 use berth_tests::fixture::{busybox_image, ImageBuilder, ImageSpec, Layout};
-use berthd::config::Config;
-use berthd::container::create::{CreateOptions, Created};
-use berthd::container::record::{ContainerConfig, HostConfig};
-use berthd::engine::Engine;
-use berthd::image::load;
 
 pub const NS: &str = "default";
 
@@ -233,8 +233,11 @@ pub async fn create(env: &Env, o: CreateOptions) -> Created {
 // ---- running containers ----
 
 /// Collects an attach stream: output and the exit.
-pub async fn attach_and_start(env: &Env, id: &str) -> (String, String, berthd::container::Exit) {
-    use berthd::container::attach::AttachEvent;
+pub async fn attach_and_start(
+    env: &Env,
+    id: &str,
+) -> (String, String, berth_engine::container::Exit) {
+    use berth_engine::container::attach::AttachEvent;
     let mut rx = env.e().attach_container(NS, id, true, true).await.unwrap();
     let started = env.e().start_container(NS, id).await;
     let (mut out, mut err) = (String::new(), String::new());

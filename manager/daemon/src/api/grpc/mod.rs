@@ -12,6 +12,7 @@ pub mod status;
 mod stream;
 mod system;
 
+use crate::api::grpc::status::OrStatus;
 use std::future::Future;
 
 use berth_proto::v1::{
@@ -24,8 +25,8 @@ use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Status};
 
-use crate::engine::Engine;
-use crate::error::ManagerError;
+use berth_engine::engine::Engine;
+use berth_engine::error::ManagerError;
 
 /// Largest gRPC message accepted or sent.
 const MAX_MESSAGE: usize = 16 << 20;
@@ -71,7 +72,7 @@ pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
             .map_err(|_| Status::invalid_argument("namespace header is not text"))?
             .to_string(),
     };
-    crate::store::validate_namespace(&ns)?;
+    berth_engine::store::validate_namespace(&ns).or_status()?;
     Ok(ns)
 }
 
@@ -82,7 +83,7 @@ where
     T: Send + 'static,
 {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Status::from),
+        Ok(r) => r.map_err(status::to_status),
         Err(e) => Err(Status::internal(format!("worker failed: {e}"))),
     }
 }

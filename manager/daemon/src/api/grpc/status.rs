@@ -2,7 +2,7 @@
 
 use tonic::{Code, Status};
 
-use crate::error::{ErrorKind, ManagerError};
+use berth_engine::error::{ErrorKind, ManagerError};
 
 /// Maps an error to the gRPC status its kind calls for.
 pub fn to_status(e: ManagerError) -> Status {
@@ -20,8 +20,13 @@ pub fn to_status(e: ManagerError) -> Status {
     Status::new(code, e.to_string())
 }
 
-impl From<ManagerError> for Status {
-    fn from(e: ManagerError) -> Status {
-        to_status(e)
+/// `result.or_status()?` in a handler: the engine's error as its status.
+pub trait OrStatus<T> {
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T> OrStatus<T> for Result<T, ManagerError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(to_status)
     }
 }

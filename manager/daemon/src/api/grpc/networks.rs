@@ -11,9 +11,9 @@ use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use super::namespace;
-use crate::engine::Engine;
-use crate::error::ManagerError;
-use crate::network::{Attached, NetworkRecord, NewNetwork};
+use berth_engine::engine::Engine;
+use berth_engine::error::ManagerError;
+use berth_engine::network::{Attached, NetworkRecord, NewNetwork};
 
 pub struct Networks {
     engine: Engine,
@@ -164,7 +164,7 @@ fn parse_filters(f: &[String]) -> Result<Vec<(String, String)>, Status> {
 }
 
 fn status(e: ManagerError) -> Status {
-    e.into()
+    super::status::to_status(e)
 }
 
 #[tonic::async_trait]

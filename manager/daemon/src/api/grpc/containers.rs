@@ -25,20 +25,20 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::namespace;
-use crate::container::attach::{AttachEvent, AttachOptions};
-use crate::container::create::CreateOptions;
-use crate::container::exec::ExecOptions;
-use crate::container::list::{ListOptions, Listed};
-use crate::container::logfile::Entry;
-use crate::container::logs::LogsOptions;
-use crate::container::record::{ContainerConfig, HostConfig, PortBinding, State};
-use crate::container::registry::Exit;
-use crate::container::stdio::{ClientInput, ConsoleSize, EventReceiver};
-use crate::container::task::EXIT_CODE_METADATA;
-use crate::container::wait::WaitCondition;
-use crate::container::Resources;
-use crate::engine::Engine;
-use crate::error::ManagerError;
+use berth_engine::container::attach::{AttachEvent, AttachOptions};
+use berth_engine::container::create::CreateOptions;
+use berth_engine::container::exec::ExecOptions;
+use berth_engine::container::list::{ListOptions, Listed};
+use berth_engine::container::logfile::Entry;
+use berth_engine::container::logs::LogsOptions;
+use berth_engine::container::record::{ContainerConfig, HostConfig, PortBinding, State};
+use berth_engine::container::registry::Exit;
+use berth_engine::container::stdio::{ClientInput, ConsoleSize, EventReceiver};
+use berth_engine::container::task::EXIT_CODE_METADATA;
+use berth_engine::container::wait::WaitCondition;
+use berth_engine::container::Resources;
+use berth_engine::engine::Engine;
+use berth_engine::error::ManagerError;
 
 pub struct Containers {
     engine: Engine,
@@ -59,7 +59,7 @@ fn status(e: ManagerError) -> Status {
         ManagerError::StartFailed { exit_code, .. } => Some(*exit_code),
         _ => None,
     };
-    let mut s = Status::from(e);
+    let mut s = super::status::to_status(e);
     if let Some(c) = code {
         if let Ok(v) = MetadataValue::try_from(c.to_string()) {
             s.metadata_mut().insert(EXIT_CODE_METADATA, v);
@@ -151,7 +151,7 @@ fn state(s: &State) -> PState {
     PState {
         status: s.status.as_str().to_string(),
         running: s.running(),
-        paused: s.status == crate::container::Status::Paused,
+        paused: s.status == berth_engine::container::Status::Paused,
         pid: s.pid as i64,
         exit_code: s.exit_code,
         oom_killed: s.oom_killed,
@@ -162,7 +162,7 @@ fn state(s: &State) -> PState {
 }
 
 /// ps's ports: each published one, then each exposed one not published.
-fn ports(r: &crate::container::ContainerRecord) -> Vec<berth_proto::v1::PortMapping> {
+fn ports(r: &berth_engine::container::ContainerRecord) -> Vec<berth_proto::v1::PortMapping> {
     let mut v: Vec<berth_proto::v1::PortMapping> = r
         .ports
         .iter()
@@ -195,7 +195,7 @@ fn ports(r: &crate::container::ContainerRecord) -> Vec<berth_proto::v1::PortMapp
 }
 
 /// The names of the container's networks (its mode for host and none).
-fn networks(r: &crate::container::ContainerRecord) -> Vec<String> {
+fn networks(r: &berth_engine::container::ContainerRecord) -> Vec<String> {
     match r.host_config.network_mode.as_str() {
         m @ ("host" | "none") => vec![m.to_string()],
         m if m.starts_with("container:") => Vec::new(),

@@ -4,10 +4,10 @@
 use std::io::{Cursor, Write};
 use std::path::Path;
 
-use berthd::config::Config;
-use berthd::engine::Engine;
-use berthd::image::import::{import, ImportOptions};
-use berthd::image::{load, save};
+use berth_engine::config::Config;
+use berth_engine::engine::Engine;
+use berth_engine::image::import::{import, ImportOptions};
+use berth_engine::image::{load, save};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 

@@ -1,10 +1,13 @@
 //! berthd: the berth manager daemon.
 #![deny(unsafe_code)]
 
+mod api;
+mod start;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berthd::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
+use berth_engine::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -73,7 +76,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(berthd::daemon::run(config)) {
+    match rt.block_on(start::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berthd: {e}");

@@ -6,7 +6,7 @@ use berth_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::{blocking, namespace};
-use crate::engine::Engine;
+use berth_engine::engine::Engine;
 
 pub struct Snapshots {
     engine: Engine,

@@ -10,9 +10,9 @@ use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
 use tracing::info;
 
-use crate::config::Config;
-use crate::engine::Engine;
-use crate::error::{IoContext, ManagerError, Result};
+use berth_engine::config::Config;
+use berth_engine::engine::Engine;
+use berth_engine::error::{IoContext, ManagerError, Result};
 
 /// Holds the root exclusively for the daemon's lifetime.
 pub struct RootLock {
@@ -75,7 +75,8 @@ pub async fn run(config: Config) -> Result<()> {
     };
     // The --init binary containers bind-mount (STATE/bin/berth-init).
     let state = config.state.clone();
-    match tokio::task::spawn_blocking(move || crate::container::init::install(&state)).await {
+    match tokio::task::spawn_blocking(move || berth_engine::container::init::install(&state)).await
+    {
         Ok(Ok(p)) => tracing::debug!(path = %p.display(), "installed berth-init"),
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
         Err(e) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
@@ -111,7 +112,7 @@ pub async fn run(config: Config) -> Result<()> {
         // Streams that follow containers end now; the containers go on.
         stopping.container_registry().begin_shutdown();
     };
-    let served = crate::server::serve(engine.clone(), listener, shutdown).await;
+    let served = crate::api::grpc::serve(engine.clone(), listener, shutdown).await;
     let _ = fs::remove_file(&socket);
     engine.store().flush()?;
     served.map_err(|e| ManagerError::Internal(format!("gRPC server: {e}")))?;

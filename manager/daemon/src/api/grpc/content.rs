@@ -1,5 +1,6 @@
 //! Content service.
 
+use super::status::OrStatus;
 use berth_proto::v1::{
     content_server, ContentInfo, ContentInfoRequest, ListContentRequest, ListContentResponse,
     VerifyContentRequest, VerifyContentResponse, VerifyResult,
@@ -7,8 +8,8 @@ use berth_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::{blocking, namespace};
-use crate::engine::Engine;
-use crate::store::ContentRecord;
+use berth_engine::engine::Engine;
+use berth_engine::store::ContentRecord;
 
 pub struct Content {
     engine: Engine,
@@ -38,7 +39,8 @@ impl content_server::Content for Content {
         let ns = namespace(&req)?;
         let blobs = self
             .engine
-            .list_content(&ns)?
+            .list_content(&ns)
+            .or_status()?
             .into_iter()
             .map(info)
             .collect();
@@ -50,7 +52,10 @@ impl content_server::Content for Content {
         req: Request<ContentInfoRequest>,
     ) -> Result<Response<ContentInfo>, Status> {
         let ns = namespace(&req)?;
-        let rec = self.engine.content_info(&ns, &req.into_inner().digest)?;
+        let rec = self
+            .engine
+            .content_info(&ns, &req.into_inner().digest)
+            .or_status()?;
         Ok(Response::new(info(rec)))
     }
 

@@ -6,12 +6,12 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berthd::container::attach::AttachEvent;
-use berthd::container::logs::LogsOptions;
-use berthd::container::record::bundle_dir;
-use berthd::container::wait::WaitCondition;
-use berthd::engine::Engine;
-use berthd::ErrorKind;
+use berth_engine::container::attach::AttachEvent;
+use berth_engine::container::logs::LogsOptions;
+use berth_engine::container::record::bundle_dir;
+use berth_engine::container::wait::WaitCondition;
+use berth_engine::engine::Engine;
+use berth_engine::ErrorKind;
 use support::*;
 
 #[test]
@@ -74,7 +74,7 @@ fn command_not_found_is_127_and_rm_removes() {
         let e = env.e().start_container(NS, &c.id).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         match &e {
-            berthd::ManagerError::StartFailed { exit_code, message } => {
+            berth_engine::ManagerError::StartFailed { exit_code, message } => {
                 assert_eq!(*exit_code, 127);
                 assert!(message.contains("nosuch"), "{message}");
             }
@@ -96,7 +96,10 @@ fn command_not_found_is_127_and_rm_removes() {
             .unwrap();
         let e = env.e().start_container(NS, &c.id).await.unwrap_err();
         assert!(
-            matches!(e, berthd::ManagerError::StartFailed { exit_code: 126, .. }),
+            matches!(
+                e,
+                berth_engine::ManagerError::StartFailed { exit_code: 126, .. }
+            ),
             "{e}"
         );
         assert_eq!(
@@ -305,7 +308,7 @@ fn run_options_reach_the_container() {
     let env = Env::new("overlayfs");
     env.load_busybox();
     let image_snaps = env.snapshots().len();
-    berthd::container::init::install(&env.dir.path().join("state")).unwrap();
+    berth_engine::container::init::install(&env.dir.path().join("state")).unwrap();
     let host = env.dir.path().join("host-data");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("f"), "from the host\n").unwrap();
@@ -452,7 +455,7 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
 #[test]
 fn an_external_runtime_runs_the_same_bundle() {
     require_shim();
-    if berthd::config::find_in_path("runc").is_none() {
+    if berth_engine::config::find_in_path("runc").is_none() {
         eprintln!("runc is not installed: skipped (apt-get install runc)");
         return;
     }

@@ -1,5 +1,6 @@
 //! Images service: translation between the proto messages and the engine.
 
+use super::status::OrStatus;
 use std::io;
 use std::pin::Pin;
 
@@ -19,17 +20,17 @@ use tracing::warn;
 
 use super::stream::{ChannelReader, ChannelWriter};
 use super::{blocking, namespace};
-use crate::distribution;
-use crate::distribution::progress::Progress;
-use crate::distribution::pull::{self, PullRequest};
-use crate::distribution::{login, push};
-use crate::engine::Engine;
-use crate::error::ManagerError;
-use crate::image::import::ImportOptions;
-use crate::image::manifest::PlatformSpec;
-use crate::image::{familiar_name, import, load, save};
-use crate::reference::Reference;
-use crate::store::{Descriptor, ImageRecord};
+use berth_engine::distribution;
+use berth_engine::distribution::progress::Progress;
+use berth_engine::distribution::pull::{self, PullRequest};
+use berth_engine::distribution::{login, push};
+use berth_engine::engine::Engine;
+use berth_engine::error::ManagerError;
+use berth_engine::image::import::ImportOptions;
+use berth_engine::image::manifest::PlatformSpec;
+use berth_engine::image::{familiar_name, import, load, save};
+use berth_engine::reference::Reference;
+use berth_engine::store::{Descriptor, ImageRecord};
 
 pub struct Images {
     engine: Engine,
@@ -132,7 +133,8 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         let images = self
             .engine
-            .list_images(&ns, Some(&r.reference))?
+            .list_images(&ns, Some(&r.reference))
+            .or_status()?
             .iter()
             .map(summary)
             .collect();
@@ -182,7 +184,10 @@ impl images_server::Images for Images {
     async fn tag(&self, req: Request<TagImageRequest>) -> Result<Response<PImage>, Status> {
         let ns = namespace(&req)?;
         let r = req.into_inner();
-        let rec = self.engine.tag_image(&ns, &r.source, &r.target)?;
+        let rec = self
+            .engine
+            .tag_image(&ns, &r.source, &r.target)
+            .or_status()?;
         Ok(Response::new(image(&rec)))
     }
 
@@ -223,7 +228,7 @@ impl images_server::Images for Images {
         // Resolve first, so a bad reference is the call's error rather than
         // an error in the middle of the stream.
         for r in &refs {
-            self.engine.resolve_image(&ns, r)?;
+            self.engine.resolve_image(&ns, r).or_status()?;
         }
         let (tx, rx) = mpsc::channel(8);
         let engine = self.engine.clone();
@@ -231,7 +236,7 @@ impl images_server::Images for Images {
             let mut w = ChannelWriter::new(tx.clone());
             if let Err(e) = save::save(&engine, &ns, &refs, &mut w) {
                 warn!(error = %e, "save failed");
-                let _ = tx.blocking_send(Err(Status::from(e)));
+                let _ = tx.blocking_send(Err(super::status::to_status(e)));
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -280,16 +285,18 @@ impl images_server::Images for Images {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         // Refuse bad input before the stream starts.
-        let reference = Reference::parse(&r.reference).map_err(ManagerError::from)?;
+        let reference = Reference::parse(&r.reference)
+            .map_err(ManagerError::from)
+            .or_status()?;
         let platform = match r.platform.trim() {
             "" => None,
-            p => Some(PlatformSpec::parse(p)?),
+            p => Some(PlatformSpec::parse(p).or_status()?),
         };
         let request = PullRequest {
             reference,
             platform,
             all_platforms: r.all_platforms,
-            auth: distribution::auth_from_proto(r.auth.as_ref())?,
+            auth: distribution::auth_from_proto(r.auth.as_ref()).or_status()?,
         };
         let engine = self.engine.clone();
         let what = format!("pull of {}", request.reference);
@@ -313,8 +320,10 @@ impl images_server::Images for Images {
     ) -> Result<Response<Self::PushStream>, Status> {
         let ns = namespace(&req)?;
         let r = req.into_inner();
-        Reference::parse(&r.reference).map_err(ManagerError::from)?;
-        let auth = distribution::auth_from_proto(r.auth.as_ref())?;
+        Reference::parse(&r.reference)
+            .map_err(ManagerError::from)
+            .or_status()?;
+        let auth = distribution::auth_from_proto(r.auth.as_ref()).or_status()?;
         let engine = self.engine.clone();
         let what = format!("push of {}", r.reference);
         Ok(Response::new(transfer(what, move |progress, rt| {
@@ -331,8 +340,9 @@ impl images_server::Images for Images {
 
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
         let r = req.into_inner();
-        let server =
-            login::login(self.engine.config(), &r.server, &r.username, &r.password).await?;
+        let server = login::login(self.engine.config(), &r.server, &r.username, &r.password)
+            .await
+            .or_status()?;
         Ok(Response::new(LoginResponse {
             status: "Login Succeeded".into(),
             server,
@@ -345,8 +355,10 @@ impl images_server::Images for Images {
         req: Request<SearchRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
         let r = req.into_inner();
-        let auth = distribution::auth_from_proto(r.auth.as_ref())?;
-        let hits = login::search(self.engine.config(), &r.term, r.limit, &auth).await?;
+        let auth = distribution::auth_from_proto(r.auth.as_ref()).or_status()?;
+        let hits = login::search(self.engine.config(), &r.term, r.limit, &auth)
+            .await
+            .or_status()?;
         Ok(Response::new(SearchResponse {
             results: hits
                 .into_iter()
@@ -372,7 +384,7 @@ where
     F: FnOnce(
             &Progress,
             &tokio::runtime::Handle,
-        ) -> crate::error::Result<(String, transfer_progress::Result)>
+        ) -> berth_engine::error::Result<(String, transfer_progress::Result)>
         + Send
         + 'static,
 {
@@ -384,7 +396,7 @@ where
             Ok((line, result)) => progress.result(line, result),
             Err(e) => {
                 warn!(error = %e, "{what} failed");
-                let _ = tx.send(Err(Status::from(e)));
+                let _ = tx.send(Err(super::status::to_status(e)));
             }
         }
     });

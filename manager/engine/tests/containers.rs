@@ -7,13 +7,13 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use berth_engine::container::create::CreateOptions;
+use berth_engine::container::list::ListOptions;
+use berth_engine::container::logs::LogsOptions;
+use berth_engine::container::wait::WaitCondition;
+use berth_engine::image::load;
+use berth_engine::ErrorKind;
 use berth_tests::fixture::{busybox_image, ImageBuilder, Layout};
-use berthd::container::create::CreateOptions;
-use berthd::container::list::ListOptions;
-use berthd::container::logs::LogsOptions;
-use berthd::container::wait::WaitCondition;
-use berthd::image::load;
-use berthd::ErrorKind;
 use serde_json::json;
 use support::*;
 

@@ -1,5 +1,6 @@
 //! System service.
 
+use super::status::OrStatus;
 use berth_proto::v1::{
     system_server, InfoRequest, InfoResponse, PruneRequest, PruneResponse, VersionRequest,
     VersionResponse,
@@ -7,8 +8,8 @@ use berth_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::{blocking, namespace};
-use crate::engine::Engine;
-use crate::store::schema;
+use berth_engine::engine::Engine;
+use berth_engine::store::schema;
 
 pub struct System {
     engine: Engine,
@@ -54,15 +55,15 @@ impl system_server::System for System {
             state: e.config().state.display().to_string(),
             snapshotter: e.snapshotter_name().to_string(),
             config_toml: e.config().to_toml(),
-            images: count(schema::images_prefix(&ns))?,
-            blobs: count(schema::content_prefix(&ns))?,
-            namespaces: e.namespaces()?.len() as i64,
+            images: count(schema::images_prefix(&ns)).or_status()?,
+            blobs: count(schema::content_prefix(&ns)).or_status()?,
+            namespaces: e.namespaces().or_status()?.len() as i64,
             kernel: nix::sys::utsname::uname()
                 .map(|u| u.release().to_string_lossy().into_owned())
                 .unwrap_or_default(),
             cgroup_version: cgroup_version().to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            containers: count(schema::containers_prefix(&ns))?,
+            containers: count(schema::containers_prefix(&ns)).or_status()?,
         }))
     }
 
