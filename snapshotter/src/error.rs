@@ -4,15 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
-/// What kind of failure an error is; front doors map it to gRPC codes or HTTP statuses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    Internal,
-}
+/// The kinds of failure are the workspace's one list (berth-errdefs).
+pub use berth_errdefs::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

@@ -3,8 +3,10 @@
 //! what berthd wires together.
 
 use std::fs::{self, File};
+use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 
 use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
@@ -61,32 +63,44 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener> {
     Ok(l)
 }
 
+/// A front door being served: it runs until the shutdown signal fires,
+/// then finishes its open requests and returns.
+pub type Door = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signalled() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: shutting down"),
+        _ = int.recv() => info!("SIGINT: shutting down"),
+    }
+}
+
 /// Runs berthd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<()> {
     config.create_dirs()?;
     config.cgroup_parent()?;
     let lock = RootLock::acquire(&config.root)?;
     let socket = config.socket_path()?;
-    let engine = {
-        let c = config.clone();
-        tokio::task::spawn_blocking(move || Engine::open(c))
-            .await
-            .map_err(|e| ManagerError::Internal(format!("start-up task failed: {e}")))??
+    let engine = Engine::open_async(config.clone()).await?;
+    // What outlived the previous berthd comes back before any door opens.
+    engine.start().await?;
+
+    // Every door shares one shutdown: a watch that flips once.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     };
-    // The --init binary containers bind-mount (STATE/bin/berth-init).
-    let state = config.state.clone();
-    match tokio::task::spawn_blocking(move || berth_engine::container::init::install(&state)).await
-    {
-        Ok(Ok(p)) => tracing::debug!(path = %p.display(), "installed berth-init"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
-        Err(e) => tracing::warn!(error = %e, "cannot install berth-init: --init will fail"),
-    }
-    // The networks' bridges, before containers that use them come back.
-    engine.init_networks().await?;
-    // Containers outlived the previous berthd: reconnect to their shims.
-    engine.recover_containers().await?;
-    engine.reconcile_networks().await?;
-    let listener = bind_socket(&socket)?;
+    let doors: Vec<Door> = vec![grpc_door(&engine, &socket, stopped())?];
     info!(
         root = %config.root.display(),
         state = %config.state.display(),
@@ -97,25 +111,31 @@ pub async fn run(config: Config) -> Result<()> {
         "berthd ready"
     );
     let stopping = engine.clone();
-    let shutdown = async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: shutting down"),
-            _ = int.recv() => info!("SIGINT: shutting down"),
-        }
+    tokio::spawn(async move {
+        signalled().await;
         // Streams that follow containers end now; the containers go on.
-        stopping.container_registry().begin_shutdown();
-    };
-    let served = crate::api::grpc::serve(engine.clone(), listener, shutdown).await;
-    let _ = fs::remove_file(&socket);
-    engine.store().flush()?;
-    served.map_err(|e| ManagerError::Internal(format!("gRPC server: {e}")))?;
+        stopping.begin_shutdown();
+        stop_tx.send_replace(true);
+    });
+    let served = futures::future::join_all(doors).await;
+    engine.close().await?;
+    served.into_iter().collect::<Result<Vec<()>>>()?;
     info!("berthd stopped");
     Ok(())
+}
+
+/// The native gRPC door on its unix socket.
+fn grpc_door(
+    engine: &Engine,
+    socket: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Door> {
+    let listener = bind_socket(socket)?;
+    let engine = engine.clone();
+    let socket = socket.to_path_buf();
+    Ok(Box::pin(async move {
+        let served = crate::api::grpc::serve(engine, listener, shutdown).await;
+        let _ = fs::remove_file(&socket);
+        served.map_err(|e| ManagerError::Internal(format!("gRPC server: {e}")))
+    }))
 }

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::container::Registry;
 use crate::content::{ContentStore, Digest};
 use crate::error::{ManagerError, Result};
+use crate::events::{Event, EventBus, Subscription};
 use crate::store::{schema, ContentRecord, ImageRecord, NamespaceRecord, SnapshotRecord, Store};
 
 /// Everything berthd's operations need, cheap to clone.
@@ -33,6 +34,8 @@ struct Inner {
     containers: Registry,
     /// Live network state: netlink, firewall, held host ports.
     network: crate::network::NetState,
+    /// The daemon-wide event bus.
+    events: EventBus,
 }
 
 /// Counts of what garbage collection removed.
@@ -62,6 +65,7 @@ impl Engine {
                 gc_lock: RwLock::new(()),
                 containers: Registry::default(),
                 network: crate::network::NetState::new(&firewall_table),
+                events: EventBus::default(),
             }),
         };
         engine
@@ -69,6 +73,55 @@ impl Engine {
             .ensure_namespace(berth_proto::DEFAULT_NAMESPACE)?;
         engine.remove_stale_extractions();
         Ok(engine)
+    }
+
+    /// Opens the engine on the blocking pool (sled and the snapshotter
+    /// read the disk).
+    #[tracing::instrument(name = "engine.open", skip_all, fields(root = %config.root.display()))]
+    pub async fn open_async(config: Config) -> Result<Engine> {
+        tokio::task::spawn_blocking(move || Engine::open(config))
+            .await
+            .map_err(|e| ManagerError::Internal(format!("start-up task failed: {e}")))?
+    }
+
+    /// Brings back what outlived the previous berthd, before any door
+    /// opens: the `--init` binary, the networks' bridges, the containers'
+    /// shims, then the networks' leftovers.
+    #[tracing::instrument(name = "engine.start", skip_all)]
+    pub async fn start(&self) -> Result<()> {
+        let state = self.config().state.clone();
+        match tokio::task::spawn_blocking(move || crate::container::init::install(&state)).await {
+            Ok(Ok(p)) => debug!(path = %p.display(), "installed berth-init"),
+            Ok(Err(e)) => warn!(error = %e, "cannot install berth-init: --init will fail"),
+            Err(e) => warn!(error = %e, "cannot install berth-init: --init will fail"),
+        }
+        self.init_networks().await?;
+        self.recover_containers().await?;
+        self.reconcile_networks().await
+    }
+
+    /// berthd is stopping: streams that follow containers end (the
+    /// containers go on).
+    pub fn begin_shutdown(&self) {
+        self.inner.containers.begin_shutdown();
+    }
+
+    /// The last step of a shutdown: everything written reaches the disk.
+    pub async fn close(&self) -> Result<()> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || engine.store().flush())
+            .await
+            .map_err(|e| ManagerError::Internal(format!("flush task failed: {e}")))?
+    }
+
+    /// Publishes an event on the daemon-wide bus.
+    pub fn publish(&self, event: Event) {
+        self.inner.events.publish(event);
+    }
+
+    /// Subscribes to the daemon-wide bus.
+    pub fn subscribe(&self) -> Subscription {
+        self.inner.events.subscribe()
     }
 
     pub fn config(&self) -> &Config {

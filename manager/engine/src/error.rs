@@ -12,19 +12,9 @@ use crate::container::task::TaskError;
 use crate::image::change::ChangeError;
 use crate::reference::ReferenceError;
 
-/// What kind of failure an error is, independent of the front door.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    NotFound,
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    Unimplemented,
-    Unavailable,
-    Unauthenticated,
-    DataLoss,
-    Internal,
-}
+/// The kinds of failure are the workspace's one list (berth-errdefs),
+/// shared with the snapshotter.
+pub use berth_errdefs::ErrorKind;
 
 /// Errors of berthd's services and engine.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +25,12 @@ pub enum ManagerError {
     NotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotModified(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     FailedPrecondition(String),
     #[error("{0}")]
@@ -94,6 +90,9 @@ impl ManagerError {
         match self {
             NoSuchImage(_) | NotFound(_) => ErrorKind::NotFound,
             AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Conflict(_) => ErrorKind::Conflict,
+            NotModified(_) => ErrorKind::NotModified,
+            Forbidden(_) => ErrorKind::Forbidden,
             FailedPrecondition(_) | DigestMismatch { .. } => ErrorKind::FailedPrecondition,
             InvalidArgument(_)
             | UnsupportedMediaType { .. }
@@ -108,13 +107,7 @@ impl ManagerError {
             Unavailable(_) => ErrorKind::Unavailable,
             Unauthenticated(_) => ErrorKind::Unauthenticated,
             DataLoss(_) => ErrorKind::DataLoss,
-            Snapshot(e) => match e.kind() {
-                berth_snapshotter::ErrorKind::NotFound => ErrorKind::NotFound,
-                berth_snapshotter::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-                berth_snapshotter::ErrorKind::FailedPrecondition => ErrorKind::FailedPrecondition,
-                berth_snapshotter::ErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
-                berth_snapshotter::ErrorKind::Internal => ErrorKind::Internal,
-            },
+            Snapshot(e) => e.kind(),
             Io { source, .. } if source.kind() == io::ErrorKind::UnexpectedEof => {
                 ErrorKind::InvalidArgument
             }

@@ -15,10 +15,12 @@ pub mod content;
 pub mod distribution;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod layout;
 pub mod network;
 pub mod reference;
 pub mod store;
+pub mod system;
 
 pub use error::{ErrorKind, ManagerError, Result};

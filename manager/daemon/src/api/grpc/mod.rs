@@ -38,6 +38,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        // One span per request: the method and the namespace it acts in;
+        // the engine's operations add the object's id below it.
+        .trace_fn(|req| {
+            let ns = req
+                .headers()
+                .get(berth_proto::NAMESPACE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(berth_proto::DEFAULT_NAMESPACE);
+            tracing::info_span!("grpc", method = %req.uri().path(), namespace = %ns)
+        })
         // HTTP/2's default 64 KiB window throttles archive streams.
         .initial_stream_window_size(Some(16 << 20))
         .initial_connection_window_size(Some(16 << 20))
@@ -72,7 +82,7 @@ pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
             .map_err(|_| Status::invalid_argument("namespace header is not text"))?
             .to_string(),
     };
-    berth_engine::store::validate_namespace(&ns).or_status()?;
+    berth_engine::system::validate_namespace(&ns).or_status()?;
     Ok(ns)
 }
 

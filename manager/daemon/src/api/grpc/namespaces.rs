@@ -8,7 +8,7 @@ use berth_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use berth_engine::engine::Engine;
-use berth_engine::store::NamespaceRecord;
+use berth_engine::system::Namespace as NamespaceRecord;
 
 pub struct Namespaces {
     engine: Engine,
@@ -36,7 +36,8 @@ impl namespaces_server::Namespaces for Namespaces {
     ) -> Result<Response<ListNamespacesResponse>, Status> {
         let namespaces = self
             .engine
-            .namespaces()
+            .list_namespaces()
+            .await
             .or_status()?
             .into_iter()
             .map(to_proto)
@@ -51,7 +52,8 @@ impl namespaces_server::Namespaces for Namespaces {
         let r = req.into_inner();
         let rec = self
             .engine
-            .create_namespace(&r.name, r.labels.into_iter().collect())
+            .add_namespace(&r.name, r.labels.into_iter().collect())
+            .await
             .or_status()?;
         Ok(Response::new(to_proto(rec)))
     }
@@ -61,7 +63,8 @@ impl namespaces_server::Namespaces for Namespaces {
         req: Request<DeleteNamespaceRequest>,
     ) -> Result<Response<DeleteNamespaceResponse>, Status> {
         self.engine
-            .delete_namespace(&req.into_inner().name)
+            .remove_namespace(&req.into_inner().name)
+            .await
             .or_status()?;
         Ok(Response::new(DeleteNamespaceResponse {}))
     }

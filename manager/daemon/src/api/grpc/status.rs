@@ -9,6 +9,10 @@ pub fn to_status(e: ManagerError) -> Status {
     let code = match e.kind() {
         ErrorKind::NotFound => Code::NotFound,
         ErrorKind::AlreadyExists => Code::AlreadyExists,
+        // As containerd's errdefs: a conflict and "nothing to do" are
+        // preconditions on gRPC; the Docker door tells them apart (409, 304).
+        ErrorKind::Conflict | ErrorKind::NotModified => Code::FailedPrecondition,
+        ErrorKind::Forbidden => Code::PermissionDenied,
         ErrorKind::FailedPrecondition => Code::FailedPrecondition,
         ErrorKind::InvalidArgument => Code::InvalidArgument,
         ErrorKind::Unimplemented => Code::Unimplemented,

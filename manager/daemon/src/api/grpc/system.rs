@@ -7,9 +7,8 @@ use berth_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{blocking, namespace};
+use super::namespace;
 use berth_engine::engine::Engine;
-use berth_engine::store::schema;
 
 pub struct System {
     engine: Engine,
@@ -21,17 +20,6 @@ impl System {
     }
 }
 
-/// "v2" (unified), "hybrid" (v1 controllers with v2 beside) or "v1".
-pub fn cgroup_version() -> &'static str {
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        "v2"
-    } else if std::path::Path::new("/sys/fs/cgroup/unified").exists() {
-        "hybrid"
-    } else {
-        "v1"
-    }
-}
-
 #[tonic::async_trait]
 impl system_server::System for System {
     async fn version(
@@ -39,7 +27,7 @@ impl system_server::System for System {
         _req: Request<VersionRequest>,
     ) -> Result<Response<VersionResponse>, Status> {
         Ok(Response::new(VersionResponse {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: berth_engine::system::VERSION.to_string(),
             api_version: "v1".to_string(),
             revision: option_env!("BERTH_REVISION").unwrap_or("").to_string(),
         }))
@@ -47,29 +35,24 @@ impl system_server::System for System {
 
     async fn info(&self, req: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         let ns = namespace(&req)?;
-        let e = &self.engine;
-        let store = e.store();
-        let count = |p: String| store.count(&p).map(|n| n as i64);
+        let i = self.engine.system_info(&ns).await.or_status()?;
         Ok(Response::new(InfoResponse {
-            root: e.config().root.display().to_string(),
-            state: e.config().state.display().to_string(),
-            snapshotter: e.snapshotter_name().to_string(),
-            config_toml: e.config().to_toml(),
-            images: count(schema::images_prefix(&ns)).or_status()?,
-            blobs: count(schema::content_prefix(&ns)).or_status()?,
-            namespaces: e.namespaces().or_status()?.len() as i64,
-            kernel: nix::sys::utsname::uname()
-                .map(|u| u.release().to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            cgroup_version: cgroup_version().to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            containers: count(schema::containers_prefix(&ns)).or_status()?,
+            root: i.root.display().to_string(),
+            state: i.state.display().to_string(),
+            snapshotter: i.snapshotter,
+            config_toml: i.config_toml,
+            images: i.images as i64,
+            blobs: i.blobs as i64,
+            namespaces: i.namespaces as i64,
+            kernel: i.kernel,
+            cgroup_version: i.cgroup_version.to_string(),
+            version: i.version.to_string(),
+            containers: i.containers as i64,
         }))
     }
 
     async fn prune(&self, _req: Request<PruneRequest>) -> Result<Response<PruneResponse>, Status> {
-        let engine = self.engine.clone();
-        let r = blocking(move || engine.prune()).await?;
+        let r = self.engine.prune_all().await.or_status()?;
         Ok(Response::new(PruneResponse {
             removed_blobs: r.removed_blobs,
             removed_snapshots: r.removed_snapshots,
