@@ -84,7 +84,8 @@ async fn signalled() {
 
 /// Runs berthd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<()> {
-    config.create_dirs()?;
+    // The root and state directories with the modes of the layout table.
+    berth_engine::layout::prepare(&config)?;
     config.cgroup_parent()?;
     let lock = RootLock::acquire(&config.root)?;
     let socket = config.socket_path()?;

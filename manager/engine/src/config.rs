@@ -263,12 +263,6 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
     }
-
-    /// Creates the root and state directories, and those berthd keeps in them, with the modes
-    /// of [`crate::layout`]; tightens the ones that already exist.
-    pub fn create_dirs(&self) -> Result<()> {
-        crate::layout::prepare(self)
-    }
 }
 
 /// The first executable file called `name` in PATH.

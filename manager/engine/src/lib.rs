@@ -12,6 +12,7 @@
 pub mod config;
 pub mod container;
 pub mod content;
+pub(crate) mod core;
 pub mod distribution;
 pub mod engine;
 pub mod error;
