@@ -13,7 +13,7 @@ use oci_spec::runtime::Process;
 
 use super::error::ServerError;
 use super::exit::ExitRecord;
-use super::state::{drain, DeleteStep, Proc, State};
+use super::state::{drain, DeleteStep, Exec, Proc, State};
 use crate::io::{timestamp, ProcessIo};
 use crate::runtime::{ConsoleSize, ExecOptions, RuntimeError};
 
@@ -22,15 +22,6 @@ const MAX_ID: usize = 128;
 
 /// docker's exit code for an exec that could not start, whatever the reason.
 const EXEC_FAILED: i32 = 126;
-
-/// An exec, as the task keeps it.
-pub struct Exec {
-    pub proc: Proc,
-    /// What it runs.
-    process: Process,
-    /// The pty size it starts with (ResizePty before Start changes it).
-    size: ConsoleSize,
-}
 
 /// Exec ids name files in the bundle (external runtimes): a plain name.
 fn check_id(exec_id: &str) -> Result<(), ServerError> {

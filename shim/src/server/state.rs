@@ -23,7 +23,6 @@ use oci_spec::runtime::Spec;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::ServerError;
-use super::exec::Exec;
 use super::exit::{self, ExitRecord};
 use super::{rootfs, Ident};
 use crate::cgroups::{Cgroup, CgroupError};
@@ -89,6 +88,15 @@ pub struct State {
     pub(super) ident: Ident,
     pub(super) jobs: Jobs,
     pub(super) task: Option<Task>,
+}
+
+/// An exec, as the task keeps it (its operations are in exec.rs).
+pub struct Exec {
+    pub proc: Proc,
+    /// What it runs.
+    pub(super) process: oci_spec::runtime::Process,
+    /// The pty size it starts with (ResizePty before Start changes it).
+    pub(super) size: ConsoleSize,
 }
 
 /// A process the shim owns: the init or an exec.
