@@ -9,41 +9,12 @@
 //! `nosuchcmd` and `/etc/passwd` fail to start with 127 and 126.
 
 mod common;
-mod fake_containers;
 
-use berth_proto::v1::containers_server::ContainersServer;
-use common::text;
-use fake_containers::{Fake, ID};
-
-struct Daemon {
-    host: String,
-    fake: Fake,
-    _socket: common::Socket,
-}
+use common::containers::CONTAINER_ID as ID;
+use common::{text, Daemon, Service};
 
 async fn start() -> Daemon {
-    let (socket, incoming) = common::bind();
-    let fake = Fake::default();
-    let server = tonic::transport::Server::builder()
-        .add_service(ContainersServer::new(fake.clone()))
-        .serve_with_incoming(incoming);
-    tokio::spawn(server);
-    Daemon {
-        host: socket.host.clone(),
-        fake,
-        _socket: socket,
-    }
-}
-
-impl Daemon {
-    async fn berth(&self, args: &[&str]) -> (i32, String, String) {
-        let out = common::berth(&self.host, args, None).await;
-        (
-            out.status.code().unwrap_or(-1),
-            text(&out.stdout),
-            text(&out.stderr),
-        )
-    }
+    common::start(&[Service::Containers]).await
 }
 
 const WARNING: &str = "WARNING: your kernel does not support swap limit capabilities\n";
@@ -198,7 +169,8 @@ async fn berths_own_failures_exit_125() {
 async fn ctrl_c_is_forwarded_to_the_container() {
     use std::io::{BufRead, BufReader};
     let d = start().await;
-    let mut child = common::command(&d.host, &["run", "busybox", "out:ready", "wait-signal"])
+    let mut child = d
+        .command(&["run", "busybox", "out:ready", "wait-signal"])
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -4,197 +4,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use berth_proto::v1::networks_server::{Networks, NetworksServer};
-use berth_proto::v1::*;
-use common::text;
-use tonic::{Request, Response, Status};
-
-const NET_ID: &str = "f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d";
-
-#[derive(Default)]
-struct State {
-    calls: Vec<String>,
-    namespaces: Vec<String>,
-    creates: Vec<CreateNetworkRequest>,
-    filters: Vec<String>,
-    connects: Vec<ConnectNetworkRequest>,
-    disconnects: Vec<DisconnectNetworkRequest>,
-}
-
-#[derive(Clone, Default)]
-struct Fake {
-    state: Arc<Mutex<State>>,
-}
-
-impl Fake {
-    fn note<T>(&self, req: &Request<T>, call: String) {
-        let ns = req
-            .metadata()
-            .get(berth_proto::NAMESPACE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("<none>")
-            .to_owned();
-        let mut state = self.state.lock().unwrap();
-        state.namespaces.push(ns);
-        state.calls.push(call);
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.state.lock().unwrap().calls.clone()
-    }
-}
-
-fn not_found(name: &str) -> Status {
-    Status::not_found(format!("network {name} not found"))
-}
-
-fn network(id: char, name: &str, driver: &str) -> Network {
-    Network {
-        id: id.to_string().repeat(64),
-        name: name.into(),
-        driver: driver.into(),
-        created: "2024-05-01T10:00:00Z".into(),
-        ..Default::default()
-    }
-}
-
-#[tonic::async_trait]
-impl Networks for Fake {
-    async fn create(
-        &self,
-        req: Request<CreateNetworkRequest>,
-    ) -> Result<Response<CreateNetworkResponse>, Status> {
-        self.note(&req, format!("create {}", req.get_ref().name));
-        let req = req.into_inner();
-        if req.name == "taken" {
-            return Err(Status::already_exists(
-                "network with name taken already exists",
-            ));
-        }
-        self.state.lock().unwrap().creates.push(req);
-        Ok(Response::new(CreateNetworkResponse { id: NET_ID.into() }))
-    }
-
-    async fn list(
-        &self,
-        req: Request<ListNetworksRequest>,
-    ) -> Result<Response<ListNetworksResponse>, Status> {
-        self.note(&req, "list".into());
-        self.state.lock().unwrap().filters = req.into_inner().filters;
-        let mut app = network('c', "app", "bridge");
-        app.labels.insert("team".into(), "web".into());
-        Ok(Response::new(ListNetworksResponse {
-            networks: vec![
-                app,
-                network('b', "bridge", "bridge"),
-                network('d', "host", "host"),
-                network('a', "none", "null"),
-            ],
-        }))
-    }
-
-    async fn inspect(
-        &self,
-        req: Request<InspectNetworkRequest>,
-    ) -> Result<Response<InspectNetworkResponse>, Status> {
-        let id = req.get_ref().id.clone();
-        self.note(&req, format!("inspect {id}"));
-        if id != "app" {
-            return Err(not_found(&id));
-        }
-        let json = format!(
-            r#"{{"Name":"app","Id":"{NET_ID}","Scope":"local","Driver":"bridge","IPAM":{{"Driver":"default","Config":[{{"Subnet":"10.78.0.0/24","Gateway":"10.78.0.1"}}]}},"Containers":{{}}}}"#
-        );
-        Ok(Response::new(InspectNetworkResponse {
-            network: Some(network('c', "app", "bridge")),
-            json,
-        }))
-    }
-
-    async fn remove(
-        &self,
-        req: Request<RemoveNetworkRequest>,
-    ) -> Result<Response<RemoveNetworkResponse>, Status> {
-        let id = req.get_ref().id.clone();
-        self.note(&req, format!("remove {id}"));
-        match id.as_str() {
-            "nope" => Err(not_found(&id)),
-            "bridge" => Err(Status::failed_precondition(
-                "bridge is a pre-defined network and cannot be removed",
-            )),
-            "busy" => Err(Status::failed_precondition(
-                "error while removing network: network busy has active endpoints",
-            )),
-            _ => Ok(Response::new(RemoveNetworkResponse {})),
-        }
-    }
-
-    async fn connect_container(
-        &self,
-        req: Request<ConnectNetworkRequest>,
-    ) -> Result<Response<ConnectNetworkResponse>, Status> {
-        let r = req.get_ref().clone();
-        self.note(&req, format!("connect {} {}", r.network, r.container));
-        if r.network == "nope" {
-            return Err(not_found(&r.network));
-        }
-        self.state.lock().unwrap().connects.push(r);
-        Ok(Response::new(ConnectNetworkResponse {}))
-    }
-
-    async fn disconnect_container(
-        &self,
-        req: Request<DisconnectNetworkRequest>,
-    ) -> Result<Response<DisconnectNetworkResponse>, Status> {
-        let r = req.get_ref().clone();
-        self.note(&req, format!("disconnect {} {}", r.network, r.container));
-        self.state.lock().unwrap().disconnects.push(r);
-        Ok(Response::new(DisconnectNetworkResponse {}))
-    }
-
-    async fn prune(
-        &self,
-        req: Request<PruneNetworksRequest>,
-    ) -> Result<Response<PruneNetworksResponse>, Status> {
-        self.note(&req, "prune".into());
-        self.state.lock().unwrap().filters = req.into_inner().filters;
-        Ok(Response::new(PruneNetworksResponse {
-            deleted: vec!["app".into(), "old".into()],
-        }))
-    }
-}
-
-struct Daemon {
-    host: String,
-    fake: Fake,
-    _socket: common::Socket,
-}
+use common::networks::NET_ID;
+use common::{Daemon, Service};
 
 async fn start() -> Daemon {
-    let (socket, incoming) = common::bind();
-    let fake = Fake::default();
-    let server = tonic::transport::Server::builder()
-        .add_service(NetworksServer::new(fake.clone()))
-        .serve_with_incoming(incoming);
-    tokio::spawn(server);
-    Daemon {
-        host: socket.host.clone(),
-        fake,
-        _socket: socket,
-    }
-}
-
-impl Daemon {
-    async fn berth(&self, args: &[&str]) -> (i32, String, String) {
-        let out = common::berth(&self.host, args, None).await;
-        (
-            out.status.code().unwrap_or(-1),
-            text(&out.stdout),
-            text(&out.stderr),
-        )
-    }
+    common::start(&[Service::Networks]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +33,7 @@ async fn create_sends_the_request_and_prints_the_id() {
     assert_eq!((code, out), (0, format!("{NET_ID}\n")), "{err}");
     {
         let state = d.fake.state.lock().unwrap();
-        let create = &state.creates[0];
+        let create = &state.network_creates[0];
         assert_eq!(create.name, "appnet");
         assert_eq!(create.driver, "bridge");
         assert_eq!(create.subnet, "10.90.0.0/24");
@@ -232,7 +46,7 @@ async fn create_sends_the_request_and_prints_the_id() {
 
     let (code, out, _) = d.berth(&["network", "create", "plain"]).await;
     assert_eq!((code, out), (0, format!("{NET_ID}\n")));
-    let plain = d.fake.state.lock().unwrap().creates[1].clone();
+    let plain = d.fake.state.lock().unwrap().network_creates[1].clone();
     assert_eq!((plain.subnet.as_str(), plain.gateway.as_str()), ("", ""));
     assert!(!plain.internal);
 
@@ -323,7 +137,7 @@ aaaaaaaaaaaa   none      null      local
         "cccccccccccc\nbbbbbbbbbbbb\ndddddddddddd\naaaaaaaaaaaa\n"
     );
     assert_eq!(
-        d.fake.state.lock().unwrap().filters,
+        d.fake.state.lock().unwrap().network_filters,
         ["driver=bridge", "name=app"]
     );
     let (_, out, _) = d.berth(&["network", "ls", "--no-trunc", "-q"]).await;
@@ -449,5 +263,5 @@ async fn prune_asks_unless_forced() {
         .await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "Deleted Networks:\napp\nold\n\n");
-    assert_eq!(d.fake.state.lock().unwrap().filters, ["until=24h"]);
+    assert_eq!(d.fake.state.lock().unwrap().network_filters, ["until=24h"]);
 }

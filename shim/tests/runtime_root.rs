@@ -14,6 +14,7 @@ use std::process::Command;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use berth_defaults::mount;
 use berth_shim::cgroups::{Cgroup, CgroupError, CGROUP_ROOT};
 use berth_shim::runtime::{builtin, CreateOptions, Created, ExecOptions, Io, RuntimeError, Stdio};
 use nix::sys::signal::Signal;
@@ -21,7 +22,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use oci_spec::runtime::{
     Capabilities, Capability, Linux, LinuxCapabilities, LinuxDeviceCgroup, LinuxIdMappingBuilder,
-    LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxResources, Mount, PosixRlimitBuilder,
+    LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxResources, PosixRlimitBuilder,
     PosixRlimitType, Process, Root, Spec, User,
 };
 
@@ -132,32 +133,6 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn mount(dest: &str, typ: &str, src: &str, opts: &[&str]) -> Mount {
-    let mut m = Mount::default();
-    m.set_destination(dest.into());
-    m.set_typ(Some(typ.into()));
-    m.set_source(Some(src.into()));
-    m.set_options(Some(strs(opts)));
-    m
-}
-
-const DEFAULT_CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FSETID",
-    "FOWNER",
-    "MKNOD",
-    "NET_RAW",
-    "SETGID",
-    "SETUID",
-    "SETFCAP",
-    "SETPCAP",
-    "NET_BIND_SERVICE",
-    "SYS_CHROOT",
-    "KILL",
-    "AUDIT_WRITE",
-];
-
 /// What berthd writes for `berth run busybox ARGS` (manager's spec.rs).
 fn docker_spec(b: &Bundle, args: &[&str]) -> Spec {
     let mut process = Process::default();
@@ -165,13 +140,13 @@ fn docker_spec(b: &Bundle, args: &[&str]) -> Spec {
     process.set_user(User::default());
     process.set_args(Some(strs(args)));
     process.set_env(Some(strs(&[
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        berth_defaults::DEFAULT_PATH_ENV,
         "HOSTNAME=berthtest",
     ])));
     process.set_cwd("/".into());
-    let caps: Capabilities = DEFAULT_CAPS
+    let caps: Capabilities = berth_defaults::DEFAULT_CAPABILITIES
         .iter()
-        .map(|c| Capability::from_str(c).unwrap())
+        .map(|c| Capability::from_str(c.trim_start_matches("CAP_")).unwrap())
         .collect();
     let mut lc = LinuxCapabilities::default();
     lc.set_bounding(Some(caps.clone()));
@@ -182,8 +157,8 @@ fn docker_spec(b: &Bundle, args: &[&str]) -> Spec {
     process.set_capabilities(Some(lc));
     let nofile = PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
-        .soft(1_048_576u64)
-        .hard(1_048_576u64)
+        .soft(berth_defaults::DEFAULT_NOFILE)
+        .hard(berth_defaults::DEFAULT_NOFILE)
         .build()
         .unwrap();
     process.set_rlimits(Some(vec![nofile]));
@@ -219,75 +194,12 @@ fn docker_spec(b: &Bundle, args: &[&str]) -> Spec {
     linux.set_resources(Some(resources));
     linux.set_cgroups_path(Some(b.cgroup().into()));
     linux.set_devices(None);
-    linux.set_masked_paths(Some(strs(&[
-        "/proc/asound",
-        "/proc/acpi",
-        "/proc/kcore",
-        "/proc/keys",
-        "/proc/latency_stats",
-        "/proc/timer_list",
-        "/proc/timer_stats",
-        "/proc/sched_debug",
-        "/proc/scsi",
-        "/sys/firmware",
-        "/sys/devices/virtual/powercap",
-    ])));
-    linux.set_readonly_paths(Some(strs(&[
-        "/proc/bus",
-        "/proc/fs",
-        "/proc/irq",
-        "/proc/sys",
-        "/proc/sysrq-trigger",
-    ])));
+    linux.set_masked_paths(Some(strs(berth_defaults::MASKED_PATHS)));
+    linux.set_readonly_paths(Some(strs(berth_defaults::READONLY_PATHS)));
 
     let mut spec = Spec::default();
     spec.set_root(Some(root));
-    spec.set_mounts(Some(vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["nosuid", "noexec", "nodev", "ro"],
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ),
-    ]));
+    spec.set_mounts(Some(berth_defaults::default_mounts(false)));
     spec.set_process(Some(process));
     spec.set_hostname(Some("berthtest".into()));
     spec.set_annotations(None);

@@ -1,69 +1,143 @@
-//! What the fake-daemon tests share: running the `berth` binary against a
-//! fake berthd served on a unix socket in a temporary directory.
+//! The fake berthd every CLI test file runs the `berth` binary against: one
+//! fake of each service (containers.rs, images.rs, networks.rs, system.rs,
+//! all on the one [`Fake`] and its [`fake::State`]), served on a unix socket in a
+//! temporary directory; a test file picks which services its daemon has.
 
 #![allow(dead_code)]
 
+pub mod containers;
+pub mod fake;
+pub mod images;
+pub mod networks;
+mod system;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use berth_proto::v1::containers_server::ContainersServer;
+use berth_proto::v1::images_server::ImagesServer;
+use berth_proto::v1::networks_server::NetworksServer;
+use berth_proto::v1::system_server::SystemServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
-/// A socket in a fresh directory and the `-H` value that names it.
-pub struct Socket {
-    pub dir: tempfile::TempDir,
-    pub host: String,
+use fake::Fake;
+
+/// A service the fake daemon can serve. One it does not serve answers
+/// Unimplemented, as a berthd without it would.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Service {
+    Containers,
+    Images,
+    Networks,
+    System,
 }
 
-/// Binds a socket; the caller serves `incoming` with its fake services.
-pub fn bind() -> (Socket, UnixListenerStream) {
+/// A running fake daemon; dropping it stops the server (and removes the
+/// directory with the socket).
+pub struct Daemon {
+    dir: tempfile::TempDir,
+    host: String,
+    pub fake: Fake,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Serves `services` of a fresh [`Fake`] on a socket in a new directory.
+pub async fn start(services: &[Service]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("berth.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    (
-        Socket {
-            host: format!("unix://{}", sock.display()),
-            dir,
-        },
-        UnixListenerStream::new(listener),
-    )
+    let incoming = UnixListenerStream::new(UnixListener::bind(&sock).unwrap());
+    let fake = Fake::default();
+    let serves = |service| services.contains(&service).then(|| fake.clone());
+    let server = tonic::transport::Server::builder()
+        .add_optional_service(serves(Service::Containers).map(ContainersServer::new))
+        .add_optional_service(serves(Service::Images).map(ImagesServer::new))
+        .add_optional_service(serves(Service::Networks).map(NetworksServer::new))
+        .add_optional_service(serves(Service::System).map(SystemServer::new))
+        .serve_with_incoming(incoming);
+    let server = tokio::spawn(async move {
+        server.await.unwrap();
+    });
+    Daemon {
+        host: format!("unix://{}", sock.display()),
+        dir,
+        fake,
+        server,
+    }
 }
 
-/// The binary, pointed at `host`, with no namespace from the environment.
-pub fn command(host: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.args(args)
-        .env("BERTH_HOST", host)
-        .env_remove("BERTH_NAMESPACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
-/// Runs the binary off the runtime (the fake daemon lives on it).
-pub async fn berth(host: &str, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
-    run(command(host, args), stdin).await
-}
+impl Daemon {
+    /// The test's own directory (the socket is in it).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 
-/// Runs a prepared command off the runtime, feeding it `stdin`.
-pub async fn run(mut cmd: Command, stdin: Option<Vec<u8>>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = cmd.spawn().unwrap();
-        if let Some(data) = stdin {
-            let mut pipe = child.stdin.take().unwrap();
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(&data);
+    /// The credentials directory of the binary (BERTH_CONFIG), inside
+    /// [`Daemon::dir`], so no test reads or writes the user's.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir().join("berth-config")
+    }
+
+    /// The binary, pointed at this daemon, with no namespace from the
+    /// environment and piped stdout and stderr.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(args)
+            .env("BERTH_HOST", &self.host)
+            .env("BERTH_CONFIG", self.config_dir())
+            .env_remove("BERTH_NAMESPACE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs the binary off the runtime (the fake daemon lives on it),
+    /// feeding it `stdin`.
+    pub async fn output(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            cmd.stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
             });
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
+            let mut child = cmd.spawn().unwrap();
+            if let Some(data) = stdin {
+                let mut pipe = child.stdin.take().unwrap();
+                std::thread::spawn(move || {
+                    let _ = pipe.write_all(&data);
+                });
+            }
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Runs the binary with no stdin: (exit code, stdout, stderr).
+    pub async fn berth(&self, args: &[&str]) -> (i32, String, String) {
+        split(self.output(args, None).await)
+    }
+
+    /// Runs the binary with `stdin`: (exit code, stdout, stderr).
+    pub async fn berth_stdin(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        split(self.output(args, Some(stdin.as_bytes().to_vec())).await)
+    }
+}
+
+fn split(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -1,8 +1,10 @@
-//! A fake Containers service for the CLI tests (see containers.rs for the
-//! script its containers run).
+//! The fake Containers service. It "runs" a container by reading its
+//! command as a script (see containers.rs of the tests): `out:TEXT` /
+//! `err:TEXT` are lines on stdout / stderr, `exit:N` ends it with code N;
+//! a Kill ends it with 128+N; `nosuchcmd` and `/etc/passwd` fail to start
+//! with 127 and 126. Containers named `nope` are not there.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 
 use berth_proto::v1::attach_container_response::Event;
 use berth_proto::v1::containers_server::Containers;
@@ -12,45 +14,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-pub const ID: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+use super::fake::{namespace, Fake};
 
-type AttachTx = mpsc::Sender<Result<AttachContainerResponse, Status>>;
-
-#[derive(Default)]
-pub struct State {
-    pub namespaces: Vec<String>,
-    pub creates: Vec<CreateContainerRequest>,
-    pub calls: Vec<String>,
-    pub list: Option<ListContainersRequest>,
-    pub logs: Option<ContainerLogsRequest>,
-    pub cmd: Vec<String>,
-    pub attached: Option<AttachTx>,
-    /// Images besides busybox that create accepts (a fake pull adds them).
-    pub images: Vec<String>,
-}
-
-#[derive(Clone, Default)]
-pub struct Fake {
-    pub state: Arc<Mutex<State>>,
-}
-
-impl Fake {
-    fn note<T>(&self, req: &Request<T>, call: String) {
-        let ns = req
-            .metadata()
-            .get(berth_proto::NAMESPACE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("<none>")
-            .to_owned();
-        let mut state = self.state.lock().unwrap();
-        state.namespaces.push(ns);
-        state.calls.push(call);
-    }
-
-    pub fn calls(&self) -> Vec<String> {
-        self.state.lock().unwrap().calls.clone()
-    }
-}
+pub const CONTAINER_ID: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
 fn no_such(id: &str) -> Result<(), Status> {
     match id {
@@ -117,7 +83,7 @@ impl Containers for Fake {
         state.cmd = config.cmd.clone();
         state.creates.push(req);
         Ok(Response::new(CreateContainerResponse {
-            id: ID.into(),
+            id: CONTAINER_ID.into(),
             warnings: vec!["your kernel does not support swap limit capabilities".into()],
         }))
     }
@@ -286,7 +252,7 @@ impl Containers for Fake {
         }
         // Literal text: berthd sends docker's field order, which the CLI keeps.
         let json = format!(
-            r#"{{"Id":"{ID}","Name":"/web","State":{{"Status":"running","Running":true,"Pid":42,"ExitCode":0}}}}"#
+            r#"{{"Id":"{CONTAINER_ID}","Name":"/web","State":{{"Status":"running","Running":true,"Pid":42,"ExitCode":0}}}}"#
         );
         Ok(Response::new(InspectContainerResponse { json }))
     }
@@ -345,12 +311,7 @@ impl Containers for Fake {
         &self,
         req: Request<tonic::Streaming<AttachContainerInput>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        let ns = req
-            .metadata()
-            .get(berth_proto::NAMESPACE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("<none>")
-            .to_owned();
+        let ns = namespace(&req);
         let mut inbound = req.into_inner();
         let open = match inbound.message().await? {
             Some(AttachContainerInput {
@@ -358,11 +319,7 @@ impl Containers for Fake {
             }) => o,
             _ => return Err(Status::invalid_argument("no open")),
         };
-        {
-            let mut state = self.state.lock().unwrap();
-            state.namespaces.push(ns);
-            state.calls.push(format!("attach {}", open.id));
-        }
+        self.noted(ns, format!("attach {}", open.id));
         no_such(&open.id)?;
         let (tx, rx) = mpsc::channel(16);
         tx.send(Ok(AttachContainerResponse {
