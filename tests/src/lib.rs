@@ -3,16 +3,30 @@
 //! nftables table, see [`net`]) as root and drives the `berth` binary as a
 //! user would. Dropping a [`Daemon`] stops it with SIGTERM, checks that
 //! nothing it mounted is left behind and deletes its bridges and table.
+//!
+//! The helpers every test file uses are here, once: starting a daemon
+//! ([`Daemon::start`], [`Daemon::with_busybox`]), running berth and checking
+//! how it ended ([`Daemon::ok`], [`Daemon::fail`], [`run`], [`run_sh`]),
+//! what it says as JSON ([`Daemon::inspect`], [`Daemon::image_inspect`],
+//! [`Daemon::network_inspect`], [`Daemon::info`]), the "nothing left
+//! behind" checks ([`Daemon::assert_no_containers_left`],
+//! [`Daemon::assert_all_removed`], [`Daemon::assert_empty`]), waiting
+//! ([`wait`]), terminals ([`pty`]) and registries ([`registry`]).
 
 pub mod fixture;
 pub mod net;
 pub mod pty;
 pub mod registry;
+pub mod wait;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use wait::{poll, terminate, wait_exit_within, wait_for, wait_for_within, WAIT};
 
 /// Where the berth binaries are: $BERTH_BIN_DIR, else the cargo target dir.
 pub fn bin_dir() -> PathBuf {
@@ -91,6 +105,16 @@ pub struct DaemonOpts {
     pub env: Vec<(String, String)>,
 }
 
+impl DaemonOpts {
+    /// The default options but `--snapshotter NAME`.
+    pub fn snapshotter(name: &str) -> DaemonOpts {
+        DaemonOpts {
+            args: vec!["--snapshotter".into(), name.into()],
+            ..Default::default()
+        }
+    }
+}
+
 /// A private berthd.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
@@ -107,6 +131,14 @@ impl Daemon {
     /// Starts a berthd with default options.
     pub fn start() -> Daemon {
         Self::start_with(DaemonOpts::default())
+    }
+
+    /// Starts a berthd with default options and loads the busybox fixture
+    /// as `busybox:latest` (what most container tests run).
+    pub fn with_busybox() -> Daemon {
+        let d = Self::start();
+        d.load_busybox();
+        d
     }
 
     /// Starts a berthd and waits until it answers.
@@ -132,11 +164,11 @@ impl Daemon {
             cgroup_parent: format!("berth-e2e-{tag}"),
             net: net::Slot::acquire(),
         };
-        d.spawn();
+        d.spawn_berthd();
         d
     }
 
-    fn spawn(&mut self) {
+    fn spawn_berthd(&mut self) {
         let opts = self.opts.clone();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -182,11 +214,39 @@ impl Daemon {
         }
     }
 
+    /// Runs berth, asserts success and parses its stdout as JSON.
+    pub fn ok_json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("berth {args:?} did not print JSON ({e}): {out}"))
+    }
+
+    /// `berth inspect NAME`'s object (a container, or what else NAME names).
+    pub fn inspect(&self, name: &str) -> Value {
+        self.ok_json(&["inspect", name])[0].clone()
+    }
+
+    /// Whether NAME is a running container; false, not a failure, while
+    /// berth knows no NAME (yet).
+    pub fn is_running(&self, name: &str) -> bool {
+        let out = self.berth(&["inspect", name]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v[0]["State"]["Running"] == true
+    }
+
     /// `berth image inspect IMAGE`'s object.
-    pub fn image_inspect(&self, image: &str) -> serde_json::Value {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.ok(&["image", "inspect", image])).expect("inspect json");
-        v[0].clone()
+    pub fn image_inspect(&self, image: &str) -> Value {
+        self.ok_json(&["image", "inspect", image])[0].clone()
+    }
+
+    /// `berth network inspect NET`'s object.
+    pub fn network_inspect(&self, net: &str) -> Value {
+        self.ok_json(&["network", "inspect", net])[0].clone()
+    }
+
+    /// `berth info --format json`.
+    pub fn info(&self) -> Value {
+        self.ok_json(&["info", "--format", "json"])
     }
 
     /// The image ID of `image`.
@@ -225,10 +285,17 @@ impl Daemon {
     /// Loads one image built from `spec`.
     pub fn load_image(&self, spec: fixture::ImageSpec) {
         let archive = fixture::ImageBuilder::new(fixture::Layout::Oci, vec![spec]).build();
-        let p = self.dir.path().join("image.tar");
-        std::fs::write(&p, archive).expect("write image archive");
-        self.ok(&["load", "-q", "-i", &p.display().to_string()]);
+        let p = self.write_file("image.tar", &archive);
+        self.ok(&["load", "-q", "-i", &p]);
         let _ = std::fs::remove_file(p);
+    }
+
+    /// Writes `bytes` to the file `name` in the daemon's directory; its path
+    /// (as an argument for berth).
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        p.display().to_string()
     }
 
     /// The API socket.
@@ -307,22 +374,66 @@ impl Daemon {
         check_fail(args, &out)
     }
 
+    /// `berth run -d ARGS`, which must succeed: the new container's ID.
+    pub fn run_d(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d"];
+        all.extend_from_slice(args);
+        self.ok(&all).trim().to_string()
+    }
+
+    /// Starts `berth ARGS` in the background: stdin /dev/null, stdout and
+    /// stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn berth {args:?}: {e}"))
+    }
+
+    /// `berth login HOST -u USER --password-stdin` with PASSWORD on stdin.
+    pub fn login(&self, host: &str, user: &str, password: &str) -> Output {
+        self.berth_stdin(
+            &["login", host, "-u", user, "--password-stdin"],
+            format!("{password}\n").as_bytes(),
+        )
+    }
+
+    /// The client's credentials file (`config.json` in
+    /// [`Daemon::client_config_dir`]), if there is one.
+    pub fn credentials(&self) -> Option<Value> {
+        let p = self.client_config_dir().join("config.json");
+        let text = std::fs::read_to_string(p).ok()?;
+        Some(serde_json::from_str(&text).expect("config.json is JSON"))
+    }
+
+    /// Asserts the client stored no login for HOST (after a refused login,
+    /// say): no credentials file, or one without HOST.
+    pub fn assert_not_logged_in(&self, host: &str) {
+        if let Some(c) = self.credentials() {
+            assert!(c["auths"].get(host).is_none(), "stored for {host}: {c}");
+        }
+    }
+
+    /// `berth logout HOST` of a logged-in client: it says so, and the
+    /// credentials file stays, without HOST. Returns that file.
+    pub fn logout_ok(&self, host: &str) -> Value {
+        let out = self.ok(&["logout", host]);
+        assert!(
+            out.contains(&format!("Removing login credentials for {host}")),
+            "{out}"
+        );
+        let c = self.credentials().expect("config.json after logout");
+        assert!(c["auths"].get(host).is_none(), "{c}");
+        c
+    }
+
     /// Sends SIGTERM and waits for the daemon to exit; returns its status.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                return Some(st);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return child.wait().ok();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut child, Duration::from_secs(15))
     }
 
     /// SIGKILLs the daemon (a crash): nothing of its shutdown runs.
@@ -343,18 +454,12 @@ impl Daemon {
     /// Starts the daemon again after [`Daemon::stop`] or [`Daemon::kill`].
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "berthd is still running");
-        self.spawn();
+        self.spawn_berthd();
     }
 
     /// The mount points under this daemon's directory.
     pub fn mounts(&self) -> Vec<String> {
-        let me = self.dir.path().to_string_lossy().into_owned();
-        std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-            .filter(|m| m.starts_with(&me))
-            .collect()
+        mounts_under(self.dir.path())
     }
 
     /// Files in a directory under the root (empty if it does not exist).
@@ -368,6 +473,26 @@ impl Daemon {
         }
     }
 
+    /// The blob files of the content store.
+    pub fn blob_files(&self) -> Vec<String> {
+        self.entries("content/blobs/sha256")
+    }
+
+    /// Whether the content store has a blob file for DIGEST
+    /// ("sha256:...").
+    pub fn has_blob(&self, digest: &str) -> bool {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+        self.blob_files().iter().any(|f| f == hex)
+    }
+
+    /// Asserts `berth content verify` succeeds and finds no BAD blob.
+    pub fn assert_content_verifies(&self) {
+        let v = self.ok(&["content", "verify"]);
+        assert!(!v.lines().any(|l| l.starts_with("BAD")), "{v}");
+    }
+
     /// Asserts the store holds nothing in the namespace: no image, blob,
     /// snapshot, ingest or blob file.
     pub fn assert_empty(&self) {
@@ -377,12 +502,11 @@ impl Daemon {
         assert!(snaps.lines().count() <= 1, "snapshots left:\n{snaps}");
         assert!(self.entries("content/ingest").is_empty(), "ingests left");
         assert!(
-            self.entries("content/blobs/sha256").is_empty(),
+            self.blob_files().is_empty(),
             "blob files left: {:?}",
-            self.entries("content/blobs/sha256")
+            self.blob_files()
         );
-        let sn = self.ok(&["info", "--format", "json"]);
-        let sn: serde_json::Value = serde_json::from_str(&sn).expect("info json");
+        let sn = self.info();
         let backend = sn["Snapshotter"]
             .as_str()
             .unwrap_or("overlayfs")
@@ -531,6 +655,14 @@ impl Daemon {
         self.assert_no_network_left();
     }
 
+    /// Asserts `ps -a` lists no container at all, and then that nothing of
+    /// any is left ([`Daemon::assert_no_containers_left`]).
+    pub fn assert_all_removed(&self) {
+        let ps = self.ok(&["ps", "-aq"]);
+        assert_eq!(ps, "", "containers left: {ps}");
+        self.assert_no_containers_left();
+    }
+
     /// Kills whatever the test left running and removes its cgroups, so a
     /// failed test does not leak into the machine. Returns what it found.
     fn reap_leftovers(&self) -> (Vec<i32>, Vec<PathBuf>) {
@@ -558,6 +690,17 @@ impl Daemon {
         }
         (procs, cgroups)
     }
+}
+
+/// The mount points at or under `dir`, in the order they were mounted.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let me = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&me))
+        .collect()
 }
 
 /// Where cgroup hierarchies are mounted (v1 controllers and cgroup2).
@@ -600,14 +743,48 @@ impl Drop for Daemon {
     }
 }
 
-/// Runs berth against `d`; returns (exit code, stdout, stderr).
-pub fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
-    let out = d.berth(args);
+/// A finished process's (exit code, stdout, stderr); the code is -1 when
+/// a signal ended it.
+pub fn split_output(out: &Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs berth against `d`; returns (exit code, stdout, stderr).
+pub fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    split_output(&d.berth(args))
+}
+
+/// Runs berth against `d` with `input` on stdin; returns (exit code,
+/// stdout, stderr).
+pub fn run_stdin(d: &Daemon, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    split_output(&d.berth_stdin(args, input))
+}
+
+/// `berth run --rm FLAGS busybox sh -c SCRIPT` against `d`; returns (exit
+/// code, stdout, stderr).
+pub fn run_sh(d: &Daemon, flags: &[&str], script: &str) -> (i32, String, String) {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "sh", "-c", script]);
+    run(d, &args)
+}
+
+/// Runs a command that is not berth (skopeo, umoci, openssl...) and
+/// asserts it succeeded; returns its output.
+pub fn output_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Asserts a berth run succeeded; returns its stdout.
@@ -632,11 +809,18 @@ pub fn check_fail(args: &[&str], out: &Output) -> (i32, String) {
         "berth {args:?} should have failed:\nstdout: {}",
         String::from_utf8_lossy(&out.stdout)
     );
+    assert_error_line(args, &stderr);
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+/// Asserts berth's stderr has an error line: "Error: ..." for a failure of
+/// the CLI or, as docker prints what the daemon refused (a pull, push,
+/// login or search), "Error response from daemon: ...".
+pub fn assert_error_line(args: &[&str], stderr: &str) {
     assert!(
         stderr
             .lines()
             .any(|l| l.starts_with("Error: ") || l.starts_with("Error response from daemon: ")),
         "berth {args:?}: no 'Error:' line in stderr: {stderr}"
     );
-    (out.status.code().unwrap_or(-1), stderr)
 }

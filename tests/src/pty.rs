@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
 use rustix::termios::{self, LocalModes, Winsize};
 
+use crate::wait::wait_exit_within;
+use crate::Daemon;
+
 /// How long [`Pty::expect`] waits by default.
 pub const EXPECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -160,20 +163,14 @@ impl Pty {
 
     /// Waits for the command to exit.
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "the command did not exit in {timeout:?}; the terminal shows:\n{}",
-                    self.output()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(st) = wait_exit_within(&mut self.child, timeout) {
+            return st;
         }
+        let _ = self.child.kill();
+        panic!(
+            "the command did not exit in {timeout:?}; the terminal shows:\n{}",
+            self.output()
+        );
     }
 
     /// Whether the terminal is back in cooked mode (canonical input,
@@ -198,6 +195,20 @@ impl Drop for Pty {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+impl Daemon {
+    /// `berth ARGS` against this daemon on a new pty of 100 x 30.
+    pub fn pty(&self, args: &[&str]) -> Pty {
+        self.pty_sized(args, 100, 30)
+    }
+
+    /// `berth ARGS` against this daemon on a new pty of `cols` x `rows`.
+    pub fn pty_sized(&self, args: &[&str], cols: u16, rows: u16) -> Pty {
+        let mut cmd = self.cmd();
+        cmd.args(args);
+        Pty::spawn(cmd, cols, rows)
     }
 }
 

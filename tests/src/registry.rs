@@ -11,7 +11,7 @@ mod http;
 mod proxy;
 mod token;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,18 +20,11 @@ pub use http::{http, HttpResponse};
 pub use proxy::{Proxy, ProxyMode};
 pub use token::{TokenRequest, TokenServer};
 
-use crate::require_tool;
+pub use crate::net::free_tcp_port as free_port;
+use crate::{output_ok, require_tool};
 
 /// How long a registry or the proxy gets to come up.
 const STARTUP: Duration = Duration::from_secs(20);
-
-/// A port on 127.0.0.1 nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
 
 /// A docker-registry (distribution v2) on 127.0.0.1, killed on drop.
 pub struct Registry {
@@ -48,6 +41,14 @@ impl Registry {
     /// A registry over plain HTTP without authentication.
     pub fn plain() -> Registry {
         Self::start(None, None)
+    }
+
+    /// A [`Registry::plain`] holding the busybox fixture as
+    /// `busybox:latest`.
+    pub fn plain_with_busybox() -> Registry {
+        let reg = Self::plain();
+        reg.seed_busybox("busybox:latest");
+        reg
     }
 
     /// A registry over TLS (a server certificate for IP 127.0.0.1 signed by
@@ -267,12 +268,23 @@ impl Registry {
     /// them, OCI layout) to `<this registry>/<name>` with skopeo; `tag` is the
     /// archive's image to copy (its `org.opencontainers.image.ref.name`).
     pub fn skopeo_push_archive(&self, archive: &Path, tag: &str, name: &str) {
+        self.skopeo_copy_in(
+            &format!("oci-archive:{}:{tag}", archive.display()),
+            name,
+            &[],
+        );
+    }
+
+    /// `skopeo copy --quiet FLAGS SOURCE <this registry>/<name>` (SOURCE
+    /// in skopeo's transport:reference form), which must succeed.
+    pub fn skopeo_copy_in(&self, source: &str, name: &str, flags: &[&str]) {
         let skopeo = require_tool("skopeo", "skopeo");
         let mut cmd = Command::new(skopeo);
         cmd.arg("copy")
             .arg("--quiet")
+            .args(flags)
             .args(self.skopeo_flags("dest-"))
-            .arg(format!("oci-archive:{}:{tag}", archive.display()))
+            .arg(source)
             .arg(format!("docker://{}/{name}", self.host()));
         run_ok(&mut cmd);
     }
@@ -324,6 +336,17 @@ impl Registry {
         serde_json::from_slice(&r.body).expect("manifest json")
     }
 
+    /// The layer digests of the manifest `repo:reference`. Plain registries
+    /// only.
+    pub fn layer_digests(&self, repo: &str, reference: &str) -> Vec<String> {
+        self.manifest(repo, reference)["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].as_str().expect("digest").to_string())
+            .collect()
+    }
+
     /// The repositories of the v2 catalog. Plain registries only.
     pub fn catalog(&self) -> Vec<String> {
         assert!(!self.is_tls(), "catalog speaks plain HTTP");
@@ -370,15 +393,45 @@ application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Runs a command and asserts success; returns stdout.
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&output_ok(cmd).stdout).into_owned()
+}
+
+/// busybox:latest in a plain registry, pulled through a [`Proxy`] in front
+/// of it: what the tests of a broken registry start from.
+pub struct ProxiedBusybox {
+    /// In front of `registry` (dropped first).
+    pub proxy: Proxy,
+    /// Holds busybox:latest.
+    pub registry: Registry,
+    /// The digest of busybox's one layer.
+    pub layer: String,
+    /// `<proxy>/busybox:latest`.
+    pub name: String,
+}
+
+impl ProxiedBusybox {
+    /// The registry and the proxy, in the `mode` made for the layer
+    /// (`ProxyMode::Corrupt`, `ProxyMode::CutOnce`...).
+    pub fn start(mode: impl FnOnce(String) -> ProxyMode) -> ProxiedBusybox {
+        let registry = Registry::plain_with_busybox();
+        let layer = registry.layer_digests("busybox", "latest").remove(0);
+        let proxy = Proxy::start(&registry.host());
+        proxy.set_mode(mode(layer.clone()));
+        let name = format!("{}/busybox:latest", proxy.host());
+        ProxiedBusybox {
+            proxy,
+            registry,
+            layer,
+            name,
+        }
+    }
+}
+
+/// Whether berth's stderr tells of an authentication failure in words a
+/// user understands.
+pub fn says_unauthorized(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    s.contains("unauthorized") || s.contains("authentication") || s.contains("incorrect username")
 }
 
 /// Makes `ca.crt`/`ca.key` and `server.crt`/`server.key` (for IP 127.0.0.1,

@@ -8,9 +8,8 @@ use berth_tests::fixture::{
 use berth_tests::{find_named, Daemon, DaemonOpts};
 
 fn load_fails(d: &Daemon, archive: &[u8], want: &[&str]) {
-    let p = d.dir.path().join("bad.tar");
-    std::fs::write(&p, archive).unwrap();
-    let (code, err) = d.fail(&["load", "-i", p.to_str().unwrap()]);
+    let p = d.write_file("bad.tar", archive);
+    let (code, err) = d.fail(&["load", "-i", &p]);
     assert_eq!(code, 125, "{err}");
     for w in want {
         assert!(err.contains(w), "expected {w:?} in: {err}");
@@ -157,9 +156,8 @@ fn escaping_layers(d: &Daemon) {
     let lower = LayerBuilder::new().symlink("out", "/").build();
     let upper = LayerBuilder::new().file("out/evil", b"x").build();
     let a = ImageBuilder::new(Layout::Oci, vec![small_image(vec![lower, upper])]).build();
-    let p = d.dir.path().join("cross.tar");
-    std::fs::write(&p, a).unwrap();
-    let out = d.berth(&["load", "-i", p.to_str().unwrap()]);
+    let p = d.write_file("cross.tar", &a);
+    let out = d.berth(&["load", "-i", &p]);
     if out.status.success() {
         eprintln!("cross-layer symlink parent: loaded (written inside the snapshot)");
         let snapshots = d.root().join("snapshots");
@@ -181,9 +179,8 @@ fn escaping_layers(d: &Daemon) {
     assert_no_sentinel(d);
     // The same through import.
     let evil = LayerBuilder::new().raw_file("../../evil", b"x").build();
-    let p = d.dir.path().join("evil.tar");
-    std::fs::write(&p, evil).unwrap();
-    let (code, err) = d.fail(&["import", p.to_str().unwrap(), "evil:1"]);
+    let p = d.write_file("evil.tar", &evil);
+    let (code, err) = d.fail(&["import", &p, "evil:1"]);
     assert_eq!(code, 125);
     assert!(
         err.contains("escapes") && err.contains("../../evil"),
@@ -207,10 +204,7 @@ fn escaping_layers_overlayfs() {
 
 #[test]
 fn escaping_layers_native() {
-    let d = Daemon::start_with(DaemonOpts {
-        args: vec!["--snapshotter".into(), "native".into()],
-        ..Default::default()
-    });
+    let d = Daemon::start_with(DaemonOpts::snapshotter("native"));
     escaping_layers(&d);
 }
 
@@ -218,9 +212,8 @@ fn escaping_layers_native() {
 fn bad_references() {
     let d = Daemon::start();
     let a = ImageBuilder::new(Layout::Legacy, vec![small_image(vec![layer()])]).build();
-    let p = d.dir.path().join("ok.tar");
-    std::fs::write(&p, a).unwrap();
-    d.ok(&["load", "-i", p.to_str().unwrap()]);
+    let p = d.write_file("ok.tar", &a);
+    d.ok(&["load", "-i", &p]);
     for bad in [
         "UPPER:tag:x",
         "foo::bar",

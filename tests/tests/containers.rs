@@ -9,28 +9,8 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::fixture::busybox_image;
-use berth_tests::run;
-use berth_tests::{check_fail, Daemon};
-use serde_json::{json, Value};
-
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.load_busybox();
-    d
-}
-
-fn inspect(d: &Daemon, id: &str) -> Value {
-    let v: Value = serde_json::from_str(&d.ok(&["inspect", id])).expect("inspect json");
-    v[0].clone()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use berth_tests::{run, run_sh, wait_for, Daemon};
+use serde_json::json;
 
 /// The container's cgroup directory in the v1 controller (or the unified
 /// tree on cgroup v2) that holds `file`.
@@ -46,22 +26,12 @@ fn cgroup_file(d: &Daemon, id: &str, file: &str) -> String {
 
 #[test]
 fn run_foreground_output_and_exit_codes() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let (code, out, _) = run(&d, &["run", "--rm", "busybox", "echo", "hello world"]);
     assert_eq!((code, out.as_str()), (0, "hello world\n"));
 
     // stdout and stderr stay apart.
-    let (code, out, err) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "echo out; echo err >&2; exit 3",
-        ],
-    );
+    let (code, out, err) = run_sh(&d, &[], "echo out; echo err >&2; exit 3");
     assert_eq!(code, 3);
     assert_eq!(out, "out\n");
     assert_eq!(err, "err\n");
@@ -69,17 +39,7 @@ fn run_foreground_output_and_exit_codes() {
     // A code from a process that died of a signal (128 + N) passes through
     // (the outer shell must not exec the inner one, which would be PID 1 and
     // immune to the signal).
-    let (code, _, _) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "sh -c 'kill -9 $$'; exit $?",
-        ],
-    );
+    let (code, _, _) = run_sh(&d, &[], "sh -c 'kill -9 $$'; exit $?");
     assert_eq!(code, 137);
 
     // The image's CMD (sh) with no input exits 0.
@@ -92,35 +52,28 @@ fn run_foreground_output_and_exit_codes() {
     let expected: String = (1..=20000).map(|i| format!("{i}\n")).collect();
     assert!(out == expected, "seq output differs ({} bytes)", out.len());
 
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm left containers");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn command_not_found_or_not_executable() {
-    let d = daemon();
-    let (code, err) = check_fail(&["run"], &d.berth(&["run", "--rm", "busybox", "nosuchcmd"]));
+    let d = Daemon::with_busybox();
+    let (code, err) = d.fail(&["run", "--rm", "busybox", "nosuchcmd"]);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("nosuchcmd"), "{err}");
     assert!(err.contains("not found"), "{err}");
 
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "busybox", "/etc/passwd"]),
-    );
+    let (code, err) = d.fail(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(code, 126, "{err}");
     assert!(err.to_lowercase().contains("permission denied"), "{err}");
 
-    let (code, err) = check_fail(&["run"], &d.berth(&["run", "--rm", "busybox", "/tmp"]));
+    let (code, err) = d.fail(&["run", "--rm", "busybox", "/tmp"]);
     assert_eq!(code, 126, "{err}");
 
     // Without --rm the container stays, exited with the code and the error.
-    let (code, _) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--name", "broken", "busybox", "nosuchcmd"]),
-    );
+    let (code, _) = d.fail(&["run", "--name", "broken", "busybox", "nosuchcmd"]);
     assert_eq!(code, 127);
-    let st = &inspect(&d, "broken")["State"];
+    let st = &d.inspect("broken")["State"];
     assert_eq!(st["ExitCode"], 127, "{st}");
     assert_eq!(st["Running"], false);
     assert!(
@@ -128,22 +81,19 @@ fn command_not_found_or_not_executable() {
         "{st}"
     );
     d.ok(&["rm", "broken"]);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn process_environment() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let script =
         "echo $FOO; echo $FROMFILE; pwd; id -u; id -g; id -G; hostname; echo $PATH; echo $HOME";
     let envfile = d.dir.path().join("env.list");
     std::fs::write(&envfile, "# comment\n\nFROMFILE=yes\n").unwrap();
-    let (code, out, err) = run(
+    let (code, out, err) = run_sh(
         &d,
         &[
-            "run",
-            "--rm",
             "-e",
             "FOO=bar baz",
             "--env-file",
@@ -154,11 +104,8 @@ fn process_environment() {
             "alice",
             "-h",
             "myhost",
-            "busybox",
-            "sh",
-            "-c",
-            script,
         ],
+        script,
     );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -180,9 +127,7 @@ fn process_environment() {
 
     // uid:gid that is not in passwd is fine; the default hostname is the
     // short id.
-    let id = d.ok(&[
-        "run",
-        "-d",
+    let id = d.run_d(&[
         "-u",
         "4242:4343",
         "busybox",
@@ -190,12 +135,11 @@ fn process_environment() {
         "-c",
         "id -u; id -g; hostname",
     ]);
-    let id = id.trim();
     assert_eq!(id.len(), 64, "{id}");
-    d.ok(&["wait", id]);
-    let logs = d.ok(&["logs", id]);
+    d.ok(&["wait", &id]);
+    let logs = d.ok(&["logs", &id]);
     assert_eq!(logs, format!("4242\n4343\n{}\n", &id[..12]));
-    d.ok(&["rm", id]);
+    d.ok(&["rm", &id]);
 
     // --entrypoint replaces the image's entrypoint; "" clears it.
     let (code, out, _) = run(
@@ -208,7 +152,7 @@ fn process_environment() {
 
 #[test]
 fn security_profile() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let status = |extra: &[&str]| -> String {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(extra);
@@ -244,17 +188,7 @@ fn security_profile() {
     assert_eq!(field(&privileged, "CapEff"), host_bnd);
 
     // The default seccomp profile refuses what docker's refuses, even as root.
-    let (code, out, _) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "unshare -m true 2>&1; echo rc=$?",
-        ],
-    );
+    let (code, out, _) = run_sh(&d, &[], "unshare -m true 2>&1; echo rc=$?");
     assert_eq!(code, 0);
     assert!(out.contains("rc=1"), "unshare should be refused: {out}");
 
@@ -266,41 +200,30 @@ fn security_profile() {
     let pfile = d.dir.path().join("profile.json");
     std::fs::write(&pfile, profile.to_string()).unwrap();
     let opt = format!("seccomp={}", pfile.display());
-    let (code, out, _) = run(
+    let (code, out, _) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--security-opt",
-            &opt,
-            "busybox",
-            "sh",
-            "-c",
-            "mkdir /tmp/x 2>&1; echo rc=$?",
-        ],
+        &["--security-opt", &opt],
+        "mkdir /tmp/x 2>&1; echo rc=$?",
     );
     assert_eq!(code, 0);
     assert!(
         out.contains("rc=1") && out.contains("not permitted"),
         "{out}"
     );
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&[
-            "run",
-            "--rm",
-            "--security-opt",
-            "seccomp=/nonexistent.json",
-            "busybox",
-            "true",
-        ]),
-    );
+    let (code, err) = d.fail(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=/nonexistent.json",
+        "busybox",
+        "true",
+    ]);
     assert_eq!(code, 125);
     assert!(err.contains("/nonexistent.json"), "{err}");
 
     // Masked and read-only paths, read-only rootfs, and only fds 0, 1, 2.
     let script = "wc -c < /proc/timer_list; echo x > /proc/sys/kernel/hostname 2>/dev/null || echo ro-proc-sys; ls /proc/self/fd | tr '\\n' ' '";
-    let (code, out, err) = run(&d, &["run", "--rm", "busybox", "sh", "-c", script]);
+    let (code, out, err) = run_sh(&d, &[], script);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0].trim(), "0", "/proc/timer_list not masked: {out}");
@@ -311,18 +234,7 @@ fn security_profile() {
         "fds leaked into the container: {out}"
     );
 
-    let (code, out, _) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--read-only",
-            "busybox",
-            "sh",
-            "-c",
-            "touch /x 2>&1; echo rc=$?",
-        ],
-    );
+    let (code, out, _) = run_sh(&d, &["--read-only"], "touch /x 2>&1; echo rc=$?");
     assert_eq!(code, 0);
     assert!(
         out.contains("Read-only file system") && out.contains("rc=1"),
@@ -330,16 +242,10 @@ fn security_profile() {
     );
 
     // /dev has docker's devices, /sys is read-only.
-    let (code, out, _) = run(
+    let (code, out, _) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null || echo ro-sys",
-        ],
+        &[],
+        "ls /dev | tr '\\n' ' '; touch /sys/x 2>/dev/null || echo ro-sys",
     );
     assert_eq!(code, 0);
     for dev in [
@@ -355,16 +261,10 @@ fn security_profile() {
 
     // The device cgroup allows only docker's standard nodes: a node made
     // for another device cannot be opened.
-    let (code, out, _) = run(
+    let (code, out, _) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "mknod /tmp/lc c 10 237 && head -c 1 /tmp/lc 2>&1; echo rc=$?",
-        ],
+        &[],
+        "mknod /tmp/lc c 10 237 && head -c 1 /tmp/lc 2>&1; echo rc=$?",
     );
     assert_eq!(code, 0);
     assert!(
@@ -376,10 +276,8 @@ fn security_profile() {
 
 #[test]
 fn cgroup_limits_and_oom() {
-    let d = daemon();
-    let id = d.ok(&[
-        "run",
-        "-d",
+    let d = Daemon::with_busybox();
+    let id = d.run_d(&[
         "-m",
         "64m",
         "--cpus",
@@ -392,7 +290,6 @@ fn cgroup_limits_and_oom() {
         "sleep",
         "1000",
     ]);
-    let id = id.trim().to_string();
     let v2 = d.cgroup_dirs().iter().all(|p| {
         p.starts_with("/sys/fs/cgroup/unified") || !p.starts_with("/sys/fs/cgroup/memory")
     }) && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
@@ -407,16 +304,10 @@ fn cgroup_limits_and_oom() {
         assert_eq!(cgroup_file(&d, &id, "pids.max"), "10");
     }
     // The container sees its own cgroup tree, read-only.
-    let (code, out, _) = run(
+    let (code, out, _) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "busybox",
-            "sh",
-            "-c",
-            "ls /sys/fs/cgroup | head -1; touch /sys/fs/cgroup/x 2>/dev/null || echo ro",
-        ],
+        &[],
+        "ls /sys/fs/cgroup | head -1; touch /sys/fs/cgroup/x 2>/dev/null || echo ro",
     );
     assert_eq!(code, 0);
     assert!(out.contains("ro"), "{out}");
@@ -442,7 +333,7 @@ fn cgroup_limits_and_oom() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let st = &inspect(&d, "oom")["State"];
+    let st = &d.inspect("oom")["State"];
     assert_eq!(st["OOMKilled"], true, "{st}");
     assert_eq!(st["ExitCode"], 137);
     d.ok(&["rm", "oom"]);
@@ -454,21 +345,16 @@ fn cgroup_limits_and_oom() {
         ("--pids-limit", "x"),
         ("-m", "1k"),
     ] {
-        let (code, err) = check_fail(
-            &["run"],
-            &d.berth(&["run", "--rm", flag, value, "busybox", "true"]),
-        );
+        let (code, err) = d.fail(&["run", "--rm", flag, value, "busybox", "true"]);
         assert_eq!(code, 125, "{flag} {value}: {err}");
     }
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn detached_lifecycle() {
-    let d = daemon();
-    let id = d.ok(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"]);
-    let id = id.trim().to_string();
+    let d = Daemon::with_busybox();
+    let id = d.run_d(&["--name", "web", "busybox", "sleep", "1000"]);
     assert_eq!(id.len(), 64);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
 
@@ -493,7 +379,7 @@ fn detached_lifecycle() {
         "{row}"
     );
 
-    let info = inspect(&d, "web");
+    let info = d.inspect("web");
     assert_eq!(info["Id"], id.as_str());
     assert_eq!(info["Name"], "/web");
     assert_eq!(info["State"]["Status"], "running");
@@ -517,7 +403,7 @@ fn detached_lifecycle() {
     assert!(top.contains("sleep 1000"), "{top}");
 
     // rm refuses a running container.
-    let (code, err) = check_fail(&["rm"], &d.berth(&["rm", "web"]));
+    let (code, err) = d.fail(&["rm", "web"]);
     assert_ne!(code, 0);
     assert!(err.contains("running"), "{err}");
 
@@ -525,7 +411,7 @@ fn detached_lifecycle() {
     let t = Instant::now();
     d.ok(&["stop", "-t", "1", "web"]);
     assert!(t.elapsed() >= Duration::from_millis(900));
-    let st = &inspect(&d, "web")["State"];
+    let st = &d.inspect("web")["State"];
     assert_eq!(st["Status"], "exited");
     assert_eq!(st["ExitCode"], 137);
     assert_ne!(st["FinishedAt"], "0001-01-01T00:00:00Z");
@@ -538,30 +424,29 @@ fn detached_lifecycle() {
 
     // start runs it again; restart; kill with a signal.
     d.ok(&["start", "web"]);
-    assert_eq!(inspect(&d, "web")["State"]["Running"], true);
+    assert_eq!(d.inspect("web")["State"]["Running"], true);
     d.ok(&["restart", "-t", "0", "web"]);
-    assert_eq!(inspect(&d, "web")["State"]["Running"], true);
+    assert_eq!(d.inspect("web")["State"]["Running"], true);
     d.ok(&["kill", "-s", "KILL", "web"]);
     assert_eq!(d.ok(&["wait", "web"]).trim(), "137");
-    let (_, err) = check_fail(&["kill"], &d.berth(&["kill", "web"]));
+    let (_, err) = d.fail(&["kill", "web"]);
     assert!(err.contains("not running"), "{err}");
 
     d.ok(&["rename", "web", "web2"]);
-    assert_eq!(inspect(&d, "web2")["Id"], id.as_str());
-    let (code, err) = check_fail(&["inspect"], &d.berth(&["inspect", "web"]));
+    assert_eq!(d.inspect("web2")["Id"], id.as_str());
+    let (code, err) = d.fail(&["inspect", "web"]);
     assert_ne!(code, 0);
     assert!(err.to_lowercase().contains("no such"), "{err}");
 
     // rm -f of a running container.
     d.ok(&["start", "web2"]);
     d.ok(&["rm", "-f", "web2"]);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn stop_signal_init_and_runtime_runc() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // The image's STOPSIGNAL is what stop sends.
     d.load_image(
         busybox_image("trapper:latest")
@@ -575,10 +460,10 @@ fn stop_signal_init_and_runtime_runc() {
                 ]),
             ),
     );
-    let id = d.ok(&["run", "-d", "trapper"]).trim().to_string();
+    let id = d.run_d(&["trapper"]);
     wait_for("ready", || d.ok(&["logs", &id]).contains("ready"));
     d.ok(&["stop", "-t", "10", &id]);
-    assert_eq!(inspect(&d, &id)["State"]["ExitCode"], 5);
+    assert_eq!(d.inspect(&id)["State"]["ExitCode"], 5);
     assert!(d.ok(&["logs", &id]).contains("got-usr1"));
     d.ok(&["rm", &id]);
 
@@ -593,64 +478,42 @@ fn stop_signal_init_and_runtime_runc() {
         .find(|l| l.trim_start().starts_with("1 "))
         .unwrap_or("");
     assert!(pid1.contains("berth-init"), "{out}");
-    let id = d
-        .ok(&["run", "-d", "--init", "busybox", "sleep", "1000"])
-        .trim()
-        .to_string();
+    let id = d.run_d(&["--init", "busybox", "sleep", "1000"]);
     let t = Instant::now();
     d.ok(&["stop", "-t", "20", &id]);
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "SIGTERM was not forwarded"
     );
-    assert_eq!(inspect(&d, &id)["State"]["ExitCode"], 143);
+    assert_eq!(d.inspect(&id)["State"]["ExitCode"], 143);
     d.ok(&["rm", &id]);
 
     // The same bundle through runc.
     berth_tests::require_tool("runc", "runc");
-    let (code, out, err) = run(
+    let (code, out, err) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "busybox",
-            "sh",
-            "-c",
-            "echo from-runc; hostname; exit 4",
-        ],
+        &["--runtime", "runc"],
+        "echo from-runc; hostname; exit 4",
     );
     assert_eq!(code, 4, "{err}");
     assert!(out.starts_with("from-runc\n"), "{out}");
-    let id = d
-        .ok(&["run", "-d", "--runtime", "runc", "busybox", "sleep", "1000"])
-        .trim()
-        .to_string();
-    assert_eq!(inspect(&d, &id)["State"]["Running"], true);
+    let id = d.run_d(&["--runtime", "runc", "busybox", "sleep", "1000"]);
+    assert_eq!(d.inspect(&id)["State"]["Running"], true);
     d.ok(&["rm", "-f", &id]);
-    let (code, _) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "--runtime", "runc", "busybox", "nosuchcmd"]),
-    );
+    let (code, _) = d.fail(&["run", "--rm", "--runtime", "runc", "busybox", "nosuchcmd"]);
     assert_eq!(code, 127);
     d.assert_no_containers_left();
 }
 
 #[test]
 fn logs_follow_tail_timestamps_and_restart() {
-    let mut d = daemon();
-    let id = d
-        .ok(&[
-            "run",
-            "-d",
-            "busybox",
-            "sh",
-            "-c",
-            "for i in 1 2 3; do echo line$i; echo err$i >&2; done",
-        ])
-        .trim()
-        .to_string();
+    let mut d = Daemon::with_busybox();
+    let id = d.run_d(&[
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; echo err$i >&2; done",
+    ]);
     assert_eq!(d.ok(&["wait", &id]).trim(), "0");
     let out = d.berth(&["logs", &id]);
     assert_eq!(
@@ -680,17 +543,7 @@ fn logs_follow_tail_timestamps_and_restart() {
     );
 
     // follow streams until the container stops.
-    let id2 = d
-        .ok(&[
-            "run",
-            "-d",
-            "busybox",
-            "sh",
-            "-c",
-            "echo a; sleep 1; echo b",
-        ])
-        .trim()
-        .to_string();
+    let id2 = d.run_d(&["busybox", "sh", "-c", "echo a; sleep 1; echo b"]);
     let t = Instant::now();
     let out = d.ok(&["logs", "-f", &id2]);
     assert_eq!(out, "a\nb\n");
@@ -706,22 +559,17 @@ fn logs_follow_tail_timestamps_and_restart() {
 
 #[test]
 fn log_rotation() {
-    let d = daemon();
-    let id = d
-        .ok(&[
-            "run",
-            "-d",
-            "--log-opt",
-            "max-size=10k",
-            "--log-opt",
-            "max-file=2",
-            "busybox",
-            "sh",
-            "-c",
-            "seq 1 5000",
-        ])
-        .trim()
-        .to_string();
+    let d = Daemon::with_busybox();
+    let id = d.run_d(&[
+        "--log-opt",
+        "max-size=10k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        "seq 1 5000",
+    ]);
     assert_eq!(d.ok(&["wait", &id]).trim(), "0");
     let dir = d.root().join("containers/default").join(&id);
     let files: Vec<String> = std::fs::read_dir(&dir)
@@ -757,36 +605,27 @@ fn log_rotation() {
 
 #[test]
 fn names_ids_and_bad_input() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["create", "--name", "taken", "busybox", "true"]);
-    let (code, err) = check_fail(
-        &["create"],
-        &d.berth(&["create", "--name", "taken", "busybox"]),
-    );
+    let (code, err) = d.fail(&["create", "--name", "taken", "busybox"]);
     assert_eq!(code, 125);
     assert!(
         err.contains("taken") && err.contains("already in use"),
         "{err}"
     );
 
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"]),
-    );
+    let (code, err) = d.fail(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("nosuchuser"), "{err}");
 
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]),
-    );
+    let (code, err) = d.fail(&["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("nosuchimage"), "{err}");
 
-    let (code, _) = check_fail(&["run"], &d.berth(&["run", "--no-such-flag", "busybox"]));
+    let (code, _) = d.fail(&["run", "--no-such-flag", "busybox"]);
     assert_eq!(code, 125);
 
-    let (code, err) = check_fail(&["start"], &d.berth(&["start", "nosuchcontainer"]));
+    let (code, err) = d.fail(&["start", "nosuchcontainer"]);
     assert_ne!(code, 0);
     assert!(err.contains("nosuchcontainer"), "{err}");
 
@@ -800,10 +639,7 @@ fn names_ids_and_bad_input() {
         .map(|i| &i[..1])
         .find(|p| ids.iter().filter(|i| i.starts_with(*p)).count() > 1)
         .unwrap();
-    let (_, err) = check_fail(
-        &["inspect"],
-        &d.berth(&["inspect", "--type", "container", shared]),
-    );
+    let (_, err) = d.fail(&["inspect", "--type", "container", shared]);
     assert!(
         err.to_lowercase().contains("multiple") || err.contains("ambiguous"),
         "{err}"
@@ -817,7 +653,7 @@ fn names_ids_and_bad_input() {
     assert_eq!(uniq.len(), 18);
 
     // An image in use is not removed without -f.
-    let (_, err) = check_fail(&["rmi"], &d.berth(&["rmi", "busybox"]));
+    let (_, err) = d.fail(&["rmi", "busybox"]);
     assert!(err.contains("container"), "{err}");
 
     // Filters.
@@ -843,29 +679,20 @@ fn names_ids_and_bad_input() {
     let mut args = vec!["rm"];
     args.extend(all.iter().map(String::as_str));
     d.ok(&args);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn bind_mounts() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let host = d.dir.path().join("data");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("in.txt"), "from-host\n").unwrap();
     let rw = format!("{}:/data", host.display());
-    let (code, out, err) = run(
+    let (code, out, err) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            &rw,
-            "busybox",
-            "sh",
-            "-c",
-            "cat /data/in.txt; echo back > /data/out.txt",
-        ],
+        &["-v", &rw],
+        "cat /data/in.txt; echo back > /data/out.txt",
     );
     assert_eq!((code, out.as_str()), (0, "from-host\n"), "{err}");
     assert_eq!(
@@ -873,25 +700,10 @@ fn bind_mounts() {
         "back\n"
     );
     let ro = format!("{}:/data:ro", host.display());
-    let (code, out, _) = run(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            &ro,
-            "busybox",
-            "sh",
-            "-c",
-            "touch /data/x 2>&1; echo rc=$?",
-        ],
-    );
+    let (code, out, _) = run_sh(&d, &["-v", &ro], "touch /data/x 2>&1; echo rc=$?");
     assert_eq!(code, 0);
     assert!(out.contains("Read-only") && out.contains("rc=1"), "{out}");
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "-v", "/no/such/dir:/x", "busybox", "true"]),
-    );
+    let (code, err) = d.fail(&["run", "--rm", "-v", "/no/such/dir:/x", "busybox", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("/no/such/dir"), "{err}");
     d.assert_no_containers_left();
@@ -899,29 +711,11 @@ fn bind_mounts() {
 
 #[test]
 fn containers_survive_berthd_restarts() {
-    let mut d = daemon();
-    let running = d
-        .ok(&["run", "-d", "--name", "keeps", "busybox", "sleep", "1000"])
-        .trim()
-        .to_string();
-    let short = d
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            "short",
-            "busybox",
-            "sh",
-            "-c",
-            "sleep 1; exit 7",
-        ])
-        .trim()
-        .to_string();
-    let doomed = d
-        .ok(&["run", "-d", "--name", "doomed", "busybox", "sleep", "1000"])
-        .trim()
-        .to_string();
-    let pid = inspect(&d, &running)["State"]["Pid"].as_i64().unwrap();
+    let mut d = Daemon::with_busybox();
+    let running = d.run_d(&["--name", "keeps", "busybox", "sleep", "1000"]);
+    let short = d.run_d(&["--name", "short", "busybox", "sh", "-c", "sleep 1; exit 7"]);
+    let doomed = d.run_d(&["--name", "doomed", "busybox", "sleep", "1000"]);
+    let pid = d.inspect(&running)["State"]["Pid"].as_i64().unwrap();
 
     d.kill();
     // While berthd is down: one container exits by itself, one loses its shim.
@@ -944,17 +738,17 @@ fn containers_survive_berthd_restarts() {
     std::thread::sleep(Duration::from_millis(200));
     d.start_again();
 
-    let st = &inspect(&d, "keeps")["State"];
+    let st = &d.inspect("keeps")["State"];
     assert_eq!(st["Running"], true, "{st}");
     assert_eq!(
         st["Pid"].as_i64().unwrap(),
         pid,
         "the container was restarted"
     );
-    let st = &inspect(&d, "short")["State"];
+    let st = &d.inspect("short")["State"];
     assert_eq!(st["Status"], "exited", "{st}");
     assert_eq!(st["ExitCode"], 7, "{st}");
-    let st = &inspect(&d, "doomed")["State"];
+    let st = &d.inspect("doomed")["State"];
     assert_eq!(st["Running"], false, "{st}");
     assert!(
         !st["Error"].as_str().unwrap_or("").is_empty(),
@@ -963,17 +757,17 @@ fn containers_survive_berthd_restarts() {
 
     // Still manageable.
     d.ok(&["stop", "-t", "1", "keeps"]);
-    assert_eq!(inspect(&d, "keeps")["State"]["ExitCode"], 137);
+    assert_eq!(d.inspect("keeps")["State"]["ExitCode"], 137);
     d.ok(&["start", "keeps"]);
     d.restart();
-    assert_eq!(inspect(&d, "keeps")["State"]["Running"], true);
+    assert_eq!(d.inspect("keeps")["State"]["Running"], true);
     d.ok(&["rm", "-f", "keeps", &short, &doomed]);
     d.assert_no_containers_left();
 }
 
 #[test]
 fn two_hundred_containers_leave_nothing() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let d = &d;
     std::thread::scope(|s| {
         for worker in 0..4 {
@@ -985,27 +779,25 @@ fn two_hundred_containers_leave_nothing() {
                             assert_eq!((code, out.as_str()), (0, "ok\n"));
                         }
                         1 => {
-                            let (code, _, _) =
-                                run(d, &["run", "--rm", "busybox", "sh", "-c", "exit 42"]);
+                            let (code, _, _) = run_sh(d, &[], "exit 42");
                             assert_eq!(code, 42);
                         }
                         2 => {
-                            let id = d.ok(&["run", "-d", "busybox", "sleep", "1000"]);
-                            d.ok(&["rm", "-f", id.trim()]);
+                            let id = d.run_d(&["busybox", "sleep", "1000"]);
+                            d.ok(&["rm", "-f", &id]);
                         }
                         _ => {
-                            let id = d.ok(&["run", "-d", "busybox", "sleep", "1000"]);
-                            d.ok(&["kill", id.trim()]);
-                            assert_eq!(d.ok(&["wait", id.trim()]).trim(), "137");
-                            d.ok(&["rm", id.trim()]);
+                            let id = d.run_d(&["busybox", "sleep", "1000"]);
+                            d.ok(&["kill", &id]);
+                            assert_eq!(d.ok(&["wait", &id]).trim(), "137");
+                            d.ok(&["rm", &id]);
                         }
                     }
                 }
             });
         }
     });
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
     // The active snapshots went with the containers.
     let snaps = d.ok(&["snapshot", "ls"]);
     assert!(!snaps.contains("Active"), "{snaps}");

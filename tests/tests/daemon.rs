@@ -42,15 +42,12 @@ fn config_file_and_flags() {
         config: Some("snapshotter = \"native\"\nlog_level = \"info\"\n".into()),
         ..Default::default()
     });
-    let info: serde_json::Value =
-        serde_json::from_str(&d.ok(&["info", "--format", "json"])).unwrap();
-    assert_eq!(info["Snapshotter"], "native");
+    assert_eq!(d.info()["Snapshotter"], "native");
     drop(d);
     // ...and a flag overrides the file.
     let d = Daemon::start_with(DaemonOpts {
         config: Some("snapshotter = \"native\"\n".into()),
-        args: vec!["--snapshotter".into(), "overlayfs".into()],
-        ..Default::default()
+        ..DaemonOpts::snapshotter("overlayfs")
     });
     let info = d.ok(&["info"]);
     assert!(info.contains("Snapshotter: overlayfs"), "{info}");
@@ -122,9 +119,8 @@ fn namespaces_scope_images() {
         berth_tests::fixture::Layout::Legacy,
         "busybox:latest",
     );
-    let p = d.dir.path().join("bb.tar");
-    std::fs::write(&p, archive).unwrap();
-    d.ok(&["-n", "team-a", "load", "-i", p.to_str().unwrap()]);
+    let p = d.write_file("bb.tar", &archive);
+    d.ok(&["-n", "team-a", "load", "-i", &p]);
     assert!(d.ok(&["-n", "team-a", "images"]).contains("busybox"));
     assert_eq!(d.ok(&["images", "-q"]).trim(), "", "default sees nothing");
     let ls = d.ok(&["namespace", "ls"]);

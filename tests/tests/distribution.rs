@@ -17,24 +17,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use berth_tests::fixture::{
     busybox_rootfs_tar, random_layer, sha256, ImageBuilder, ImageSpec, LayerBuilder, Layout,
 };
-use berth_tests::pty::Pty;
-use berth_tests::registry::{Proxy, ProxyMode, Registry};
-use berth_tests::run;
-use berth_tests::{require_tool, Daemon, DaemonOpts};
+use berth_tests::registry::{says_unauthorized, ProxiedBusybox, Proxy, ProxyMode, Registry};
+use berth_tests::{
+    assert_error_line, check_ok, output_ok, require_tool, run, wait_for_within, Daemon, DaemonOpts,
+};
 use serde_json::{json, Value};
 
-/// The layer digests of a manifest in a plain registry.
-fn layer_digests(reg: &Registry, repo: &str, tag: &str) -> Vec<String> {
-    reg.manifest(repo, tag)["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .map(|l| l["digest"].as_str().expect("digest").to_string())
-        .collect()
-}
+/// How long a test waits for the proxy or berthd to get somewhere.
+const SLOW: Duration = Duration::from_secs(30);
 
 /// Whether `out` has a line "ID: STATUS" for one of `ids`.
 fn out_has_layer_line(out: &str, ids: &[&str], status: &str) -> bool {
@@ -42,79 +37,8 @@ fn out_has_layer_line(out: &str, ids: &[&str], status: &str) -> bool {
         .any(|id| out.lines().any(|l| l.trim() == format!("{id}: {status}")))
 }
 
-/// Asserts stderr has an error line: "Error: ..." for a failure of the CLI,
-/// or, as docker prints a refused pull, push, login or search, "Error
-/// response from daemon: ...".
-fn assert_error_line(stderr: &str) {
-    assert!(
-        stderr
-            .lines()
-            .any(|l| l.starts_with("Error: ") || l.starts_with("Error response from daemon: ")),
-        "no error line in stderr: {stderr}"
-    );
-}
-
-/// Runs berth and asserts it failed with an error line; returns (exit code,
-/// stderr).
-fn refused(d: &Daemon, args: &[&str]) -> (i32, String) {
-    let out = d.berth(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "berth {args:?} should have failed:\nstdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_error_line(&stderr);
-    (out.status.code().unwrap_or(-1), stderr)
-}
-
-/// The blob files in the daemon's content store.
-fn blob_files(d: &Daemon) -> Vec<String> {
-    d.entries("content/blobs/sha256")
-}
-
-/// The client's credentials file, if any.
-fn credentials(d: &Daemon) -> Option<Value> {
-    let p = d.client_config_dir().join("config.json");
-    let text = std::fs::read_to_string(p).ok()?;
-    Some(serde_json::from_str(&text).expect("config.json is JSON"))
-}
-
-/// Standard base64 (docker's "auth" field).
-fn base64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn lower(s: &str) -> String {
     s.to_ascii_lowercase()
-}
-
-/// An authentication failure in words a user understands.
-fn says_unauthorized(stderr: &str) -> bool {
-    let s = lower(stderr);
-    s.contains("unauthorized") || s.contains("authentication") || s.contains("incorrect username")
 }
 
 /// The fixtures themselves, proved with skopeo: the plain registry serves
@@ -124,33 +48,27 @@ fn says_unauthorized(stderr: &str) -> bool {
 #[test]
 fn registry_and_proxy_fixtures_work_with_skopeo() {
     let skopeo = require_tool("skopeo", "skopeo");
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
+    let reg = Registry::plain_with_busybox();
     assert!(reg.catalog().contains(&"busybox".to_string()));
     let digest = reg.manifest_digest("busybox", "latest").expect("manifest");
     let info = reg.skopeo_inspect("busybox:latest", false);
     assert_eq!(info["Digest"], json!(digest));
     assert_eq!(reg.manifest_digest("busybox", "nosuchtag"), None);
-    let layers = layer_digests(&reg, "busybox", "latest");
+    let layers = reg.layer_digests("busybox", "latest");
     assert_eq!(layers.len(), 1);
     let layer = &layers[0];
 
     let proxy = Proxy::start(&reg.host());
     let tmp = tempfile::tempdir().unwrap();
+    // skopeo copy from the proxy into the directory `n`.
     let copy = |n: &str| {
-        Command::new(&skopeo)
-            .args(["copy", "--quiet", "--src-tls-verify=false"])
+        let mut cmd = Command::new(&skopeo);
+        cmd.args(["copy", "--quiet", "--src-tls-verify=false"])
             .arg(format!("docker://{}/busybox:latest", proxy.host()))
-            .arg(format!("dir:{}", tmp.path().join(n).display()))
-            .output()
-            .unwrap()
+            .arg(format!("dir:{}", tmp.path().join(n).display()));
+        cmd
     };
-    let out = copy("pass");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(&mut copy("pass"));
     let got = std::fs::read(tmp.path().join("pass").join(&layer[7..])).unwrap();
     assert_eq!(
         &sha256(&got),
@@ -166,7 +84,7 @@ fn registry_and_proxy_fixtures_work_with_skopeo() {
     );
 
     proxy.set_mode(ProxyMode::Corrupt(layer.clone()));
-    let out = copy("corrupt");
+    let out = copy("corrupt").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a corrupt layer was accepted");
     assert!(stderr.contains(&layer[7..]), "{stderr}");
@@ -175,37 +93,24 @@ fn registry_and_proxy_fixtures_work_with_skopeo() {
     // skopeo may resume a cut download by itself; either way the next copy
     // succeeds and the cut happened once.
     proxy.set_mode(ProxyMode::CutOnce(layer.clone()));
-    let _ = copy("cut");
+    let _ = copy("cut").output().unwrap();
     assert_eq!(proxy.cuts(), 1);
-    let out = copy("after-cut");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(&mut copy("after-cut"));
     assert_eq!(proxy.cuts(), 1);
 
     // A stalled download holds until its client goes away.
     proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
-    let mut stalled = Command::new(&skopeo)
-        .args(["copy", "--quiet", "--src-tls-verify=false"])
-        .arg(format!("docker://{}/busybox:latest", proxy.host()))
-        .arg(format!("dir:{}", tmp.path().join("stalled").display()))
+    let mut stalled = copy("stalled")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the stall", || proxy.stalls() == 1);
+    wait_for_within("the stall", SLOW, || proxy.stalls() == 1);
     std::thread::sleep(Duration::from_millis(300));
     assert!(stalled.try_wait().unwrap().is_none(), "skopeo did not wait");
     stalled.kill().unwrap();
     stalled.wait().unwrap();
-    let out = copy("after-stall");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(&mut copy("after-stall"));
 
     proxy.set_mode(ProxyMode::Down);
     let out = Command::new(&skopeo)
@@ -217,12 +122,7 @@ fn registry_and_proxy_fixtures_work_with_skopeo() {
     assert!(!out.status.success());
     assert!(stderr.contains("connection refused"), "{stderr}");
     proxy.set_mode(ProxyMode::Pass);
-    let out = copy("up-again");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(&mut copy("up-again"));
 
     let tls = Registry::tls_with_auth("alice", "s3cret-pw");
     tls.seed_busybox("busybox:latest");
@@ -257,8 +157,7 @@ fn registry_and_proxy_fixtures_work_with_skopeo() {
 #[test]
 fn push_rmi_pull_run_plain_http() {
     let reg = Registry::plain();
-    let d = Daemon::start();
-    d.load_busybox();
+    let d = Daemon::with_busybox();
     let id = d.image_id("busybox:latest");
     let name = format!("{}/busybox:latest", reg.host());
     d.ok(&["tag", "busybox:latest", &name]);
@@ -276,7 +175,7 @@ fn push_rmi_pull_run_plain_http() {
         reg.manifest_digest("busybox", "latest"),
         Some(digest.clone())
     );
-    let layers = layer_digests(&reg, "busybox", "latest");
+    let layers = reg.layer_digests("busybox", "latest");
     assert_eq!(layers.len(), 1);
     let short = &layers[0][7..19];
     // docker names a pushed layer by its diff ID, a pulled one by its blob
@@ -375,14 +274,11 @@ fn login_push_pull_logout_tls_basic_auth() {
     d.ok(&["tag", "busybox:latest", &name]);
 
     // Not logged in: the registry refuses.
-    let (_, stderr) = refused(&d, &["push", &name]);
+    let (_, stderr) = d.fail(&["push", &name]);
     assert!(says_unauthorized(&stderr), "{stderr}");
 
     // A wrong password: a clear error, nothing stored.
-    let out = d.berth_stdin(
-        &["login", &host, "-u", "alice", "--password-stdin"],
-        b"wrong-pw\n",
-    );
+    let out = d.login(&host, "alice", "wrong-pw");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -390,18 +286,10 @@ fn login_push_pull_logout_tls_basic_auth() {
     );
     assert!(stderr.contains("Error"), "{stderr}");
     assert!(says_unauthorized(&stderr), "{stderr}");
-    if let Some(c) = credentials(&d) {
-        assert!(
-            c["auths"].get(&host).is_none(),
-            "stored after a refusal: {c}"
-        );
-    }
+    d.assert_not_logged_in(&host);
 
-    let out = d.berth_stdin(
-        &["login", &host, "-u", "alice", "--password-stdin"],
-        b"s3cret-pw\n",
-    );
-    let stdout = berth_tests::check_ok(&["login"], &out);
+    let out = d.login(&host, "alice", "s3cret-pw");
+    let stdout = check_ok(&["login"], &out);
     assert!(stdout.contains("Login Succeeded"), "{stdout}");
     let file = d.client_config_dir().join("config.json");
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
@@ -412,10 +300,10 @@ fn login_push_pull_logout_tls_basic_auth() {
         .mode()
         & 0o777;
     assert_eq!(dir_mode, 0o700, "config dir mode {dir_mode:o}");
-    let c = credentials(&d).unwrap();
+    let c = d.credentials().unwrap();
     assert_eq!(
         c["auths"][&host]["auth"],
-        json!(base64(b"alice:s3cret-pw")),
+        json!(BASE64.encode(b"alice:s3cret-pw")),
         "{c}"
     );
 
@@ -437,23 +325,17 @@ fn login_push_pull_logout_tls_basic_auth() {
     assert!(out.contains("busybox"), "{out}");
 
     // Other keys of the file survive logout.
-    let mut c = credentials(&d).unwrap();
+    let mut c = d.credentials().unwrap();
     c["berthTestKeep"] = json!("kept");
     std::fs::write(&file, serde_json::to_vec(&c).unwrap()).unwrap();
-    let out = d.ok(&["logout", &host]);
-    assert!(
-        out.contains(&format!("Removing login credentials for {host}")),
-        "{out}"
-    );
-    let c = credentials(&d).unwrap();
-    assert!(c["auths"].get(&host).is_none(), "{c}");
+    let c = d.logout_ok(&host);
     assert_eq!(c["berthTestKeep"], json!("kept"));
     let out = d.ok(&["logout", &host]);
     assert!(out.contains(&format!("Not logged in to {host}")), "{out}");
 
     // Logged out: pulling is refused again.
     d.ok(&["rmi", &name]);
-    let (_, stderr) = refused(&d, &["pull", &name]);
+    let (_, stderr) = d.fail(&["pull", &name]);
     assert!(says_unauthorized(&stderr), "{stderr}");
     assert!(!d.has_image(&name));
     d.assert_no_containers_left();
@@ -464,34 +346,27 @@ fn login_push_pull_logout_tls_basic_auth() {
 /// registry serves it right, the pull works.
 #[test]
 fn corrupt_layer_fails_naming_digest_and_stores_nothing() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
-    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
-    let proxy = Proxy::start(&reg.host());
-    proxy.set_mode(ProxyMode::Corrupt(layer.clone()));
+    let fx = ProxiedBusybox::start(ProxyMode::Corrupt);
     let d = Daemon::start();
-    let name = format!("{}/busybox:latest", proxy.host());
 
-    let (_, stderr) = refused(&d, &["pull", &name]);
-    assert!(proxy.corrupted() >= 1, "the proxy corrupted nothing");
+    let (_, stderr) = d.fail(&["pull", &fx.name]);
+    assert!(fx.proxy.corrupted() >= 1, "the proxy corrupted nothing");
     assert!(
-        stderr.contains(&layer),
-        "the error does not name {layer}: {stderr}"
+        stderr.contains(&fx.layer),
+        "the error does not name {}: {stderr}",
+        fx.layer
     );
-    assert!(!d.has_image(&name));
+    assert!(!d.has_image(&fx.name));
     assert_eq!(d.ok(&["images", "-q"]).trim(), "");
-    assert!(
-        !blob_files(&d).contains(&layer[7..].to_string()),
-        "the corrupt layer was stored"
-    );
+    assert!(!d.has_blob(&fx.layer), "the corrupt layer was stored");
     let content = d.ok(&["content", "ls", "-q"]);
-    assert!(!content.contains(&layer), "{content}");
+    assert!(!content.contains(&fx.layer), "{content}");
     assert!(d.entries("content/ingest").is_empty(), "ingests left");
 
-    proxy.set_mode(ProxyMode::Pass);
-    d.ok(&["pull", &name]);
-    assert!(blob_files(&d).contains(&layer[7..].to_string()));
-    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "ok"]), "ok\n");
+    fx.proxy.set_mode(ProxyMode::Pass);
+    d.ok(&["pull", &fx.name]);
+    assert!(d.has_blob(&fx.layer));
+    assert_eq!(d.ok(&["run", "--rm", &fx.name, "echo", "ok"]), "ok\n");
     d.assert_no_containers_left();
 }
 
@@ -501,18 +376,17 @@ fn corrupt_layer_fails_naming_digest_and_stores_nothing() {
 fn registry_down_names_the_address() {
     let reg = Registry::plain();
     let proxy = Proxy::start(&reg.host());
-    let d = Daemon::start();
-    d.load_busybox();
+    let d = Daemon::with_busybox();
     let host = proxy.host();
     let name = format!("{host}/busybox:latest");
     d.ok(&["tag", "busybox:latest", &name]);
 
     proxy.set_mode(ProxyMode::Down);
-    let (code, stderr) = refused(&d, &["push", &name]);
+    let (code, stderr) = d.fail(&["push", &name]);
     assert_ne!(code, 0);
     assert!(stderr.contains(&host), "{stderr}");
     d.ok(&["rmi", &name]);
-    let (_, stderr) = refused(&d, &["pull", &name]);
+    let (_, stderr) = d.fail(&["pull", &name]);
     assert!(stderr.contains(&host), "{stderr}");
     assert!(!d.has_image(&name));
 
@@ -525,7 +399,7 @@ fn registry_down_names_the_address() {
 
     // A registry that was never there at all.
     let gone = format!("127.0.0.1:{}", berth_tests::registry::free_port());
-    let (_, stderr) = refused(&d, &["pull", &format!("{gone}/busybox:latest")]);
+    let (_, stderr) = d.fail(&["pull", &format!("{gone}/busybox:latest")]);
     assert!(stderr.contains(&gone), "{stderr}");
     d.assert_no_containers_left();
 }
@@ -534,37 +408,31 @@ fn registry_down_names_the_address() {
 /// it stopped, and the pull completes.
 #[test]
 fn pull_cut_half_way_is_retried_and_repeated() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
-    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
-    let digest = reg.manifest_digest("busybox", "latest").unwrap();
-    let proxy = Proxy::start(&reg.host());
-    proxy.set_mode(ProxyMode::CutOnce(layer.clone()));
+    let fx = ProxiedBusybox::start(ProxyMode::CutOnce);
+    let digest = fx.registry.manifest_digest("busybox", "latest").unwrap();
     let d = Daemon::start();
-    let name = format!("{}/busybox:latest", proxy.host());
 
     // The download breaks off half-way; berthd retries it from where it
     // stopped (docker's "Retrying in N seconds") and the pull completes.
-    let out = d.ok(&["pull", &name]);
-    assert_eq!(proxy.cuts(), 1, "the proxy cut nothing");
+    let out = d.ok(&["pull", &fx.name]);
+    assert_eq!(fx.proxy.cuts(), 1, "the proxy cut nothing");
     assert!(
-        out.contains(&format!("{}: Retrying in 1 second", &layer[7..19])),
+        out.contains(&format!("{}: Retrying in 1 second", &fx.layer[7..19])),
         "{out}"
     );
     assert!(d.log().contains("retrying"), "{}", d.log());
     // Pulling again finds everything there.
-    let again = d.ok(&["pull", &name]);
+    let again = d.ok(&["pull", &fx.name]);
     assert!(again.contains("Image is up to date"), "{again}");
-    assert_eq!(proxy.cuts(), 1);
-    let info = d.image_inspect(&name);
+    assert_eq!(fx.proxy.cuts(), 1);
+    let info = d.image_inspect(&fx.name);
     assert_eq!(
         info["RepoDigests"],
-        json!([format!("{}/busybox@{digest}", proxy.host())])
+        json!([format!("{}/busybox@{digest}", fx.proxy.host())])
     );
-    assert!(blob_files(&d).contains(&layer[7..].to_string()));
-    let v = d.ok(&["content", "verify"]);
-    assert!(!v.lines().any(|l| l.starts_with("BAD")), "{v}");
-    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "whole"]), "whole\n");
+    assert!(d.has_blob(&fx.layer));
+    d.assert_content_verifies();
+    assert_eq!(d.ok(&["run", "--rm", &fx.name, "echo", "whole"]), "whole\n");
     d.assert_no_containers_left();
 }
 
@@ -573,28 +441,23 @@ fn pull_cut_half_way_is_retried_and_repeated() {
 /// pulling again completes.
 #[test]
 fn pull_that_keeps_breaking_fails_then_repeated_succeeds() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
-    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
-    let proxy = Proxy::start(&reg.host());
-    proxy.set_mode(ProxyMode::CutAlways(layer.clone()));
+    let fx = ProxiedBusybox::start(ProxyMode::CutAlways);
     let d = Daemon::start();
-    let name = format!("{}/busybox:latest", proxy.host());
 
-    let (code, stderr) = refused(&d, &["pull", &name]);
+    let (code, stderr) = d.fail(&["pull", &fx.name]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("broke off"), "{stderr}");
-    assert!(stderr.contains(&layer), "{stderr}");
+    assert!(stderr.contains(&fx.layer), "{stderr}");
     // The first try and three retries.
-    assert_eq!(proxy.cuts(), 4);
-    assert!(!d.has_image(&name), "a failed pull named the image");
-    assert!(!blob_files(&d).contains(&layer[7..].to_string()));
+    assert_eq!(fx.proxy.cuts(), 4);
+    assert!(!d.has_image(&fx.name), "a failed pull named the image");
+    assert!(!d.has_blob(&fx.layer));
     assert_eq!(d.entries("content/ingest"), Vec::<String>::new());
 
-    proxy.set_mode(ProxyMode::Pass);
-    let out = d.ok(&["pull", &name]);
+    fx.proxy.set_mode(ProxyMode::Pass);
+    let out = d.ok(&["pull", &fx.name]);
     assert!(out.contains("Pull complete"), "{out}");
-    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "whole"]), "whole\n");
+    assert_eq!(d.ok(&["run", "--rm", &fx.name, "echo", "whole"]), "whole\n");
     d.assert_no_containers_left();
 }
 
@@ -602,39 +465,31 @@ fn pull_that_keeps_breaking_fails_then_repeated_succeeds() {
 /// named, the store is sound after a restart, and pulling again completes.
 #[test]
 fn pull_interrupted_by_killing_berthd_then_repeated_succeeds() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
-    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
-    let proxy = Proxy::start(&reg.host());
-    proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
+    let fx = ProxiedBusybox::start(ProxyMode::StallOnce);
     let mut d = Daemon::start();
-    let name = format!("{}/busybox:latest", proxy.host());
 
-    let pull = d
-        .cmd()
-        .args(["pull", &name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the layer download to stall", || proxy.stalls() == 1);
+    let pull = d.spawn(&["pull", &fx.name]);
+    wait_for_within("the layer download to stall", SLOW, || {
+        fx.proxy.stalls() == 1
+    });
     d.kill();
     let out = pull.wait_with_output().unwrap();
     assert!(!out.status.success(), "the pull survived its daemon");
 
     d.start_again();
-    assert!(!d.has_image(&name), "an interrupted pull named the image");
     assert!(
-        !blob_files(&d).contains(&layer[7..].to_string()),
-        "half a layer was committed"
+        !d.has_image(&fx.name),
+        "an interrupted pull named the image"
     );
-    let out = d.ok(&["pull", &name]);
+    assert!(!d.has_blob(&fx.layer), "half a layer was committed");
+    let out = d.ok(&["pull", &fx.name]);
     assert!(out.contains("Status: Downloaded newer image"), "{out}");
-    assert!(blob_files(&d).contains(&layer[7..].to_string()));
-    let v = d.ok(&["content", "verify"]);
-    assert!(!v.lines().any(|l| l.starts_with("BAD")), "{v}");
-    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "intact"]), "intact\n");
+    assert!(d.has_blob(&fx.layer));
+    d.assert_content_verifies();
+    assert_eq!(
+        d.ok(&["run", "--rm", &fx.name, "echo", "intact"]),
+        "intact\n"
+    );
     d.assert_no_containers_left();
 }
 
@@ -643,37 +498,27 @@ fn pull_interrupted_by_killing_berthd_then_repeated_succeeds() {
 /// and pulling again completes.
 #[test]
 fn pull_cancelled_when_the_client_goes_away() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
-    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
-    let proxy = Proxy::start(&reg.host());
-    proxy.set_mode(ProxyMode::StallOnce(layer.clone()));
+    let fx = ProxiedBusybox::start(ProxyMode::StallOnce);
     let d = Daemon::start();
-    let name = format!("{}/busybox:latest", proxy.host());
 
-    let mut pull = d
-        .cmd()
-        .args(["pull", &name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the layer download to stall", || proxy.stalls() == 1);
+    let mut pull = d.spawn(&["pull", &fx.name]);
+    wait_for_within("the layer download to stall", SLOW, || {
+        fx.proxy.stalls() == 1
+    });
     pull.kill().unwrap();
     pull.wait().unwrap();
-    wait_for("berthd to cancel the pull", || {
+    wait_for_within("berthd to cancel the pull", SLOW, || {
         d.log().contains("cancelled: the client went away")
     });
-    wait_for("the ingest to go", || {
+    wait_for_within("the ingest to go", SLOW, || {
         d.entries("content/ingest").is_empty()
     });
-    assert!(!d.has_image(&name), "a cancelled pull named the image");
-    assert!(!blob_files(&d).contains(&layer[7..].to_string()));
+    assert!(!d.has_image(&fx.name), "a cancelled pull named the image");
+    assert!(!d.has_blob(&fx.layer));
 
-    let out = d.ok(&["pull", &name]);
+    let out = d.ok(&["pull", &fx.name]);
     assert!(out.contains("Status: Downloaded newer image"), "{out}");
-    assert_eq!(d.ok(&["run", "--rm", &name, "echo", "again"]), "again\n");
+    assert_eq!(d.ok(&["run", "--rm", &fx.name, "echo", "again"]), "again\n");
     d.assert_no_containers_left();
 }
 
@@ -752,20 +597,13 @@ fn multi_platform_layout(dir: &Path, tag: &str) {
 /// platform is a clear error.
 #[test]
 fn multi_platform_index_picks_the_platform() {
-    let skopeo = require_tool("skopeo", "skopeo");
     let reg = Registry::plain();
     let layout = tempfile::tempdir().unwrap();
     multi_platform_layout(layout.path(), "v1");
-    let out = Command::new(&skopeo)
-        .args(["copy", "--quiet", "--all", "--dest-tls-verify=false"])
-        .arg(format!("oci:{}:v1", layout.path().display()))
-        .arg(format!("docker://{}/multi:v1", reg.host()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    reg.skopeo_copy_in(
+        &format!("oci:{}:v1", layout.path().display()),
+        "multi:v1",
+        &["--all"],
     );
     let index = reg.manifest("multi", "v1");
     assert_eq!(
@@ -785,7 +623,8 @@ fn multi_platform_index_picks_the_platform() {
         .as_str()
         .unwrap()
         .to_string();
-    let other_marker = layer_digests(&reg, "multi", &other_manifest)
+    let other_marker = reg
+        .layer_digests("multi", &other_manifest)
         .pop()
         .expect("the /platform layer");
 
@@ -812,7 +651,7 @@ fn multi_platform_index_picks_the_platform() {
     assert_ne!(info["Id"], host_id);
     assert!(d.ok(&["content", "ls", "-q"]).contains(&other_marker));
 
-    let (_, stderr) = refused(&d, &["pull", "--platform", "linux/s390x", &name]);
+    let (_, stderr) = d.fail(&["pull", "--platform", "linux/s390x", &name]);
     assert!(stderr.contains("s390x"), "{stderr}");
     assert_eq!(d.image_inspect(&name)["Architecture"], json!(other_arch));
 
@@ -874,14 +713,13 @@ fn search_lists_pushed_repositories() {
 /// does not; --pull always pulls even when it has it.
 #[test]
 fn run_pulls_a_missing_image() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
+    let reg = Registry::plain_with_busybox();
     let d = Daemon::start();
     let name = format!("{}/busybox:latest", reg.host());
 
     let (code, _, stderr) = run(&d, &["run", "--rm", "--pull", "never", &name, "true"]);
     assert_eq!(code, 125, "{stderr}");
-    assert_error_line(&stderr);
+    assert_error_line(&["run"], &stderr);
     assert!(!d.has_image(&name));
 
     let (code, stdout, stderr) = run(&d, &["run", "--rm", &name, "echo", "fetched"]);
@@ -908,9 +746,8 @@ fn run_pulls_a_missing_image() {
 
     // create pulls too.
     d.ok(&["rmi", &name]);
-    let out = d.berth(&["create", "--name", "c1", &name]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (code, _, stderr) = run(&d, &["create", "--name", "c1", &name]);
+    assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("Unable to find image"), "{stderr}");
     d.ok(&["rm", "c1"]);
 
@@ -919,17 +756,15 @@ fn run_pulls_a_missing_image() {
     let (code, _, stderr) = run(&d, &["run", "--rm", &missing, "true"]);
     assert_eq!(code, 125, "{stderr}");
     assert!(stderr.contains("Unable to find image"), "{stderr}");
-    assert_error_line(&stderr);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    assert_error_line(&["run"], &stderr);
+    d.assert_all_removed();
 }
 
 /// Bad references and missing images fail with one clear error, before or
 /// after asking the (local) registry.
 #[test]
 fn bad_references_fail_clearly() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
+    let reg = Registry::plain_with_busybox();
     let d = Daemon::start();
     let host = reg.host();
     // All on 127.0.0.1, so that even a parser that let one through would not
@@ -942,57 +777,35 @@ fn bad_references_fail_clearly() {
         format!("{host}/busybox:"),
         format!("{host}/busy box"),
     ] {
-        let (code, stderr) = refused(&d, &["pull", &bad]);
+        let (code, stderr) = d.fail(&["pull", &bad]);
         assert_ne!(code, 0, "pull {bad}: {stderr}");
         assert!(
             lower(&stderr).contains("invalid") || lower(&stderr).contains("reference"),
             "pull {bad}: {stderr}"
         );
-        let (_, stderr) = refused(&d, &["push", &bad]);
+        let (_, stderr) = d.fail(&["push", &bad]);
         assert!(!stderr.is_empty(), "push {bad}");
     }
-    let (_, stderr) = refused(&d, &["pull", ""]);
+    let (_, stderr) = d.fail(&["pull", ""]);
     assert!(!stderr.is_empty());
 
-    let (_, stderr) = refused(&d, &["pull", &format!("{host}/nosuchrepo:latest")]);
+    let (_, stderr) = d.fail(&["pull", &format!("{host}/nosuchrepo:latest")]);
     assert!(stderr.contains("nosuchrepo"), "{stderr}");
-    let (_, stderr) = refused(&d, &["pull", &format!("{host}/busybox:nosuchtag")]);
+    let (_, stderr) = d.fail(&["pull", &format!("{host}/busybox:nosuchtag")]);
     assert!(stderr.contains("nosuchtag"), "{stderr}");
-    let (_, stderr) = refused(&d, &["push", &format!("{host}/notlocal:latest")]);
+    let (_, stderr) = d.fail(&["push", &format!("{host}/notlocal:latest")]);
     assert!(
         lower(&stderr).contains("no such image") || lower(&stderr).contains("does not exist"),
         "{stderr}"
     );
-    let (_, stderr) = refused(
-        &d,
-        &[
-            "pull",
-            "--platform",
-            "not a platform",
-            &format!("{host}/busybox"),
-        ],
-    );
+    let (_, stderr) = d.fail(&[
+        "pull",
+        "--platform",
+        "not a platform",
+        &format!("{host}/busybox"),
+    ]);
     assert!(lower(&stderr).contains("platform"), "{stderr}");
     d.assert_empty();
-}
-
-/// Copies the OCI archive `archive` (its image "latest") to `<reg>/<name>`
-/// with skopeo and extra `flags` (compression, manifest format).
-fn skopeo_copy(reg: &Registry, archive: &Path, name: &str, flags: &[&str]) {
-    let skopeo = require_tool("skopeo", "skopeo");
-    let out = Command::new(skopeo)
-        .args(["copy", "--quiet"])
-        .args(flags)
-        .args(reg.skopeo_flags("dest-"))
-        .arg(format!("oci-archive:{}:latest", archive.display()))
-        .arg(format!("docker://{}/{name}", reg.host()))
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo copy {flags:?} to {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The first bytes of a blob in a plain registry.
@@ -1052,7 +865,11 @@ fn pull_gzip_zstd_and_uncompressed_layers() {
     let mut ids = Vec::new();
     for (what, flags, media_type, magic) in cases {
         let reg = Registry::plain();
-        skopeo_copy(&reg, &archive, "busybox:latest", flags);
+        reg.skopeo_copy_in(
+            &format!("oci-archive:{}:latest", archive.display()),
+            "busybox:latest",
+            flags,
+        );
         // What the registry holds is what the test meant to push.
         let manifest = reg.manifest("busybox", "latest");
         assert_eq!(
@@ -1075,7 +892,7 @@ fn pull_gzip_zstd_and_uncompressed_layers() {
             out.contains(&format!("{}: Pull complete", &digest[7..19])),
             "{what}: {out}"
         );
-        assert!(blob_files(&d).contains(&digest[7..].to_string()));
+        assert!(d.has_blob(digest));
         let info = d.image_inspect(&name);
         assert_eq!(info["RootFS"]["Layers"], json!([diff_id]), "{what}: {info}");
         ids.push(info["Id"].clone());
@@ -1181,7 +998,7 @@ fn registry_mirror_serves_docker_hub_pulls() {
     let closed = format!("127.0.0.1:{}", berth_tests::registry::free_port());
     let d2 = daemon_with_mirror(&format!("http://{closed}"));
     let started = Instant::now();
-    let (_, stderr) = refused(&d2, &["pull", "busybox"]);
+    let (_, stderr) = d2.fail(&["pull", "busybox"]);
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(60),
@@ -1205,20 +1022,15 @@ fn registry_mirror_serves_docker_hub_pulls() {
 fn make_unrelated_ca(dir: &Path) {
     let openssl = require_tool("openssl", "openssl");
     std::fs::create_dir_all(dir).unwrap();
-    let out = Command::new(openssl)
-        .current_dir(dir)
-        .args(["req", "-x509", "-newkey", "ec"])
-        .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-keyout", "other-ca.key", "-out", "ca.crt", "-days", "7"])
-        .args(["-subj", "/CN=berth test: some other CA"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new(openssl)
+            .current_dir(dir)
+            .args(["req", "-x509", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-keyout", "other-ca.key", "-out", "ca.crt", "-days", "7"])
+            .args(["-subj", "/CN=berth test: some other CA"])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
     );
     std::fs::remove_file(dir.join("other-ca.key")).unwrap();
 }
@@ -1246,31 +1058,23 @@ fn wrong_ca_fails_with_a_certificate_error() {
     let host = reg.host();
     let name = format!("{host}/busybox:latest");
 
-    let (_, stderr) = refused(&d, &["pull", &name]);
+    let (_, stderr) = d.fail(&["pull", &name]);
     assert!(says_bad_certificate(&stderr), "{stderr}");
     assert!(!says_unauthorized(&stderr), "{stderr}");
     assert!(!d.has_image(&name));
 
-    let out = d.berth_stdin(
-        &["login", &host, "-u", "alice", "--password-stdin"],
-        b"s3cret-pw\n",
-    );
+    let out = d.login(&host, "alice", "s3cret-pw");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "login trusted the wrong CA");
-    assert_error_line(&stderr);
+    assert_error_line(&["login"], &stderr);
     assert!(says_bad_certificate(&stderr), "{stderr}");
-    if let Some(c) = credentials(&d) {
-        assert!(c["auths"].get(&host).is_none(), "stored: {c}");
-    }
+    d.assert_not_logged_in(&host);
     d.assert_empty();
 
     // The registry's own CA: the same daemon now gets in.
     reg.write_certs_dir(certs.path());
-    let out = d.berth_stdin(
-        &["login", &host, "-u", "alice", "--password-stdin"],
-        b"s3cret-pw\n",
-    );
-    let stdout = berth_tests::check_ok(&["login"], &out);
+    let out = d.login(&host, "alice", "s3cret-pw");
+    let stdout = check_ok(&["login"], &out);
     assert!(stdout.contains("Login Succeeded"), "{stdout}");
     d.ok(&["pull", &name]);
     assert_eq!(
@@ -1322,9 +1126,7 @@ fn final_screen(out: &str, cols: usize) -> Vec<String> {
 /// Runs `berth ARGS` on a 120x40 pty until it exits; returns what the
 /// terminal showed, once the reference berth prints last has arrived.
 fn pull_on_a_pty(d: &Daemon, args: &[&str], last_line: &str) -> String {
-    let mut cmd = d.cmd();
-    cmd.args(args);
-    let mut pty = Pty::spawn(cmd, 120, 40);
+    let mut pty = d.pty_sized(args, 120, 40);
     let status = pty.wait(Duration::from_secs(120));
     let end = format!("{last_line}\r\n");
     // The command exited; what it wrote may still be on its way.
@@ -1350,7 +1152,8 @@ fn pull_progress_on_a_terminal_and_on_a_pipe() {
     let reg = Registry::plain();
     seed_random(&reg, "random:latest", 4, 3);
     let name = format!("{}/random:latest", reg.host());
-    let shorts: Vec<String> = layer_digests(&reg, "random", "latest")
+    let shorts: Vec<String> = reg
+        .layer_digests("random", "latest")
         .iter()
         .map(|d| d[7..19].to_string())
         .collect();
@@ -1409,10 +1212,9 @@ fn pull_progress_on_a_terminal_and_on_a_pipe() {
 /// sent again, and the manifest is the same.
 #[test]
 fn push_mounts_blobs_from_another_repository() {
-    let reg = Registry::plain();
-    reg.seed_busybox("busybox:latest");
+    let reg = Registry::plain_with_busybox();
     let digest = reg.manifest_digest("busybox", "latest").expect("seeded");
-    let layer = layer_digests(&reg, "busybox", "latest").remove(0);
+    let layer = reg.layer_digests("busybox", "latest").remove(0);
     let short = &layer[7..19];
     let host = reg.host();
     let d = Daemon::start();

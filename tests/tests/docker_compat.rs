@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_tests::fixture::busybox_rootfs_tar;
-use berth_tests::{require_tool, Daemon};
+use berth_tests::{mounts_under, output_ok, poll, require_tool, terminate, Daemon};
 
 struct Dockerd {
     dir: tempfile::TempDir,
@@ -42,60 +42,46 @@ impl Dockerd {
             .spawn()
             .unwrap();
         let d = Dockerd { dir, child, docker };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !d.run(&["version"]).status.success() {
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not come up:\n{}",
-                std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        poll(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || d.run(&["version"]).status.success(),
+            || {
+                format!(
+                    "dockerd did not come up:\n{}",
+                    std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+                )
+            },
+        );
         d
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.docker)
-            .arg("-H")
+    /// The command line of `docker -H <this dockerd> ARGS`.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.docker);
+        c.arg("-H")
             .arg(format!(
                 "unix://{}",
                 self.dir.path().join("docker.sock").display()
             ))
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        String::from_utf8_lossy(&output_ok(&mut self.cmd(args)).stdout).into_owned()
     }
 }
 
 impl Drop for Dockerd {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let me = self.dir.path().to_string_lossy().into_owned();
-        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-            .filter(|m| m.starts_with(&me))
-            .collect();
-        for m in mounts.iter().rev() {
+        terminate(&mut self.child, Duration::from_secs(20));
+        for m in mounts_under(self.dir.path()).iter().rev() {
             let _ = nix::mount::umount2(Path::new(m), nix::mount::MntFlags::MNT_DETACH);
         }
     }
@@ -124,10 +110,9 @@ fn archives_move_between_docker_and_berth() {
     docker.ok(&["save", "-o", from_docker.to_str().unwrap(), "compat:v1"]);
     let out = berth.ok(&["load", "-i", from_docker.to_str().unwrap()]);
     assert!(out.contains("Loaded image: compat:v1"), "{out}");
-    let info: serde_json::Value =
-        serde_json::from_str(&berth.ok(&["image", "inspect", "compat:v1"])).unwrap();
-    assert_eq!(info[0]["Id"].as_str().unwrap(), docker_id);
-    assert_eq!(info[0]["Config"]["Cmd"], serde_json::json!(["sh"]));
+    let info = berth.image_inspect("compat:v1");
+    assert_eq!(info["Id"].as_str().unwrap(), docker_id);
+    assert_eq!(info["Config"]["Cmd"], serde_json::json!(["sh"]));
 
     // berth save -> docker load: docker gets the same image back.
     let from_berth = berth.dir.path().join("from-berth.tar");

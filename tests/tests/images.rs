@@ -6,24 +6,16 @@ use berth_tests::fixture::{
     busybox_archive, busybox_image, busybox_rootfs_tar, ImageBuilder, ImageSpec, LayerBuilder,
     Layout,
 };
-use berth_tests::{require_tool, Daemon, DaemonOpts};
-use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-fn write(d: &Daemon, name: &str, bytes: &[u8]) -> String {
-    let p = d.dir.path().join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
-}
+use berth_tests::{check_ok, output_ok, poll, require_tool, Daemon, DaemonOpts};
+use serde_json::Value;
 
 fn gz_bytes(b: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, b).unwrap();
     gz.finish().unwrap()
-}
-
-fn inspect(d: &Daemon, image: &str) -> Value {
-    let v: Value = serde_json::from_str(&d.ok(&["image", "inspect", image])).unwrap();
-    v[0].clone()
 }
 
 fn load_inspect_rmi(d: &Daemon) {
@@ -40,7 +32,7 @@ fn load_inspect_rmi(d: &Daemon) {
         if gzip {
             b = b.gzip();
         }
-        let p = write(d, "bb.tar", &b.build());
+        let p = d.write_file("bb.tar", &b.build());
         let out = d.ok(&["load", "-i", &p]);
         assert_eq!(
             out.trim(),
@@ -62,7 +54,7 @@ fn load_inspect_rmi(d: &Daemon) {
             row.starts_with("busybox") && row.contains("latest"),
             "{row}"
         );
-        let info = inspect(d, "busybox");
+        let info = d.image_inspect("busybox");
         assert_eq!(info["Config"]["Cmd"], serde_json::json!(["sh"]));
         assert_eq!(info["RootFS"]["Layers"].as_array().unwrap().len(), 1);
         assert_eq!(info["RepoTags"], serde_json::json!(["busybox:latest"]));
@@ -83,10 +75,7 @@ fn load_inspect_rmi_overlayfs() {
 
 #[test]
 fn load_inspect_rmi_native() {
-    let d = Daemon::start_with(DaemonOpts {
-        args: vec!["--snapshotter".into(), "native".into()],
-        ..Default::default()
-    });
+    let d = Daemon::start_with(DaemonOpts::snapshotter("native"));
     load_inspect_rmi(&d);
 }
 
@@ -97,17 +86,21 @@ fn load_from_stdin_tag_and_json() {
         &["load"],
         &busybox_archive(Layout::Legacy, "busybox:latest"),
     );
-    let out = berth_tests::check_ok(&["load"], &out);
+    let out = check_ok(&["load"], &out);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
     // The OCI layout, gzipped, from stdin: the same image again.
-    let id = inspect(&d, "busybox")["Id"].clone();
+    let id = d.image_inspect("busybox")["Id"].clone();
     let gz = ImageBuilder::new(Layout::Oci, vec![busybox_image("busybox:latest")])
         .gzip()
         .build();
     let out = d.berth_stdin(&["image", "load"], &gz);
-    let out = berth_tests::check_ok(&["image", "load"], &out);
+    let out = check_ok(&["image", "load"], &out);
     assert!(out.contains("Loaded image: busybox:latest"), "{out}");
-    assert_eq!(inspect(&d, "busybox")["Id"], id, "same content, same ID");
+    assert_eq!(
+        d.image_inspect("busybox")["Id"],
+        id,
+        "same content, same ID"
+    );
     assert_eq!(d.ok(&["images", "-q"]).lines().count(), 1);
     // The name now points at the OCI manifest; the one it replaced is
     // referenced by nothing and must not linger (layer + config + manifest).
@@ -147,7 +140,10 @@ fn load_from_stdin_tag_and_json() {
         "{out}"
     );
     // rmi by ID with several names needs -f.
-    let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
+    let id = d.image_inspect("busybox")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (code, err) = d.fail(&["rmi", &id[7..19]]);
     assert_eq!(code, 125);
     assert!(err.contains("must be forced"), "{err}");
@@ -180,7 +176,7 @@ fn shared_layers_are_stored_once_and_history() {
             ImageSpec::new("app:two", vec![base, top2]),
         ],
     );
-    let p = write(&d, "two.tar", &a.build());
+    let p = d.write_file("two.tar", &a.build());
     let out = d.ok(&["load", "-i", &p]);
     assert!(out.contains("app:one") && out.contains("app:two"), "{out}");
     // Three snapshots: one base shared by two tops.
@@ -194,7 +190,7 @@ fn shared_layers_are_stored_once_and_history() {
         1 + 2 + 2 + 2,
         "base + 2 tops + 2 configs + 2 manifests:\n{blobs}"
     );
-    assert_eq!(d.entries("content/blobs/sha256").len(), n);
+    assert_eq!(d.blob_files().len(), n);
     // History: newest first, CMD row empty, layers sized.
     let h = d.ok(&["history", "app:one"]);
     let rows: Vec<&str> = h.lines().collect();
@@ -215,45 +211,31 @@ fn save_roundtrip_with_skopeo_and_umoci() {
     let skopeo = require_tool("skopeo", "skopeo");
     let umoci = require_tool("umoci", "umoci");
     let d = Daemon::start();
-    let p = write(
-        &d,
-        "bb.tar",
-        &busybox_archive(Layout::Legacy, "busybox:latest"),
-    );
+    let p = d.write_file("bb.tar", &busybox_archive(Layout::Legacy, "busybox:latest"));
     d.ok(&["load", "-i", &p]);
-    let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
+    let id = d.image_inspect("busybox")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let saved = d.dir.path().join("saved.tar");
     d.ok(&["save", "-o", saved.to_str().unwrap(), "busybox"]);
 
-    let out = std::process::Command::new(&skopeo)
-        .args([
-            "inspect",
-            "--config",
-            &format!("docker-archive:{}", saved.display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_ok(Command::new(&skopeo).args([
+        "inspect",
+        "--config",
+        &format!("docker-archive:{}", saved.display()),
+    ]));
     let cfg: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cfg["config"]["Cmd"], serde_json::json!(["sh"]));
     // skopeo sees the same config (its digest is the image ID) and layers.
     let skopeo_json = |transport: &str, extra: &[&str]| -> Vec<u8> {
-        let out = std::process::Command::new(&skopeo)
-            .arg("inspect")
-            .args(extra)
-            .arg(format!("{transport}:{}", saved.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo inspect {transport}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        output_ok(
+            Command::new(&skopeo)
+                .arg("inspect")
+                .args(extra)
+                .arg(format!("{transport}:{}", saved.display())),
+        )
+        .stdout
     };
     let raw_cfg = skopeo_json("docker-archive", &["--raw", "--config"]);
     assert_eq!(
@@ -261,7 +243,7 @@ fn save_roundtrip_with_skopeo_and_umoci() {
         id,
         "config digest is the image ID"
     );
-    let info = inspect(&d, "busybox");
+    let info = d.image_inspect("busybox");
     let sk: Value = serde_json::from_slice(&skopeo_json("docker-archive", &[])).unwrap();
     assert_eq!(
         sk["Layers"].as_array().unwrap().len(),
@@ -281,33 +263,19 @@ fn save_roundtrip_with_skopeo_and_umoci() {
 
     let layout = d.dir.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
-    let st = std::process::Command::new("tar")
-        .arg("-C")
-        .arg(&layout)
-        .arg("-xf")
-        .arg(&saved)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let out = std::process::Command::new(&skopeo)
-        .args(["inspect", &format!("oci:{}:latest", layout.display())])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo oci: {}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&layout)
+            .arg("-xf")
+            .arg(&saved),
     );
+    output_ok(Command::new(&skopeo).args(["inspect", &format!("oci:{}:latest", layout.display())]));
     let bundle = d.dir.path().join("bundle");
-    let out = std::process::Command::new(&umoci)
-        .args(["unpack", "--image", &format!("{}:latest", layout.display())])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "umoci: {}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        Command::new(&umoci)
+            .args(["unpack", "--image", &format!("{}:latest", layout.display())])
+            .arg(&bundle),
     );
     assert!(bundle.join("rootfs/bin/busybox").exists());
 
@@ -316,7 +284,7 @@ fn save_roundtrip_with_skopeo_and_umoci() {
     d.assert_empty();
     let out = d.ok(&["load", "-i", saved.to_str().unwrap()]);
     assert!(out.contains("busybox:latest"), "{out}");
-    assert_eq!(inspect(&d, "busybox")["Id"].as_str().unwrap(), id);
+    assert_eq!(d.image_inspect("busybox")["Id"].as_str().unwrap(), id);
     // save to stdout works too, and a missing image writes no file.
     let out = d.berth(&["save", "busybox"]);
     assert!(out.status.success() && out.stdout.len() > 1_000_000);
@@ -330,7 +298,7 @@ fn save_roundtrip_with_skopeo_and_umoci() {
 fn import_with_changes() {
     let d = Daemon::start();
     let rootfs = busybox_rootfs_tar();
-    let p = write(&d, "rootfs.tar", &rootfs);
+    let p = d.write_file("rootfs.tar", &rootfs);
     let out = d.ok(&[
         "import",
         "-c",
@@ -349,7 +317,7 @@ fn import_with_changes() {
         "imported:v1",
     ]);
     assert!(out.trim().starts_with("sha256:"), "{out}");
-    let info = inspect(&d, "imported:v1");
+    let info = d.image_inspect("imported:v1");
     let c = &info["Config"];
     assert_eq!(c["Cmd"], serde_json::json!(["sh", "-c", "echo hi"]));
     assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/env"]));
@@ -369,7 +337,7 @@ fn import_with_changes() {
 
     // gzip from stdin, untagged.
     let out = d.berth_stdin(&["import", "-"], &gz_bytes(&rootfs));
-    let id = berth_tests::check_ok(&["import", "-"], &out);
+    let id = check_ok(&["import", "-"], &out);
     assert!(id.trim().starts_with("sha256:"));
     let table = d.ok(&["images"]);
     assert!(table.contains("<none>"), "{table}");
@@ -377,7 +345,7 @@ fn import_with_changes() {
     assert_eq!(d.ok(&["snapshot", "ls"]).lines().count(), 1 + 1);
 
     // gzip from a file, and plain from stdin, each with CMD ["sh"].
-    let gzp = write(&d, "rootfs.tar.gz", &gz_bytes(&rootfs));
+    let gzp = d.write_file("rootfs.tar.gz", &gz_bytes(&rootfs));
     d.ok(&[
         "image",
         "import",
@@ -387,21 +355,21 @@ fn import_with_changes() {
         "imported:gz",
     ]);
     assert_eq!(
-        inspect(&d, "imported:gz")["Config"]["Cmd"],
+        d.image_inspect("imported:gz")["Config"]["Cmd"],
         serde_json::json!(["sh"])
     );
     let out = d.berth_stdin(
         &["import", "-c", "CMD [\"sh\"]", "-", "imported:stdin"],
         &rootfs,
     );
-    berth_tests::check_ok(&["import", "-", "imported:stdin"], &out);
+    check_ok(&["import", "-", "imported:stdin"], &out);
     assert_eq!(
-        inspect(&d, "imported:stdin")["Config"]["Cmd"],
+        d.image_inspect("imported:stdin")["Config"]["Cmd"],
         serde_json::json!(["sh"])
     );
     assert_eq!(
-        inspect(&d, "imported:stdin")["RootFS"]["Layers"],
-        inspect(&d, "imported:gz")["RootFS"]["Layers"],
+        d.image_inspect("imported:stdin")["RootFS"]["Layers"],
+        d.image_inspect("imported:gz")["RootFS"]["Layers"],
         "the same rootfs, gzipped or not, is the same layer"
     );
     assert_eq!(d.ok(&["snapshot", "ls"]).lines().count(), 1 + 1);
@@ -423,16 +391,15 @@ fn import_with_changes() {
 #[test]
 fn content_verify_and_prune() {
     let d = Daemon::start();
-    let p = write(
-        &d,
-        "bb.tar",
-        &busybox_archive(Layout::Oci, "busybox:latest"),
-    );
+    let p = d.write_file("bb.tar", &busybox_archive(Layout::Oci, "busybox:latest"));
     d.ok(&["load", "-i", &p]);
     let out = d.ok(&["content", "verify"]);
     assert!(out.contains("OK sha256:"), "{out}");
     // Corrupt the config blob on disk: verify names it and exits 1.
-    let id = inspect(&d, "busybox")["Id"].as_str().unwrap().to_string();
+    let id = d.image_inspect("busybox")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let blob = d.root().join("content/blobs/sha256").join(&id[7..]);
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[0] ^= 1;
@@ -463,7 +430,7 @@ fn content_verify_and_prune() {
     eprintln!(
         "after the kill: ingest {:?}, blobs {}",
         d.entries("content/ingest"),
-        d.entries("content/blobs/sha256").len()
+        d.blob_files().len()
     );
     d.ok(&["system", "prune", "-f"]);
     d.assert_empty();
@@ -472,11 +439,7 @@ fn content_verify_and_prune() {
 #[test]
 fn images_survive_a_restart() {
     let mut d = Daemon::start();
-    let p = write(
-        &d,
-        "bb.tar",
-        &busybox_archive(Layout::Legacy, "busybox:latest"),
-    );
+    let p = d.write_file("bb.tar", &busybox_archive(Layout::Legacy, "busybox:latest"));
     d.ok(&["load", "-i", &p]);
     let before = d.ok(&["images"]);
     d.restart();
@@ -494,8 +457,7 @@ fn load_archives_written_by_skopeo() {
     let d = Daemon::start();
     let rootfs = busybox_rootfs_tar();
     let diff_id = berth_tests::fixture::sha256(&rootfs);
-    let src = write(
-        &d,
+    let src = d.write_file(
         "src.tar",
         &ImageBuilder::new(
             Layout::Legacy,
@@ -517,24 +479,19 @@ fn load_archives_written_by_skopeo() {
     ];
     for (i, (transport, flags)) in cases.into_iter().enumerate() {
         let dst = d.dir.path().join(format!("skopeo-{i}.tar"));
-        let out = std::process::Command::new(&skopeo)
-            .args(["copy", "-q"])
-            .args(flags)
-            .arg(format!("docker-archive:{src}"))
-            .arg(format!("{transport}:{}:busybox:latest", dst.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo copy {flags:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        output_ok(
+            Command::new(&skopeo)
+                .args(["copy", "-q"])
+                .args(flags)
+                .arg(format!("docker-archive:{src}"))
+                .arg(format!("{transport}:{}:busybox:latest", dst.display())),
         );
         let out = d.ok(&["load", "-i", dst.to_str().unwrap()]);
         assert!(
             out.contains("busybox:latest"),
             "{transport} {flags:?}: {out}"
         );
-        let info = inspect(&d, "busybox:latest");
+        let info = d.image_inspect("busybox:latest");
         assert_eq!(
             info["RootFS"]["Layers"],
             serde_json::json!([diff_id]),
@@ -554,31 +511,22 @@ fn kill_during_load(watch: &str) {
     let layers = (0..4)
         .map(|i| berth_tests::fixture::random_layer(&format!("l{i}"), 8, 1))
         .collect();
-    let p = write(
-        &d,
+    let p = d.write_file(
         "big.tar",
         &ImageBuilder::new(Layout::Oci, vec![ImageSpec::new("big:1", layers)]).build(),
     );
-    let load = d
-        .cmd()
-        .args(["load", "-i", &p])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while d.entries(watch).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{watch} never got an entry during the load"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    let load = d.spawn(&["load", "-i", &p]);
+    poll(
+        Duration::from_secs(30),
+        Duration::from_millis(2),
+        || !d.entries(watch).is_empty(),
+        || format!("{watch} never got an entry during the load"),
+    );
     d.kill();
     eprintln!(
         "killed with: ingest {:?}, blobs {}, snapshot dirs {:?}, mounts {:?}",
         d.entries("content/ingest"),
-        d.entries("content/blobs/sha256").len(),
+        d.blob_files().len(),
         d.entries("snapshots/overlayfs/snapshots"),
         d.mounts()
     );
@@ -618,41 +566,40 @@ fn a_client_killed_mid_load_leaves_nothing() {
     let mut child = d
         .cmd()
         .arg("load")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     // More than the first layer, so a blob is committed before the cut.
     stdin.write_all(&archive[..archive.len() * 2 / 3]).unwrap();
     stdin.flush().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while d.entries("content/blobs/sha256").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no blob was ever committed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    poll(
+        Duration::from_secs(30),
+        Duration::from_millis(5),
+        || !d.blob_files().is_empty(),
+        || "no blob was ever committed".into(),
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
     // The daemon notices and cleans up on its own.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !(d.entries("content/blobs/sha256").is_empty() && d.entries("content/ingest").is_empty())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the aborted load left {:?} and ingests {:?}",
-            d.entries("content/blobs/sha256"),
-            d.entries("content/ingest")
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    poll(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || d.blob_files().is_empty() && d.entries("content/ingest").is_empty(),
+        || {
+            format!(
+                "the aborted load left {:?} and ingests {:?}",
+                d.blob_files(),
+                d.entries("content/ingest")
+            )
+        },
+    );
     d.assert_empty();
     // And the daemon is healthy: the same archive loads whole.
-    let p = write(&d, "big.tar", &archive);
+    let p = d.write_file("big.tar", &archive);
     assert!(d.ok(&["load", "-i", &p]).contains("big:1"));
     d.ok(&["rmi", "big:1"]);
     d.assert_empty();

@@ -9,58 +9,20 @@
 //! when its container stops), docker's sig-proxy, and runc. Every test
 //! ends with the harness's leak checks.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use berth_tests::pty::Pty;
-use berth_tests::{check_fail, Daemon};
+use berth_tests::{check_fail, run_stdin, wait_exit_within, wait_for, Daemon};
 use serde_json::Value;
 
 const EXIT: Duration = Duration::from_secs(30);
-
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.load_busybox();
-    d
-}
-
-/// `berth ARGS` on a new pty of 100 x 30.
-fn on_pty(d: &Daemon, args: &[&str]) -> Pty {
-    let mut cmd = d.cmd();
-    cmd.args(args);
-    Pty::spawn(cmd, 100, 30)
-}
-
-fn inspect(d: &Daemon, id: &str) -> Value {
-    let v: Value = serde_json::from_str(&d.ok(&["inspect", id])).expect("inspect json");
-    v[0].clone()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs berth with `input` on stdin; (code, stdout, stderr).
-fn piped(d: &Daemon, args: &[&str], input: &[u8]) -> (i32, String, String) {
-    let out = d.berth_stdin(args, input);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The busybox shell's prompt as root.
 const PROMPT: &str = "# ";
 
 #[test]
 fn run_it_is_a_working_shell() {
-    let d = daemon();
-    let mut t = on_pty(&d, &["run", "-it", "--rm", "--name", "sh", "busybox", "sh"]);
+    let d = Daemon::with_busybox();
+    let mut t = d.pty(&["run", "-it", "--rm", "--name", "sh", "busybox", "sh"]);
     t.expect(PROMPT);
     // The command is echoed by the container's pty, its output follows.
     t.send("echo hel''lo\r");
@@ -123,14 +85,13 @@ fn run_it_is_a_working_shell() {
     let st = t.wait(EXIT);
     assert_eq!(st.code(), Some(3), "{}", t.output());
     assert!(t.is_cooked(), "the terminal was left in raw mode");
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm left the container");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn detach_attach_again_and_exit() {
-    let d = daemon();
-    let mut t = on_pty(&d, &["run", "-it", "--name", "dt", "busybox", "sh"]);
+    let d = Daemon::with_busybox();
+    let mut t = d.pty(&["run", "-it", "--name", "dt", "busybox", "sh"]);
     t.expect(PROMPT);
     t.send("echo o''ne\r");
     t.expect("one\r\n");
@@ -140,8 +101,8 @@ fn detach_attach_again_and_exit() {
     let st = t.wait(EXIT);
     assert_eq!(st.code(), Some(0), "{}", t.output());
     assert!(t.is_cooked(), "the terminal was left in raw mode");
-    assert_eq!(inspect(&d, "dt")["State"]["Running"], true);
-    let c = inspect(&d, "dt")["Config"].clone();
+    assert_eq!(d.inspect("dt")["State"]["Running"], true);
+    let c = d.inspect("dt")["Config"].clone();
     assert_eq!(
         (
             &c["Tty"],
@@ -158,7 +119,7 @@ fn detach_attach_again_and_exit() {
     );
 
     // Attach again, with other detach keys, and detach with those.
-    let mut a = on_pty(&d, &["attach", "--detach-keys", "ctrl-x,x", "dt"]);
+    let mut a = d.pty(&["attach", "--detach-keys", "ctrl-x,x", "dt"]);
     a.send("echo t''wo\r");
     a.expect("two\r\n");
     // ctrl-p ctrl-q are plain keys now: they reach the shell.
@@ -167,11 +128,11 @@ fn detach_attach_again_and_exit() {
     a.send("\x18x");
     assert_eq!(a.wait(EXIT).code(), Some(0), "{}", a.output());
     assert!(a.is_cooked());
-    assert_eq!(inspect(&d, "dt")["State"]["Running"], true);
+    assert_eq!(d.inspect("dt")["State"]["Running"], true);
 
     // Two clients at once: both see the output, either may type.
-    let mut one = on_pty(&d, &["attach", "dt"]);
-    let mut two = on_pty(&d, &["attach", "dt"]);
+    let mut one = d.pty(&["attach", "dt"]);
+    let mut two = d.pty(&["attach", "dt"]);
     // Both are connected once each sees the other's typing.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut n = 0;
@@ -192,14 +153,14 @@ fn detach_attach_again_and_exit() {
     assert_eq!(one.wait(EXIT).code(), Some(3), "{}", one.output());
     assert_eq!(two.wait(EXIT).code(), Some(3), "{}", two.output());
     assert!(one.is_cooked() && two.is_cooked());
-    let st = &inspect(&d, "dt")["State"];
+    let st = &d.inspect("dt")["State"];
     assert_eq!(
         (&st["Running"], &st["ExitCode"]),
         (&Value::Bool(false), &Value::from(3))
     );
 
     // Attaching to a stopped container is docker's error.
-    let (code, err) = check_fail(&["attach"], &d.berth(&["attach", "dt"]));
+    let (code, err) = d.fail(&["attach", "dt"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("You cannot attach to a stopped container"),
@@ -211,10 +172,10 @@ fn detach_attach_again_and_exit() {
 
 #[test]
 fn a_killed_client_leaves_the_container_healthy() {
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     let id = d.ok(&["run", "-dit", "--name", "kk", "busybox", "sh"]);
     let id = id.trim();
-    let mut a = on_pty(&d, &["attach", "kk"]);
+    let mut a = d.pty(&["attach", "kk"]);
     a.send("echo f''irst\r");
     a.expect("first\r\n");
     a.expect(PROMPT);
@@ -223,9 +184,9 @@ fn a_killed_client_leaves_the_container_healthy() {
     a.expect("tick\r\n");
     a.kill();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(inspect(&d, id)["State"]["Running"], true);
+    assert_eq!(d.inspect(id)["State"]["Running"], true);
     // A new client gets the same shell back.
-    let mut b = on_pty(&d, &["attach", "kk"]);
+    let mut b = d.pty(&["attach", "kk"]);
     b.expect("tick\r\n");
     b.send("\x03");
     b.expect(PROMPT);
@@ -233,10 +194,10 @@ fn a_killed_client_leaves_the_container_healthy() {
     b.expect("alive\r\n");
     b.send("\x10\x11");
     assert_eq!(b.wait(EXIT).code(), Some(0), "{}", b.output());
-    assert_eq!(inspect(&d, id)["State"]["Running"], true);
+    assert_eq!(d.inspect(id)["State"]["Running"], true);
     // After a berthd restart the shim still holds the stdio: attach again.
     d.restart();
-    let mut c = on_pty(&d, &["attach", "kk"]);
+    let mut c = d.pty(&["attach", "kk"]);
     c.send("echo after-re''start\r");
     c.expect("after-restart\r\n");
     c.send("exit 6\r");
@@ -247,13 +208,13 @@ fn a_killed_client_leaves_the_container_healthy() {
 
 #[test]
 fn pipes_with_dash_i() {
-    let d = daemon();
-    let (code, out, err) = piped(&d, &["run", "-i", "--rm", "busybox", "cat"], b"hi\n");
+    let d = Daemon::with_busybox();
+    let (code, out, err) = run_stdin(&d, &["run", "-i", "--rm", "busybox", "cat"], b"hi\n");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "hi\n", ""));
 
     // Without -t, stdout and stderr stay apart; stdin's end closes the
     // container's stdin (StdinOnce).
-    let (code, out, err) = piped(
+    let (code, out, err) = run_stdin(
         &d,
         &[
             "run",
@@ -272,7 +233,7 @@ fn pipes_with_dash_i() {
 
     // A large input arrives whole.
     let big: Vec<u8> = (0..200_000).map(|i| b'a' + (i % 26) as u8).collect();
-    let (code, out, _) = piped(
+    let (code, out, _) = run_stdin(
         &d,
         &["run", "-i", "--rm", "busybox", "sh", "-c", "wc -c"],
         &big,
@@ -285,7 +246,7 @@ fn pipes_with_dash_i() {
     let (code, err) = check_fail(&["run", "-it"], &out);
     assert_eq!(code, 1);
     assert!(err.contains("the input device is not a TTY"), "{err}");
-    let (code, out, _) = piped(&d, &["run", "-t", "--rm", "busybox", "tty"], b"");
+    let (code, out, _) = run_stdin(&d, &["run", "-t", "--rm", "busybox", "tty"], b"");
     assert_eq!(code, 0);
     assert!(
         out.starts_with("/dev/pts/") || out.starts_with("/dev/console"),
@@ -293,29 +254,23 @@ fn pipes_with_dash_i() {
     );
     // The container's pty turns "\n" into "\r\n".
     assert!(out.ends_with("\r\n"), "{out:?}");
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn exec_runs_in_the_container() {
-    let d = daemon();
-    let id = d
-        .ok(&[
-            "run",
-            "-d",
-            "--name",
-            "ex",
-            "-e",
-            "FROM_RUN=1",
-            "-w",
-            "/srv",
-            "busybox",
-            "sleep",
-            "1000",
-        ])
-        .trim()
-        .to_string();
+    let d = Daemon::with_busybox();
+    let id = d.run_d(&[
+        "--name",
+        "ex",
+        "-e",
+        "FROM_RUN=1",
+        "-w",
+        "/srv",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     // Output, stderr apart, the exit code.
     let out = d.berth(&["exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 7"]);
     assert_eq!(out.status.code(), Some(7));
@@ -368,17 +323,17 @@ fn exec_runs_in_the_container() {
         0
     );
     // stdin with -i.
-    let (code, out, _) = piped(
+    let (code, out, _) = run_stdin(
         &d,
         &["exec", "-i", "ex", "sh", "-c", "cat; echo done"],
         b"in\n",
     );
     assert_eq!((code, out.as_str()), (0, "in\ndone\n"));
     // A command that cannot run: docker's codes.
-    let (code, err) = check_fail(&["exec"], &d.berth(&["exec", "ex", "nosuchcmd"]));
+    let (code, err) = d.fail(&["exec", "ex", "nosuchcmd"]);
     assert_eq!(code, 127, "{err}");
     assert!(err.contains("executable file not found"), "{err}");
-    let (code, _) = check_fail(&["exec"], &d.berth(&["exec", "ex", "/etc/passwd"]));
+    let (code, _) = d.fail(&["exec", "ex", "/etc/passwd"]);
     assert_eq!(code, 126);
     // -d returns at once; the process runs on.
     let started = Instant::now();
@@ -394,13 +349,13 @@ fn exec_runs_in_the_container() {
     });
     d.ok(&["stop", "-t", "1", "ex"]);
     // Exec on a stopped container: docker's message and exit code.
-    let (code, err) = check_fail(&["exec"], &d.berth(&["exec", "ex", "true"]));
+    let (code, err) = d.fail(&["exec", "ex", "true"]);
     assert_eq!(code, 1);
     assert!(
         err.contains(&format!("container {id} is not running")),
         "{err}"
     );
-    let (code, err) = check_fail(&["exec"], &d.berth(&["exec", "nosuch", "true"]));
+    let (code, err) = d.fail(&["exec", "nosuch", "true"]);
     assert_eq!(code, 1);
     assert!(err.contains("No such container: nosuch"), "{err}");
     d.ok(&["rm", "ex"]);
@@ -409,10 +364,10 @@ fn exec_runs_in_the_container() {
 
 #[test]
 fn exec_with_a_tty_and_when_the_container_stops() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["run", "-d", "--name", "et", "busybox", "sleep", "1000"]);
     // exec -it: a shell on a pty of the client's size.
-    let mut t = on_pty(&d, &["exec", "-it", "et", "sh"]);
+    let mut t = d.pty(&["exec", "-it", "et", "sh"]);
     t.expect(PROMPT);
     t.send("tty; stty size; echo TERM=$TERM\r");
     t.expect("/dev/pts/");
@@ -422,7 +377,7 @@ fn exec_with_a_tty_and_when_the_container_stops() {
     assert_eq!(t.wait(EXIT).code(), Some(5), "{}", t.output());
     assert!(t.is_cooked());
     // -t without a terminal, piped: the pty's output.
-    let (code, out, _) = piped(&d, &["exec", "-t", "et", "echo", "x"], b"");
+    let (code, out, _) = run_stdin(&d, &["exec", "-t", "et", "echo", "x"], b"");
     assert_eq!((code, out.as_str()), (0, "x\r\n"));
     let out = d.berth_stdin(&["exec", "-it", "et", "true"], b"");
     let (code, err) = check_fail(&["exec", "-it"], &out);
@@ -430,28 +385,14 @@ fn exec_with_a_tty_and_when_the_container_stops() {
     assert!(err.contains("the input device is not a TTY"), "{err}");
 
     // An exec still running when its container stops is killed (137).
-    let mut exec = d
-        .cmd()
-        .args(["exec", "et", "sleep", "1000"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("berth exec");
+    let mut exec = d.spawn(&["exec", "et", "sleep", "1000"]);
     wait_for("the exec to run", || {
-        inspect(&d, "et")["ExecIDs"]
+        d.inspect("et")["ExecIDs"]
             .as_array()
             .is_some_and(|a| !a.is_empty())
     });
     d.ok(&["kill", "et"]);
-    let deadline = Instant::now() + EXIT;
-    let st = loop {
-        if let Some(st) = exec.try_wait().expect("wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "the exec client did not end");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let st = wait_exit_within(&mut exec, EXIT).expect("the exec client did not end");
     assert_eq!(st.code(), Some(137));
     d.ok(&["rm", "et"]);
     d.assert_no_containers_left();
@@ -459,30 +400,9 @@ fn exec_with_a_tty_and_when_the_container_stops() {
 
 #[test]
 fn signals_reach_a_foreground_container() {
-    let d = daemon();
-    let spawn = |args: &[&str]| {
-        d.cmd()
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("berth run")
-    };
-    let running = |name: &str| {
-        let out = d.berth(&["inspect", name]);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        v[0]["State"]["Running"] == true
-    };
+    let d = Daemon::with_busybox();
     let wait_exit = |child: &mut std::process::Child| {
-        let deadline = Instant::now() + EXIT;
-        loop {
-            if let Some(st) = child.try_wait().expect("wait") {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "berth run did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_exit_within(child, EXIT).expect("berth run did not exit")
     };
     let sigint = |child: &std::process::Child| {
         nix::sys::signal::kill(
@@ -492,7 +412,7 @@ fn signals_reach_a_foreground_container() {
         .expect("kill");
     };
     // SIGINT to `berth run` is forwarded: the container's process gets it.
-    let mut run = spawn(&[
+    let mut run = d.spawn(&[
         "run",
         "--rm",
         "--name",
@@ -502,20 +422,20 @@ fn signals_reach_a_foreground_container() {
         "-c",
         "trap 'echo caught; exit 7' INT; echo ready; while true; do sleep 0.1; done",
     ]);
-    wait_for("s1 to run", || running("s1"));
+    wait_for("s1 to run", || d.is_running("s1"));
     std::thread::sleep(Duration::from_millis(300));
     sigint(&run);
     assert_eq!(wait_exit(&mut run).code(), Some(7));
     // With --init, a plain `sleep` stops on it too (130).
-    let mut run = spawn(&[
+    let mut run = d.spawn(&[
         "run", "--rm", "--init", "--name", "s2", "busybox", "sleep", "1000",
     ]);
-    wait_for("s2 to run", || running("s2"));
+    wait_for("s2 to run", || d.is_running("s2"));
     std::thread::sleep(Duration::from_millis(300));
     sigint(&run);
     assert_eq!(wait_exit(&mut run).code(), Some(130));
     // --sig-proxy=false: the signal ends berth, not the container.
-    let mut run = spawn(&[
+    let mut run = d.spawn(&[
         "run",
         "--sig-proxy=false",
         "--name",
@@ -524,31 +444,27 @@ fn signals_reach_a_foreground_container() {
         "sleep",
         "1000",
     ]);
-    wait_for("s3 to run", || running("s3"));
+    wait_for("s3 to run", || d.is_running("s3"));
     sigint(&run);
     let st = wait_exit(&mut run);
     assert_ne!(st.code(), Some(0));
-    assert!(running("s3"));
+    assert!(d.is_running("s3"));
     d.ok(&["rm", "-f", "s3"]);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 #[test]
 fn runc_too() {
     berth_tests::require_tool("runc", "runc");
-    let d = daemon();
-    let (code, out, _) = piped(
+    let d = Daemon::with_busybox();
+    let (code, out, _) = run_stdin(
         &d,
         &["run", "-i", "--rm", "--runtime", "runc", "busybox", "cat"],
         b"hi\n",
     );
     assert_eq!((code, out.as_str()), (0, "hi\n"));
     // A pty through runc's console socket.
-    let mut t = on_pty(
-        &d,
-        &["run", "-it", "--rm", "--runtime", "runc", "busybox", "sh"],
-    );
+    let mut t = d.pty(&["run", "-it", "--rm", "--runtime", "runc", "busybox", "sh"]);
     t.expect(PROMPT);
     t.send("tty; stty size\r");
     t.expect("/dev/pts/");
@@ -571,7 +487,7 @@ fn runc_too() {
     let out = d.berth(&["exec", "rx", "sh", "-c", "echo in; exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "in\n");
-    let (code, out, _) = piped(&d, &["exec", "-t", "rx", "tty"], b"");
+    let (code, out, _) = run_stdin(&d, &["exec", "-t", "rx", "tty"], b"");
     assert_eq!(code, 0);
     assert!(out.starts_with("/dev/pts/"), "{out:?}");
     d.ok(&["rm", "-f", "rx"]);
@@ -580,11 +496,8 @@ fn runc_too() {
 
 #[test]
 fn bad_detach_keys_and_stdio_in_inspect() {
-    let d = daemon();
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "--detach-keys", "ctrl-1", "busybox", "true"]),
-    );
+    let d = Daemon::with_busybox();
+    let (code, err) = d.fail(&["run", "--rm", "--detach-keys", "ctrl-1", "busybox", "true"]);
     assert_eq!(code, 125);
     assert!(
         err.contains("Invalid detach keys (ctrl-1) provided"),
@@ -593,7 +506,7 @@ fn bad_detach_keys_and_stdio_in_inspect() {
     assert_eq!(d.ok(&["ps", "-aq"]).trim(), "", "--rm left the container");
     // A container created with -i -t shows it in inspect.
     d.ok(&["create", "-it", "--name", "cc", "busybox"]);
-    let c = inspect(&d, "cc")["Config"].clone();
+    let c = d.inspect("cc")["Config"].clone();
     for k in [
         "Tty",
         "OpenStdin",

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use berth_tests::net::{
     host_links, link_mac, netns_path, nft_rules, udp_frame, Cidr, NetnsVeth, TestNetns,
 };
-use berth_tests::{require_tool, Daemon};
+use berth_tests::{output_ok, require_tool, Daemon};
 use nix::sched::CloneFlags;
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType};
 use serde_json::Value;
@@ -264,13 +264,12 @@ fn neighbours_on_a_bridge_cannot_reach_the_hosts_loopback() {
     let d = Daemon::start();
     let table = d.firewall_table();
     d.ok(&["network", "create", "lonet"]);
-    let net: Value =
-        serde_json::from_str(&d.ok(&["network", "inspect", "lonet"])).expect("inspect json");
-    let user_bridge = net[0]["Options"]["com.docker.network.bridge.name"]
+    let net = d.network_inspect("lonet");
+    let user_bridge = net["Options"]["com.docker.network.bridge.name"]
         .as_str()
         .expect("bridge name")
         .to_string();
-    let user_subnet = net[0]["IPAM"]["Config"][0]["Subnet"]
+    let user_subnet = net["IPAM"]["Config"][0]["Subnet"]
         .as_str()
         .and_then(Cidr::parse)
         .expect("subnet");
@@ -297,23 +296,15 @@ fn neighbours_on_a_bridge_cannot_reach_the_hosts_loopback() {
     // on this kernel (route_localnet lets them past the martian check), so
     // the silence above is the rule's doing and the test can fail.
     let g = must_guard(&table);
-    let out = Command::new("nft")
-        .args([
-            "delete",
-            "rule",
-            "inet",
-            &table,
-            CHAIN,
-            "handle",
-            &g.handle.to_string(),
-        ])
-        .output()
-        .expect("run nft");
-    assert!(
-        out.status.success(),
-        "nft delete rule: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(Command::new("nft").args([
+        "delete",
+        "rule",
+        "inet",
+        &table,
+        CHAIN,
+        "handle",
+        &g.handle.to_string(),
+    ]));
     assert!(guard(&table).is_none(), "the guard is still there");
     let sent = default.forge(target, "unguarded");
     let got = received(&server);

@@ -14,17 +14,15 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_tests::fixture::busybox_image;
 use berth_tests::net::{
     bridge_ports, free_tcp_port, free_udp_port, host_links, http_get, link_ipv4, nft_dnat_rules,
     udp_echo_image, udp_roundtrip, wait_http_get, Cidr,
 };
-use berth_tests::pty::Pty;
-use berth_tests::run;
-use berth_tests::{check_fail, Daemon};
-use serde_json::{json, Value};
+use berth_tests::{check_fail, run, run_sh, wait_for_within, Daemon};
+use serde_json::json;
 
 /// docker's /etc/hosts before the container's own lines.
 const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n\
@@ -34,11 +32,9 @@ ff00::0\tip6-mcastprefix\n\
 ff02::1\tip6-allnodes\n\
 ff02::2\tip6-allrouters\n";
 
-fn daemon() -> Daemon {
-    let d = Daemon::start();
-    d.load_busybox();
-    d
-}
+/// How long a test waits for a veth to go or a server in a container to
+/// come up.
+const NET_WAIT: Duration = Duration::from_secs(10);
 
 /// `berth exec CONTAINER sh -c SCRIPT`: (exit code, stdout, stderr).
 fn sh(d: &Daemon, container: &str, script: &str) -> (i32, String, String) {
@@ -52,20 +48,9 @@ fn sh_ok(d: &Daemon, container: &str, script: &str) -> String {
     out
 }
 
-fn inspect(d: &Daemon, id: &str) -> Value {
-    let v: Value = serde_json::from_str(&d.ok(&["inspect", id])).expect("inspect json");
-    v[0].clone()
-}
-
-fn network_inspect(d: &Daemon, net: &str) -> Value {
-    let v: Value =
-        serde_json::from_str(&d.ok(&["network", "inspect", net])).expect("network inspect json");
-    v[0].clone()
-}
-
 /// The container's address on `net` ("bridge" for the default network).
 fn ip_on(d: &Daemon, container: &str, net: &str) -> Ipv4Addr {
-    let c = inspect(d, container);
+    let c = d.inspect(container);
     let ip = &c["NetworkSettings"]["Networks"][net]["IPAddress"];
     ip.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         panic!(
@@ -77,7 +62,7 @@ fn ip_on(d: &Daemon, container: &str, net: &str) -> Ipv4Addr {
 
 /// A network's subnet and gateway from `network inspect`.
 fn subnet_of(d: &Daemon, net: &str) -> (Cidr, Ipv4Addr) {
-    let n = network_inspect(d, net);
+    let n = d.network_inspect(net);
     let cfg = &n["IPAM"]["Config"][0];
     let subnet = cfg["Subnet"]
         .as_str()
@@ -92,18 +77,11 @@ fn subnet_of(d: &Daemon, net: &str) -> (Cidr, Ipv4Addr) {
 
 /// The Linux bridge of a network.
 fn bridge_of(d: &Daemon, net: &str) -> String {
-    let n = network_inspect(d, net);
+    let n = d.network_inspect(net);
     n["Options"]["com.docker.network.bridge.name"]
         .as_str()
         .unwrap_or_else(|| panic!("no bridge name: {n}"))
         .to_string()
-}
-
-/// `docker run -d` of `args`; the container's id.
-fn run_d(d: &Daemon, args: &[&str]) -> String {
-    let mut all = vec!["run", "-d"];
-    all.extend_from_slice(args);
-    d.ok(&all).trim().to_string()
 }
 
 /// The command line of a busybox httpd serving `text` as /index.html on
@@ -124,7 +102,7 @@ fn run_httpd(d: &Daemon, name: &str, extra: &[&str], text: &str) -> String {
     args.push("busybox");
     let cmd = httpd(text);
     args.extend(cmd.iter().map(String::as_str));
-    run_d(d, &args)
+    d.run_d(&args)
 }
 
 /// A detached `sleep 1000` container named `name` with `extra` flags.
@@ -132,7 +110,7 @@ fn run_sleeper(d: &Daemon, name: &str, extra: &[&str]) -> String {
     let mut args = vec!["--name", name];
     args.extend_from_slice(extra);
     args.extend(["busybox", "sleep", "1000"]);
-    run_d(d, &args)
+    d.run_d(&args)
 }
 
 /// Fetches `url` from inside `container` with busybox wget, retrying for up
@@ -218,15 +196,6 @@ fn addr_in(d: &Daemon, container: &str, dev: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits up to 10 s for `cond`.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// docker's MAC for an address: 02:42 then its four bytes.
 fn mac_for(ip: Ipv4Addr) -> String {
     let o = ip.octets();
@@ -267,7 +236,7 @@ fn dnat_rules_for(d: &Daemon, port: u16) -> Vec<String> {
 
 #[test]
 fn default_bridge_addresses_routes_and_reach() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     // The default bridge network is the slot's bridge and subnet.
     let (subnet, gateway) = subnet_of(&d, "bridge");
     assert_eq!((subnet, gateway), (d.subnet(), d.gateway()));
@@ -285,7 +254,7 @@ fn default_bridge_addresses_routes_and_reach() {
     assert_eq!(link_ipv4(&d.bridge()), [format!("{}/24", d.gateway())]);
 
     // What inspect says is what the container has.
-    let ns = &inspect(&d, "alpha")["NetworkSettings"];
+    let ns = &d.inspect("alpha")["NetworkSettings"];
     assert_eq!(ns["IPAddress"], alpha.to_string(), "{ns}");
     assert_eq!(ns["IPPrefixLen"], 24, "{ns}");
     assert_eq!(ns["Gateway"], d.gateway().to_string(), "{ns}");
@@ -343,9 +312,9 @@ fn default_bridge_addresses_routes_and_reach() {
 
     // A stopped container has no address; started again it gets one back.
     d.ok(&["stop", "-t", "0", "alpha"]);
-    let ns = &inspect(&d, "alpha")["NetworkSettings"];
+    let ns = &d.inspect("alpha")["NetworkSettings"];
     assert_eq!(ns["IPAddress"], "", "{ns}");
-    wait_for("alpha's veth to go", || {
+    wait_for_within("alpha's veth to go", NET_WAIT, || {
         bridge_ports(&d.bridge()).len() == 1
     });
     d.ok(&["start", "alpha"]);
@@ -359,7 +328,7 @@ fn default_bridge_addresses_routes_and_reach() {
 
 #[test]
 fn user_network_names_and_aliases() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["network", "create", "front"]);
     run_httpd(
         &d,
@@ -367,25 +336,22 @@ fn user_network_names_and_aliases() {
         &["--network", "front", "--network-alias", "www"],
         "hello-front",
     );
-    run_d(
-        &d,
-        &[
-            "--name",
-            "talk",
-            "--network",
-            "front",
-            "busybox",
-            "sh",
-            "-c",
-            "echo hi-from-talk | nc -l -p 7000",
-        ],
-    );
+    d.run_d(&[
+        "--name",
+        "talk",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi-from-talk | nc -l -p 7000",
+    ]);
     run_sleeper(&d, "client", &["--network", "front"]);
     let web = ip_on(&d, "web", "front");
     let talk = ip_on(&d, "talk", "front");
     let (subnet, _) = subnet_of(&d, "front");
     assert!(subnet.contains(web) && subnet.contains(talk));
-    let aliases = &inspect(&d, "web")["NetworkSettings"]["Networks"]["front"]["Aliases"];
+    let aliases = &d.inspect("web")["NetworkSettings"]["Networks"]["front"]["Aliases"];
     assert!(
         aliases
             .as_array()
@@ -434,7 +400,7 @@ fn user_network_names_and_aliases() {
 
 #[test]
 fn networks_are_isolated() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["network", "create", "red"]);
     d.ok(&["network", "create", "blue"]);
     run_httpd(&d, "r1", &["--network", "red"], "red-only");
@@ -469,7 +435,7 @@ fn networks_are_isolated() {
 
 #[test]
 fn publish_tcp_port_serves_a_file() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let p = free_tcp_port();
     let q = free_tcp_port();
     let web = run_httpd(
@@ -509,7 +475,7 @@ fn publish_tcp_port_serves_a_file() {
     );
     assert_eq!(ps_ports(&d, "web"), format!("127.0.0.1:{p}->80/tcp"));
     assert_eq!(ps_ports(&d, "web2"), format!("0.0.0.0:{q}->80/tcp"));
-    let c = inspect(&d, "web");
+    let c = d.inspect("web");
     assert_eq!(
         c["HostConfig"]["PortBindings"],
         json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": p.to_string()}]})
@@ -547,10 +513,8 @@ fn publish_tcp_port_serves_a_file() {
 
 #[test]
 fn publish_random_host_port() {
-    let d = daemon();
-    run_d(
-        &d,
-        &[
+    let d = Daemon::with_busybox();
+    d.run_d(&[
             "--name",
             "rnd",
             "-p",
@@ -577,7 +541,7 @@ fn publish_random_host_port() {
     assert_eq!(port_lines(&d, &["rnd", "80"]), [format!("0.0.0.0:{any}")]);
     assert_eq!(wait_http_get(localhost(any), "/index.html"), "random\n");
     assert_eq!(wait_http_get(localhost(lo), "/index.html"), "random\n");
-    let ports = inspect(&d, "rnd")["NetworkSettings"]["Ports"].clone();
+    let ports = d.inspect("rnd")["NetworkSettings"]["Ports"].clone();
     assert_eq!(
         ports,
         json!({
@@ -591,7 +555,7 @@ fn publish_random_host_port() {
 
 #[test]
 fn publish_all_exposed_ports() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.load_image(
         busybox_image("exposer:latest")
             .with("ExposedPorts", json!({"80/tcp": {}, "8080/tcp": {}}))
@@ -604,10 +568,7 @@ fn publish_all_exposed_ports() {
                 ]),
             ),
     );
-    run_d(
-        &d,
-        &["--name", "ex", "-P", "--expose", "9000/udp", "exposer"],
-    );
+    d.run_d(&["--name", "ex", "-P", "--expose", "9000/udp", "exposer"]);
     let mut got: Vec<(String, u16)> = port_lines(&d, &["ex"])
         .iter()
         .map(|l| {
@@ -633,7 +594,7 @@ fn publish_all_exposed_ports() {
         wait_http_get(localhost(got[1].1), "/index.html"),
         "exposed\n"
     );
-    let c = inspect(&d, "ex");
+    let c = d.inspect("ex");
     assert_eq!(
         c["Config"]["ExposedPorts"],
         json!({"80/tcp": {}, "8080/tcp": {}, "9000/udp": {}})
@@ -656,7 +617,7 @@ fn publish_all_exposed_ports() {
     );
     assert_eq!(ps_ports(&d, "quiet"), "7000/tcp");
     assert_eq!(
-        inspect(&d, "quiet")["NetworkSettings"]["Ports"],
+        d.inspect("quiet")["NetworkSettings"]["Ports"],
         json!({"7000/tcp": null})
     );
 
@@ -666,7 +627,7 @@ fn publish_all_exposed_ports() {
 
 #[test]
 fn udp_echo_through_published_port() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.load_image(udp_echo_image("udpecho:latest"));
     // One number, free for tcp and udp: both protocols get it.
     let p = loop {
@@ -675,9 +636,7 @@ fn udp_echo_through_published_port() {
             break p;
         }
     };
-    run_d(
-        &d,
-        &[
+    d.run_d(&[
             "--name",
             "echo",
             "-p",
@@ -690,7 +649,7 @@ fn udp_echo_through_published_port() {
             "mkdir -p /www && echo tcp-too > /www/index.html && httpd -p 80 -h /www && exec udp-echo 5353",
         ],
     );
-    wait_for("udp-echo to be ready", || {
+    wait_for_within("udp-echo to be ready", NET_WAIT, || {
         d.ok(&["logs", "echo"]).contains("ready on udp port 5353")
     });
     let got = udp_roundtrip(localhost(p), b"ping-berth-udp", 5).expect("no udp echo");
@@ -723,7 +682,7 @@ fn udp_echo_through_published_port() {
 
 #[test]
 fn host_port_in_use_is_a_clear_error() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let p = taken.local_addr().unwrap().port();
     let publish = format!("127.0.0.1:{p}:80");
@@ -740,7 +699,7 @@ fn host_port_in_use_is_a_clear_error() {
     assert!(err.contains("busy"), "the error names the container: {err}");
     // docker's: the container stays, created, not running; nothing of its
     // network is left.
-    assert_eq!(inspect(&d, "busy")["State"]["Running"], false);
+    assert_eq!(d.inspect("busy")["State"]["Running"], false);
     d.assert_no_containers_left();
     assert!(dnat_rules_for(&d, p).is_empty());
 
@@ -779,19 +738,11 @@ fn host_port_in_use_is_a_clear_error() {
 
 #[test]
 fn network_none_has_only_lo() {
-    let d = daemon();
-    let (code, out, err) = run(
+    let d = Daemon::with_busybox();
+    let (code, out, err) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "busybox",
-            "sh",
-            "-c",
-            "ip -o link; echo ---; tail -n +2 /proc/net/route; echo ---; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo lo-ok",
-        ],
+        &["--network", "none"],
+        "ip -o link; echo ---; tail -n +2 /proc/net/route; echo ---; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo lo-ok",
     );
     assert_eq!(code, 0, "{err}");
     let parts: Vec<&str> = out.split("---\n").collect();
@@ -800,16 +751,13 @@ fn network_none_has_only_lo() {
     assert_eq!(parts[2], "lo-ok\n", "{out}");
 
     run_sleeper(&d, "alone", &["--network", "none"]);
-    let ns = &inspect(&d, "alone")["NetworkSettings"];
+    let ns = &d.inspect("alone")["NetworkSettings"];
     assert_eq!(ns["IPAddress"], "", "{ns}");
     assert!(ns["Networks"].get("none").is_some(), "{ns}");
-    assert_eq!(inspect(&d, "alone")["HostConfig"]["NetworkMode"], "none");
+    assert_eq!(d.inspect("alone")["HostConfig"]["NetworkMode"], "none");
     assert!(bridge_ports(&d.bridge()).is_empty());
     d.ok(&["rm", "-f", "alone"]);
-    let (code, err) = check_fail(
-        &["run"],
-        &d.berth(&["run", "--rm", "--network", "nosuchnet", "busybox", "true"]),
-    );
+    let (code, err) = d.fail(&["run", "--rm", "--network", "nosuchnet", "busybox", "true"]);
     assert_eq!(code, 125);
     assert!(err.contains("network nosuchnet not found"), "{err}");
     d.assert_no_containers_left();
@@ -817,20 +765,12 @@ fn network_none_has_only_lo() {
 
 #[test]
 fn network_host_sees_the_host() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let before = host_links();
-    let (code, out, err) = run(
+    let (code, out, err) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "host",
-            "busybox",
-            "sh",
-            "-c",
-            "readlink /proc/self/ns/net; echo ---; ip -o link; echo ---; hostname; echo ---; cat /etc/hosts; echo ---; cat /etc/resolv.conf",
-        ],
+        &["--network", "host"],
+        "readlink /proc/self/ns/net; echo ---; ip -o link; echo ---; hostname; echo ---; cat /etc/hosts; echo ---; cat /etc/resolv.conf",
     );
     let after = host_links();
     assert_eq!(code, 0, "{err}");
@@ -872,7 +812,7 @@ fn network_host_sees_the_host() {
     );
 
     run_sleeper(&d, "hosty", &["--network", "host"]);
-    let c = inspect(&d, "hosty");
+    let c = d.inspect("hosty");
     assert_eq!(c["HostConfig"]["NetworkMode"], "host");
     assert_eq!(c["NetworkSettings"]["IPAddress"], "");
     assert!(c["NetworkSettings"]["Networks"].get("host").is_some());
@@ -883,7 +823,7 @@ fn network_host_sees_the_host() {
 
 #[test]
 fn links_resolve_alias_and_set_env() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     run_sleeper(&d, "db", &["-e", "DB_PASSWORD=secret", "--expose", "5432"]);
     let db = ip_on(&d, "db", "bridge");
     run_sleeper(&d, "app", &["--link", "db:database"]);
@@ -931,7 +871,7 @@ fn links_resolve_alias_and_set_env() {
         "{env2}"
     );
     assert_eq!(
-        inspect(&d, "app")["HostConfig"]["Links"],
+        d.inspect("app")["HostConfig"]["Links"],
         json!(["/db:/app/database"])
     );
 
@@ -941,8 +881,7 @@ fn links_resolve_alias_and_set_env() {
     assert!(err.contains("nosuch"), "{err}");
 
     d.ok(&["rm", "-f", "app", "app2", "db"]);
-    assert_eq!(d.ok(&["ps", "-aq"]), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 /// The nameserver, search and options lines of a resolv.conf.
@@ -956,7 +895,7 @@ fn resolver_lines(text: &str) -> Vec<String> {
 
 #[test]
 fn hosts_hostname_and_resolv_conf() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     run_sleeper(
         &d,
         "files",
@@ -993,7 +932,7 @@ fn hosts_hostname_and_resolv_conf() {
             "options ndots:2"
         ]
     );
-    let c = inspect(&d, "files");
+    let c = d.inspect("files");
     assert_eq!(c["Config"]["Hostname"], "myhost");
     assert_eq!(c["HostConfig"]["Dns"], json!(["10.9.9.9"]));
     assert_eq!(c["HostConfig"]["DnsSearch"], json!(["example.com"]));
@@ -1055,7 +994,7 @@ fn hosts_hostname_and_resolv_conf() {
 
 #[test]
 fn network_create_ls_inspect_rm() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let spare = d.slot().spare_subnet(0);
     let gw = spare.host(254);
     let id = d
@@ -1076,7 +1015,7 @@ fn network_create_ls_inspect_rm() {
         id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()),
         "{id}"
     );
-    let n = network_inspect(&d, "mynet");
+    let n = d.network_inspect("mynet");
     assert_eq!(n["Name"], "mynet");
     assert_eq!(n["Id"], id);
     assert_eq!(n["Driver"], "bridge");
@@ -1097,8 +1036,8 @@ fn network_create_ls_inspect_rm() {
     );
     assert_eq!(link_ipv4(&bridge), [format!("{gw}/24")]);
     // inspect by id and by a prefix of it.
-    assert_eq!(network_inspect(&d, &id)["Name"], "mynet");
-    assert_eq!(network_inspect(&d, &id[..12])["Name"], "mynet");
+    assert_eq!(d.network_inspect(&id)["Name"], "mynet");
+    assert_eq!(d.network_inspect(&id[..12])["Name"], "mynet");
 
     // Without --subnet: the first /24 of the pool.
     d.ok(&["network", "create", "auto"]);
@@ -1160,7 +1099,7 @@ fn network_create_ls_inspect_rm() {
     let member = run_sleeper(&d, "member", &["--network", "mynet"]);
     let ip = ip_on(&d, "member", "mynet");
     assert!(spare.contains(ip) && ip != gw);
-    let n = network_inspect(&d, "mynet");
+    let n = d.network_inspect("mynet");
     let ep = &n["Containers"][&member];
     assert_eq!(ep["Name"], "member", "{n}");
     assert_eq!(ep["IPv4Address"], format!("{ip}/24"), "{n}");
@@ -1190,7 +1129,7 @@ fn network_create_ls_inspect_rm() {
 
 #[test]
 fn network_connect_and_disconnect() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["network", "create", "side"]);
     let (side, _) = subnet_of(&d, "side");
     run_sleeper(&d, "cee", &[]);
@@ -1202,7 +1141,7 @@ fn network_connect_and_disconnect() {
     let ip = ip_on(&d, "cee", "side");
     assert!(side.contains(ip));
     assert_eq!(addr_in(&d, "cee", "eth1"), [format!("{ip}/24")]);
-    let nets = inspect(&d, "cee")["NetworkSettings"]["Networks"].clone();
+    let nets = d.inspect("cee")["NetworkSettings"]["Networks"].clone();
     let keys: BTreeSet<&String> = nets.as_object().unwrap().keys().collect();
     assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["bridge", "side"]);
     // Names follow, both ways.
@@ -1215,10 +1154,10 @@ fn network_connect_and_disconnect() {
     d.ok(&["network", "disconnect", "side", "cee"]);
     assert_eq!(links_in(&d, "cee"), ["lo", "eth0"]);
     assert_unresolved(&d, "peer", "cee");
-    assert!(network_inspect(&d, "side")["Containers"]
-        .get(inspect(&d, "cee")["Id"].as_str().unwrap())
+    assert!(d.network_inspect("side")["Containers"]
+        .get(d.inspect("cee")["Id"].as_str().unwrap())
         .is_none());
-    wait_for("cee's veth on side to go", || {
+    wait_for_within("cee's veth on side to go", NET_WAIT, || {
         bridge_ports(&bridge_of(&d, "side")).len() == 1
     });
     let (code, err) = d.fail(&["network", "disconnect", "side", "cee"]);
@@ -1246,7 +1185,7 @@ fn network_connect_and_disconnect() {
 
 #[test]
 fn network_prune() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     for n in ["n1", "n2", "n3"] {
         d.ok(&["network", "create", n]);
     }
@@ -1258,9 +1197,7 @@ fn network_prune() {
 
     // Asked on a terminal and not confirmed: nothing goes. Without a
     // terminal to ask on: refused (berth's rule for every prune).
-    let mut cmd = d.cmd();
-    cmd.args(["network", "prune"]);
-    let mut pty = Pty::spawn(cmd, 100, 30);
+    let mut pty = d.pty(&["network", "prune"]);
     pty.expect("WARNING! This will remove all custom networks not used by at least one container.");
     pty.expect("Are you sure you want to continue? [y/N] ");
     pty.send("n\r");
@@ -1310,9 +1247,9 @@ fn network_prune() {
 
 #[test]
 fn internal_network_has_no_way_out() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["network", "create", "--internal", "sealed"]);
-    assert_eq!(network_inspect(&d, "sealed")["Internal"], true);
+    assert_eq!(d.network_inspect("sealed")["Internal"], true);
     run_sleeper(&d, "s1", &["--network", "sealed"]);
     run_sleeper(&d, "s2", &["--network", "sealed"]);
     run_httpd(&d, "outside", &[], "outside");
@@ -1346,7 +1283,7 @@ fn internal_network_has_no_way_out() {
 
 #[test]
 fn fixed_ip() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     let subnet = d.slot().spare_subnet(0);
     d.ok(&[
         "network",
@@ -1421,25 +1358,17 @@ fn fixed_ip() {
 
 #[test]
 fn container_network_mode_shares_the_namespace() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     run_httpd(&d, "base", &[], "from-base");
     let ip = ip_on(&d, "base", "bridge");
     let script = "readlink /proc/self/ns/net; ip -o -4 addr show eth0";
     let base_view = sh_ok(&d, "base", script);
-    let (code, out, err) = run(
+    let (code, out, err) = run_sh(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--network",
-            "container:base",
-            "busybox",
-            "sh",
-            "-c",
-            &format!(
-                "{script}; for i in $(seq 25); do timeout 2 wget -qO- http://127.0.0.1/index.html && exit 0; sleep 0.2; done; exit 1"
-            ),
-        ],
+        &["--network", "container:base"],
+        &format!(
+            "{script}; for i in $(seq 25); do timeout 2 wget -qO- http://127.0.0.1/index.html && exit 0; sleep 0.2; done; exit 1"
+        ),
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("{base_view}from-base\n"));
@@ -1448,7 +1377,7 @@ fn container_network_mode_shares_the_namespace() {
     run_sleeper(&d, "joined", &["--network", "container:base"]);
     assert_eq!(bridge_ports(&d.bridge()).len(), 1);
     assert_eq!(
-        inspect(&d, "joined")["HostConfig"]["NetworkMode"],
+        d.inspect("joined")["HostConfig"]["NetworkMode"],
         "container:base"
     );
 
@@ -1469,7 +1398,7 @@ fn container_network_mode_shares_the_namespace() {
 
 #[test]
 fn berthd_killed_and_restarted_keeps_ports_and_names() {
-    let mut d = daemon();
+    let mut d = Daemon::with_busybox();
     d.ok(&["network", "create", "app"]);
     let p = free_tcp_port();
     run_httpd(
@@ -1479,22 +1408,19 @@ fn berthd_killed_and_restarted_keeps_ports_and_names() {
         "survives",
     );
     run_sleeper(&d, "client", &["--network", "app"]);
-    run_d(
-        &d,
-        &[
-            "--name",
-            "shorty",
-            "--network",
-            "app",
-            "busybox",
-            "sleep",
-            "2",
-        ],
-    );
+    d.run_d(&[
+        "--name",
+        "shorty",
+        "--network",
+        "app",
+        "busybox",
+        "sleep",
+        "2",
+    ]);
     assert_eq!(wait_http_get(localhost(p), "/index.html"), "survives\n");
     let web = ip_on(&d, "web", "app");
     let client = ip_on(&d, "client", "app");
-    let shorty = inspect(&d, "shorty")["Id"].as_str().unwrap().to_string();
+    let shorty = d.inspect("shorty")["Id"].as_str().unwrap().to_string();
     let bridge = bridge_of(&d, "app");
 
     d.kill();
@@ -1514,11 +1440,13 @@ fn berthd_killed_and_restarted_keeps_ports_and_names() {
         [format!("80/tcp -> 127.0.0.1:{p}")]
     );
     // The exited one gave its address and veth back.
-    let st = &inspect(&d, "shorty")["State"];
+    let st = &d.inspect("shorty")["State"];
     assert_eq!(st["Running"], false, "{st}");
-    let n = network_inspect(&d, "app");
+    let n = d.network_inspect("app");
     assert!(n["Containers"].get(&shorty).is_none(), "{n}");
-    wait_for("shorty's veth to go", || bridge_ports(&bridge).len() == 2);
+    wait_for_within("shorty's veth to go", NET_WAIT, || {
+        bridge_ports(&bridge).len() == 2
+    });
     // A new container gets an address nobody has, and names reach it.
     run_sleeper(&d, "late", &["--network", "app"]);
     let late = ip_on(&d, "late", "app");
@@ -1540,7 +1468,7 @@ fn berthd_killed_and_restarted_keeps_ports_and_names() {
 
 #[test]
 fn hundred_containers_leave_nothing() {
-    let d = daemon();
+    let d = Daemon::with_busybox();
     d.ok(&["network", "create", "hnet"]);
     let d = &d;
     let ids: Vec<String> = std::thread::scope(|s| {
@@ -1557,7 +1485,7 @@ fn hundred_containers_leave_nothing() {
                             };
                             let mut all = args.to_vec();
                             all.extend(["busybox", "sleep", "1000"]);
-                            run_d(d, &all)
+                            d.run_d(&all)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -1573,9 +1501,10 @@ fn hundred_containers_leave_nothing() {
     // Every one has its own address, veth and rules.
     let mut args = vec!["inspect"];
     args.extend(ids.iter().map(String::as_str));
-    let all: Vec<Value> = serde_json::from_str(&d.ok(&args)).unwrap();
+    let all = d.ok_json(&args);
+    let all = all.as_array().expect("inspect's array");
     let mut seen = BTreeSet::new();
-    for c in &all {
+    for c in all {
         for (net, ep) in c["NetworkSettings"]["Networks"].as_object().unwrap() {
             let ip = ep["IPAddress"].as_str().unwrap().to_string();
             assert!(!ip.is_empty(), "{net}: {c}");
@@ -1596,7 +1525,6 @@ fn hundred_containers_leave_nothing() {
             });
         }
     });
-    assert_eq!(d.ok(&["ps", "-aq"]), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
     d.ok(&["network", "rm", "hnet"]);
 }

@@ -8,10 +8,10 @@
 //! records what was asked, so the tests see the scopes berthd requested.
 //! Nothing talks to anything but 127.0.0.1.
 
-use std::process::Command;
+use std::process::{Command, Output};
 
-use berth_tests::registry::{Registry, TokenRequest};
-use berth_tests::{require_tool, Daemon};
+use berth_tests::registry::{says_unauthorized, Registry, TokenRequest};
+use berth_tests::{check_ok, output_ok, require_tool, Daemon};
 use serde_json::{json, Value};
 
 const USER: &str = "tokuser";
@@ -26,23 +26,10 @@ fn registry_digest(reg: &Registry, name: &str) -> String {
         .to_string()
 }
 
-/// The client's credentials file, if any.
-fn credentials(d: &Daemon) -> Option<Value> {
-    let p = d.client_config_dir().join("config.json");
-    let text = std::fs::read_to_string(p).ok()?;
-    Some(serde_json::from_str(&text).expect("config.json is JSON"))
-}
-
-/// An authentication failure in words a user understands.
-fn says_unauthorized(stderr: &str) -> bool {
-    let s = stderr.to_ascii_lowercase();
-    s.contains("unauthorized") || s.contains("authentication") || s.contains("incorrect username")
-}
-
-/// Runs berth and asserts the daemon refused it as docker prints it: exit
-/// 1 and "Error response from daemon: ..."; returns stderr.
-fn refused_by_daemon(d: &Daemon, args: &[&str], stdin: &[u8]) -> String {
-    let out = d.berth_stdin(args, stdin);
+/// Asserts the daemon refused berth `args` (which ran with output `out`)
+/// as docker prints it: exit 1 and "Error response from daemon: ...";
+/// returns stderr.
+fn refused_by_daemon(args: &[&str], out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
@@ -88,15 +75,10 @@ fn token_registry_fixture_works_with_skopeo() {
 
     tokens.clear();
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(&skopeo)
-        .args(["inspect", "--tls-verify=false", "--no-creds"])
-        .arg(format!("docker://{}/busybox:latest", reg.host()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "anonymous pull: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        Command::new(&skopeo)
+            .args(["inspect", "--tls-verify=false", "--no-creds"])
+            .arg(format!("docker://{}/busybox:latest", reg.host())),
     );
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["Digest"], json!(digest));
@@ -175,7 +157,7 @@ fn anonymous_pull_uses_an_anonymous_token() {
             .all(|r| r.user.is_none() && r.scopes.iter().all(|s| !s.contains("push"))),
         "an anonymous pull asked for more: {reqs:?}"
     );
-    assert!(credentials(&d).is_none(), "a pull stored credentials");
+    assert!(d.credentials().is_none(), "a pull stored credentials");
     let info = d.image_inspect(&name);
     assert_eq!(
         info["RepoDigests"],
@@ -197,8 +179,7 @@ fn anonymous_pull_uses_an_anonymous_token() {
 fn login_push_pull_logout_with_bearer_tokens() {
     let reg = Registry::with_token_auth(USER, PASSWORD);
     let tokens = reg.token_server();
-    let d = Daemon::start();
-    d.load_busybox();
+    let d = Daemon::with_busybox();
     let id = d.image_id("busybox:latest");
     let host = reg.host();
     let name = format!("{host}/team/busybox:latest");
@@ -206,7 +187,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
     d.ok(&["tag", "busybox:latest", &name]);
 
     // Not logged in: an anonymous token carries pull only.
-    let stderr = refused_by_daemon(&d, &["push", &name], b"");
+    let stderr = refused_by_daemon(&["push"], &d.berth(&["push", &name]));
     assert!(says_unauthorized(&stderr), "{stderr}");
     let reqs = tokens.requests();
     assert!(
@@ -225,11 +206,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
 
     // A wrong password: refused at the token endpoint, nothing stored.
     tokens.clear();
-    let stderr = refused_by_daemon(
-        &d,
-        &["login", &host, "-u", USER, "--password-stdin"],
-        b"wrong-pw\n",
-    );
+    let stderr = refused_by_daemon(&["login"], &d.login(&host, USER, "wrong-pw"));
     assert!(says_unauthorized(&stderr), "{stderr}");
     let reqs = tokens.requests();
     assert!(
@@ -237,20 +214,11 @@ fn login_push_pull_logout_with_bearer_tokens() {
             .any(|r| r.status == 401 && r.user.as_deref() == Some(USER)),
         "login did not ask the token server: {reqs:?}"
     );
-    if let Some(c) = credentials(&d) {
-        assert!(
-            c["auths"].get(&host).is_none(),
-            "stored after a refusal: {c}"
-        );
-    }
+    d.assert_not_logged_in(&host);
 
-    let out = d.berth_stdin(
-        &["login", &host, "-u", USER, "--password-stdin"],
-        format!("{PASSWORD}\n").as_bytes(),
-    );
-    let stdout = berth_tests::check_ok(&["login"], &out);
+    let stdout = check_ok(&["login"], &d.login(&host, USER, PASSWORD));
     assert!(stdout.contains("Login Succeeded"), "{stdout}");
-    let c = credentials(&d).expect("config.json after login");
+    let c = d.credentials().expect("config.json after login");
     assert!(c["auths"].get(&host).is_some(), "{c}");
 
     // Logged in: a token for pull,push as the user.
@@ -288,13 +256,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
         "over tokens\n"
     );
 
-    let out = d.ok(&["logout", &host]);
-    assert!(
-        out.contains(&format!("Removing login credentials for {host}")),
-        "{out}"
-    );
-    let c = credentials(&d).unwrap();
-    assert!(c["auths"].get(&host).is_none(), "{c}");
+    d.logout_ok(&host);
 
     // Logged out: the repository is still public, pushing is not.
     d.ok(&["rmi", &name]);
@@ -306,7 +268,7 @@ fn login_push_pull_logout_with_bearer_tokens() {
         "{:?}",
         tokens.requests()
     );
-    let stderr = refused_by_daemon(&d, &["push", &name], b"");
+    let stderr = refused_by_daemon(&["push"], &d.berth(&["push", &name]));
     assert!(says_unauthorized(&stderr), "{stderr}");
     d.assert_no_containers_left();
 }
@@ -320,11 +282,7 @@ fn search_with_bearer_tokens_asks_for_the_catalog_scope() {
     let tokens = reg.token_server();
     let d = Daemon::start();
     let host = reg.host();
-    let out = d.berth_stdin(
-        &["login", &host, "-u", USER, "--password-stdin"],
-        format!("{PASSWORD}\n").as_bytes(),
-    );
-    berth_tests::check_ok(&["login"], &out);
+    check_ok(&["login"], &d.login(&host, USER, PASSWORD));
     tokens.clear();
     let out = d.ok(&["search", "--format", "{{.Name}}", &format!("{host}/busy")]);
     assert_eq!(out.trim(), format!("{host}/busybox"), "{out}");

@@ -10,12 +10,12 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::fcntl::{renameat2, RenameFlags};
 
 use berth_tests::fixture::{busybox_rootfs_tar, ImageSpec, LayerBuilder};
-use berth_tests::Daemon;
+use berth_tests::{poll, require_tool, Daemon};
 
 /// The host's alice: reading it would be the bug.
 const HOST_PASSWD: &str = "root:x:0:0::/:/bin/sh\nalice:x:4242:4242::/:/bin/sh\n";
@@ -95,20 +95,22 @@ fn start_container(d: &Daemon, name: &str, host: &Path, rest: &str) {
         "-c",
         &script,
     ]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d
-        .berth(&["exec", name, "test", "-e", "/ready"])
-        .status
-        .success()
-    {
-        let logs = d.berth(&["logs", name]);
-        assert!(
-            Instant::now() < deadline,
-            "{name} did not get ready: {}",
-            String::from_utf8_lossy(&logs.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            d.berth(&["exec", name, "test", "-e", "/ready"])
+                .status
+                .success()
+        },
+        || {
+            let logs = d.berth(&["logs", name]);
+            format!(
+                "{name} did not get ready: {}",
+                String::from_utf8_lossy(&logs.stderr)
+            )
+        },
+    );
 }
 
 /// Runs `exec -u alice NAME id -u` EXECS times while /etc is being swapped:
@@ -171,8 +173,7 @@ fn exec_user_never_reads_the_host_while_the_container_renames_etc() {
     assert!(!done.status.success(), "the swapper's loop ended early");
     d.ok(&["exec", "swapper", "touch", "/stop"]);
     d.ok(&["rm", "-f", "swapper"]);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 /// /etc atomically exchanged with an evil one, as fast as the kernel does
@@ -193,9 +194,9 @@ fn exec_user_never_reads_the_host_while_etc_is_exchanged() {
         host.path(),
         "touch /ready\nexec sleep 1000\n",
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&d.ok(&["inspect", "exchanged"])).expect("inspect json");
-    let pid = v[0]["State"]["Pid"].as_u64().expect("the container's pid");
+    let pid = d.inspect("exchanged")["State"]["Pid"]
+        .as_u64()
+        .expect("the container's pid");
     let root = std::fs::File::open(format!("/proc/{pid}/root")).expect("the container's root");
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = {
@@ -227,8 +228,7 @@ fn exec_user_never_reads_the_host_while_etc_is_exchanged() {
         "1234"
     );
     d.ok(&["rm", "-f", "exchanged"]);
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 /// An image's own symlinks are followed inside its root at create: a
@@ -284,8 +284,7 @@ fn create_resolves_the_images_etc_inside_its_root() {
             .trim(),
         "1234"
     );
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }
 
 /// exec resolves `-u` against the running container's own view of its
@@ -293,8 +292,7 @@ fn create_resolves_the_images_etc_inside_its_root() {
 /// built-in runtime and with runc.
 #[test]
 fn exec_user_reads_what_the_container_sees() {
-    let d = Daemon::start();
-    d.load_busybox();
+    let d = Daemon::with_busybox();
     let dir = tempfile::tempdir().expect("tempdir");
     let passwd = dir.path().join("passwd");
     std::fs::write(
@@ -303,17 +301,8 @@ fn exec_user_reads_what_the_container_sees() {
     )
     .expect("passwd");
     let bind = format!("{}:/etc/passwd:ro", passwd.display());
-    let mut runtimes = vec![None];
-    if std::process::Command::new("runc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        runtimes.push(Some("runc"));
-    } else {
-        eprintln!("runc not installed: the runc case is skipped");
-    }
-    for runtime in runtimes {
+    require_tool("runc", "runc");
+    for runtime in [None, Some("runc")] {
         let mut args = vec!["run", "-d", "--name", "viewed", "-v", &bind];
         if let Some(r) = runtime {
             args.extend(["--runtime", r]);
@@ -333,6 +322,5 @@ fn exec_user_reads_what_the_container_sees() {
         );
         d.ok(&["rm", "-f", "viewed"]);
     }
-    assert_eq!(d.ok(&["ps", "-aq"]).trim(), "");
-    d.assert_no_containers_left();
+    d.assert_all_removed();
 }

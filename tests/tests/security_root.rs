@@ -185,10 +185,7 @@ fn assert_modes(d: &Daemon, backend: &str) {
 }
 
 fn image_and_container_out_of_reach(backend: &str) {
-    let d = Daemon::start_with(DaemonOpts {
-        args: vec!["--snapshotter".into(), backend.into()],
-        ..Default::default()
-    });
+    let d = Daemon::start_with(DaemonOpts::snapshotter(backend));
     open_the_daemon_dir(&d);
     d.load_image(probe_image());
     assert_modes(&d, backend);
@@ -250,8 +247,7 @@ fn image_and_container_out_of_reach_native() {
 
 #[test]
 fn an_open_root_is_tightened_at_start() {
-    let mut d = Daemon::start();
-    d.load_busybox();
+    let mut d = Daemon::with_busybox();
     d.ok(&["run", "--rm", "busybox", "true"]);
     d.stop();
     // As an older berthd left them.
