@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::firewall::{NetworkRules, PortRule, Ruleset};
 use super::record::{NetworkRecord, BRIDGE, HOST, NONE};
+use super::view::{NetworkDetails, NetworkFilter, NetworkPruneFilter};
 use crate::container::{ContainerRecord, Endpoint};
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
@@ -31,6 +32,13 @@ pub struct Attached {
     pub namespace: String,
     pub container: ContainerRecord,
     pub endpoint: Endpoint,
+}
+
+/// Runs store reads off the runtime's workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ManagerError::Internal(format!("network task: {e}")))?
 }
 
 fn new_id() -> String {
@@ -81,6 +89,38 @@ fn parse_subnet(s: &str) -> Result<Ipv4Net> {
 }
 
 impl Engine {
+    /// The networks `filter` keeps, by name (`network ls`).
+    #[tracing::instrument(skip_all)]
+    pub async fn list_networks(&self, filter: &NetworkFilter) -> Result<Vec<NetworkRecord>> {
+        let engine = self.clone();
+        let filter = filter.clone();
+        blocking(move || {
+            let used = engine.used_network_ids()?;
+            let mut kept = Vec::new();
+            for n in engine.networks()? {
+                if filter.matches(&n, used.contains(&n.id))? {
+                    kept.push(n);
+                }
+            }
+            Ok(kept)
+        })
+        .await
+    }
+
+    /// A network by name, id or unique id prefix, with the containers
+    /// connected to it (`network inspect`).
+    #[tracing::instrument(skip_all, fields(network = %key))]
+    pub async fn inspect_network(&self, key: &str) -> Result<NetworkDetails> {
+        let engine = self.clone();
+        let key = key.to_string();
+        blocking(move || {
+            let network = engine.find_network(&key)?;
+            let attached = engine.network_containers(&network)?;
+            Ok(NetworkDetails { network, attached })
+        })
+        .await
+    }
+
     /// Every network record, by name.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
         let mut v: Vec<NetworkRecord> = self.store().scan(schema::NETWORKS_PREFIX)?;
@@ -206,7 +246,10 @@ impl Engine {
             .await?
             .ensure_bridge(&net.bridge, net.gateway_ip()?, subnet.prefix_len())
             .await
-            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+            .map_err(|source| ManagerError::NetworkLink {
+                network: net.name.clone(),
+                source,
+            })?;
         if !net.internal {
             if let Err(e) = super::link::set_sysctl("net/ipv4/ip_forward", "1") {
                 warn!(error = %e, "cannot enable net.ipv4.ip_forward: containers get no outbound traffic");
@@ -222,8 +265,7 @@ impl Engine {
             .netlink()
             .await?
             .overlapping_routes(*subnet, &[own_bridge])
-            .await
-            .map_err(|e| ManagerError::Internal(e.to_string()))?;
+            .await?;
         if let Some((dst, dev)) = routes.first() {
             return Err(ManagerError::FailedPrecondition(format!(
                 "subnet {subnet} overlaps the host's route to {dst} on {dev}: choose another subnet"
@@ -346,6 +388,7 @@ impl Engine {
 
     /// Removes a user-defined network (refused while a running container
     /// is connected, as docker refuses a network with active endpoints).
+    #[tracing::instrument(skip_all, fields(network = %key))]
     pub async fn remove_network(&self, key: &str) -> Result<String> {
         let net = self.find_network(key)?;
         if net.predefined {
@@ -380,24 +423,22 @@ impl Engine {
             .await?
             .delete_link(&net.bridge)
             .await
-            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+            .map_err(|source| ManagerError::NetworkLink {
+                network: net.name.clone(),
+                source,
+            })?;
         info!(network = %net.name, "removed network");
         Ok(net.name)
     }
 
-    /// Removes every user-defined network no container refers to.
-    pub async fn prune_networks(&self, filters: &[(String, String)]) -> Result<Vec<String>> {
+    /// Removes every user-defined network no container refers to (and
+    /// that has the filter's labels); the names of those removed.
+    #[tracing::instrument(skip_all)]
+    pub async fn prune_networks(&self, filter: &NetworkPruneFilter) -> Result<Vec<String>> {
         let used = self.used_network_ids()?;
         let mut deleted = Vec::new();
         for n in self.networks()? {
-            if n.predefined || used.contains(&n.id) {
-                continue;
-            }
-            let labelled = filters.iter().all(|(_, v)| match v.split_once('=') {
-                Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
-                None => n.labels.contains_key(v),
-            });
-            if !labelled {
+            if n.predefined || used.contains(&n.id) || !filter.matches(&n) {
                 continue;
             }
             match self.remove_network(&n.id).await {
@@ -452,11 +493,7 @@ impl Engine {
     /// the network lock.
     pub(crate) async fn apply_firewall_locked(&self) -> Result<()> {
         let rules = self.desired_ruleset()?;
-        self.network_state()
-            .firewall
-            .apply(&rules)
-            .await
-            .map_err(|e| ManagerError::Internal(e.to_string()))
+        Ok(self.network_state().firewall.apply(&rules).await?)
     }
 }
 
