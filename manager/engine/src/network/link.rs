@@ -123,6 +123,16 @@ impl Netlink {
     pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
         check_ifname(name)?;
         let mac = mac_for(gateway);
+        let link = self.bridge_link(name, mac).await?;
+        self.bridge_up_with_mac(name, &link, mac).await?;
+        self.bridge_address(name, link.header.index, gateway, prefix)
+            .await?;
+        set_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1").map_err(LinkError::Sysctl)
+    }
+
+    /// Bridge `name`, made (with `mac`) unless it exists; another kind of
+    /// link by that name is an error.
+    async fn bridge_link(&self, name: &str, mac: [u8; 6]) -> Result<LinkMessage> {
         let link = match get_link(&self.handle, name).await? {
             Some(link) => link,
             None => {
@@ -140,33 +150,44 @@ impl Netlink {
             }
         };
         match link_kind(&link) {
-            Some(InfoKind::Bridge) => {}
-            other => {
-                return Err(LinkError::NotABridge {
-                    name: name.to_string(),
-                    kind: other.map_or_else(|| "plain".to_string(), |k| k.to_string()),
-                })
-            }
+            Some(InfoKind::Bridge) => Ok(link),
+            other => Err(LinkError::NotABridge {
+                name: name.to_string(),
+                kind: other.map_or_else(|| "plain".to_string(), |k| k.to_string()),
+            }),
         }
-        let index = link.header.index;
+    }
+
+    /// Sets the bridge up with `mac`, unless it already is.
+    async fn bridge_up_with_mac(&self, name: &str, link: &LinkMessage, mac: [u8; 6]) -> Result<()> {
         let up = link.header.flags.contains(LinkFlags::Up);
         let same_mac = link
             .attributes
             .iter()
             .any(|a| matches!(a, LinkAttribute::Address(m) if m[..] == mac[..]));
-        if !up || !same_mac {
-            let msg = LinkUnspec::new_with_index(index)
-                .address(mac.to_vec())
-                .up()
-                .build();
-            self.handle
-                .link()
-                .change(msg)
-                .execute()
-                .await
-                .map_err(|e| kernel(format!("setting bridge {name} up"), e))?;
+        if up && same_mac {
+            return Ok(());
         }
+        let msg = LinkUnspec::new_with_index(link.header.index)
+            .address(mac.to_vec())
+            .up()
+            .build();
+        self.handle
+            .link()
+            .change(msg)
+            .execute()
+            .await
+            .map_err(|e| kernel(format!("setting bridge {name} up"), e))
+    }
 
+    /// Leaves `gateway/prefix` the bridge's only IPv4 address.
+    async fn bridge_address(
+        &self,
+        name: &str,
+        index: u32,
+        gateway: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<()> {
         let mut present = false;
         for addr in ipv4_addresses(&self.handle, index).await? {
             let local = address_of(&addr);
@@ -183,24 +204,22 @@ impl Netlink {
                 _ => {}
             }
         }
-        if !present {
-            match self
-                .handle
-                .address()
-                .add(index, IpAddr::V4(gateway), prefix)
-                .execute()
-                .await
-            {
-                Err(e) if errno(&e) != Some(libc::EEXIST) => {
-                    return Err(kernel(
-                        format!("adding {gateway}/{prefix} to bridge {name}"),
-                        e,
-                    ))
-                }
-                _ => {}
-            }
+        if present {
+            return Ok(());
         }
-        set_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1").map_err(LinkError::Sysctl)
+        match self
+            .handle
+            .address()
+            .add(index, IpAddr::V4(gateway), prefix)
+            .execute()
+            .await
+        {
+            Err(e) if errno(&e) != Some(libc::EEXIST) => Err(kernel(
+                format!("adding {gateway}/{prefix} to bridge {name}"),
+                e,
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes link `name` (a bridge, or a veth with its peer); absent is Ok.
