@@ -28,8 +28,10 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -788,11 +790,32 @@ pub struct TestNetns {
 impl TestNetns {
     /// A new namespace `btlo-<pid>-<8 hex>`, its `lo` up.
     pub fn create() -> TestNetns {
-        let name = format!("btlo-{}-{:08x}", std::process::id(), rand::random::<u32>());
-        ip_ok(&["netns", "add", &name]);
-        let ns = TestNetns { name };
+        let ns = TestNetns::bare();
         ip_ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
         ns
+    }
+
+    /// A new namespace as the kernel makes one: only `lo`, down.
+    pub fn bare() -> TestNetns {
+        let name = format!("btlo-{}-{:08x}", std::process::id(), rand::random::<u32>());
+        ip_ok(&["netns", "add", &name]);
+        TestNetns { name }
+    }
+
+    /// A descriptor of the namespace (for setns(2)); it keeps the namespace
+    /// alive after the guard drops.
+    pub fn open(&self) -> OwnedFd {
+        let p = self.path();
+        File::open(&p)
+            .unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
+            .into()
+    }
+
+    /// `ip -j ARGS` inside the namespace, which must succeed.
+    pub fn ip_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip_json_ok(&all)
     }
 
     pub fn name(&self) -> &str {
@@ -1033,4 +1056,229 @@ mod frame_tests {
         assert_eq!(parse_mac("02:42:0a:c9:03:01:07"), None);
         assert_eq!(parse_mac("zz:42:0a:c9:03:01"), None);
     }
+}
+
+// --- kernel fixtures of the engine's network tests ----------------------
+//
+// Bridges, veths, subnets and nftables tables of a test's own, each removed
+// by a guard, for tests that drive the kernel directly (the engine's link,
+// firewall and netns tests) rather than through a daemon.
+
+/// Asserts root: the kernel network tests need CAP_NET_ADMIN and
+/// CAP_SYS_ADMIN.
+pub fn require_net_admin() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "network tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run as root"
+    );
+}
+
+/// Asserts root and an `nft` in PATH, for the firewall tests.
+pub fn require_nft() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "firewall tests need root (CAP_NET_ADMIN for nftables): run as root"
+    );
+    let found = Command::new("nft")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "firewall tests need nft: install the Debian package nftables"
+    );
+}
+
+/// `n` (up to 16) random hex digits.
+pub fn rand_hex(n: usize) -> String {
+    let v: u64 = rand::random();
+    format!("{v:016x}")[..n].to_string()
+}
+
+/// Deletes a host link (`ip link del`) when dropped, whatever happened.
+pub struct LinkGuard(pub String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A new bridge name `btst<6 hex>`, the link deleted when the guard drops.
+pub fn test_bridge() -> (String, LinkGuard) {
+    let name = format!("btst{}", rand_hex(6));
+    (name.clone(), LinkGuard(name))
+}
+
+/// A /24 in 10.252.0.0/16 that no other caller in this process got and no
+/// route of the host (`ip -4 route show table all`, default routes aside)
+/// overlaps.
+pub fn test_subnet() -> Cidr {
+    static TAKEN: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    for _ in 0..256 {
+        let third: u8 = rand::random();
+        let net = Cidr {
+            addr: Ipv4Addr::new(10, 252, third, 0),
+            prefix: 24,
+        };
+        let fresh = {
+            let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = !taken.contains(&third);
+            if fresh {
+                taken.push(third);
+            }
+            fresh
+        };
+        if fresh && !host_routes().iter().any(|r| overlaps(r, &net)) {
+            return net;
+        }
+    }
+    panic!("no free /24 in 10.252.0.0/16");
+}
+
+fn overlaps(a: &Cidr, b: &Cidr) -> bool {
+    a.contains(b.network()) || b.contains(a.network())
+}
+
+/// The destinations of the host's IPv4 routes, every table, default
+/// routes left out.
+pub fn host_routes() -> Vec<Cidr> {
+    ip_json(&["-4", "route", "show", "table", "all"])
+        .iter()
+        .filter_map(|r| r["dst"].as_str())
+        .filter(|d| *d != "default")
+        .filter_map(|d| {
+            Cidr::parse(d).or_else(|| {
+                Some(Cidr {
+                    addr: d.parse().ok()?,
+                    prefix: 32,
+                })
+            })
+        })
+        .collect()
+}
+
+/// `ip -j ARGS` on the host, which must succeed.
+pub fn ip_json_ok(args: &[&str]) -> Value {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run ip: {e} (apt-get install iproute2)"));
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ip's json")
+}
+
+/// Answers up to `count` connections to `listener` with `reply` from a
+/// thread, for 10 s at most (a listener made inside a namespace holds it
+/// alive until then); returns its port.
+pub fn serve(listener: TcpListener, reply: &'static str, count: usize) -> u16 {
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut served = 0;
+        while served < count && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.write_all(reply.as_bytes());
+                    served += 1;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    port
+}
+
+/// Connects to `addr` (from the calling thread's namespace) within
+/// `timeout` and reads what it says (3 s at most).
+pub fn tcp_fetch(addr: SocketAddr, timeout: Duration) -> io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// An nftables table name `berth-test-<8 hex>` of the test's own; the
+/// table (family inet) is deleted when the guard drops.
+pub struct TestTable(String);
+
+impl TestTable {
+    pub fn new() -> TestTable {
+        TestTable(format!("berth-test-{:08x}", rand::random::<u32>()))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TestTable {
+    fn default() -> Self {
+        TestTable::new()
+    }
+}
+
+impl Drop for TestTable {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `nft -j list table inet TABLE`: None when the table does not exist.
+pub fn nft_list_json(table: &str) -> Option<Value> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "table", "inet", table])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run nft: {e} (apt-get install nftables)"));
+    if !out.status.success() {
+        return None;
+    }
+    Some(serde_json::from_slice(&out.stdout).expect("nft's json"))
+}
+
+/// `nft list table inet TABLE` as nft prints it (empty when the table does
+/// not exist).
+pub fn nft_list_text(table: &str) -> String {
+    let out = Command::new("nft")
+        .args(["list", "table", "inet", table])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run nft: {e} (apt-get install nftables)"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The number of rules per chain of an `nft -j list` listing (chains
+/// without a rule too).
+pub fn nft_rule_counts(listing: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for o in listing["nftables"].as_array().expect("array") {
+        if let Some(c) = o.get("chain") {
+            m.entry(c["name"].as_str().expect("name").to_string())
+                .or_insert(0);
+        }
+        if let Some(r) = o.get("rule") {
+            *m.entry(r["chain"].as_str().expect("chain").to_string())
+                .or_insert(0) += 1;
+        }
+    }
+    m
 }

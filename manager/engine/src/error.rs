@@ -10,6 +10,10 @@ use crate::container::resources::ResourceError;
 use crate::container::spec::SpecError;
 use crate::container::task::TaskError;
 use crate::image::change::ChangeError;
+use crate::network::files::FilesError;
+use crate::network::firewall::FirewallError;
+use crate::network::link::LinkError;
+use crate::network::ports::PortError;
 use crate::reference::ReferenceError;
 
 /// The kinds of failure are the workspace's one list (berth-errdefs),
@@ -81,6 +85,25 @@ pub enum ManagerError {
     },
     #[error("{0}")]
     Internal(String),
+    /// Links, addresses and routes (rtnetlink).
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// A link operation on a network's bridge, with the network's name.
+    #[error("network {network}: {source}")]
+    NetworkLink {
+        network: String,
+        #[source]
+        source: LinkError,
+    },
+    /// The daemon's nftables table.
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    /// User input for a container's network files (--dns, --add-host...).
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    /// A host port for a published port.
+    #[error(transparent)]
+    Port(#[from] PortError),
 }
 
 impl ManagerError {
@@ -112,6 +135,10 @@ impl ManagerError {
                 ErrorKind::InvalidArgument
             }
             Store(_) | Io { .. } | Internal(_) => ErrorKind::Internal,
+            Link(e) | NetworkLink { source: e, .. } => e.kind(),
+            Firewall(e) => e.kind(),
+            Files(e) => e.kind(),
+            Port(e) => e.kind(),
         }
     }
 

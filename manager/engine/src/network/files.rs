@@ -90,37 +90,11 @@ pub fn resolv_conf(
     search: &[String],
     options: &[String],
 ) -> Result<String, FilesError> {
-    for server in dns {
-        if server.parse::<IpAddr>().is_err() {
-            return Err(FilesError::InvalidNameserver(server.clone()));
-        }
-    }
-    for domain in search {
-        if !is_word(domain) {
-            return Err(FilesError::InvalidDnsSearch(domain.clone()));
-        }
-    }
-    for option in options {
-        if !is_word(option) {
-            return Err(FilesError::InvalidDnsOption(option.clone()));
-        }
-    }
-
+    check_resolv_input(dns, search, options)?;
     let parsed = HostResolvConf::parse(host);
     let mut notes = Vec::new();
     let nameservers: Vec<String> = if dns.is_empty() {
-        let mut kept = Vec::new();
-        for server in &parsed.nameservers {
-            match usable_nameserver(server) {
-                Ok(()) => kept.push(server.clone()),
-                Err(why) => notes.push(format!("# Dropped the host's nameserver {server}: {why}.")),
-            }
-        }
-        if kept.is_empty() {
-            notes.push("# No usable nameserver on the host: using the defaults.".to_string());
-            kept = DEFAULT_NAMESERVERS.iter().map(|s| s.to_string()).collect();
-        }
-        kept
+        host_nameservers(&parsed, &mut notes)
     } else {
         dns.to_vec()
     };
@@ -161,6 +135,47 @@ pub fn resolv_conf(
         out.push('\n');
     }
     Ok(out)
+}
+
+/// `--dns` must be IP addresses, `--dns-search` and `--dns-option` words.
+fn check_resolv_input(
+    dns: &[String],
+    search: &[String],
+    options: &[String],
+) -> Result<(), FilesError> {
+    for server in dns {
+        if server.parse::<IpAddr>().is_err() {
+            return Err(FilesError::InvalidNameserver(server.clone()));
+        }
+    }
+    for domain in search {
+        if !is_word(domain) {
+            return Err(FilesError::InvalidDnsSearch(domain.clone()));
+        }
+    }
+    for option in options {
+        if !is_word(option) {
+            return Err(FilesError::InvalidDnsOption(option.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The host's nameservers a container can reach, docker's defaults when
+/// none; a note in `notes` for each one dropped and for the defaults.
+fn host_nameservers(parsed: &HostResolvConf, notes: &mut Vec<String>) -> Vec<String> {
+    let mut kept = Vec::new();
+    for server in &parsed.nameservers {
+        match usable_nameserver(server) {
+            Ok(()) => kept.push(server.clone()),
+            Err(why) => notes.push(format!("# Dropped the host's nameserver {server}: {why}.")),
+        }
+    }
+    if kept.is_empty() {
+        notes.push("# No usable nameserver on the host: using the defaults.".to_string());
+        kept = DEFAULT_NAMESERVERS.iter().map(|s| s.to_string()).collect();
+    }
+    kept
 }
 
 /// The directives of the host's resolv.conf that matter here.

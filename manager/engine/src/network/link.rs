@@ -123,6 +123,16 @@ impl Netlink {
     pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
         check_ifname(name)?;
         let mac = mac_for(gateway);
+        let link = self.bridge_link(name, mac).await?;
+        self.bridge_up_with_mac(name, &link, mac).await?;
+        self.bridge_address(name, link.header.index, gateway, prefix)
+            .await?;
+        set_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1").map_err(LinkError::Sysctl)
+    }
+
+    /// Bridge `name`, made (with `mac`) unless it exists; another kind of
+    /// link by that name is an error.
+    async fn bridge_link(&self, name: &str, mac: [u8; 6]) -> Result<LinkMessage> {
         let link = match get_link(&self.handle, name).await? {
             Some(link) => link,
             None => {
@@ -140,33 +150,44 @@ impl Netlink {
             }
         };
         match link_kind(&link) {
-            Some(InfoKind::Bridge) => {}
-            other => {
-                return Err(LinkError::NotABridge {
-                    name: name.to_string(),
-                    kind: other.map_or_else(|| "plain".to_string(), |k| k.to_string()),
-                })
-            }
+            Some(InfoKind::Bridge) => Ok(link),
+            other => Err(LinkError::NotABridge {
+                name: name.to_string(),
+                kind: other.map_or_else(|| "plain".to_string(), |k| k.to_string()),
+            }),
         }
-        let index = link.header.index;
+    }
+
+    /// Sets the bridge up with `mac`, unless it already is.
+    async fn bridge_up_with_mac(&self, name: &str, link: &LinkMessage, mac: [u8; 6]) -> Result<()> {
         let up = link.header.flags.contains(LinkFlags::Up);
         let same_mac = link
             .attributes
             .iter()
             .any(|a| matches!(a, LinkAttribute::Address(m) if m[..] == mac[..]));
-        if !up || !same_mac {
-            let msg = LinkUnspec::new_with_index(index)
-                .address(mac.to_vec())
-                .up()
-                .build();
-            self.handle
-                .link()
-                .change(msg)
-                .execute()
-                .await
-                .map_err(|e| kernel(format!("setting bridge {name} up"), e))?;
+        if up && same_mac {
+            return Ok(());
         }
+        let msg = LinkUnspec::new_with_index(link.header.index)
+            .address(mac.to_vec())
+            .up()
+            .build();
+        self.handle
+            .link()
+            .change(msg)
+            .execute()
+            .await
+            .map_err(|e| kernel(format!("setting bridge {name} up"), e))
+    }
 
+    /// Leaves `gateway/prefix` the bridge's only IPv4 address.
+    async fn bridge_address(
+        &self,
+        name: &str,
+        index: u32,
+        gateway: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<()> {
         let mut present = false;
         for addr in ipv4_addresses(&self.handle, index).await? {
             let local = address_of(&addr);
@@ -183,24 +204,22 @@ impl Netlink {
                 _ => {}
             }
         }
-        if !present {
-            match self
-                .handle
-                .address()
-                .add(index, IpAddr::V4(gateway), prefix)
-                .execute()
-                .await
-            {
-                Err(e) if errno(&e) != Some(libc::EEXIST) => {
-                    return Err(kernel(
-                        format!("adding {gateway}/{prefix} to bridge {name}"),
-                        e,
-                    ))
-                }
-                _ => {}
-            }
+        if present {
+            return Ok(());
         }
-        set_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1").map_err(LinkError::Sysctl)
+        match self
+            .handle
+            .address()
+            .add(index, IpAddr::V4(gateway), prefix)
+            .execute()
+            .await
+        {
+            Err(e) if errno(&e) != Some(libc::EEXIST) => Err(kernel(
+                format!("adding {gateway}/{prefix} to bridge {name}"),
+                e,
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes link `name` (a bridge, or a veth with its peer); absent is Ok.
@@ -607,222 +626,12 @@ fn kernel(action: impl Into<String>, e: rtnetlink::Error) -> LinkError {
     }
 }
 
-/// Helpers for the root tests of this module and of `firewall`: their own
-/// bridges, namespaces and subnets, all removed by guards.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::collections::HashSet;
-    use std::io::{Read, Write};
-    use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-    use std::os::fd::{AsFd, OwnedFd};
-    use std::process::{Command, Stdio};
-    use std::sync::Mutex;
-    use std::time::Duration;
-
-    /// An eth0 on `bridge` at the `nth` address of `net`, routed through
-    /// the first.
-    pub fn spec(bridge: &str, net: ipnet::Ipv4Net, nth: u32) -> super::VethSpec {
-        let address = host(net, nth);
-        super::VethSpec {
-            host_name: format!("veth{}", rand_hex(7)),
-            bridge: bridge.to_string(),
-            ifname: "eth0".to_string(),
-            mac: super::mac_for(address),
-            address,
-            prefix: net.prefix_len(),
-            gateway: Some(host(net, 1)),
-            mtu: None,
-        }
-    }
-
-    use ipnet::Ipv4Net;
-
-    use super::Netlink;
-    use crate::network::netns;
-
-    pub(crate) fn require_root() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "network tests need root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run as root"
-        );
-    }
-
-    pub(crate) fn rand_hex(n: usize) -> String {
-        let v: u64 = rand::random();
-        format!("{v:016x}")[..n].to_string()
-    }
-
-    /// Deletes a link (`ip link del`) when dropped, whatever happened.
-    pub(crate) struct LinkGuard(pub String);
-
-    impl Drop for LinkGuard {
-        fn drop(&mut self) {
-            let _ = Command::new("ip")
-                .args(["link", "del", &self.0])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-
-    /// A new bridge name `btst<6 hex>`, deleted when the guard drops.
-    pub(crate) fn test_bridge() -> (String, LinkGuard) {
-        let name = format!("btst{}", rand_hex(6));
-        (name.clone(), LinkGuard(name))
-    }
-
-    /// A test bridge made and up on a fresh /24 (its gateway the first
-    /// address): its name, the guard that deletes it, the subnet.
-    pub(crate) async fn bridge_up(nl: &Netlink) -> (String, LinkGuard, Ipv4Net) {
-        let (br, guard) = test_bridge();
-        let net = test_subnet(nl).await;
-        nl.ensure_bridge(&br, host(net, 1), 24)
-            .await
-            .expect("ensure_bridge");
-        (br, guard, net)
-    }
-
-    /// A /24 in 10.252.0.0/16 that no other test of this process holds and
-    /// no host route overlaps.
-    pub(crate) async fn test_subnet(nl: &Netlink) -> Ipv4Net {
-        static TAKEN: Mutex<Option<HashSet<u8>>> = Mutex::new(None);
-        for _ in 0..256 {
-            let third: u8 = rand::random();
-            let net = Ipv4Net::new(Ipv4Addr::new(10, 252, third, 0), 24).expect("/24");
-            let fresh = TAKEN
-                .lock()
-                .expect("lock")
-                .get_or_insert_with(HashSet::new)
-                .insert(third);
-            if fresh
-                && nl
-                    .overlapping_routes(net, &[])
-                    .await
-                    .expect("routes")
-                    .is_empty()
-            {
-                return net;
-            }
-        }
-        panic!("no free /24 in 10.252.0.0/16");
-    }
-
-    /// `nth` host address of `net` (1 = the gateway).
-    pub(crate) fn host(net: Ipv4Net, nth: u32) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(net.network()) + nth)
-    }
-
-    pub(crate) fn dup(ns: &OwnedFd) -> OwnedFd {
-        ns.as_fd().try_clone_to_owned().expect("dup netns fd")
-    }
-
-    /// `ip -j ARGS` run inside `ns` (a child forked from a thread in the
-    /// namespace is in it).
-    pub(crate) fn ip_json(ns: &OwnedFd, args: &[&str]) -> serde_json::Value {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let out = netns::in_netns(dup(ns), move || {
-            Command::new("ip").arg("-j").args(&args).output()
-        })
-        .expect("in_netns")
-        .expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("ip's json")
-    }
-
-    /// A TCP listener inside `ns` on 0.0.0.0 that answers up to `count`
-    /// connections with `reply` and is gone after 10 s at most (its socket
-    /// holds the namespace alive); returns its port.
-    pub(crate) fn serve_in(ns: &OwnedFd, reply: &'static str, count: usize) -> u16 {
-        let listener = netns::in_netns(dup(ns), || TcpListener::bind("0.0.0.0:0"))
-            .expect("in_netns")
-            .expect("bind inside");
-        let port = listener.local_addr().expect("addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
-        std::thread::spawn(move || {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            let mut served = 0;
-            while served < count && std::time::Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.write_all(reply.as_bytes());
-                        served += 1;
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        port
-    }
-
-    /// [`serve_in`] for one "pong".
-    pub(crate) fn serve_pong_in(ns: &OwnedFd) -> u16 {
-        serve_in(ns, "pong", 1)
-    }
-
-    /// Connects to `addr` (from the calling thread's namespace) and reads
-    /// what it says.
-    pub(crate) fn fetch(addr: SocketAddr) -> std::io::Result<String> {
-        fetch_within(addr, Duration::from_secs(3))
-    }
-
-    pub(crate) fn fetch_within(addr: SocketAddr, timeout: Duration) -> std::io::Result<String> {
-        let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        let mut out = String::new();
-        s.read_to_string(&mut out)?;
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::os::fd::AsFd;
-    use std::process::Command;
-
-    use serde_json::Value;
-
-    use super::test_support::*;
     use super::*;
-    use crate::network::netns::{self, new_netns};
 
     fn mac_str(mac: [u8; 6]) -> String {
         mac.map(|b| format!("{b:02x}")).join(":")
-    }
-
-    /// The IPv4 addresses of a link, from `ip -j addr show dev NAME`.
-    fn addrs(v: &Value) -> Vec<String> {
-        v[0]["addr_info"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|a| a["family"] == "inet")
-            .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or("?"), a["prefixlen"]))
-            .collect()
-    }
-
-    fn is_up(v: &Value) -> bool {
-        v[0]["flags"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|x| x == "UP"))
-    }
-
-    fn host_ip_json(args: &[&str]) -> Value {
-        let out = Command::new("ip")
-            .arg("-j")
-            .args(args)
-            .output()
-            .expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("ip's json")
     }
 
     #[test]
@@ -857,299 +666,4 @@ mod tests {
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
         }
     }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn attach_veth_puts_a_namespace_on_the_bridge() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard, net) = bridge_up(&nl).await;
-        let gateway = host(net, 1);
-
-        let shown = host_ip_json(&["addr", "show", "dev", &br]);
-        assert_eq!(addrs(&shown), [format!("{gateway}/24")]);
-        assert_eq!(shown[0]["address"], mac_str(mac_for(gateway)));
-        assert!(is_up(&shown), "{shown}");
-        let localnet =
-            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"))
-                .expect("route_localnet");
-        assert_eq!(localnet.trim(), "1");
-
-        let ns = new_netns().expect("netns");
-        let spec = spec(&br, net, 2);
-        let _veth_guard = LinkGuard(spec.host_name.clone());
-        nl.attach_veth(ns.as_fd(), &spec)
-            .await
-            .expect("attach_veth");
-
-        assert_eq!(
-            nl.bridge_ports(&br).await.expect("ports"),
-            std::slice::from_ref(&spec.host_name)
-        );
-        let host_end = host_ip_json(&["link", "show", "dev", &spec.host_name]);
-        assert!(is_up(&host_end), "{host_end}");
-        assert_eq!(host_end[0]["master"], br.as_str());
-
-        let eth0 = ip_json(&ns, &["addr", "show", "dev", "eth0"]);
-        assert_eq!(addrs(&eth0), [format!("{}/24", spec.address)]);
-        assert_eq!(eth0[0]["address"], mac_str(spec.mac));
-        assert!(is_up(&eth0), "{eth0}");
-        assert!(
-            is_up(&ip_json(&ns, &["link", "show", "dev", "lo"])),
-            "lo is down"
-        );
-        let routes = ip_json(&ns, &["route", "show", "default"]);
-        assert_eq!(routes.as_array().map(Vec::len), Some(1), "{routes}");
-        assert_eq!(routes[0]["gateway"], gateway.to_string());
-        assert_eq!(routes[0]["dev"], "eth0");
-
-        // Traffic: host → container across the bridge, and the container →
-        // its gateway.
-        let port = serve_pong_in(&ns);
-        let addr = SocketAddr::from((spec.address, port));
-        let answer = tokio::task::spawn_blocking(move || fetch(addr))
-            .await
-            .expect("join")
-            .expect("connect from the host to the container");
-        assert_eq!(answer, "pong");
-        let listener = std::net::TcpListener::bind((gateway, 0)).expect("bind on the gateway");
-        let gw_addr = listener.local_addr().expect("addr");
-        std::thread::spawn(move || {
-            if let Ok((mut s, _)) = listener.accept() {
-                let _ = std::io::Write::write_all(&mut s, b"ping");
-            }
-        });
-        let answer = netns::in_netns_async(dup(&ns), move || fetch(gw_addr))
-            .await
-            .expect("in_netns")
-            .expect("connect from the container to its gateway");
-        assert_eq!(answer, "ping");
-
-        nl.remove_in_netns(ns.as_fd(), "eth0")
-            .await
-            .expect("remove_in_netns");
-        assert!(!nl.link_exists(&spec.host_name).await.expect("exists"));
-        assert!(nl.bridge_ports(&br).await.expect("ports").is_empty());
-        nl.remove_in_netns(ns.as_fd(), "eth0")
-            .await
-            .expect("removing an absent interface is Ok");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_attach_leaves_nothing_behind() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard, net) = bridge_up(&nl).await;
-        let ns = new_netns().expect("netns");
-
-        // A gateway outside the subnet: the route is refused after the pair
-        // exists, so attach_veth must delete it.
-        let mut bad = spec(&br, net, 2);
-        bad.gateway = Some(Ipv4Addr::new(192, 0, 2, 254));
-        let _guard = LinkGuard(bad.host_name.clone());
-        let err = nl
-            .attach_veth(ns.as_fd(), &bad)
-            .await
-            .expect_err("bad gateway");
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with("adding the default route via 192.0.2.254 on eth0"),
-            "{msg}"
-        );
-        assert_eq!(err.errno(), Some(libc::ENETUNREACH), "{msg}");
-        assert!(!nl.link_exists(&bad.host_name).await.expect("exists"));
-        assert!(nl.bridge_ports(&br).await.expect("ports").is_empty());
-        let inside = ip_json(&ns, &["link", "show"]);
-        let names: Vec<&str> = inside
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["ifname"].as_str())
-            .collect();
-        assert_eq!(names, ["lo"]);
-
-        // No such bridge: nothing is made.
-        let mut lost = spec(&br, net, 3);
-        lost.bridge = format!("btst{}", rand_hex(6));
-        let err = nl
-            .attach_veth(ns.as_fd(), &lost)
-            .await
-            .expect_err("no bridge");
-        assert!(
-            matches!(err, LinkError::NotFound(ref b) if *b == lost.bridge),
-            "{err}"
-        );
-        assert!(!nl.link_exists(&lost.host_name).await.expect("exists"));
-
-        // A host name already taken: EEXIST, and the other link survives.
-        let taken = spec(&br, net, 4);
-        let _dummy = LinkGuard(taken.host_name.clone());
-        let peer = format!("btst{}", rand_hex(6));
-        let status = Command::new("ip")
-            .args([
-                "link",
-                "add",
-                &taken.host_name,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &peer,
-            ])
-            .status()
-            .expect("ip link add");
-        assert!(status.success());
-        let err = nl
-            .attach_veth(ns.as_fd(), &taken)
-            .await
-            .expect_err("name taken");
-        assert_eq!(err.errno(), Some(libc::EEXIST), "{err}");
-        assert!(err.to_string().contains(&taken.host_name), "{err}");
-        assert!(nl.link_exists(&taken.host_name).await.expect("exists"));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ensure_bridge_is_idempotent_and_repairs_the_bridge() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard, net) = bridge_up(&nl).await;
-        let gateway = host(net, 1);
-        nl.ensure_bridge(&br, gateway, 24).await.expect("again");
-        let shown = host_ip_json(&["addr", "show", "dev", &br]);
-        assert_eq!(addrs(&shown), [format!("{gateway}/24")]);
-
-        // Someone changed it: another address, another MAC, down.
-        let stray = format!("{}/24", host(net, 77));
-        for args in [
-            vec!["addr", "add", &stray, "dev", &br],
-            vec!["link", "set", &br, "address", "02:00:00:00:00:01"],
-            vec!["link", "set", &br, "down"],
-        ] {
-            assert!(Command::new("ip")
-                .args(&args)
-                .status()
-                .expect("ip")
-                .success());
-        }
-        nl.ensure_bridge(&br, gateway, 24).await.expect("repair");
-        let shown = host_ip_json(&["addr", "show", "dev", &br]);
-        assert_eq!(addrs(&shown), [format!("{gateway}/24")]);
-        assert_eq!(shown[0]["address"], mac_str(mac_for(gateway)));
-        assert!(is_up(&shown), "{shown}");
-
-        // Another subnet replaces the address.
-        let net2 = test_subnet(&nl).await;
-        let gateway2 = host(net2, 1);
-        nl.ensure_bridge(&br, gateway2, 24)
-            .await
-            .expect("new subnet");
-        let shown = host_ip_json(&["addr", "show", "dev", &br]);
-        assert_eq!(addrs(&shown), [format!("{gateway2}/24")]);
-        assert_eq!(shown[0]["address"], mac_str(mac_for(gateway2)));
-
-        // Not a bridge: refused, left alone.
-        let dummy = format!("btst{}", rand_hex(6));
-        let peer = format!("btst{}", rand_hex(6));
-        let _dummy_guard = LinkGuard(dummy.clone());
-        assert!(Command::new("ip")
-            .args(["link", "add", &dummy, "type", "veth", "peer", "name", &peer])
-            .status()
-            .expect("ip")
-            .success());
-        let err = nl
-            .ensure_bridge(&dummy, gateway, 24)
-            .await
-            .expect_err("a veth");
-        assert!(matches!(err, LinkError::NotABridge { .. }), "{err}");
-        assert!(nl.link_exists(&dummy).await.expect("exists"));
-        assert_eq!(
-            err.to_string(),
-            format!("{dummy} exists and is not a bridge (it is a veth link)")
-        );
-        assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn links_that_do_not_exist() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let name = format!("btst{}", rand_hex(6));
-        assert!(!nl.link_exists(&name).await.expect("exists"));
-        nl.delete_link(&name)
-            .await
-            .expect("deleting an absent link is Ok");
-        assert!(nl.bridge_ports(&name).await.expect("ports").is_empty());
-        assert!(nl.link_exists("lo").await.expect("lo"));
-        assert!(matches!(
-            nl.link_exists("no/such").await,
-            Err(LinkError::InvalidName(_))
-        ));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn overlapping_routes_see_the_bridge_subnet() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard, net) = bridge_up(&nl).await;
-        let ours = (net, br.clone());
-
-        let wider = Ipv4Net::new(net.network(), 16).expect("/16").trunc();
-        let inside = Ipv4Net::new(host(net, 16), 28).expect("/28");
-        for probe in [net, wider, inside] {
-            let found = nl.overlapping_routes(probe, &[]).await.expect("routes");
-            assert!(found.contains(&ours), "{probe}: {found:?}");
-            let found = nl.overlapping_routes(probe, &[&br]).await.expect("routes");
-            assert!(
-                !found.iter().any(|(_, dev)| *dev == br),
-                "{probe}: {found:?}"
-            );
-        }
-        let elsewhere = Ipv4Net::new(Ipv4Addr::new(10, 253, 0, 0), 24).expect("/24");
-        let found = nl.overlapping_routes(elsewhere, &[]).await.expect("routes");
-        assert!(!found.iter().any(|(_, dev)| *dev == br), "{found:?}");
-        nl.delete_link(&br).await.expect("delete bridge");
-        assert!(!nl.link_exists(&br).await.expect("exists"));
-        let found = nl.overlapping_routes(net, &[]).await.expect("routes");
-        assert!(!found.contains(&ours), "{found:?}");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_attaches_on_one_bridge() {
-        require_root();
-        let nl = Netlink::new().await.expect("netlink");
-        let (br, _br_guard, net) = bridge_up(&nl).await;
-        let endpoints: Vec<(OwnedFdBox, VethSpec)> = (0..8)
-            .map(|i| {
-                (
-                    OwnedFdBox(new_netns().expect("netns")),
-                    spec(&br, net, 10 + i),
-                )
-            })
-            .collect();
-        let _guards: Vec<LinkGuard> = endpoints
-            .iter()
-            .map(|(_, s)| LinkGuard(s.host_name.clone()))
-            .collect();
-        let attaches = endpoints
-            .iter()
-            .map(|(ns, s)| nl.attach_veth(ns.0.as_fd(), s));
-        for r in futures::future::join_all(attaches).await {
-            r.expect("attach_veth");
-        }
-        let mut ports = nl.bridge_ports(&br).await.expect("ports");
-        ports.sort();
-        let mut want: Vec<String> = endpoints.iter().map(|(_, s)| s.host_name.clone()).collect();
-        want.sort();
-        assert_eq!(ports, want);
-        for (ns, s) in &endpoints {
-            let port = serve_pong_in(&ns.0);
-            let addr = SocketAddr::from((s.address, port));
-            let answer = tokio::task::spawn_blocking(move || fetch(addr))
-                .await
-                .expect("join")
-                .expect("connect");
-            assert_eq!(answer, "pong", "{}", s.address);
-        }
-    }
-
-    struct OwnedFdBox(std::os::fd::OwnedFd);
 }

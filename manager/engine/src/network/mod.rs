@@ -7,6 +7,7 @@ pub mod netns;
 pub mod ports;
 pub mod record;
 pub mod service;
+pub mod view;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,10 @@ use crate::error::{ManagerError, Result};
 pub use endpoint::{Mode, Netns, Prepared};
 pub use record::NetworkRecord;
 pub use service::{Attached, NewNetwork};
+pub use view::{
+    ConfigFromView, EndpointView, IpamConfigView, IpamView, LabelFilter, NetworkDetails,
+    NetworkFilter, NetworkInspect, NetworkPruneFilter, NetworkTerm,
+};
 
 /// berthd's live network state (what the store cannot hold).
 pub struct NetState {
@@ -56,11 +61,7 @@ impl Engine {
     pub(crate) async fn netlink(&self) -> Result<&link::Netlink> {
         self.network_state()
             .netlink
-            .get_or_try_init(|| async {
-                link::Netlink::new()
-                    .await
-                    .map_err(|e| ManagerError::Internal(format!("netlink: {e}")))
-            })
+            .get_or_try_init(|| async { Ok::<_, ManagerError>(link::Netlink::new().await?) })
             .await
     }
 }

@@ -66,77 +66,9 @@ fn enter_and_run<T>(ns: OwnedFd, f: impl FnOnce() -> T) -> io::Result<T> {
     Ok(f())
 }
 
-/// A new, empty network namespace (only `lo`, down), alive as long as the
-/// returned fd: made by a thread that unshares its network namespace and
-/// exits, so no process stays in it.
-#[cfg(test)]
-pub(crate) fn new_netns() -> io::Result<OwnedFd> {
-    thread::spawn(|| -> io::Result<OwnedFd> {
-        nix::sched::unshare(CloneFlags::CLONE_NEWNET)?;
-        Ok(File::open("/proc/thread-self/ns/net")?.into())
-    })
-    .join()
-    .map_err(|_| io::Error::other("unshare thread panicked"))?
-}
-
 #[cfg(test)]
 mod tests {
-    use std::os::fd::AsFd;
-
     use super::*;
-
-    fn inode(path: &str) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).expect("stat").ino()
-    }
-
-    fn require_root() {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "network namespace tests need root (CAP_SYS_ADMIN for unshare/setns): run as root"
-        );
-    }
-
-    #[test]
-    fn in_netns_runs_inside_the_namespace() {
-        require_root();
-        let ns = new_netns().expect("new netns");
-        let want = {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(format!(
-                "/proc/self/fd/{}",
-                std::os::fd::AsRawFd::as_raw_fd(&ns)
-            ))
-            .expect("stat ns fd")
-            .ino()
-        };
-        let host = inode("/proc/thread-self/ns/net");
-        assert_ne!(want, host);
-        let dup = ns.as_fd().try_clone_to_owned().expect("dup");
-        let seen = in_netns(dup, || inode("/proc/thread-self/ns/net")).expect("in_netns");
-        assert_eq!(seen, want);
-        // The caller's thread never moved.
-        assert_eq!(inode("/proc/thread-self/ns/net"), host);
-    }
-
-    #[tokio::test]
-    async fn in_netns_async_sees_only_lo() {
-        require_root();
-        // /proc/thread-self/net shows the thread's namespace (sysfs would
-        // show the one it was mounted in).
-        let ns = new_netns().expect("new netns");
-        let dev = in_netns_async(ns, || std::fs::read_to_string("/proc/thread-self/net/dev"))
-            .await
-            .expect("in_netns_async")
-            .expect("read net/dev");
-        let names: Vec<&str> = dev
-            .lines()
-            .skip(2)
-            .filter_map(|l| l.split(':').next())
-            .map(str::trim)
-            .collect();
-        assert_eq!(names, ["lo"]);
-    }
 
     #[test]
     fn a_bad_fd_is_an_error() {

@@ -1,7 +1,7 @@
 //! The networks service: predefined and user-defined networks, their
 //! bridges and the firewall table that follows them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::firewall::{NetworkRules, PortRule, Ruleset};
 use super::record::{NetworkRecord, BRIDGE, HOST, NONE};
+use super::view::{NetworkDetails, NetworkFilter, NetworkPruneFilter};
 use crate::container::{ContainerRecord, Endpoint};
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
@@ -31,6 +32,13 @@ pub struct Attached {
     pub namespace: String,
     pub container: ContainerRecord,
     pub endpoint: Endpoint,
+}
+
+/// Runs store reads off the runtime's workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ManagerError::Internal(format!("network task: {e}")))?
 }
 
 fn new_id() -> String {
@@ -59,6 +67,41 @@ fn validate_network_name(name: &str) -> Result<()> {
     }
 }
 
+/// What `network create` asks for that no state decides: the name, the
+/// driver, not a predefined network's name.
+fn check_new_network(req: &NewNetwork) -> Result<()> {
+    validate_network_name(&req.name)?;
+    if !(req.driver.is_empty() || req.driver == "bridge") {
+        return Err(ManagerError::InvalidArgument(format!(
+            "plugin \"{}\" not found: berth has the bridge driver only",
+            req.driver
+        )));
+    }
+    if [BRIDGE, HOST, NONE, "default"].contains(&req.name.as_str()) {
+        return Err(ManagerError::FailedPrecondition(format!(
+            "{} is a pre-defined network and cannot be created",
+            req.name
+        )));
+    }
+    Ok(())
+}
+
+/// The gateway asked for (a host address of `subnet`), or its first host.
+fn choose_gateway(asked: &str, subnet: &Ipv4Net) -> Result<Ipv4Addr> {
+    if asked.is_empty() {
+        return Ok(first_host(subnet));
+    }
+    let g: Ipv4Addr = asked
+        .parse()
+        .map_err(|_| ManagerError::InvalidArgument(format!("invalid gateway {asked:?}")))?;
+    if !subnet.contains(&g) || g == subnet.network() || g == subnet.broadcast() {
+        return Err(ManagerError::InvalidArgument(format!(
+            "invalid gateway {g}: not a host address of subnet {subnet}"
+        )));
+    }
+    Ok(g)
+}
+
 /// Parses a CIDR that must name its network address (docker's check).
 fn parse_subnet(s: &str) -> Result<Ipv4Net> {
     let net: Ipv4Net = s.parse().map_err(|_| {
@@ -81,6 +124,38 @@ fn parse_subnet(s: &str) -> Result<Ipv4Net> {
 }
 
 impl Engine {
+    /// The networks `filter` keeps, by name (`network ls`).
+    #[tracing::instrument(skip_all)]
+    pub async fn list_networks(&self, filter: &NetworkFilter) -> Result<Vec<NetworkRecord>> {
+        let engine = self.clone();
+        let filter = filter.clone();
+        blocking(move || {
+            let used = engine.used_network_ids()?;
+            let mut kept = Vec::new();
+            for n in engine.networks()? {
+                if filter.matches(&n, used.contains(&n.id))? {
+                    kept.push(n);
+                }
+            }
+            Ok(kept)
+        })
+        .await
+    }
+
+    /// A network by name, id or unique id prefix, with the containers
+    /// connected to it (`network inspect`).
+    #[tracing::instrument(skip_all, fields(network = %key))]
+    pub async fn inspect_network(&self, key: &str) -> Result<NetworkDetails> {
+        let engine = self.clone();
+        let key = key.to_string();
+        blocking(move || {
+            let network = engine.find_network(&key)?;
+            let attached = engine.network_containers(&network)?;
+            Ok(NetworkDetails { network, attached })
+        })
+        .await
+    }
+
     /// Every network record, by name.
     pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
         let mut v: Vec<NetworkRecord> = self.store().scan(schema::NETWORKS_PREFIX)?;
@@ -138,7 +213,7 @@ impl Engine {
     }
 
     /// Ids of the networks some container (running or not) is connected to.
-    pub fn used_network_ids(&self) -> Result<std::collections::BTreeSet<String>> {
+    pub fn used_network_ids(&self) -> Result<BTreeSet<String>> {
         Ok(self
             .all_containers()?
             .into_iter()
@@ -148,6 +223,7 @@ impl Engine {
 
     /// At start-up, before containers are recovered: the predefined
     /// networks' records, every bridge network's bridge, the sysctls.
+    #[tracing::instrument(skip_all)]
     pub async fn init_networks(&self) -> Result<()> {
         let cfg = self.config();
         let subnet = parse_subnet(&cfg.bridge_subnet)
@@ -206,7 +282,10 @@ impl Engine {
             .await?
             .ensure_bridge(&net.bridge, net.gateway_ip()?, subnet.prefix_len())
             .await
-            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+            .map_err(|source| ManagerError::NetworkLink {
+                network: net.name.clone(),
+                source,
+            })?;
         if !net.internal {
             if let Err(e) = super::link::set_sysctl("net/ipv4/ip_forward", "1") {
                 warn!(error = %e, "cannot enable net.ipv4.ip_forward: containers get no outbound traffic");
@@ -222,8 +301,7 @@ impl Engine {
             .netlink()
             .await?
             .overlapping_routes(*subnet, &[own_bridge])
-            .await
-            .map_err(|e| ManagerError::Internal(e.to_string()))?;
+            .await?;
         if let Some((dst, dev)) = routes.first() {
             return Err(ManagerError::FailedPrecondition(format!(
                 "subnet {subnet} overlaps the host's route to {dst} on {dev}: choose another subnet"
@@ -233,20 +311,9 @@ impl Engine {
     }
 
     /// Creates a user-defined bridge network.
+    #[tracing::instrument(skip_all, fields(network = %req.name))]
     pub async fn create_network(&self, req: NewNetwork) -> Result<NetworkRecord> {
-        validate_network_name(&req.name)?;
-        if !(req.driver.is_empty() || req.driver == "bridge") {
-            return Err(ManagerError::InvalidArgument(format!(
-                "plugin \"{}\" not found: berth has the bridge driver only",
-                req.driver
-            )));
-        }
-        if [BRIDGE, HOST, NONE, "default"].contains(&req.name.as_str()) {
-            return Err(ManagerError::FailedPrecondition(format!(
-                "{} is a pre-defined network and cannot be created",
-                req.name
-            )));
-        }
+        check_new_network(&req)?;
         let _g = self.network_state().lock.lock().await;
         let existing = self.networks()?;
         if existing.iter().any(|n| n.name == req.name) {
@@ -255,36 +322,8 @@ impl Engine {
                 req.name
             )));
         }
-        let subnet = if req.subnet.is_empty() {
-            self.pick_subnet(&existing).await?
-        } else {
-            let s = parse_subnet(&req.subnet)?;
-            if let Some(o) = existing
-                .iter()
-                .filter(|n| n.is_bridge())
-                .find(|n| n.net().is_ok_and(|o| overlaps(&o, &s)))
-            {
-                return Err(ManagerError::FailedPrecondition(format!(
-                    "invalid pool request: Pool overlaps with other one on this address space: {s} and network {} ({})",
-                    o.name, o.subnet
-                )));
-            }
-            self.check_no_route_overlap(&s, "").await?;
-            s
-        };
-        let gateway = if req.gateway.is_empty() {
-            first_host(&subnet)
-        } else {
-            let g: Ipv4Addr = req.gateway.parse().map_err(|_| {
-                ManagerError::InvalidArgument(format!("invalid gateway {:?}", req.gateway))
-            })?;
-            if !subnet.contains(&g) || g == subnet.network() || g == subnet.broadcast() {
-                return Err(ManagerError::InvalidArgument(format!(
-                    "invalid gateway {g}: not a host address of subnet {subnet}"
-                )));
-            }
-            g
-        };
+        let subnet = self.choose_subnet(&req.subnet, &existing).await?;
+        let gateway = choose_gateway(&req.gateway, &subnet)?;
         let id = new_id();
         let rec = NetworkRecord {
             bridge: format!("br-{}", &id[..12]),
@@ -298,8 +337,37 @@ impl Engine {
             labels: req.labels,
             predefined: false,
         };
-        self.ensure_bridge(&rec).await?;
-        self.store().put(&schema::network_key(&rec.id), &rec)?;
+        self.commit_network(&rec).await?;
+        info!(network = %rec.name, subnet = %rec.subnet, bridge = %rec.bridge, "created network");
+        Ok(rec)
+    }
+
+    /// The subnet asked for (which must overlap no network and no host
+    /// route), or the first free one of the pools.
+    async fn choose_subnet(&self, asked: &str, existing: &[NetworkRecord]) -> Result<Ipv4Net> {
+        if asked.is_empty() {
+            return self.pick_subnet(existing).await;
+        }
+        let s = parse_subnet(asked)?;
+        if let Some(o) = existing
+            .iter()
+            .filter(|n| n.is_bridge())
+            .find(|n| n.net().is_ok_and(|o| overlaps(&o, &s)))
+        {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "invalid pool request: Pool overlaps with other one on this address space: {s} and network {} ({})",
+                o.name, o.subnet
+            )));
+        }
+        self.check_no_route_overlap(&s, "").await?;
+        Ok(s)
+    }
+
+    /// Makes the network's bridge, records it and applies the firewall; a
+    /// failed firewall takes the record and the bridge back.
+    async fn commit_network(&self, rec: &NetworkRecord) -> Result<()> {
+        self.ensure_bridge(rec).await?;
+        self.store().put(&schema::network_key(&rec.id), rec)?;
         if let Err(e) = self.apply_firewall_locked().await {
             let _ = self.store().apply({
                 let mut b = crate::store::Batch::default();
@@ -309,8 +377,7 @@ impl Engine {
             let _ = self.netlink().await?.delete_link(&rec.bridge).await;
             return Err(e);
         }
-        info!(network = %rec.name, subnet = %rec.subnet, bridge = %rec.bridge, "created network");
-        Ok(rec)
+        Ok(())
     }
 
     /// The first subnet of the address pools that overlaps no network and
@@ -346,6 +413,7 @@ impl Engine {
 
     /// Removes a user-defined network (refused while a running container
     /// is connected, as docker refuses a network with active endpoints).
+    #[tracing::instrument(skip_all, fields(network = %key))]
     pub async fn remove_network(&self, key: &str) -> Result<String> {
         let net = self.find_network(key)?;
         if net.predefined {
@@ -380,24 +448,22 @@ impl Engine {
             .await?
             .delete_link(&net.bridge)
             .await
-            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+            .map_err(|source| ManagerError::NetworkLink {
+                network: net.name.clone(),
+                source,
+            })?;
         info!(network = %net.name, "removed network");
         Ok(net.name)
     }
 
-    /// Removes every user-defined network no container refers to.
-    pub async fn prune_networks(&self, filters: &[(String, String)]) -> Result<Vec<String>> {
+    /// Removes every user-defined network no container refers to (and
+    /// that has the filter's labels); the names of those removed.
+    #[tracing::instrument(skip_all)]
+    pub async fn prune_networks(&self, filter: &NetworkPruneFilter) -> Result<Vec<String>> {
         let used = self.used_network_ids()?;
         let mut deleted = Vec::new();
         for n in self.networks()? {
-            if n.predefined || used.contains(&n.id) {
-                continue;
-            }
-            let labelled = filters.iter().all(|(_, v)| match v.split_once('=') {
-                Some((k, v)) => n.labels.get(k).is_some_and(|x| x == v),
-                None => n.labels.contains_key(v),
-            });
-            if !labelled {
+            if n.predefined || used.contains(&n.id) || !filter.matches(&n) {
                 continue;
             }
             match self.remove_network(&n.id).await {
@@ -452,11 +518,7 @@ impl Engine {
     /// the network lock.
     pub(crate) async fn apply_firewall_locked(&self) -> Result<()> {
         let rules = self.desired_ruleset()?;
-        self.network_state()
-            .firewall
-            .apply(&rules)
-            .await
-            .map_err(|e| ManagerError::Internal(e.to_string()))
+        Ok(self.network_state().firewall.apply(&rules).await?)
     }
 }
 
@@ -476,7 +538,23 @@ impl Engine {
     /// holds are dropped, the host ports of running containers are bound
     /// again, the firewall table is rebuilt from the store, and the hosts
     /// files of user-defined networks are rewritten.
+    #[tracing::instrument(skip_all)]
     pub async fn reconcile_networks(&self) -> Result<()> {
+        self.release_stopped_networks().await?;
+        let all = self.all_containers()?;
+        let veths = self.drop_stale_allocations(&all)?;
+        self.hold_published_ports(&all);
+        let _g = self.network_state().lock.lock().await;
+        self.apply_firewall_locked().await?;
+        self.remove_stale_veths(&veths).await?;
+        let endpoints: Vec<Endpoint> = all.iter().flat_map(|(_, c)| c.endpoints.clone()).collect();
+        self.refresh_hosts_locked(&endpoints).await;
+        Ok(())
+    }
+
+    /// Gives back the addresses, veths and host ports of containers that
+    /// are not running.
+    async fn release_stopped_networks(&self) -> Result<()> {
         for (ns, c) in self.all_containers()? {
             let live = c.state.running() && c.task.is_some();
             if !live && (c.endpoints.iter().any(|e| !e.ip.is_empty()) || !c.ports.is_empty()) {
@@ -484,10 +562,18 @@ impl Engine {
                 self.network_release(&ns, &c.id).await;
             }
         }
-        let all = self.all_containers()?;
-        let mut held = std::collections::BTreeSet::new();
-        let mut veths = std::collections::BTreeSet::new();
-        for (ns, c) in &all {
+        Ok(())
+    }
+
+    /// Drops the address allocations no endpoint of `all` holds; returns
+    /// the host ends of the veths the endpoints hold.
+    fn drop_stale_allocations(
+        &self,
+        all: &[(String, ContainerRecord)],
+    ) -> Result<BTreeSet<String>> {
+        let mut held = BTreeSet::new();
+        let mut veths = BTreeSet::new();
+        for (ns, c) in all {
             for e in c.endpoints.iter().filter(|e| !e.ip.is_empty()) {
                 held.insert((
                     e.network_id.clone(),
@@ -503,7 +589,13 @@ impl Engine {
                 super::ipam::release(self.store(), &net, ip, &owner)?;
             }
         }
-        for (ns, c) in &all {
+        Ok(veths)
+    }
+
+    /// Binds the published host ports of `all` again (those still
+    /// recorded are the running containers').
+    fn hold_published_ports(&self, all: &[(String, ContainerRecord)]) {
+        for (ns, c) in all {
             if c.ports.is_empty() {
                 continue;
             }
@@ -526,8 +618,11 @@ impl Engine {
             }
             self.network_state().hold_ports(ns, &c.id, reserved);
         }
-        let _g = self.network_state().lock.lock().await;
-        self.apply_firewall_locked().await?;
+    }
+
+    /// Deletes (later) the ports of bridge networks that are not in
+    /// `veths`: the veths of containers that are gone.
+    async fn remove_stale_veths(&self, veths: &BTreeSet<String>) -> Result<()> {
         let nl = self.netlink().await?;
         let mut stale = Vec::new();
         for n in self.networks()?.iter().filter(|n| n.is_bridge()) {
@@ -544,8 +639,6 @@ impl Engine {
             );
             self.delete_links_later(stale);
         }
-        let endpoints: Vec<Endpoint> = all.iter().flat_map(|(_, c)| c.endpoints.clone()).collect();
-        self.refresh_hosts_locked(&endpoints).await;
         Ok(())
     }
 }
