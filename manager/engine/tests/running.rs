@@ -552,7 +552,7 @@ fn followers_end_when_berthd_stops_and_containers_go_on() {
         let w = e
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .unwrap();
-        e.container_registry().begin_shutdown();
+        e.begin_shutdown();
         let within = Duration::from_secs(5);
         let err = tokio::time::timeout(within, w.wait())
             .await
