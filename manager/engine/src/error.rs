@@ -7,6 +7,7 @@ use std::io;
 use berth_snapshotter::SnapshotError;
 
 use crate::container::resources::ResourceError;
+use crate::container::seccomp::SeccompProfileError;
 use crate::container::spec::SpecError;
 use crate::container::task::TaskError;
 use crate::image::change::ChangeError;
@@ -85,6 +86,10 @@ pub enum ManagerError {
     },
     #[error("{0}")]
     Internal(String),
+    /// A docker seccomp profile (--security-opt seccomp=) that cannot be
+    /// used.
+    #[error(transparent)]
+    Seccomp(#[from] SeccompProfileError),
 }
 
 impl ManagerError {
@@ -119,6 +124,7 @@ impl ManagerError {
                 ErrorKind::InvalidArgument
             }
             Store(_) | Io { .. } | Internal(_) => ErrorKind::Internal,
+            Seccomp(_) => ErrorKind::InvalidArgument,
         }
     }
 
