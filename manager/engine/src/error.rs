@@ -7,6 +7,7 @@ use std::io;
 use berth_snapshotter::SnapshotError;
 
 use crate::container::resources::ResourceError;
+use crate::container::seccomp::SeccompProfileError;
 use crate::container::spec::SpecError;
 use crate::container::task::TaskError;
 use crate::image::change::ChangeError;
@@ -104,6 +105,10 @@ pub enum ManagerError {
     /// A host port for a published port.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// A docker seccomp profile (--security-opt seccomp=) that cannot be
+    /// used.
+    #[error(transparent)]
+    Seccomp(#[from] SeccompProfileError),
 }
 
 impl ManagerError {
@@ -139,6 +144,7 @@ impl ManagerError {
             Firewall(e) => e.kind(),
             Files(e) => e.kind(),
             Port(e) => e.kind(),
+            Seccomp(_) => ErrorKind::InvalidArgument,
         }
     }
 

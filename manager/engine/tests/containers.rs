@@ -84,7 +84,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert!(ps(false).await.unwrap().is_empty());
         let l = ps(true).await.unwrap();
         assert_eq!(l.len(), 1);
-        assert_eq!(l[0].record.id, c.id);
+        assert_eq!(l[0].id, c.id);
         assert!(l[0].size_root_fs.unwrap() > 0);
         let v = env
             .e()
@@ -368,15 +368,13 @@ fn names_lookup_and_rename() {
         assert_eq!(ps(&["ancestor=busybox:latest"]).await.unwrap().len(), 2);
         assert_eq!(ps(&["ancestor=alpine"]).await.unwrap().len(), 0);
         assert_eq!(
-            ps(&[&format!("id={}", &ids[1][..8])]).await.unwrap()[0]
-                .record
-                .name,
+            ps(&[&format!("id={}", &ids[1][..8])]).await.unwrap()[0].name,
             "b2"
         );
         assert!(ps(&["bogus=1"]).await.is_err());
         // Newest first.
         let l = ps(&[]).await.unwrap();
-        assert_eq!(l[0].record.id, ids[1]);
+        assert_eq!(l[0].id, ids[1]);
     });
 }
 

@@ -1,35 +1,116 @@
-//! `create`: resolve the image, prepare the container's rootfs snapshot,
-//! resolve the user from the image's /etc/passwd and /etc/group, build the
-//! OCI spec, and record the container, all or nothing: any failure removes
-//! the snapshot and the container's directory.
+//! `create`: check and parse what the user gave (once: the record holds
+//! the parsed values), resolve the image, prepare the container's rootfs
+//! snapshot, resolve the user from the image's /etc/passwd and /etc/group,
+//! build the OCI spec, and record the container, all or nothing: any
+//! failure removes the snapshot and the container's directory.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use oci_spec::image::Config as ImageConfig;
 use tracing::{info, warn};
 
 use super::naming::{generate_name, new_id, validate_name};
 use super::record::{
-    container_dir, log_path, spec_path, ContainerConfig, ContainerRecord, Effective, HostConfig,
-    State,
+    container_dir, log_path, spec_path, Bind, ContainerConfig, ContainerRecord, Effective,
+    ExtraHost, HostConfig, Link, NetworkMode, PortBinding, PortProto, Proto, State,
 };
 use super::registry::NameReservation;
+use super::resources::Resources;
 use super::spec::{
-    build_spec, capability_names, resolve_user, BindMount, RunOptions, DEFAULT_NOFILE, INIT_PATH,
+    build_spec, capability_names, resolve_user, BindMount, ResolvedUser, RunOptions,
+    DEFAULT_NOFILE, INIT_PATH,
 };
 use super::{seccomp, userdb};
 use crate::engine::Engine;
 use crate::error::{IoContext, ManagerError, Result};
+use crate::network::endpoint::Planned;
 use crate::store::{now, schema, Batch, SnapshotRecord};
 
-/// What `create` needs: docker's name, Config and HostConfig.
+/// What `create` needs: docker's name, Config and HostConfig as a client
+/// gives them.
 #[derive(Clone, Debug, Default)]
 pub struct CreateOptions {
     /// Empty gets a generated name.
     pub name: String,
-    pub config: ContainerConfig,
-    pub host_config: HostConfig,
+    pub config: ConfigRequest,
+    pub host_config: HostConfigRequest,
+}
+
+/// docker's Config as a client gives it; create parses it into the
+/// record's [`ContainerConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigRequest {
+    /// The image as the user named it.
+    pub image: String,
+    pub cmd: Vec<String>,
+    /// `Some` overrides the image's ENTRYPOINT (an empty list clears it).
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub stop_signal: String,
+    /// Seconds `stop` waits; `None` is 10.
+    pub stop_timeout: Option<i32>,
+    /// --expose: "80/tcp", "53/udp", "8080".
+    pub exposed_ports: Vec<String>,
+    pub domainname: String,
+}
+
+/// docker's HostConfig as a client gives it (flag strings); create parses
+/// it into the record's [`HostConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostConfigRequest {
+    pub auto_remove: bool,
+    /// --network: "", "bridge", "host", "none", "container:NAME", a network.
+    pub network_mode: String,
+    /// -v SRC:DST[:ro|rw].
+    pub binds: Vec<String>,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    /// Checked by the front door ([`Resources::from_limits`]).
+    pub resources: Resources,
+    pub init: bool,
+    pub runtime: String,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub port_bindings: Vec<PortBindingRequest>,
+    pub publish_all_ports: bool,
+    /// --link NAME[:ALIAS].
+    pub links: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// --add-host HOST:IP.
+    pub extra_hosts: Vec<String>,
+    /// --ip.
+    pub ipv4_address: String,
+    pub network_aliases: Vec<String>,
+}
+
+/// One -p binding as a client gives it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortBindingRequest {
+    /// Empty for every address.
+    pub host_ip: String,
+    /// 0: a free port picked at start.
+    pub host_port: u16,
+    pub container_port: u16,
+    /// "tcp" or "udp".
+    pub protocol: String,
 }
 
 /// The new container.
@@ -94,50 +175,136 @@ pub fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
 /// Parses `-v SRC:DST[:ro|rw]`: SRC must be an existing absolute host path;
 /// named and anonymous volumes wait for the volumes issue.
 pub fn parse_bind(spec: &str) -> Result<BindMount> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [dst] => {
-            return Err(ManagerError::Unimplemented(format!(
-                "volumes are not supported yet (anonymous volume {dst})"
-            )))
-        }
-        [src, dst] => (*src, *dst, ""),
-        [src, dst, mode] => (*src, *dst, *mode),
-        _ => {
-            return Err(ManagerError::InvalidArgument(format!(
-                "invalid volume specification: '{spec}'"
-            )))
-        }
+    Bind::parse_checked(spec).map(|b| BindMount::from(&b))
+}
+
+/// Parses one -p binding.
+pub fn parse_port_binding(b: &PortBindingRequest) -> Result<PortBinding> {
+    if b.container_port == 0 {
+        return Err(ManagerError::InvalidArgument(
+            "invalid container port 0".into(),
+        ));
+    }
+    let host_ip = if b.host_ip.is_empty() {
+        None
+    } else {
+        Some(b.host_ip.parse::<Ipv4Addr>().map_err(|_| {
+            ManagerError::InvalidArgument(format!(
+                "invalid host IP {:?} in a port binding: berth publishes on IPv4 addresses",
+                b.host_ip
+            ))
+        })?)
     };
-    if src.is_empty() || dst.is_empty() {
-        return Err(ManagerError::InvalidArgument(format!(
-            "invalid volume specification: '{spec}'"
-        )));
-    }
-    if !src.starts_with('/') {
-        return Err(ManagerError::Unimplemented(format!(
-            "volumes are not supported yet (named volume {src:?}); bind-mount a host path (an absolute path) instead"
-        )));
-    }
-    let read_only = match mode {
-        "" | "rw" => false,
-        "ro" => true,
-        m => {
-            return Err(ManagerError::InvalidArgument(format!(
-                "invalid mode: {m} (in volume specification '{spec}')"
-            )))
-        }
-    };
-    if !Path::new(src).exists() {
-        return Err(ManagerError::InvalidArgument(format!(
-            "invalid mount config for type \"bind\": bind source path does not exist: {src}"
-        )));
-    }
-    Ok(BindMount {
-        source: src.to_string(),
-        destination: dst.to_string(),
-        read_only,
+    let protocol: Proto = b
+        .protocol
+        .parse()
+        .map_err(|_| ManagerError::InvalidArgument(format!("invalid protocol {:?}", b.protocol)))?;
+    Ok(PortBinding {
+        host_ip,
+        host_port: b.host_port,
+        container_port: b.container_port,
+        protocol,
     })
+}
+
+/// Parses the HostConfig a client gave; every flag string is checked here,
+/// once.
+pub fn parse_host_config(h: HostConfigRequest) -> Result<HostConfig> {
+    let binds = h
+        .binds
+        .iter()
+        .map(|b| Bind::parse_checked(b))
+        .collect::<Result<Vec<_>>>()?;
+    let port_bindings = h
+        .port_bindings
+        .iter()
+        .map(parse_port_binding)
+        .collect::<Result<Vec<_>>>()?;
+    let extra_hosts = h
+        .extra_hosts
+        .iter()
+        .map(|e| e.parse::<ExtraHost>())
+        .collect::<Result<Vec<_>>>()?;
+    let links = h
+        .links
+        .iter()
+        .map(|l| l.parse::<Link>())
+        .collect::<Result<Vec<_>>>()?;
+    let ipv4_address = if h.ipv4_address.is_empty() {
+        None
+    } else {
+        Some(h.ipv4_address.parse::<Ipv4Addr>().map_err(|_| {
+            ManagerError::InvalidArgument(format!("invalid IPv4 address {:?}", h.ipv4_address))
+        })?)
+    };
+    Ok(HostConfig {
+        auto_remove: h.auto_remove,
+        network_mode: NetworkMode::parse(&h.network_mode),
+        binds,
+        read_only: h.read_only,
+        privileged: h.privileged,
+        cap_add: h.cap_add,
+        cap_drop: h.cap_drop,
+        security_opt: h.security_opt,
+        resources: h.resources,
+        init: h.init,
+        runtime: h.runtime,
+        log_max_size: h.log_max_size,
+        log_max_files: h.log_max_files,
+        port_bindings,
+        publish_all_ports: h.publish_all_ports,
+        links,
+        dns: h.dns,
+        dns_search: h.dns_search,
+        dns_options: h.dns_options,
+        extra_hosts,
+        ipv4_address,
+        network_aliases: h.network_aliases,
+    })
+}
+
+/// The exposed ports: the image's, the user's and every -p container port,
+/// sorted as docker sorts them, without repeats.
+pub fn exposed_ports(
+    image: &[String],
+    user: &[String],
+    bindings: &[PortBinding],
+) -> Result<Vec<PortProto>> {
+    let mut set = BTreeSet::new();
+    for p in image.iter().chain(user) {
+        set.insert(p.parse::<PortProto>()?);
+    }
+    for b in bindings {
+        set.insert(PortProto {
+            port: b.container_port,
+            proto: b.protocol,
+        });
+    }
+    Ok(set.into_iter().collect())
+}
+
+/// The record's Config: the request's, with the exposed ports merged.
+fn container_config(c: ConfigRequest, exposed_ports: Vec<PortProto>) -> ContainerConfig {
+    ContainerConfig {
+        image: c.image,
+        cmd: c.cmd,
+        entrypoint: c.entrypoint,
+        env: c.env,
+        working_dir: c.working_dir,
+        user: c.user,
+        hostname: c.hostname,
+        labels: c.labels,
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        stdin_once: c.stdin_once,
+        attach_stdin: c.attach_stdin,
+        attach_stdout: c.attach_stdout,
+        attach_stderr: c.attach_stderr,
+        stop_signal: c.stop_signal,
+        stop_timeout: c.stop_timeout,
+        exposed_ports,
+        domainname: c.domainname,
+    }
 }
 
 /// The hard RLIMIT_NOFILE berthd runs with and whether it may raise it
@@ -242,6 +409,7 @@ impl Drop for Undo<'_> {
 
 impl Engine {
     /// Creates a container (docker create). Nothing runs yet.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, name = %opts.name))]
     pub async fn create_container(&self, ns: &str, opts: CreateOptions) -> Result<Created> {
         // A create is most often followed by a start (`run`): begin the
         // cgroup-move grace period now, so it has passed by the time the
@@ -272,6 +440,15 @@ impl Engine {
         ))
     }
 
+    /// An id no container of the namespace has.
+    fn unused_id(&self, ns: &str) -> Result<String> {
+        let mut id = new_id();
+        while self.container_record(ns, &id)?.is_some() {
+            id = new_id();
+        }
+        Ok(id)
+    }
+
     fn create_blocking(&self, ns: &str, opts: CreateOptions) -> Result<Created> {
         self.store().ensure_namespace(ns)?;
         let CreateOptions {
@@ -280,11 +457,7 @@ impl Engine {
             host_config,
         } = opts;
         // Everything the user gave is checked before anything is made.
-        let mounts = host_config
-            .binds
-            .iter()
-            .map(|b| parse_bind(b))
-            .collect::<Result<Vec<_>>>()?;
+        let host_config = parse_host_config(host_config)?;
         let security = parse_security_opts(&host_config.security_opt)?;
         self.config().runtime_binary(&host_config.runtime)?;
         super::signal::parse_signal(&config.stop_signal, 15)?;
@@ -292,14 +465,14 @@ impl Engine {
         let (image, _) = self.resolve_image(ns, &config.image)?;
         let image_cfg = image_config(&self.read_json_blob(&image.config.digest)?)?;
 
-        let mut id = new_id();
-        while self.container_record(ns, &id)?.is_some() {
-            id = new_id();
-        }
-        let mut config = config;
+        let id = self.unused_id(ns)?;
         let image_exposed = image_cfg.exposed_ports().clone().unwrap_or_default();
-        config.exposed_ports =
-            crate::network::endpoint::exposed_ports(&image_exposed, &config, &host_config)?;
+        let exposed = exposed_ports(
+            &image_exposed,
+            &config.exposed_ports,
+            &host_config.port_bindings,
+        )?;
+        let config = container_config(config, exposed);
         let net = self.plan_network(ns, &id, &config, &host_config)?;
         let _gc = self.op_guard();
         let parent = image.layers.last().map(|l| l.chain_id.clone());
@@ -320,93 +493,17 @@ impl Engine {
             config.user.clone()
         };
         let resolved = resolve_user(&user, &passwd, &group)?;
-
         let hostname = if !config.hostname.is_empty() {
             config.hostname.clone()
         } else {
             net.hostname.clone().unwrap_or_else(|| id[..12].to_string())
         };
-        let warnings = net.warnings.clone();
-        let nofile = container_nofile();
-        let mut run = RunOptions {
-            cmd: config.cmd.clone(),
-            entrypoint: config.entrypoint.clone(),
-            env: config.env.clone(),
-            workdir: (!config.working_dir.is_empty()).then(|| config.working_dir.clone()),
-            user: (!user.is_empty()).then(|| user.clone()),
-            hostname: hostname.clone(),
-            read_only: host_config.read_only,
-            privileged: host_config.privileged,
-            cap_add: host_config.cap_add.clone(),
-            cap_drop: host_config.cap_drop.clone(),
-            no_new_privileges: security.no_new_privileges,
-            tty: config.tty,
-            mounts,
-            resources: host_config.resources.clone(),
-            // Set at each start from the daemon's cgroup parent.
-            cgroups_path: String::new(),
-            init: host_config.init,
-            seccomp: None,
-            nofile,
-        };
-        // The /etc files berthd keeps, unless the user binds their own.
-        for (src, dst) in &net.files {
-            if !run.mounts.iter().any(|m| m.destination == *dst) {
-                run.mounts.push(BindMount {
-                    source: src.display().to_string(),
-                    destination: dst.clone(),
-                    read_only: false,
-                });
-            }
-        }
-        if host_config.init {
-            let init = self.config().state.join("bin").join("berth-init");
-            if !init.exists() {
-                return Err(ManagerError::FailedPrecondition(format!(
-                    "--init: {} is missing (berthd installs it at start-up)",
-                    init.display()
-                )));
-            }
-            run.mounts.push(BindMount {
-                source: init.display().to_string(),
-                destination: INIT_PATH.to_string(),
-                read_only: true,
-            });
-        }
-        run.seccomp = match (&security.seccomp, host_config.privileged) {
-            (_, true) | (Seccomp::Unconfined, _) => None,
-            (Seccomp::Default, false) => Some(seccomp::default_profile(&capability_names(&run)?)),
-            (Seccomp::Custom(json), false) => Some(
-                seccomp::from_docker_profile(json, &capability_names(&run)?)
-                    .map_err(|e| ManagerError::InvalidArgument(e.to_string()))?,
-            ),
-        };
-        let spec = build_spec(&image_cfg, &run, resolved, "rootfs")?;
-        let effective = effective_config(&image_cfg, &config, &user, &spec);
-        let mut args = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.args().clone())
-            .unwrap_or_default();
-        if host_config.init && args.first().map(String::as_str) == Some(INIT_PATH) {
-            args.drain(..2.min(args.len()));
-        }
-        let path = if args.is_empty() {
-            String::new()
-        } else {
-            args.remove(0)
-        };
+        let run = self.run_options(&config, &host_config, &security, &net, &user, &hostname)?;
+        let process = process_of(&image_cfg, &config, &host_config, &run, resolved, &user)?;
 
         let dir = container_dir(self.config(), ns, &id);
         undo.dir = Some(dir.clone());
-        crate::layout::private_dir(&dir)?;
-        let spec_json = serde_json::to_vec_pretty(&spec)
-            .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))?;
-        let sp = spec_path(self.config(), ns, &id);
-        fs::write(&sp, spec_json).ctx(|| format!("write {}", sp.display()))?;
-        let log = log_path(self.config(), ns, &id);
-        fs::File::create(&log).ctx(|| format!("create {}", log.display()))?;
-
+        let log = self.write_container_files(ns, &id, &dir, &process.spec)?;
         let stop_signal = if config.stop_signal.is_empty() {
             image_cfg.stop_signal().clone().unwrap_or_default()
         } else {
@@ -420,13 +517,13 @@ impl Engine {
             snapshotter: self.snapshotter_name().to_string(),
             snapshot_key: id.clone(),
             created: now(),
-            path,
-            args,
+            path: process.path,
+            args: process.args,
             hostname,
             stop_signal,
             config,
             host_config,
-            effective,
+            effective: process.effective,
             state: State::default(),
             restart_count: 0,
             log_path: log,
@@ -434,23 +531,168 @@ impl Engine {
             endpoints: net.endpoints,
             ports: Vec::new(),
         };
+        self.persist_new_container(ns, &rec, parent)?;
+        undo.snapshot = None;
+        undo.dir = None;
+        info!(namespace = ns, id = %id, name = %name, image = %rec.config.image, "created container");
+        Ok(Created {
+            id,
+            warnings: net.warnings,
+        })
+    }
+
+    /// What the OCI spec is built from: the user's options, berthd's /etc
+    /// files (unless the user binds their own), the `--init` binary and
+    /// the seccomp profile.
+    fn run_options(
+        &self,
+        config: &ContainerConfig,
+        host_config: &HostConfig,
+        security: &SecurityOpts,
+        net: &Planned,
+        user: &str,
+        hostname: &str,
+    ) -> Result<RunOptions> {
+        let mut run = RunOptions {
+            cmd: config.cmd.clone(),
+            entrypoint: config.entrypoint.clone(),
+            env: config.env.clone(),
+            workdir: (!config.working_dir.is_empty()).then(|| config.working_dir.clone()),
+            user: (!user.is_empty()).then(|| user.to_string()),
+            hostname: hostname.to_string(),
+            read_only: host_config.read_only,
+            privileged: host_config.privileged,
+            cap_add: host_config.cap_add.clone(),
+            cap_drop: host_config.cap_drop.clone(),
+            no_new_privileges: security.no_new_privileges,
+            tty: config.tty,
+            mounts: host_config.binds.iter().map(BindMount::from).collect(),
+            resources: host_config.resources.clone(),
+            // Set at each start from the daemon's cgroup parent.
+            cgroups_path: String::new(),
+            init: host_config.init,
+            seccomp: None,
+            nofile: container_nofile(),
+        };
+        for (src, dst) in &net.files {
+            if !run.mounts.iter().any(|m| m.destination == *dst) {
+                run.mounts.push(BindMount {
+                    source: src.display().to_string(),
+                    destination: dst.clone(),
+                    read_only: false,
+                });
+            }
+        }
+        if host_config.init {
+            run.mounts.push(self.init_mount()?);
+        }
+        run.seccomp = match (&security.seccomp, host_config.privileged) {
+            (_, true) | (Seccomp::Unconfined, _) => None,
+            (Seccomp::Default, false) => Some(seccomp::default_profile(&capability_names(&run)?)),
+            (Seccomp::Custom(json), false) => Some(seccomp::from_docker_profile(
+                json,
+                &capability_names(&run)?,
+            )?),
+        };
+        Ok(run)
+    }
+
+    /// `--init`: the berth-init binary, bound read-only at [`INIT_PATH`].
+    fn init_mount(&self) -> Result<BindMount> {
+        let init = self.config().state.join("bin").join("berth-init");
+        if !init.exists() {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "--init: {} is missing (berthd installs it at start-up)",
+                init.display()
+            )));
+        }
+        Ok(BindMount {
+            source: init.display().to_string(),
+            destination: INIT_PATH.to_string(),
+            read_only: true,
+        })
+    }
+
+    /// The container's directory with its OCI spec and empty log; the
+    /// log's path.
+    fn write_container_files(
+        &self,
+        ns: &str,
+        id: &str,
+        dir: &std::path::Path,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<PathBuf> {
+        crate::layout::private_dir(dir)?;
+        let spec_json = serde_json::to_vec_pretty(spec)
+            .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))?;
+        let sp = spec_path(self.config(), ns, id);
+        fs::write(&sp, spec_json).ctx(|| format!("write {}", sp.display()))?;
+        let log = log_path(self.config(), ns, id);
+        fs::File::create(&log).ctx(|| format!("create {}", log.display()))?;
+        Ok(log)
+    }
+
+    /// Writes the record and its snapshot's record in one batch.
+    fn persist_new_container(
+        &self,
+        ns: &str,
+        rec: &ContainerRecord,
+        parent: Option<String>,
+    ) -> Result<()> {
         let mut b = Batch::default();
-        b.put(&schema::container_key(ns, &id), &rec)?;
+        b.put(&schema::container_key(ns, &rec.id), rec)?;
         b.put(
-            &schema::snapshot_key(ns, self.snapshotter_name(), &id),
+            &schema::snapshot_key(ns, self.snapshotter_name(), &rec.id),
             &SnapshotRecord {
-                key: id.clone(),
+                key: rec.id.clone(),
                 parent,
                 created_at: rec.created.clone(),
                 labels: Default::default(),
             },
         )?;
-        self.store().apply(b)?;
-        undo.snapshot = None;
-        undo.dir = None;
-        info!(namespace = ns, id = %id, name = %name, image = %rec.config.image, "created container");
-        Ok(Created { id, warnings })
+        self.store().apply(b)
     }
+}
+
+/// The container's process as create settles it.
+struct Process {
+    spec: oci_spec::runtime::Spec,
+    effective: Effective,
+    /// The command ps shows (without `--init`'s wrapper).
+    path: String,
+    args: Vec<String>,
+}
+
+/// Builds the OCI spec and what the record keeps of its process.
+fn process_of(
+    image_cfg: &ImageConfig,
+    config: &ContainerConfig,
+    host_config: &HostConfig,
+    run: &RunOptions,
+    resolved: ResolvedUser,
+    user: &str,
+) -> Result<Process> {
+    let spec = build_spec(image_cfg, run, resolved, "rootfs")?;
+    let effective = effective_config(image_cfg, config, user, &spec);
+    let mut args = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    if host_config.init && args.first().map(String::as_str) == Some(INIT_PATH) {
+        args.drain(..2.min(args.len()));
+    }
+    let path = if args.is_empty() {
+        String::new()
+    } else {
+        args.remove(0)
+    };
+    Ok(Process {
+        spec,
+        effective,
+        path,
+        args,
+    })
 }
 
 #[cfg(test)]
@@ -518,6 +760,103 @@ mod tests {
         assert_eq!(
             parse_bind("vol:/data").unwrap_err().to_string(),
             "volumes are not supported yet (named volume \"vol\"); bind-mount a host path (an absolute path) instead"
+        );
+    }
+
+    #[test]
+    fn exposed_ports_merge_and_sort() {
+        let bindings = [PortBinding {
+            container_port: 80,
+            protocol: Proto::Tcp,
+            ..Default::default()
+        }];
+        let v = exposed_ports(
+            &["80/tcp".into(), "443/tcp".into()],
+            &["53/udp".into(), "8080".into()],
+            &bindings,
+        )
+        .unwrap();
+        let v: Vec<String> = v.iter().map(|p| p.to_string()).collect();
+        assert_eq!(v, ["53/udp", "80/tcp", "443/tcp", "8080/tcp"]);
+        assert!(exposed_ports(&[], &["80/sctp".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn host_configs_are_parsed_once() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().display().to_string();
+        let h = parse_host_config(HostConfigRequest {
+            network_mode: "container:db".into(),
+            binds: vec![format!("{src}:/data:ro")],
+            port_bindings: vec![PortBindingRequest {
+                host_ip: "127.0.0.1".into(),
+                host_port: 8080,
+                container_port: 80,
+                protocol: "udp".into(),
+            }],
+            links: vec!["/db:data".into()],
+            extra_hosts: vec!["h=10.0.0.1".into(), "gw:host-gateway".into()],
+            ipv4_address: "10.1.0.9".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(h.network_mode, NetworkMode::Container("db".into()));
+        assert!(h.binds[0].read_only());
+        assert_eq!(h.port_bindings[0].protocol, Proto::Udp);
+        assert_eq!(
+            h.port_bindings[0].host_ip,
+            Some(Ipv4Addr::new(127, 0, 0, 1))
+        );
+        assert_eq!(
+            (h.links[0].name.as_str(), h.links[0].alias.as_str()),
+            ("db", "data")
+        );
+        assert_eq!(h.extra_hosts[0].to_string(), "h=10.0.0.1");
+        assert_eq!(h.ipv4_address, Some(Ipv4Addr::new(10, 1, 0, 9)));
+        // The messages of bad input.
+        let bad = |f: &dyn Fn(&mut HostConfigRequest)| {
+            let mut h = HostConfigRequest::default();
+            f(&mut h);
+            parse_host_config(h).unwrap_err().to_string()
+        };
+        let port = |p: PortBindingRequest| {
+            move |h: &mut HostConfigRequest| h.port_bindings = vec![p.clone()]
+        };
+        assert_eq!(
+            bad(&port(PortBindingRequest {
+                container_port: 80,
+                protocol: "sctp".into(),
+                ..Default::default()
+            })),
+            "invalid protocol \"sctp\""
+        );
+        assert_eq!(
+            bad(&port(PortBindingRequest {
+                protocol: "tcp".into(),
+                ..Default::default()
+            })),
+            "invalid container port 0"
+        );
+        assert_eq!(
+            bad(&port(PortBindingRequest {
+                host_ip: "::1".into(),
+                container_port: 80,
+                protocol: "tcp".into(),
+                ..Default::default()
+            })),
+            "invalid host IP \"::1\" in a port binding: berth publishes on IPv4 addresses"
+        );
+        assert_eq!(
+            bad(&|h| h.ipv4_address = "10.1".into()),
+            "invalid IPv4 address \"10.1\""
+        );
+        assert_eq!(
+            bad(&|h| h.links = vec![":x".into()]),
+            "invalid link \":x\": expected NAME[:ALIAS]"
+        );
+        assert_eq!(
+            bad(&|h| h.extra_hosts = vec!["nocolon".into()]),
+            "bad format for add-host: \"nocolon\""
         );
     }
 

@@ -146,6 +146,7 @@ impl Engine {
     /// `opts.detach` it returns once the process runs; otherwise the
     /// returned events carry its output and exit, and `input` feeds its
     /// stdin and resizes.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn exec_container(
         &self,
         ns: &str,
@@ -167,101 +168,16 @@ impl Engine {
         if !rec.state.running() {
             return Err(not_running());
         }
-        // -u is resolved against the container's own users, as its
-        // processes see them.
-        let root = if opts.user.is_empty() {
-            None
-        } else {
-            Some(container_root(&task, &rec.id, rec.state.pid).await?)
-        };
-        let spec_json = {
-            // The running bundle's spec: it has what this run added (the
-            // link variables); the stored one if the bundle is unreadable.
-            let bundle_spec = bundle_dir(self.config(), ns, &rec.id).join("config.json");
-            let spec = if bundle_spec.is_file() {
-                bundle_spec
-            } else {
-                spec_path(self.config(), ns, &rec.id)
-            };
-            let opts = opts.clone();
-            let tty = rec.config.tty;
-            let user_env = rec.config.env.clone();
-            let build = tokio::task::spawn_blocking(move || -> Result<String> {
-                let stored: Value = serde_json::from_slice(
-                    &std::fs::read(&spec).ctx(|| format!("read {}", spec.display()))?,
-                )
-                .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
-                let user = match &root {
-                    None => None,
-                    Some(root) => {
-                        let (passwd, group) = super::userdb::read_users(root)?;
-                        Some(resolve_user(&opts.user, &passwd, &group)?)
-                    }
-                };
-                let process =
-                    exec_process(&stored["process"], &opts, tty, &user_env, user.as_ref())?;
-                serde_json::to_string(&process)
-                    .map_err(|e| ManagerError::Internal(format!("encode the exec process: {e}")))
-            });
-            tokio::time::timeout(USERDB_TIMEOUT, build)
-                .await
-                .map_err(|_| {
-                    ManagerError::Internal(format!(
-                        "timed out reading the users of container {} (its /etc/passwd or /etc/group does not answer)",
-                        rec.id
-                    ))
-                })?
-                .map_err(|e| ManagerError::Internal(format!("exec task failed: {e}")))??
-        };
-
+        let spec_json = self.exec_spec_json(ns, &rec, &task, &opts).await?;
         let exec_id = new_id();
-        // The shim moves the exec into the container's cgroup (migration.rs).
-        super::migration::begin_grace_period();
         let stdin = opts.stdin && !opts.detach;
-        task.exec(ExecRequest {
-            id: rec.id.clone(),
-            exec_id: exec_id.clone(),
-            terminal: opts.tty,
-            stdin,
-            spec_json,
-            width: opts.console_size.width,
-            height: opts.console_size.height,
-        })
-        .await
-        .map_err(|e| exec_error(&rec.id, e))?;
-
+        register_exec(&task, &rec.id, &exec_id, &opts, stdin, spec_json).await?;
         let shim = if opts.detach {
             None
         } else {
-            let (tx, rx) = mpsc::channel(16);
-            let open = AttachOpen {
-                id: rec.id.clone(),
-                exec_id: exec_id.clone(),
-                stdin,
-                stdout: true,
-                stderr: true,
-            };
-            match task.attach(open, rx).await {
-                Ok(output) => Some(ShimStream { output, input: tx }),
-                Err(e) => {
-                    let _ = task.delete_process(&exec_id).await;
-                    return Err(e.into());
-                }
-            }
+            Some(open_exec_stream(&task, &rec.id, &exec_id, stdin).await?)
         };
-        let pid = match task.start_process(&exec_id).await {
-            Ok(pid) => pid,
-            Err(e) => {
-                let _ = task.delete_process(&exec_id).await;
-                return Err(match e {
-                    TaskError::Exec { code, message } => ManagerError::StartFailed {
-                        message,
-                        exit_code: code,
-                    },
-                    other => exec_error(&rec.id, other),
-                });
-            }
-        };
+        let pid = start_exec_process(&task, &rec.id, &exec_id).await?;
         handle.add_exec(&exec_id);
         info!(namespace = ns, id = %rec.id, exec_id = %exec_id, pid, "exec started");
 
@@ -273,6 +189,86 @@ impl Engine {
                 events: None,
             });
         };
+        let cfg = StdioConfig {
+            tty: opts.tty,
+            stdin,
+            // docker closes an exec's stdin when its client's ends.
+            stdin_once: true,
+            stdout: true,
+            stderr: !opts.tty,
+            detach_keys,
+        };
+        let events = self.follow_exec(handle, task, exec_id.clone(), cfg, shim, input);
+        Ok(ExecStarted {
+            exec_id,
+            pid,
+            events: Some(events),
+        })
+    }
+
+    /// The exec's OCI process as JSON: built from the running bundle's
+    /// spec (it has what this run added, the link variables; the stored
+    /// one if the bundle is unreadable), with `-u` resolved against the
+    /// container's own users as its processes see them.
+    async fn exec_spec_json(
+        &self,
+        ns: &str,
+        rec: &super::ContainerRecord,
+        task: &Task,
+        opts: &ExecOptions,
+    ) -> Result<String> {
+        let root = if opts.user.is_empty() {
+            None
+        } else {
+            Some(container_root(task, &rec.id, rec.state.pid).await?)
+        };
+        let bundle_spec = bundle_dir(self.config(), ns, &rec.id).join("config.json");
+        let spec = if bundle_spec.is_file() {
+            bundle_spec
+        } else {
+            spec_path(self.config(), ns, &rec.id)
+        };
+        let opts = opts.clone();
+        let tty = rec.config.tty;
+        let user_env = rec.config.env.clone();
+        let build = tokio::task::spawn_blocking(move || -> Result<String> {
+            let stored: Value = serde_json::from_slice(
+                &std::fs::read(&spec).ctx(|| format!("read {}", spec.display()))?,
+            )
+            .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
+            let user = match &root {
+                None => None,
+                Some(root) => {
+                    let (passwd, group) = super::userdb::read_users(root)?;
+                    Some(resolve_user(&opts.user, &passwd, &group)?)
+                }
+            };
+            let process = exec_process(&stored["process"], &opts, tty, &user_env, user.as_ref())?;
+            serde_json::to_string(&process)
+                .map_err(|e| ManagerError::Internal(format!("encode the exec process: {e}")))
+        });
+        tokio::time::timeout(USERDB_TIMEOUT, build)
+            .await
+            .map_err(|_| {
+                ManagerError::Internal(format!(
+                    "timed out reading the users of container {} (its /etc/passwd or /etc/group does not answer)",
+                    rec.id
+                ))
+            })?
+            .map_err(|e| ManagerError::Internal(format!("exec task failed: {e}")))?
+    }
+
+    /// Joins a client to a started exec: a monitor awaits its exit, a
+    /// stream carries its output then the exit. Returns the client's end.
+    fn follow_exec(
+        &self,
+        handle: Arc<Handle>,
+        task: Arc<Task>,
+        exec_id: String,
+        cfg: StdioConfig,
+        shim: ShimStream,
+        input: mpsc::Receiver<ClientInput>,
+    ) -> EventReceiver {
         let (exit_tx, exit_rx) = oneshot::channel();
         let (output_done, output_done_rx) = oneshot::channel::<()>();
         spawn_exec_monitor(
@@ -283,22 +279,12 @@ impl Engine {
             Some(output_done_rx),
         );
         let (out, events) = event_queue();
-        let cfg = StdioConfig {
-            tty: opts.tty,
-            stdin,
-            // docker closes an exec's stdin when its client's ends.
-            stdin_once: true,
-            stdout: true,
-            stderr: !opts.tty,
-            detach_keys,
-        };
         let engine = self.clone();
-        let id = exec_id.clone();
         tokio::spawn(async move {
             stream_exec(
                 engine,
                 task,
-                id,
+                exec_id,
                 cfg,
                 shim,
                 input,
@@ -308,11 +294,67 @@ impl Engine {
             )
             .await
         });
-        Ok(ExecStarted {
-            exec_id,
-            pid,
-            events: Some(events),
+        events
+    }
+}
+
+/// Registers the exec with the shim (which moves it into the container's
+/// cgroup: migration.rs).
+async fn register_exec(
+    task: &Task,
+    id: &str,
+    exec_id: &str,
+    opts: &ExecOptions,
+    stdin: bool,
+    spec_json: String,
+) -> Result<()> {
+    super::migration::begin_grace_period();
+    let registered = task
+        .exec(ExecRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            terminal: opts.tty,
+            stdin,
+            spec_json,
+            width: opts.console_size.width,
+            height: opts.console_size.height,
         })
+        .await;
+    match registered {
+        Ok(()) => Ok(()),
+        Err(e) => Err(exec_error(id, typed_refusal(task, e).await)),
+    }
+}
+
+/// Opens the client's Attach stream before the exec starts (so no output
+/// is missed); the registered exec is deleted when that fails.
+async fn open_exec_stream(task: &Task, id: &str, exec_id: &str, stdin: bool) -> Result<ShimStream> {
+    let (tx, rx) = mpsc::channel(16);
+    let open = AttachOpen {
+        id: id.to_string(),
+        exec_id: exec_id.to_string(),
+        stdin,
+        stdout: true,
+        stderr: true,
+    };
+    match task.attach(open, rx).await {
+        Ok(output) => Ok(ShimStream { output, input: tx }),
+        Err(e) => {
+            let _ = task.delete_process(exec_id).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Starts the registered exec; its pid. A command that cannot run is
+/// docker's 126/127; the exec is deleted on any failure.
+async fn start_exec_process(task: &Task, id: &str, exec_id: &str) -> Result<u32> {
+    match task.start_process(exec_id).await {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            let _ = task.delete_process(exec_id).await;
+            Err(exec_error(id, typed_refusal(task, e).await))
+        }
     }
 }
 
@@ -364,13 +406,32 @@ async fn container_root(task: &Task, id: &str, pid: u32) -> Result<RootDir> {
     }
 }
 
-/// A shim refusal of an exec, in docker's words where it has them.
+/// A shim refusal of an exec is [`TaskError::NotRunning`] when the task's
+/// init does not run (asked of the shim: a paused one keeps the shim's
+/// refusal); other errors are left as they are.
+async fn typed_refusal(task: &Task, e: TaskError) -> TaskError {
+    if !e.is_refused() {
+        return e;
+    }
+    match task.state().await {
+        Ok(st) if matches!(st.status(), ShimStatus::Running | ShimStatus::Paused) => e,
+        _ => TaskError::NotRunning {
+            message: e.to_string(),
+        },
+    }
+}
+
+/// A shim error of an exec, in docker's words where it has them.
 fn exec_error(id: &str, e: TaskError) -> ManagerError {
-    match &e {
-        TaskError::Call(m, tonic::Code::FailedPrecondition) if m.contains("not running") => {
+    match e {
+        TaskError::NotRunning { .. } => {
             ManagerError::FailedPrecondition(format!("container {id} is not running"))
         }
-        _ => e.into(),
+        TaskError::Exec { code, message } => ManagerError::StartFailed {
+            message,
+            exit_code: code,
+        },
+        e => e.into(),
     }
 }
 

@@ -4,8 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::create::parse_bind;
-use super::record::{bundle_dir, ContainerRecord, Status};
+use super::record::{bundle_dir, ContainerRecord, NetworkMode, Status};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
@@ -55,24 +54,17 @@ fn mounts(r: &ContainerRecord) -> Value {
         .host_config
         .binds
         .iter()
-        .filter_map(|b| {
+        .map(|b| {
             // Checked at create; a source removed since is still shown.
-            let parts: Vec<&str> = b.split(':').collect();
-            let m = parse_bind(b).ok();
-            let (src, dst, ro) = match (&m, parts.as_slice()) {
-                (Some(m), _) => (m.source.clone(), m.destination.clone(), m.read_only),
-                (None, [s, d, mode]) => (s.to_string(), d.to_string(), *mode == "ro"),
-                (None, [s, d]) => (s.to_string(), d.to_string(), false),
-                _ => return None,
-            };
-            Some(json!({
+            let ro = b.read_only();
+            json!({
                 "Type": "bind",
-                "Source": src,
-                "Destination": dst,
+                "Source": b.source,
+                "Destination": b.destination,
                 "Mode": if ro { "ro" } else { "" },
                 "RW": !ro,
                 "Propagation": "rprivate",
-            }))
+            })
         })
         .collect();
     json!(v)
@@ -81,7 +73,7 @@ fn mounts(r: &ContainerRecord) -> Value {
 /// Where berthd keeps the container's /etc files ("" for a container that
 /// uses another's).
 fn etc_path(r: &ContainerRecord, ns: &str, cfg: &Config, name: &str) -> String {
-    if r.host_config.network_mode.starts_with("container:") {
+    if matches!(r.host_config.network_mode, NetworkMode::Container(_)) {
         return String::new();
     }
     crate::container::record::container_dir(cfg, ns, &r.id)
@@ -98,7 +90,7 @@ fn port_bindings(r: &ContainerRecord) -> Value {
         let entry = m.entry(key).or_insert_with(|| json!([]));
         if let Some(a) = entry.as_array_mut() {
             a.push(json!({
-                "HostIp": b.host_ip,
+                "HostIp": b.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
             }));
         }
@@ -112,8 +104,7 @@ fn links(r: &ContainerRecord) -> Value {
         .host_config
         .links
         .iter()
-        .filter_map(|l| crate::network::endpoint::parse_link(l).ok())
-        .map(|(t, a)| format!("/{t}:/{}/{a}", r.name))
+        .map(|l| format!("/{}:/{}/{}", l.name, r.name, l.alias))
         .collect();
     or_null(&v)
 }
@@ -127,7 +118,7 @@ fn exposed(r: &ContainerRecord) -> Value {
         r.config
             .exposed_ports
             .iter()
-            .map(|p| (p.clone(), json!({})))
+            .map(|p| (p.to_string(), json!({})))
             .collect(),
     )
 }
@@ -137,7 +128,7 @@ fn exposed(r: &ContainerRecord) -> Value {
 fn network_settings(r: &ContainerRecord) -> Value {
     let mut ports = serde_json::Map::new();
     for p in &r.config.exposed_ports {
-        ports.insert(p.clone(), Value::Null);
+        ports.insert(p.to_string(), Value::Null);
     }
     for p in &r.ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
@@ -165,8 +156,8 @@ fn network_settings(r: &ContainerRecord) -> Value {
             }),
         );
     }
-    let mode = r.host_config.network_mode.as_str();
-    if mode == "host" || mode == "none" {
+    let mode = &r.host_config.network_mode;
+    if matches!(mode, NetworkMode::Host | NetworkMode::None) {
         networks.insert(
             mode.to_string(),
             json!({
@@ -179,7 +170,7 @@ fn network_settings(r: &ContainerRecord) -> Value {
     json!({
         "Bridge": "",
         "SandboxID": "",
-        "SandboxKey": if r.state.pid > 0 && mode != "host" {
+        "SandboxKey": if r.state.pid > 0 && *mode != NetworkMode::Host {
             format!("/proc/{}/ns/net", r.state.pid)
         } else {
             String::new()
@@ -219,7 +210,7 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
                 "max-file": log_max_files.to_string(),
             },
         },
-        "NetworkMode": if hc.network_mode.is_empty() { "bridge" } else { hc.network_mode.as_str() },
+        "NetworkMode": hc.network_mode.docker_name(),
         "PortBindings": port_bindings(r),
         "PublishAllPorts": hc.publish_all_ports,
         "Links": links(r),
@@ -383,7 +374,7 @@ mod tests {
                 ..Default::default()
             },
             host_config: HostConfig {
-                binds: vec!["/tmp:/data:ro".into()],
+                binds: vec!["/tmp:/data:ro".parse().unwrap()],
                 auto_remove: true,
                 resources: Resources {
                     memory: Some(64 << 20),
@@ -489,12 +480,11 @@ mod tests {
             name: "web".into(),
             ..Default::default()
         };
-        r.config.exposed_ports = vec!["80/tcp".into(), "81/tcp".into()];
-        r.host_config.links = vec!["db:data".into()];
+        r.config.exposed_ports = vec!["80/tcp".parse().unwrap(), "81/tcp".parse().unwrap()];
+        r.host_config.links = vec!["db:data".parse().unwrap()];
         r.host_config.port_bindings = vec![crate::container::PortBinding {
             host_port: 8080,
             container_port: 80,
-            protocol: "tcp".into(),
             ..Default::default()
         }];
         r.endpoints = vec![crate::container::Endpoint {

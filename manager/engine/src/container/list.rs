@@ -4,6 +4,7 @@
 //! value, different keys must all match) and, when asked, sizes.
 
 use super::record::{ContainerRecord, Status};
+use super::summary::ContainerSummary;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
 
@@ -13,16 +14,6 @@ pub struct ListOptions {
     pub all: bool,
     pub size: bool,
     pub filters: Vec<String>,
-}
-
-/// One listed container.
-#[derive(Clone, Debug)]
-pub struct Listed {
-    pub record: ContainerRecord,
-    /// Bytes in the container's own layer (when sizes were asked for).
-    pub size_rw: Option<u64>,
-    /// Image layers plus `size_rw`.
-    pub size_root_fs: Option<u64>,
 }
 
 /// docker's ps filters, parsed.
@@ -128,8 +119,13 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 impl Engine {
-    /// Lists containers (docker ps).
-    pub async fn list_containers(&self, ns: &str, opts: ListOptions) -> Result<Vec<Listed>> {
+    /// Lists containers (docker ps), newest first.
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn list_containers(
+        &self,
+        ns: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<ContainerSummary>> {
         let filters = Filters::parse(&opts.filters)?;
         let ancestor_ids: Vec<Option<String>> = filters
             .ancestor
@@ -151,11 +147,7 @@ impl Engine {
         if !opts.size {
             return Ok(recs
                 .into_iter()
-                .map(|record| Listed {
-                    record,
-                    size_rw: None,
-                    size_root_fs: None,
-                })
+                .map(|record| ContainerSummary::new(record, None))
                 .collect());
         }
         let engine = self.clone();
@@ -163,12 +155,8 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             recs.into_iter()
                 .map(|record| {
-                    let (rw, root) = engine.container_sizes(&ns, &record);
-                    Listed {
-                        record,
-                        size_rw: Some(rw),
-                        size_root_fs: Some(root),
-                    }
+                    let sizes = engine.container_sizes(&ns, &record);
+                    ContainerSummary::new(record, Some(sizes))
                 })
                 .collect()
         })

@@ -19,7 +19,7 @@
 //!
 //! Operations, one file each (state check → action → persist): [`create`],
 //! [`start`], [`stop`] (stop, kill, restart), [`remove`], [`list`],
-//! [`inspect`], [`logs`], [`attach`], [`exec`], [`wait`], [`top`]; rename is in
+//! [`inspect`] ([`summary`]: ps's rows), [`logs`], [`attach`], [`exec`], [`wait`], [`top`]; rename is in
 //! [`naming`]. [`monitor`] ends runs (exit → record → clean up → wake →
 //! auto-remove); [`recover`] reconnects to shims when berthd starts.
 //!
@@ -51,15 +51,17 @@ pub mod spec;
 pub mod start;
 pub mod stdio;
 pub mod stop;
+pub mod summary;
 pub mod task;
 pub mod top;
 pub mod userdb;
 pub mod wait;
 
 pub use record::{
-    ContainerConfig, ContainerRecord, Endpoint, HostConfig, PortBinding, PublishedPort, State,
-    Status,
+    Bind, BindMode, ContainerConfig, ContainerRecord, Endpoint, ExtraHost, HostConfig, HostIp,
+    Link, NetworkMode, PortBinding, PortProto, Proto, PublishedPort, State, Status,
 };
 pub use registry::{Exit, Registry};
-pub use resources::{ResourceError, Resources};
+pub use resources::{ResourceError, ResourceLimits, Resources};
 pub use spec::{build_spec, resolve_user, BindMount, ResolvedUser, RunOptions, SpecError};
+pub use summary::{ContainerSummary, PortSummary};

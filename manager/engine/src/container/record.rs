@@ -8,15 +8,386 @@
 //! collection keeps the container's snapshot). Keep those names.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::resources::Resources;
+use super::spec::BindMount;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
+use crate::network::files::{self, HostsEntry, HOST_GATEWAY};
+pub use crate::network::firewall::Proto;
+use crate::network::record::{BRIDGE, HOST, NONE};
 use crate::store::schema;
+
+/// (De)serializes a type as the string its `Display` and `FromStr` give:
+/// typed record fields keep the JSON shape of docker's flag strings that
+/// records of earlier versions hold.
+macro_rules! serde_as_string {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A [`Proto`] as its name ("tcp", "udp").
+pub mod proto_str {
+    use super::Proto;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &Proto, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Proto, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// An optional IPv4 address as a string, "" for none.
+pub mod opt_ipv4 {
+    use std::net::Ipv4Addr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ip: &Option<Ipv4Addr>, s: S) -> Result<S::Ok, S::Error> {
+        match ip {
+            Some(ip) => s.collect_str(ip),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse().map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A container port and its protocol, docker's "80/tcp".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortProto {
+    pub port: u16,
+    pub proto: Proto,
+}
+
+impl fmt::Display for PortProto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.port, self.proto.as_str())
+    }
+}
+
+impl FromStr for PortProto {
+    type Err = ManagerError;
+    /// "80/tcp", "53/udp", or "8080" (tcp), as --expose takes them.
+    fn from_str(s: &str) -> Result<PortProto> {
+        files::parse_port_proto(s)
+            .map(|(port, proto)| PortProto { port, proto })
+            .map_err(|e| ManagerError::InvalidArgument(e.to_string()))
+    }
+}
+
+serde_as_string!(PortProto);
+
+/// `--network`, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NetworkMode {
+    /// A bridge network by name or id, as the user wrote it: "" and
+    /// "default" are the default bridge.
+    Bridge(String),
+    Host,
+    None,
+    /// Another container's network namespace (its name, id or prefix).
+    Container(String),
+}
+
+impl Default for NetworkMode {
+    fn default() -> Self {
+        NetworkMode::Bridge(String::new())
+    }
+}
+
+impl NetworkMode {
+    pub fn parse(s: &str) -> NetworkMode {
+        match s {
+            HOST => NetworkMode::Host,
+            NONE => NetworkMode::None,
+            s => match s.strip_prefix("container:") {
+                Some(c) => NetworkMode::Container(c.to_string()),
+                None => NetworkMode::Bridge(s.to_string()),
+            },
+        }
+    }
+
+    /// The network a bridge-mode container joins (by name or id).
+    pub fn network(&self) -> Option<&str> {
+        match self {
+            NetworkMode::Bridge(s) if s.is_empty() || s == "default" => Some(BRIDGE),
+            NetworkMode::Bridge(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// docker's HostConfig.NetworkMode: as given, "bridge" when unset.
+    pub fn docker_name(&self) -> String {
+        match self {
+            NetworkMode::Bridge(s) if s.is_empty() => BRIDGE.to_string(),
+            m => m.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkMode::Bridge(s) => f.write_str(s),
+            NetworkMode::Host => f.write_str(HOST),
+            NetworkMode::None => f.write_str(NONE),
+            NetworkMode::Container(c) => write!(f, "container:{c}"),
+        }
+    }
+}
+
+impl FromStr for NetworkMode {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<NetworkMode, Self::Err> {
+        Ok(NetworkMode::parse(s))
+    }
+}
+
+serde_as_string!(NetworkMode);
+
+/// The mode of a `-v` bind as given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BindMode {
+    /// None given (read-write).
+    #[default]
+    Unset,
+    Rw,
+    Ro,
+}
+
+/// `-v SRC:DST[:ro|rw]`: a host path bound into the container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bind {
+    pub source: String,
+    pub destination: String,
+    pub mode: BindMode,
+}
+
+impl Bind {
+    pub fn read_only(&self) -> bool {
+        self.mode == BindMode::Ro
+    }
+
+    /// Parses a bind whose source must exist now (at create).
+    pub fn parse_checked(spec: &str) -> Result<Bind> {
+        let b: Bind = spec.parse()?;
+        if !std::path::Path::new(&b.source).exists() {
+            return Err(ManagerError::InvalidArgument(format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                b.source
+            )));
+        }
+        Ok(b)
+    }
+}
+
+impl From<&Bind> for BindMount {
+    fn from(b: &Bind) -> BindMount {
+        BindMount {
+            source: b.source.clone(),
+            destination: b.destination.clone(),
+            read_only: b.read_only(),
+        }
+    }
+}
+
+impl fmt::Display for Bind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.source, self.destination)?;
+        match self.mode {
+            BindMode::Unset => Ok(()),
+            BindMode::Rw => f.write_str(":rw"),
+            BindMode::Ro => f.write_str(":ro"),
+        }
+    }
+}
+
+impl FromStr for Bind {
+    type Err = ManagerError;
+    /// The syntax only: SRC must be an absolute host path (named and
+    /// anonymous volumes wait for the volumes issue).
+    fn from_str(spec: &str) -> Result<Bind> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (src, dst, mode) = match parts.as_slice() {
+            [dst] => {
+                return Err(ManagerError::Unimplemented(format!(
+                    "volumes are not supported yet (anonymous volume {dst})"
+                )))
+            }
+            [src, dst] => (*src, *dst, None),
+            [src, dst, mode] => (*src, *dst, Some(*mode)),
+            _ => {
+                return Err(ManagerError::InvalidArgument(format!(
+                    "invalid volume specification: '{spec}'"
+                )))
+            }
+        };
+        if src.is_empty() || dst.is_empty() {
+            return Err(ManagerError::InvalidArgument(format!(
+                "invalid volume specification: '{spec}'"
+            )));
+        }
+        if !src.starts_with('/') {
+            return Err(ManagerError::Unimplemented(format!(
+                "volumes are not supported yet (named volume {src:?}); bind-mount a host path (an absolute path) instead"
+            )));
+        }
+        let mode = match mode {
+            None => BindMode::Unset,
+            Some("rw") => BindMode::Rw,
+            Some("ro") => BindMode::Ro,
+            Some(m) => {
+                return Err(ManagerError::InvalidArgument(format!(
+                    "invalid mode: {m} (in volume specification '{spec}')"
+                )))
+            }
+        };
+        Ok(Bind {
+            source: src.to_string(),
+            destination: dst.to_string(),
+            mode,
+        })
+    }
+}
+
+serde_as_string!(Bind);
+
+/// `--link NAME[:ALIAS]`: another container and the name it has here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub alias: String,
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.alias)
+    }
+}
+
+impl FromStr for Link {
+    type Err = ManagerError;
+    fn from_str(s: &str) -> Result<Link> {
+        let (name, alias) = match s.split_once(':') {
+            Some((n, a)) => (n, a),
+            None => (s, s),
+        };
+        let name = name.trim_start_matches('/');
+        let alias = alias.trim_start_matches('/');
+        if name.is_empty()
+            || alias.is_empty()
+            || alias.contains('/')
+            || alias.contains(char::is_whitespace)
+        {
+            return Err(ManagerError::InvalidArgument(format!(
+                "invalid link {s:?}: expected NAME[:ALIAS]"
+            )));
+        }
+        Ok(Link {
+            name: name.to_string(),
+            alias: alias.to_string(),
+        })
+    }
+}
+
+serde_as_string!(Link);
+
+/// Where an `--add-host` name points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostIp {
+    /// docker's "host-gateway": the container's gateway.
+    Gateway,
+    Ip(IpAddr),
+}
+
+/// `--add-host HOST:IP` (or `HOST=IP`), kept as given for inspect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraHost {
+    given: String,
+    /// The address as written (brackets removed).
+    ip_given: String,
+    pub name: String,
+    pub ip: HostIp,
+}
+
+impl ExtraHost {
+    /// Its hosts file line; `None` for host-gateway without a gateway.
+    pub fn entry(&self, gateway: Option<Ipv4Addr>) -> Option<HostsEntry> {
+        let ip = match self.ip {
+            HostIp::Gateway => gateway?.to_string(),
+            HostIp::Ip(_) => self.ip_given.clone(),
+        };
+        Some(HostsEntry {
+            ip,
+            names: vec![self.name.clone()],
+        })
+    }
+}
+
+impl fmt::Display for ExtraHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.given)
+    }
+}
+
+impl FromStr for ExtraHost {
+    type Err = ManagerError;
+    fn from_str(s: &str) -> Result<ExtraHost> {
+        let e =
+            files::parse_extra_host(s).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+        let ip = if e.ip == HOST_GATEWAY {
+            HostIp::Gateway
+        } else {
+            HostIp::Ip(e.ip.parse().map_err(|_| {
+                ManagerError::InvalidArgument(format!("invalid IP address in add-host: {:?}", e.ip))
+            })?)
+        };
+        let name = e.names.into_iter().next().unwrap_or_default();
+        Ok(ExtraHost {
+            given: s.to_string(),
+            ip_given: e.ip,
+            name,
+            ip,
+        })
+    }
+}
+
+serde_as_string!(ExtraHost);
 
 /// docker's zero time, shown for "never".
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -130,18 +501,20 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     /// Seconds `stop` waits; `None` is 10.
     pub stop_timeout: Option<i32>,
-    /// "80/tcp", "53/udp": the image's EXPOSE, --expose and -p's ports.
-    pub exposed_ports: Vec<String>,
+    /// The image's EXPOSE, --expose and -p's ports, sorted, without
+    /// repeats ("80/tcp" in the JSON).
+    pub exposed_ports: Vec<PortProto>,
     pub domainname: String,
 }
 
-/// How the container runs (docker's `HostConfig`), as the user asked.
+/// How the container runs (docker's `HostConfig`), as the user asked,
+/// parsed at create.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HostConfig {
     pub auto_remove: bool,
-    pub network_mode: String,
-    pub binds: Vec<String>,
+    pub network_mode: NetworkMode,
+    pub binds: Vec<Bind>,
     pub read_only: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
@@ -160,29 +533,42 @@ pub struct HostConfig {
     /// -P.
     pub publish_all_ports: bool,
     /// --link NAME[:ALIAS].
-    pub links: Vec<String>,
+    pub links: Vec<Link>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
     /// --add-host HOST:IP.
-    pub extra_hosts: Vec<String>,
+    pub extra_hosts: Vec<ExtraHost>,
     /// --ip and --network-alias for the network of network_mode (they seed
     /// its endpoint at create).
-    pub ipv4_address: String,
+    #[serde(with = "opt_ipv4")]
+    pub ipv4_address: Option<Ipv4Addr>,
     pub network_aliases: Vec<String>,
 }
 
-/// One -p binding as the user gave it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One -p binding, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortBinding {
-    /// Empty for every address.
-    pub host_ip: String,
+    /// `None` ("" in the JSON) for every address.
+    #[serde(with = "opt_ipv4")]
+    pub host_ip: Option<Ipv4Addr>,
     /// 0: a free port picked at start.
     pub host_port: u16,
     pub container_port: u16,
-    /// "tcp" or "udp".
-    pub protocol: String,
+    #[serde(with = "proto_str")]
+    pub protocol: Proto,
+}
+
+impl Default for PortBinding {
+    fn default() -> Self {
+        PortBinding {
+            host_ip: None,
+            host_port: 0,
+            container_port: 0,
+            protocol: Proto::Tcp,
+        }
+    }
 }
 
 /// The container's place on one network: what was asked (kept across
@@ -193,13 +579,14 @@ pub struct Endpoint {
     pub network_id: String,
     /// The network's name when the endpoint was made (display only).
     pub network_name: String,
-    /// --ip: a fixed address; empty picks one.
-    pub ipv4_requested: String,
+    /// --ip: a fixed address; `None` ("" in the JSON) picks one.
+    #[serde(with = "opt_ipv4")]
+    pub ipv4_requested: Option<Ipv4Addr>,
     /// --network-alias / connect --alias.
     pub aliases: Vec<String>,
     /// --link on a user-defined network: more names, docker's
     /// "NAME:ALIAS" form.
-    pub links: Vec<String>,
+    pub links: Vec<Link>,
     /// While running: the address, its prefix length, the gateway, the
     /// MAC, the interface inside, the host end of the veth, and an id.
     pub ip: String,
@@ -425,6 +812,68 @@ mod tests {
         assert_eq!(back.short_id(), "aaaaaaaaaaaa");
         assert_eq!(back.command(), ["sh", "-c", "true"]);
         assert_eq!(back.stop_timeout(), 3);
+    }
+
+    /// A record as the previous version wrote it (flag strings) loads into
+    /// the typed fields and is written back in the same shape.
+    #[test]
+    fn records_of_the_previous_version_load() {
+        let old = serde_json::json!({
+            "id": "a".repeat(64), "name": "web", "image_id": "sha256:b",
+            "snapshotter": "overlayfs", "snapshot_key": "a", "created": "2026-01-01T00:00:00Z",
+            "path": "sh", "hostname": "h", "log_path": "/x.log",
+            "config": {"image": "busybox", "exposed_ports": ["53/udp", "80/tcp"]},
+            "host_config": {
+                "network_mode": "mynet",
+                "binds": ["/src:/data:ro", "/a:/b"],
+                "port_bindings": [{"host_ip": "", "host_port": 8080, "container_port": 80, "protocol": "tcp"},
+                                  {"host_ip": "127.0.0.1", "host_port": 0, "container_port": 53, "protocol": "udp"}],
+                "links": ["db:data"],
+                "extra_hosts": ["h:10.0.0.1", "gw=host-gateway"],
+                "ipv4_address": ""
+            },
+            "endpoints": [{"network_id": "n", "ipv4_requested": "10.1.0.9", "links": ["db:data"]}]
+        });
+        let rec: ContainerRecord = serde_json::from_value(old.clone()).unwrap();
+        let hc = &rec.host_config;
+        assert_eq!(hc.network_mode.network(), Some("mynet"));
+        assert!(hc.binds[0].read_only() && !hc.binds[1].read_only());
+        assert_eq!(hc.port_bindings[1].protocol, Proto::Udp);
+        assert_eq!(hc.port_bindings[1].host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(hc.links[0].alias, "data");
+        assert_eq!(hc.extra_hosts[1].ip, HostIp::Gateway);
+        assert_eq!(hc.ipv4_address, None);
+        assert_eq!(
+            rec.endpoints[0].ipv4_requested,
+            Some(Ipv4Addr::new(10, 1, 0, 9))
+        );
+        assert_eq!(
+            rec.config.exposed_ports,
+            [
+                PortProto {
+                    port: 53,
+                    proto: Proto::Udp
+                },
+                PortProto {
+                    port: 80,
+                    proto: Proto::Tcp
+                }
+            ]
+        );
+        let v = serde_json::to_value(&rec).unwrap();
+        for (a, b) in [
+            ("/config/exposed_ports", "/config/exposed_ports"),
+            ("/host_config/network_mode", "/host_config/network_mode"),
+            ("/host_config/binds", "/host_config/binds"),
+            ("/host_config/port_bindings", "/host_config/port_bindings"),
+            ("/host_config/links", "/host_config/links"),
+            ("/host_config/extra_hosts", "/host_config/extra_hosts"),
+            ("/host_config/ipv4_address", "/host_config/ipv4_address"),
+            ("/endpoints/0/ipv4_requested", "/endpoints/0/ipv4_requested"),
+            ("/endpoints/0/links", "/endpoints/0/links"),
+        ] {
+            assert_eq!(v.pointer(a), old.pointer(b), "{a}");
+        }
     }
 
     #[test]

@@ -87,17 +87,32 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
 }
 
+/// docker's limits as its API carries them (HostConfig's names and units;
+/// 0 is "unset"): what a front door hands to [`Resources::from_limits`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Memory limit in bytes.
+    pub memory: i64,
+    /// Memory plus swap in bytes; -1 unlimited.
+    pub memory_swap: i64,
+    /// CPU quota in billionths of a CPU.
+    pub nano_cpus: i64,
+    /// Relative CPU weight.
+    pub cpu_shares: i64,
+    /// CPUs allowed, e.g. "0-1"; empty for all.
+    pub cpuset_cpus: String,
+    /// Maximum number of tasks; -1 unlimited.
+    pub pids_limit: i64,
+}
+
 impl Resources {
     /// Checks the API's limits against docker's rules and this host's CPUs.
-    pub fn from_proto(p: &berth_proto::v1::Resources) -> Result<Resources, ResourceError> {
-        Self::from_proto_on(p, &online_cpus())
+    pub fn from_limits(p: &ResourceLimits) -> Result<Resources, ResourceError> {
+        Self::from_limits_on(p, &online_cpus())
     }
 
-    /// [`Resources::from_proto`] for a host whose online CPUs are `online`.
-    pub fn from_proto_on(
-        p: &berth_proto::v1::Resources,
-        online: &[u32],
-    ) -> Result<Resources, ResourceError> {
+    /// [`Resources::from_limits`] for a host whose online CPUs are `online`.
+    pub fn from_limits_on(p: &ResourceLimits, online: &[u32]) -> Result<Resources, ResourceError> {
         let memory = match p.memory {
             0 => None,
             m if m < 0 => return Err(invalid("memory", m, "must not be negative")),
@@ -229,14 +244,14 @@ pub fn online_cpus() -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
+    use super::ResourceLimits as P;
     use super::*;
-    use berth_proto::v1::Resources as P;
 
     const MIB: i64 = 1024 * 1024;
     const TWO_CPUS: &[u32] = &[0, 1];
 
     fn check(p: P) -> Result<Resources, ResourceError> {
-        Resources::from_proto_on(&p, TWO_CPUS)
+        Resources::from_limits_on(&p, TWO_CPUS)
     }
 
     #[test]

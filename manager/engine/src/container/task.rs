@@ -47,9 +47,19 @@ pub enum TaskError {
     /// The shim's socket does not answer.
     #[error("cannot connect to the shim at {address}: {why}")]
     Connect { address: String, why: String },
-    /// A Task API call failed.
-    #[error("{0}")]
-    Call(String, Code),
+    /// A Task API call failed: what the shim said, the kind of failure its
+    /// status code gives, and whether the shim did not answer at all.
+    #[error("{message}")]
+    Call {
+        message: String,
+        kind: ErrorKind,
+        unreachable: bool,
+    },
+    /// The shim refused a call because the container's init does not run
+    /// (a refused exec, decided from the status code and the task's state,
+    /// not from the message).
+    #[error("{message}")]
+    NotRunning { message: String },
     /// The container's command could not be executed (exit 126 or 127).
     #[error("{message}")]
     Exec { code: i32, message: String },
@@ -62,16 +72,8 @@ impl TaskError {
     /// The kind of this error, for the front doors.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            TaskError::Call(_, code) => match code {
-                Code::NotFound => ErrorKind::NotFound,
-                Code::AlreadyExists => ErrorKind::AlreadyExists,
-                Code::FailedPrecondition => ErrorKind::FailedPrecondition,
-                Code::InvalidArgument => ErrorKind::InvalidArgument,
-                Code::Unimplemented => ErrorKind::Unimplemented,
-                Code::Unavailable => ErrorKind::Unavailable,
-                _ => ErrorKind::Internal,
-            },
-            TaskError::Exec { .. } => ErrorKind::FailedPrecondition,
+            TaskError::Call { kind, .. } => *kind,
+            TaskError::Exec { .. } | TaskError::NotRunning { .. } => ErrorKind::FailedPrecondition,
             TaskError::Connect { .. } => ErrorKind::Unavailable,
             TaskError::Spawn { .. } | TaskError::ShimStart(_) | TaskError::Delete(_) => {
                 ErrorKind::Internal
@@ -84,13 +86,42 @@ impl TaskError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             TaskError::Connect { .. } => true,
-            TaskError::Call(_, code) => matches!(code, Code::Unavailable | Code::Unknown),
+            TaskError::Call { unreachable, .. } => *unreachable,
             _ => false,
         }
     }
 
+    /// Whether the shim refused the call for the task's state
+    /// (FailedPrecondition).
+    pub fn is_refused(&self) -> bool {
+        matches!(
+            self,
+            TaskError::Call {
+                kind: ErrorKind::FailedPrecondition,
+                ..
+            }
+        )
+    }
+
     fn call(op: &str, s: tonic::Status) -> TaskError {
-        TaskError::Call(format!("shim {op}: {}", s.message()), s.code())
+        Self::from_code(format!("shim {op}: {}", s.message()), s.code())
+    }
+
+    fn from_code(message: String, code: Code) -> TaskError {
+        let kind = match code {
+            Code::NotFound => ErrorKind::NotFound,
+            Code::AlreadyExists => ErrorKind::AlreadyExists,
+            Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+            Code::InvalidArgument => ErrorKind::InvalidArgument,
+            Code::Unimplemented => ErrorKind::Unimplemented,
+            Code::Unavailable => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        };
+        TaskError::Call {
+            message,
+            kind,
+            unreachable: matches!(code, Code::Unavailable | Code::Unknown),
+        }
     }
 }
 
@@ -398,7 +429,7 @@ impl Task {
             Ok(Some(AttachOutput {
                 event: Some(attach_output::Event::Attached(_)),
             })) => Ok(stream),
-            Ok(_) => Err(TaskError::Call(
+            Ok(_) => Err(TaskError::from_code(
                 "shim attach: the stream did not start with `attached`".into(),
                 Code::Internal,
             )),
@@ -526,7 +557,10 @@ mod tests {
             message: "exec: \"nosuch\": executable file not found in $PATH".into(),
         };
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
-        assert!(TaskError::Call("x".into(), Code::Unavailable).is_unreachable());
-        assert!(!TaskError::Call("x".into(), Code::NotFound).is_unreachable());
+        assert!(TaskError::from_code("x".into(), Code::Unavailable).is_unreachable());
+        assert!(!TaskError::from_code("x".into(), Code::NotFound).is_unreachable());
+        let refused = TaskError::from_code("x".into(), Code::FailedPrecondition);
+        assert!(refused.is_refused());
+        assert_eq!(refused.kind(), ErrorKind::FailedPrecondition);
     }
 }

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_engine::config::Config;
-use berth_engine::container::create::{CreateOptions, Created};
-use berth_engine::container::record::{ContainerConfig, HostConfig};
+use berth_engine::container::create::{ConfigRequest, CreateOptions, Created, HostConfigRequest};
 use berth_engine::engine::Engine;
 use berth_engine::image::load;
 use berth_tests::fixture::{busybox_image, ImageBuilder, ImageSpec, Layout};
@@ -205,14 +204,14 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
 pub fn opts(cmd: &[&str]) -> CreateOptions {
     CreateOptions {
         name: String::new(),
-        config: ContainerConfig {
+        config: ConfigRequest {
             image: "busybox".into(),
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         },
         // The engine tests run without berthd's start-up (no bridge, no
         // firewall table): a private network namespace with lo only.
-        host_config: HostConfig {
+        host_config: HostConfigRequest {
             network_mode: "none".into(),
             ..Default::default()
         },

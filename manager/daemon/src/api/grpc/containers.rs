@@ -1,6 +1,7 @@
 //! Containers service: proto requests into engine calls, engine results
-//! into responses and streams. Limits are checked here, at the edge
-//! (`Resources::from_proto`); everything else is the engine's.
+//! and views into responses and streams. The proto's limits become the
+//! engine's [`ResourceLimits`] (checked by `Resources::from_limits`);
+//! everything else is the engine's.
 
 use std::pin::Pin;
 
@@ -26,17 +27,21 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::namespace;
 use berth_engine::container::attach::{AttachEvent, AttachOptions};
-use berth_engine::container::create::CreateOptions;
+use berth_engine::container::create::{
+    ConfigRequest, CreateOptions, HostConfigRequest, PortBindingRequest,
+};
 use berth_engine::container::exec::ExecOptions;
-use berth_engine::container::list::{ListOptions, Listed};
+use berth_engine::container::list::ListOptions;
 use berth_engine::container::logfile::Entry;
 use berth_engine::container::logs::LogsOptions;
-use berth_engine::container::record::{ContainerConfig, HostConfig, PortBinding, State};
+use berth_engine::container::record::State;
 use berth_engine::container::registry::Exit;
 use berth_engine::container::stdio::{ClientInput, ConsoleSize, EventReceiver};
 use berth_engine::container::task::EXIT_CODE_METADATA;
 use berth_engine::container::wait::WaitCondition;
-use berth_engine::container::Resources;
+use berth_engine::container::{
+    ContainerSummary, PortSummary, ResourceError, ResourceLimits, Resources,
+};
 use berth_engine::engine::Engine;
 use berth_engine::error::ManagerError;
 
@@ -68,8 +73,8 @@ fn status(e: ManagerError) -> Status {
     s
 }
 
-fn config(c: PConfig) -> ContainerConfig {
-    ContainerConfig {
+fn config(c: PConfig) -> ConfigRequest {
+    ConfigRequest {
         image: c.image,
         cmd: c.cmd,
         entrypoint: c.entrypoint_set.then_some(c.entrypoint),
@@ -91,9 +96,21 @@ fn config(c: PConfig) -> ContainerConfig {
     }
 }
 
-fn host_config(h: PHostConfig) -> Result<HostConfig, Status> {
+/// The proto's limits, checked against docker's rules and this host.
+fn resources(p: &berth_proto::v1::Resources) -> Result<Resources, ResourceError> {
+    Resources::from_limits(&ResourceLimits {
+        memory: p.memory,
+        memory_swap: p.memory_swap,
+        nano_cpus: p.nano_cpus,
+        cpu_shares: p.cpu_shares,
+        cpuset_cpus: p.cpuset_cpus.clone(),
+        pids_limit: p.pids_limit,
+    })
+}
+
+fn host_config(h: PHostConfig) -> Result<HostConfigRequest, Status> {
     let resources = match &h.resources {
-        Some(r) => Resources::from_proto(r).map_err(|e| status(e.into()))?,
+        Some(r) => resources(r).map_err(|e| status(e.into()))?,
         None => Resources::default(),
     };
     let log_max_size = u64::try_from(h.log_max_size).map_err(|_| {
@@ -102,7 +119,7 @@ fn host_config(h: PHostConfig) -> Result<HostConfig, Status> {
     let log_max_files = u32::try_from(h.log_max_files).map_err(|_| {
         Status::invalid_argument(format!("invalid log max-file {}", h.log_max_files))
     })?;
-    Ok(HostConfig {
+    Ok(HostConfigRequest {
         auto_remove: h.auto_remove,
         network_mode: h.network_mode,
         binds: h.binds,
@@ -124,7 +141,7 @@ fn host_config(h: PHostConfig) -> Result<HostConfig, Status> {
                     u16::try_from(p)
                         .map_err(|_| Status::invalid_argument(format!("invalid {what} port {p}")))
                 };
-                Ok(PortBinding {
+                Ok(PortBindingRequest {
                     host_ip: b.host_ip,
                     host_port: port(b.host_port, "host")?,
                     container_port: port(b.container_port, "container")?,
@@ -161,65 +178,29 @@ fn state(s: &State) -> PState {
     }
 }
 
-/// ps's ports: each published one, then each exposed one not published.
-fn ports(r: &berth_engine::container::ContainerRecord) -> Vec<berth_proto::v1::PortMapping> {
-    let mut v: Vec<berth_proto::v1::PortMapping> = r
-        .ports
-        .iter()
-        .map(|p| berth_proto::v1::PortMapping {
-            container_port: p.container_port.into(),
-            protocol: p.protocol.clone(),
-            host_ip: p.host_ip.clone(),
-            host_port: p.host_port.into(),
-        })
-        .collect();
-    for e in &r.config.exposed_ports {
-        let Some((port, proto)) = e.split_once('/') else {
-            continue;
-        };
-        let Ok(port) = port.parse::<u32>() else {
-            continue;
-        };
-        if !v
-            .iter()
-            .any(|m| m.container_port == port && m.protocol == proto)
-        {
-            v.push(berth_proto::v1::PortMapping {
-                container_port: port,
-                protocol: proto.to_string(),
-                ..Default::default()
-            });
-        }
-    }
-    v
-}
-
-/// The names of the container's networks (its mode for host and none).
-fn networks(r: &berth_engine::container::ContainerRecord) -> Vec<String> {
-    match r.host_config.network_mode.as_str() {
-        m @ ("host" | "none") => vec![m.to_string()],
-        m if m.starts_with("container:") => Vec::new(),
-        _ => r.endpoints.iter().map(|e| e.network_name.clone()).collect(),
+fn port(p: PortSummary) -> berth_proto::v1::PortMapping {
+    berth_proto::v1::PortMapping {
+        container_port: p.container_port.into(),
+        protocol: p.protocol,
+        host_ip: p.host_ip,
+        host_port: p.host_port.into(),
     }
 }
 
-fn container(l: Listed) -> PContainer {
-    let r = l.record;
-    let ports = ports(&r);
-    let networks = networks(&r);
+fn container(c: ContainerSummary) -> PContainer {
     PContainer {
-        ports,
-        networks,
-        command: r.command(),
-        state: Some(state(&r.state)),
-        id: r.id,
-        name: r.name,
-        image: r.config.image,
-        image_id: r.image_id,
-        created: r.created,
-        labels: r.config.labels.into_iter().collect(),
-        size_rw: l.size_rw.unwrap_or(0) as i64,
-        size_root_fs: l.size_root_fs.unwrap_or(0) as i64,
+        ports: c.ports.into_iter().map(port).collect(),
+        networks: c.networks,
+        command: c.command,
+        state: Some(state(&c.state)),
+        id: c.id,
+        name: c.name,
+        image: c.image,
+        image_id: c.image_id,
+        created: c.created,
+        labels: c.labels.into_iter().collect(),
+        size_rw: c.size_rw.unwrap_or(0) as i64,
+        size_root_fs: c.size_root_fs.unwrap_or(0) as i64,
     }
 }
 
