@@ -100,7 +100,7 @@ impl Engine {
     pub(crate) fn core(&self) -> &Arc<Core> {
         &self.inner.core
     }
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         self.inner.core.config()
     }
     pub(crate) fn store(&self) -> &Store {
@@ -109,10 +109,10 @@ impl Engine {
     pub(crate) fn content(&self) -> &ContentStore {
         self.inner.core.content()
     }
-    pub fn snapshotter(&self) -> &dyn Snapshotter {
+    pub(crate) fn snapshotter(&self) -> &dyn Snapshotter {
         self.inner.core.snapshotter()
     }
-    pub fn snapshotter_name(&self) -> &str {
+    pub(crate) fn snapshotter_name(&self) -> &str {
         self.inner.core.snapshotter_name()
     }
     pub(crate) fn container_registry(&self) -> &Registry {
@@ -142,20 +142,24 @@ impl Engine {
     pub(crate) fn release(&self, ns: &str, blobs: &[String], snapshots: &[String]) -> Result<()> {
         self.inner.core.release(ns, blobs, snapshots)
     }
-    pub fn prune(&self) -> Result<PruneReport> {
+    pub(crate) fn prune(&self) -> Result<PruneReport> {
         self.inner.core.prune()
     }
-    pub fn list_content(&self, ns: &str) -> Result<Vec<crate::store::ContentRecord>> {
+    pub(crate) fn list_content(&self, ns: &str) -> Result<Vec<crate::store::ContentRecord>> {
         self.inner.core.list_content(ns)
     }
-    pub fn content_info(&self, ns: &str, digest: &str) -> Result<crate::store::ContentRecord> {
+    pub(crate) fn content_info(
+        &self,
+        ns: &str,
+        digest: &str,
+    ) -> Result<crate::store::ContentRecord> {
         self.inner.core.content_info(ns, digest)
     }
-    pub fn verify_content(&self, ns: &str) -> Result<Vec<(String, Result<(), String>)>> {
+    pub(crate) fn verify_content(&self, ns: &str) -> Result<Vec<(String, Result<(), String>)>> {
         self.inner.core.verify_content(ns)
     }
     #[allow(clippy::type_complexity)]
-    pub fn list_snapshots(
+    pub(crate) fn list_snapshots(
         &self,
         ns: &str,
     ) -> Result<
@@ -166,5 +170,38 @@ impl Engine {
         )>,
     > {
         self.inner.core.list_snapshots(ns)
+    }
+}
+
+/// What the engine's own integration tests look at beneath the API (the
+/// snapshots an operation left, the configuration it ran with); compiled
+/// only with the `test-support` feature, which only the engine's
+/// dev-dependency on itself turns on.
+#[cfg(feature = "test-support")]
+impl Engine {
+    pub fn test_snapshotter(&self) -> &dyn Snapshotter {
+        self.snapshotter()
+    }
+    pub fn test_config(&self) -> &Config {
+        self.config()
+    }
+    pub fn test_list_content(&self, ns: &str) -> Result<Vec<crate::store::ContentRecord>> {
+        self.list_content(ns)
+    }
+    pub fn test_prune(&self) -> Result<PruneReport> {
+        self.prune()
+    }
+    #[allow(clippy::type_complexity)]
+    pub fn test_list_snapshots(
+        &self,
+        ns: &str,
+    ) -> Result<
+        Vec<(
+            crate::store::SnapshotRecord,
+            Option<berth_snapshotter::Info>,
+            berth_snapshotter::Usage,
+        )>,
+    > {
+        self.list_snapshots(ns)
     }
 }

@@ -109,6 +109,27 @@ pub enum ManagerError {
     /// used.
     #[error(transparent)]
     Seccomp(#[from] SeccompProfileError),
+    /// A task on the blocking pool or the runtime failed (panicked or was
+    /// cancelled).
+    #[error("worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+    /// A document the engine wrote could not be encoded.
+    #[error("encode {what}: {source}")]
+    Encode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The registry client could not be built. (Not `#[from]`: a registry's
+    /// answers go through `distribution::errors::map`.)
+    #[error("registry client: {0}")]
+    RegistryClient(#[source] oci_client::errors::OciDistributionError),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// A stored manifest's media type cannot be an HTTP header.
+    #[error("manifest media type: {0}")]
+    MediaTypeHeader(#[from] reqwest::header::InvalidHeaderValue),
 }
 
 impl ManagerError {
@@ -145,6 +166,9 @@ impl ManagerError {
             Files(e) => e.kind(),
             Port(e) => e.kind(),
             Seccomp(_) => ErrorKind::InvalidArgument,
+            Worker(_) | Encode { .. } | RegistryClient(_) | HttpClient(_) | MediaTypeHeader(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 

@@ -37,7 +37,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         let (img, _) = env.e().resolve_image(NS, "busybox").unwrap();
         assert_eq!(rec.image_id, img.id());
         // The rootfs snapshot: active, on the image's top layer.
-        let info = env.e().snapshotter().stat(&c.id).unwrap();
+        let info = env.e().test_snapshotter().stat(&c.id).unwrap();
         assert_eq!(info.kind, berth_snapshotter::Kind::Active);
         assert_eq!(
             info.parent.as_deref(),
@@ -45,7 +45,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         );
         assert!(env
             .e()
-            .list_snapshots(NS)
+            .test_list_snapshots(NS)
             .unwrap()
             .iter()
             .any(|(r, _, _)| r.key == c.id));
@@ -138,7 +138,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert_eq!(e.to_string(), format!("No such container: {}", c.id));
     });
     env.assert_no_containers(image_snaps);
-    assert!(env.e().list_snapshots(NS).unwrap().len() == image_snaps);
+    assert!(env.e().test_list_snapshots(NS).unwrap().len() == image_snaps);
 }
 
 #[test]
@@ -394,13 +394,13 @@ fn rmi_refuses_an_image_a_container_uses_and_gc_keeps_its_snapshot() {
         // Forced: the image goes, the container and its snapshot stay,
         // through garbage collection too.
         env.e().remove_image(NS, "busybox", true).unwrap();
-        env.e().prune().unwrap();
-        assert!(env.e().snapshotter().stat(&c.id).is_ok());
-        assert!(env.e().snapshotter().mounts(&c.id).is_ok());
+        env.e().test_prune().unwrap();
+        assert!(env.e().test_snapshotter().stat(&c.id).is_ok());
+        assert!(env.e().test_snapshotter().mounts(&c.id).is_ok());
         // Its parent chain is kept for it.
         assert_eq!(env.snapshots().len(), 2);
         env.e().remove_container(NS, &c.id, false).await.unwrap();
-        env.e().prune().unwrap();
+        env.e().test_prune().unwrap();
         assert!(env.snapshots().is_empty(), "{:?}", env.snapshots());
     });
 }

@@ -82,7 +82,7 @@ fn legacy_archive(tag: &str, layers: &[Vec<u8>]) -> (Vec<u8>, String) {
 
 fn snapshot_count(e: &Engine) -> usize {
     let mut n = 0;
-    e.snapshotter()
+    e.test_snapshotter()
         .walk(&mut |_| {
             n += 1;
             Ok(())
@@ -114,7 +114,7 @@ fn load_save_roundtrip_and_gc() {
     // A second image sharing the base layer reuses its snapshot.
     let (archive2, _) = legacy_archive("other:1", &[base, layer(&[("d", b"d")])]);
     load::load(&e, "default", Cursor::new(&archive2)).unwrap();
-    let snaps = e.list_snapshots("default").unwrap();
+    let snaps = e.test_list_snapshots("default").unwrap();
     assert_eq!(snaps.len(), 3, "the shared base is one snapshot");
 
     // Save, remove, load back: same ID.
@@ -130,9 +130,9 @@ fn load_save_roundtrip_and_gc() {
     // Remove everything: nothing is left on disk.
     e.remove_image("default", "busybox", false).unwrap();
     e.remove_image("default", "other:1", false).unwrap();
-    e.prune().unwrap();
+    e.test_prune().unwrap();
     assert_eq!(blob_count(dir.path()), 0);
-    assert!(e.list_snapshots("default").unwrap().is_empty());
+    assert!(e.test_list_snapshots("default").unwrap().is_empty());
     assert_eq!(snapshot_count(&e), 0);
 }
 
@@ -161,7 +161,7 @@ fn bad_archives_leave_nothing() {
         .to_string();
     assert!(err.contains("escapes"), "{err}");
     assert!(e.list_images("default", None).unwrap().is_empty());
-    assert!(e.list_content("default").unwrap().is_empty());
+    assert!(e.test_list_content("default").unwrap().is_empty());
     assert_eq!(blob_count(dir.path()), 0);
     assert_eq!(snapshot_count(&e), 0, "no snapshot survives a failed load");
 }

@@ -501,7 +501,7 @@ fn a_shim_that_dies_is_noticed_and_cleaned_up() {
             .e()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .unwrap();
-        let bundle = bundle_dir(env.e().config(), NS, &c.id);
+        let bundle = bundle_dir(env.e().test_config(), NS, &c.id);
         let shim_pid: i32 = std::fs::read_to_string(bundle.join("shim.pid"))
             .unwrap()
             .trim()

@@ -230,8 +230,7 @@ impl Endpoint {
             platform_resolver: None,
             ..Default::default()
         };
-        let oci = oci_client::Client::try_from(config)
-            .map_err(|e| ManagerError::Internal(format!("registry client: {e}")))?;
+        let oci = oci_client::Client::try_from(config).map_err(ManagerError::RegistryClient)?;
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(15))
@@ -247,9 +246,7 @@ impl Endpoint {
         if !extra.is_empty() {
             b = b.tls_certs_merge(extra);
         }
-        let http = b
-            .build()
-            .map_err(|e| ManagerError::Internal(format!("HTTP client: {e}")))?;
+        let http = b.build().map_err(ManagerError::HttpClient)?;
         Ok(Connection {
             endpoint: self.clone(),
             base: format!("{}://{}", if tls { "https" } else { "http" }, self.host),

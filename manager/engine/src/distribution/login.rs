@@ -4,10 +4,11 @@
 
 use oci_client::secrets::RegistryAuth;
 use reqwest::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::errors::unreachable;
 use super::hosts::{self, Connection, DOCKER_HUB};
+use super::RegistryCredentials;
 use crate::config::Config;
 use crate::error::{ManagerError, Result};
 
@@ -41,8 +42,7 @@ async fn connect(config: &Config, registry: &str) -> Result<Connection> {
     let config = config.clone();
     let registry = registry.to_string();
     let ep = tokio::task::spawn_blocking(move || hosts::endpoints(&config, &registry))
-        .await
-        .map_err(|e| ManagerError::Internal(e.to_string()))??
+        .await??
         .pop()
         .ok_or_else(|| ManagerError::Internal("no registry endpoint".into()))?;
     ep.connect(1).await
@@ -213,7 +213,7 @@ struct TokenAnswer {
 }
 
 /// One search hit.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Hit {
     pub name: String,
     #[serde(default)]
@@ -247,8 +247,9 @@ pub async fn search(
     config: &Config,
     term: &str,
     limit: u32,
-    auth: &RegistryAuth,
+    auth: &RegistryCredentials,
 ) -> Result<Vec<Hit>> {
+    let auth = &auth.to_oci();
     let (registry, query) = split_term(term.trim());
     if query.is_empty() {
         return Err(ManagerError::InvalidArgument(

@@ -4,15 +4,26 @@
 
 use std::time::{Duration, Instant};
 
-use berth_proto::v1::{transfer_progress, TransferProgress};
+use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
-use tonic::Status;
+
+/// One progress event: docker's JSON message without its error and result
+/// (the operation returns those).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TransferEvent {
+    /// A short blob ID, a tag, or "" for a line of its own.
+    pub id: String,
+    pub status: String,
+    /// Bytes done and in all, for a byte count (0 otherwise).
+    pub current: u64,
+    pub total: u64,
+}
 
 /// Where events go. Cheap to clone; usable from any thread. A client that
-/// went away does not stop the operation.
+/// went away (the receiver dropped) cancels a pull's downloads.
 #[derive(Clone)]
 pub struct Progress {
-    tx: Option<UnboundedSender<Result<TransferProgress, Status>>>,
+    tx: Option<UnboundedSender<TransferEvent>>,
 }
 
 /// The short ID docker shows for a blob: 12 hex digits of its digest.
@@ -22,7 +33,7 @@ pub fn short_id(digest: &str) -> String {
 }
 
 impl Progress {
-    pub fn new(tx: UnboundedSender<Result<TransferProgress, Status>>) -> Progress {
+    pub fn new(tx: UnboundedSender<TransferEvent>) -> Progress {
         Progress { tx: Some(tx) }
     }
 
@@ -31,9 +42,9 @@ impl Progress {
         Progress { tx: None }
     }
 
-    fn send(&self, ev: TransferProgress) {
+    fn send(&self, ev: TransferEvent) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Ok(ev));
+            let _ = tx.send(ev);
         }
     }
 
@@ -49,7 +60,7 @@ impl Progress {
 
     /// A status for `id` (a short blob ID, a tag, or "" for a line of its own).
     pub fn status(&self, id: &str, status: impl Into<String>) {
-        self.send(TransferProgress {
+        self.send(TransferEvent {
             id: id.to_string(),
             status: status.into(),
             ..Default::default()
@@ -58,23 +69,11 @@ impl Progress {
 
     /// A byte count for `id`.
     pub fn bytes(&self, id: &str, status: &str, current: u64, total: u64) {
-        self.send(TransferProgress {
+        self.send(TransferEvent {
             id: id.to_string(),
             status: status.to_string(),
             current,
             total,
-            result: None,
-        });
-    }
-
-    /// The last event: the operation's result.
-    pub fn result(&self, status: impl Into<String>, result: transfer_progress::Result) {
-        self.send(TransferProgress {
-            id: String::new(),
-            status: status.into(),
-            current: 0,
-            total: 0,
-            result: Some(result),
         });
     }
 }
@@ -160,12 +159,12 @@ mod tests {
         m.add(10);
         m.add(10); // within 100 ms: not sent
         m.add(10); // complete: always sent
-        let a = rx.try_recv().unwrap().unwrap();
+        let a = rx.try_recv().unwrap();
         assert_eq!(
             (a.current, a.total, a.status.as_str()),
             (10, 30, "Downloading")
         );
-        let b = rx.try_recv().unwrap().unwrap();
+        let b = rx.try_recv().unwrap();
         assert_eq!(b.current, 30);
         assert!(rx.try_recv().is_err());
     }

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use oci_client::client::BlobResponse;
 use oci_client::secrets::RegistryAuth;
 use rand::Rng;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Semaphore};
@@ -28,9 +29,10 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::errors::map;
-use super::hosts::{self, Connection};
+use super::hosts::{self, Connection, Endpoint};
 use super::progress::{short_id, Meter, MeteredReader, Progress};
 use super::tail::Tail;
+use super::RegistryCredentials;
 use crate::content::Digest;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
@@ -53,15 +55,16 @@ const ACCEPT: &[&str] = &[
 const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// What to pull.
+#[derive(Clone, Debug)]
 pub struct PullRequest {
     pub reference: Reference,
     pub platform: Option<PlatformSpec>,
     pub all_platforms: bool,
-    pub auth: RegistryAuth,
+    pub auth: RegistryCredentials,
 }
 
 /// What a pull did.
-#[derive(Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Pulled {
     /// The full name now pointing at the image.
     pub name: String,
@@ -77,6 +80,7 @@ struct Source {
     /// The reference as oci-client knows it (mirror set when it is one).
     image: oci_client::Reference,
     host: String,
+    auth: RegistryAuth,
     with_credentials: bool,
 }
 
@@ -97,33 +101,11 @@ pub fn pull(
         .to_string();
     progress.status(&label, format!("Pulling from {}", reference.path()));
     let endpoints = hosts::endpoints(engine.config(), reference.domain())?;
-    let with_credentials = !matches!(req.auth, RegistryAuth::Anonymous);
     let concurrency = engine.config().max_concurrent_downloads.max(1);
     let mut last_err = None;
     for ep in endpoints {
         let mirror = ep.mirror_of.is_some();
-        let attempt = rt.block_on(async {
-            let conn = ep.connect(concurrency).await?;
-            let mut image = oci_client::Reference::try_from(reference.to_string())
-                .map_err(|e| ManagerError::InvalidArgument(format!("{reference}: {e}")))?;
-            if mirror {
-                image.set_mirror_registry(ep.host.clone());
-            }
-            let src = Source {
-                conn: Arc::new(conn),
-                image,
-                host: ep.host.clone(),
-                with_credentials,
-            };
-            let top = src
-                .conn
-                .oci
-                .pull_manifest_raw(&src.image, &req.auth, ACCEPT)
-                .await
-                .map_err(|e| map(e, &src.host, &reference.to_string(), with_credentials))?;
-            Ok::<_, ManagerError>((src, top.0))
-        });
-        match attempt {
+        match rt.block_on(open_source(&ep, &reference, &req.auth, concurrency)) {
             Ok((src, top)) => {
                 return Pull {
                     engine,
@@ -144,6 +126,35 @@ pub fn pull(
         }
     }
     Err(last_err.unwrap_or_else(|| ManagerError::Internal("no registry endpoint".into())))
+}
+
+/// Connects to one endpoint and fetches the reference's top document.
+async fn open_source(
+    ep: &Endpoint,
+    reference: &Reference,
+    auth: &RegistryCredentials,
+    concurrency: usize,
+) -> Result<(Source, Bytes)> {
+    let conn = ep.connect(concurrency).await?;
+    let mut image = oci_client::Reference::try_from(reference.to_string())
+        .map_err(|e| ManagerError::InvalidArgument(format!("{reference}: {e}")))?;
+    if ep.mirror_of.is_some() {
+        image.set_mirror_registry(ep.host.clone());
+    }
+    let src = Source {
+        conn: Arc::new(conn),
+        image,
+        host: ep.host.clone(),
+        auth: auth.to_oci(),
+        with_credentials: !auth.is_anonymous(),
+    };
+    let top = src
+        .conn
+        .oci
+        .pull_manifest_raw(&src.image, &src.auth, ACCEPT)
+        .await
+        .map_err(|e| map(e, &src.host, &reference.to_string(), src.with_credentials))?;
+    Ok((src, top.0))
 }
 
 /// One pull from a chosen source.
@@ -183,10 +194,50 @@ impl Drop for Downloads {
     }
 }
 
+/// The manifest chosen for the platform, and the other platforms' with
+/// `--all-platforms`.
+struct Chosen {
+    desc: Descriptor,
+    manifest: Manifest,
+    others: Vec<Descriptor>,
+}
+
+/// The image config, stored.
+struct StoredConfig {
+    desc: Descriptor,
+    info: ConfigInfo,
+}
+
+/// The other platforms' documents (stored) and layers (to download).
+#[derive(Default)]
+struct OtherPlatforms {
+    documents: Vec<Descriptor>,
+    layers: Vec<Descriptor>,
+}
+
 impl Pull<'_> {
     fn run(&self, top: Bytes) -> Result<Pulled> {
         let mut lease = Lease::new(self.engine, self.ns);
-        let top_digest = Digest::of(&top);
+        let (top_desc, top_type) = self.store_top(&mut lease, &top)?;
+        let chosen = self.choose_manifest(&mut lease, &top, &top_desc, &top_type)?;
+        let config = self.fetch_config(&mut lease, &chosen.manifest)?;
+        let name = self.reference.to_string();
+        if self.up_to_date(&name, &top_desc, &chosen.desc, &chosen.manifest)?
+            && chosen.others.is_empty()
+        {
+            lease.finish();
+            return Ok(self.report(name, top_desc, config.desc, true));
+        }
+        let others = self.fetch_other_platforms(&mut lease, &chosen.others)?;
+        let layers = self.fetch_layers(&chosen.manifest, &config.info, &others.layers)?;
+        self.commit(lease, &top_desc, chosen, &config, layers, others)?;
+        info!(reference = %name, digest = %top_desc.digest, "pulled");
+        Ok(self.report(name, top_desc, config.desc, false))
+    }
+
+    /// Checks the top document against a digest reference, and stores it.
+    fn store_top(&self, lease: &mut Lease<'_>, top: &[u8]) -> Result<(Descriptor, String)> {
+        let top_digest = Digest::of(top);
         if let Some(want) = self.reference.digest() {
             if want != top_digest.as_str() {
                 return Err(ManagerError::DataLoss(format!(
@@ -195,47 +246,67 @@ impl Pull<'_> {
                 )));
             }
         }
-        let top_type = document_type(&top, &self.reference.to_string())?;
-        let top_desc = self.store_document(&mut lease, &top, &top_type)?;
+        let top_type = document_type(top, &self.reference.to_string())?;
+        let top_desc = self.store_document(lease, top, &top_type)?;
+        Ok((top_desc, top_type))
+    }
 
-        // The platform's manifest, and the other platforms' with --all-platforms.
-        let mut extra: Vec<Descriptor> = Vec::new();
-        let mut others: Vec<Descriptor> = Vec::new();
-        let (manifest_desc, manifest) = if media::is_index(&top_type) {
-            let index = Index::parse(&top, "the image index")?;
-            let want = self.req.platform.clone().unwrap_or_else(PlatformSpec::host);
-            let entry = index.entry_for(&want).ok_or_else(|| {
-                ManagerError::NotFound(format!(
-                    "no matching manifest for {want} in the manifest list entries of {}",
-                    self.reference
-                ))
-            })?;
-            let chosen = entry.descriptor.clone();
-            if self.req.all_platforms {
-                others = index
-                    .manifests
-                    .iter()
-                    .map(|e| e.descriptor.clone())
-                    .filter(|d| d.digest != chosen.digest && media::is_manifest(&d.media_type))
-                    .collect();
-            }
-            let bytes = self.fetch_document(&chosen)?;
-            let desc = self.store_document(&mut lease, &bytes, &chosen.media_type)?;
-            (desc, Manifest::parse(&bytes, &chosen.digest)?)
-        } else {
+    /// The platform's manifest: the top document, or the index's entry for
+    /// the platform (fetched and stored).
+    fn choose_manifest(
+        &self,
+        lease: &mut Lease<'_>,
+        top: &[u8],
+        top_desc: &Descriptor,
+        top_type: &str,
+    ) -> Result<Chosen> {
+        if !media::is_index(top_type) {
             if self.req.platform.is_some() {
                 debug!("--platform given for a single-platform image");
             }
-            (top_desc.clone(), Manifest::parse(&top, &top_desc.digest)?)
+            return Ok(Chosen {
+                desc: top_desc.clone(),
+                manifest: Manifest::parse(top, &top_desc.digest)?,
+                others: Vec::new(),
+            });
+        }
+        let index = Index::parse(top, "the image index")?;
+        let want = self.req.platform.clone().unwrap_or_else(PlatformSpec::host);
+        let entry = index.entry_for(&want).ok_or_else(|| {
+            ManagerError::NotFound(format!(
+                "no matching manifest for {want} in the manifest list entries of {}",
+                self.reference
+            ))
+        })?;
+        let chosen = entry.descriptor.clone();
+        let others = if self.req.all_platforms {
+            index
+                .manifests
+                .iter()
+                .map(|e| e.descriptor.clone())
+                .filter(|d| d.digest != chosen.digest && media::is_manifest(&d.media_type))
+                .collect()
+        } else {
+            Vec::new()
         };
+        let bytes = self.fetch_document(&chosen)?;
+        let desc = self.store_document(lease, &bytes, &chosen.media_type)?;
+        Ok(Chosen {
+            desc,
+            manifest: Manifest::parse(&bytes, &chosen.digest)?,
+            others,
+        })
+    }
 
+    /// Fetches and stores the config, checked against the platform asked
+    /// for and the manifest's layers.
+    fn fetch_config(&self, lease: &mut Lease<'_>, manifest: &Manifest) -> Result<StoredConfig> {
         let config_bytes = self.fetch_document(&manifest.config)?;
-        let config_desc =
-            self.store_document(&mut lease, &config_bytes, &manifest.config.media_type)?;
+        let desc = self.store_document(lease, &config_bytes, &manifest.config.media_type)?;
         if let Some(want) = &self.req.platform {
             check_config_platform(&config_bytes, want, self.reference)?;
         }
-        let info = ConfigInfo::parse(&config_bytes, &config_desc.digest)?;
+        let info = ConfigInfo::parse(&config_bytes, &desc.digest)?;
         if info.diff_ids.len() != manifest.layers.len() {
             return Err(ManagerError::InvalidArgument(format!(
                 "{}: the manifest lists {} layers but the config has {} diff IDs",
@@ -244,49 +315,39 @@ impl Pull<'_> {
                 info.diff_ids.len()
             )));
         }
-        let name = self.reference.to_string();
-        if self.up_to_date(&name, &top_desc, &manifest_desc, &manifest)? && others.is_empty() {
-            lease.finish();
-            let st = format!(
-                "Status: Image is up to date for {}",
-                self.reference.familiar()
-            );
-            self.progress
-                .status("", format!("Digest: {}", top_desc.digest));
-            self.progress.status("", st);
-            return Ok(Pulled {
-                name,
-                digest: top_desc.digest,
-                image_id: config_desc.digest,
-                up_to_date: true,
-            });
-        }
+        Ok(StoredConfig { desc, info })
+    }
 
-        // Other platforms: their documents now, their layers with ours.
-        let mut extra_layers: Vec<Descriptor> = Vec::new();
-        for d in &others {
+    /// Other platforms: their documents now, their layers with ours.
+    fn fetch_other_platforms(
+        &self,
+        lease: &mut Lease<'_>,
+        others: &[Descriptor],
+    ) -> Result<OtherPlatforms> {
+        let mut out = OtherPlatforms::default();
+        for d in others {
             let bytes = self.fetch_document(d)?;
-            extra.push(self.store_document(&mut lease, &bytes, &d.media_type)?);
+            out.documents
+                .push(self.store_document(lease, &bytes, &d.media_type)?);
             let m = Manifest::parse(&bytes, &d.digest)?;
             let c = self.fetch_document(&m.config)?;
-            extra.push(self.store_document(&mut lease, &c, &m.config.media_type)?);
-            extra_layers.extend(m.layers);
+            out.documents
+                .push(self.store_document(lease, &c, &m.config.media_type)?);
+            out.layers.extend(m.layers);
         }
+        Ok(out)
+    }
 
+    /// Downloads the layers missing (ours and `extra_layers`) concurrently
+    /// and unpacks ours in order, each as its bytes arrive.
+    fn fetch_layers(
+        &self,
+        manifest: &Manifest,
+        info: &ConfigInfo,
+        extra_layers: &[Descriptor],
+    ) -> Result<Vec<LayerRecord>> {
         let chains = chain_ids(&info.diff_ids);
-        let mut jobs: Vec<LayerJob> = manifest
-            .layers
-            .iter()
-            .zip(&info.diff_ids)
-            .zip(&chains)
-            .map(|((desc, diff_id), chain)| LayerJob {
-                desc: desc.clone(),
-                diff_id: diff_id.clone(),
-                chain: chain.clone(),
-                id: short_id(&desc.digest),
-                download: None,
-            })
-            .collect();
+        let mut jobs = layer_jobs(manifest, info, &chains);
         let sem = Arc::new(Semaphore::new(
             self.engine.config().max_concurrent_downloads.max(1),
         ));
@@ -306,15 +367,13 @@ impl Pull<'_> {
             }
         }
         let mut extra_downloads = Vec::new();
-        for d in &extra_layers {
+        for d in extra_layers {
             if !self.have_blob(d)? && started.insert(d.digest.clone()) {
                 let dl = self.start_download(d, &sem);
                 aborts.0.push(dl.handle.abort_handle());
                 extra_downloads.push(dl);
             }
         }
-
-        // Unpack in order, each layer as its bytes arrive.
         let mut layers: Vec<LayerRecord> = Vec::with_capacity(jobs.len());
         for (i, mut job) in jobs.into_iter().enumerate() {
             let parent = i.checked_sub(1).map(|p| chains[p].as_str());
@@ -329,9 +388,21 @@ impl Pull<'_> {
         for dl in extra_downloads {
             self.finish_download(dl)?;
         }
-        extra.extend(extra_layers);
         drop(aborts);
+        Ok(layers)
+    }
 
+    /// Records the image (named by the reference when it has a tag or a
+    /// digest) and where its blobs came from.
+    fn commit(
+        &self,
+        lease: Lease<'_>,
+        top_desc: &Descriptor,
+        chosen: Chosen,
+        config: &StoredConfig,
+        layers: Vec<LayerRecord>,
+        others: OtherPlatforms,
+    ) -> Result<()> {
         let named = if self.reference.tag().is_some() || self.reference.digest().is_some() {
             vec![self.reference.clone()]
         } else {
@@ -340,17 +411,19 @@ impl Pull<'_> {
         let recorded: Vec<String> = layers
             .iter()
             .map(|l| l.blob.digest.clone())
-            .chain([config_desc.digest.clone(), manifest_desc.digest.clone()])
+            .chain([config.desc.digest.clone(), chosen.desc.digest.clone()])
             .collect();
+        let mut extra = others.documents;
+        extra.extend(others.layers);
         self.engine.commit_images(
             self.ns,
             lease,
             vec![NewImage {
                 target: top_desc.clone(),
-                manifest: manifest_desc,
-                config: config_desc.clone(),
+                manifest: chosen.desc,
+                config: config.desc.clone(),
                 layers,
-                created: info.created,
+                created: config.info.created.clone(),
                 names: named,
                 extra,
             }],
@@ -361,23 +434,32 @@ impl Pull<'_> {
             &self.src.host,
             self.reference.path(),
             recorded.iter().map(String::as_str),
-        )?;
-        info!(reference = %name, digest = %top_desc.digest, "pulled");
+        )
+    }
+
+    /// The closing lines, and what the pull did.
+    fn report(
+        &self,
+        name: String,
+        top_desc: Descriptor,
+        config_desc: Descriptor,
+        up_to_date: bool,
+    ) -> Pulled {
         self.progress
             .status("", format!("Digest: {}", top_desc.digest));
-        self.progress.status(
-            "",
-            format!(
-                "Status: Downloaded newer image for {}",
-                self.reference.familiar()
-            ),
-        );
-        Ok(Pulled {
+        let what = if up_to_date {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        self.progress
+            .status("", format!("Status: {what} {}", self.reference.familiar()));
+        Pulled {
             name,
             digest: top_desc.digest,
             image_id: config_desc.digest,
-            up_to_date: false,
-        })
+            up_to_date,
+        }
     }
 
     /// Whether the name already points at this content (the same platform's
@@ -434,7 +516,7 @@ impl Pull<'_> {
                 self.src
                     .conn
                     .oci
-                    .pull_manifest_raw(&image, &self.req.auth, &accept)
+                    .pull_manifest_raw(&image, &self.src.auth, &accept)
                     .await
                     .map(|(b, _)| b.to_vec())
             } else {
@@ -505,10 +587,7 @@ impl Pull<'_> {
 
     /// Waits for a download's result.
     fn finish_download(&self, dl: Download) -> Result<()> {
-        match self.rt.block_on(dl.handle) {
-            Ok(r) => r,
-            Err(e) => Err(ManagerError::Internal(format!("download task: {e}"))),
-        }
+        self.rt.block_on(dl.handle)?
     }
 
     /// Unpacks one layer (reading its download as it arrives, or the blob
@@ -603,10 +682,7 @@ impl DownloadJob {
             return Err(e);
         }
         drop(tx);
-        match writer.await {
-            Ok(r) => r,
-            Err(e) => Err(ManagerError::Internal(format!("blob writer: {e}"))),
-        }
+        writer.await?
     }
 
     /// Streams the blob to the writer. A connection that fails or breaks
@@ -755,6 +831,23 @@ fn write_blob(
         Err(e) => tail.finish(Err(e.to_string())),
     }
     result
+}
+
+/// The layers of a manifest with their diff and chain IDs.
+fn layer_jobs(manifest: &Manifest, info: &ConfigInfo, chains: &[String]) -> Vec<LayerJob> {
+    manifest
+        .layers
+        .iter()
+        .zip(&info.diff_ids)
+        .zip(chains)
+        .map(|((desc, diff_id), chain)| LayerJob {
+            desc: desc.clone(),
+            diff_id: diff_id.clone(),
+            chain: chain.clone(),
+            id: short_id(&desc.digest),
+            download: None,
+        })
+        .collect()
 }
 
 /// The media type of a top-level document: its mediaType, else what its

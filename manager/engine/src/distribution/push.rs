@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
+use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, info};
@@ -19,134 +19,206 @@ use tracing::{debug, info};
 use super::errors::map;
 use super::hosts::{self, Connection};
 use super::progress::{short_id, Meter, Progress};
+use super::RegistryCredentials;
 use crate::content::Digest;
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
 use crate::reference::Reference;
-use crate::store::{schema, Batch, ContentRecord, Descriptor};
+use crate::store::{schema, Batch, ContentRecord, Descriptor, ImageRecord};
 
 /// Label prefix on content records: `<prefix><registry host>` = the
 /// repositories there that hold the blob, comma-separated.
 pub const SOURCE_LABEL: &str = "berth.distribution.source.";
 
+/// What to push: a local image by name, and the registry's credentials.
+#[derive(Clone, Debug)]
+pub struct PushRequest {
+    pub name: String,
+    pub auth: RegistryCredentials,
+}
+
 /// What a push did.
-#[derive(Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Pushed {
     pub tag: String,
     pub digest: String,
     pub size: u64,
 }
 
-/// Pushes the image named `name` in `ns` to its registry. Blocks: call it
-/// on a blocking thread.
+impl Pushed {
+    /// docker's closing line: "latest: digest: sha256:… size: 528".
+    pub fn status_line(&self) -> String {
+        format!("{}: digest: {} size: {}", self.tag, self.digest, self.size)
+    }
+}
+
+/// Pushes the image named `req.name` in `ns` to its registry. Blocks: call
+/// it on a blocking thread (it drives the runtime `rt` for network I/O).
 pub fn push(
     engine: &Engine,
     ns: &str,
-    name: &str,
-    auth: &RegistryAuth,
+    req: &PushRequest,
     progress: &Progress,
     rt: &Handle,
 ) -> Result<Pushed> {
-    let reference = Reference::parse(name)?;
-    if reference.digest().is_some() {
-        return Err(ManagerError::InvalidArgument(format!(
-            "cannot push a digest reference ({name}): push a tag"
-        )));
-    }
-    let reference = reference.with_default_tag();
-    let full = reference.to_string();
-    let rec = match engine.resolve_image(ns, &full) {
-        Ok((rec, false)) => rec,
-        Ok((_, true)) | Err(ManagerError::NoSuchImage(_)) => {
-            return Err(ManagerError::NotFound(format!(
-                "An image does not exist locally with the tag: {}",
-                reference.familiar()
-            )))
-        }
-        Err(e) => return Err(e),
-    };
+    let reference = push_reference(&req.name)?;
+    let rec = local_image(engine, ns, &reference)?;
     let _guard = engine.op_guard();
     let tag = reference.tag().unwrap_or("latest").to_string();
-    let ep = hosts::endpoints(engine.config(), reference.domain())?
-        .pop()
-        .ok_or_else(|| ManagerError::Internal("no registry endpoint".into()))?;
-    let host = ep.host.clone();
-    let with_credentials = !matches!(auth, RegistryAuth::Anonymous);
-    let uploads = engine.config().max_concurrent_uploads.max(1);
-    let conn = Arc::new(rt.block_on(ep.connect(uploads))?);
-    let image = oci_client::Reference::try_from(full.clone())
-        .map_err(|e| ManagerError::InvalidArgument(format!("{full}: {e}")))?;
-    rt.block_on(
-        conn.oci
-            .store_auth_if_needed(image.resolve_registry(), auth),
-    );
+    let target = Target::connect(engine, &reference, &req.auth, rt)?;
     progress.status(
         "",
         format!("The push refers to repository [{}]", reference.repository()),
     );
-
     // Layers, top first as docker lists them, then the config.
     let layers: Vec<Descriptor> = rec.layers.iter().rev().map(|l| l.blob.clone()).collect();
     for l in &layers {
         progress.status(&short_id(&l.digest), "Preparing");
     }
-    let sem = Arc::new(Semaphore::new(uploads));
-    let repo = reference.path().to_string();
-    let mut tasks = Vec::new();
-    for (i, l) in layers
-        .iter()
-        .chain(std::iter::once(&rec.config))
-        .enumerate()
-    {
-        let job = UploadJob {
-            engine: engine.clone(),
-            ns: ns.to_string(),
-            conn: conn.clone(),
-            image: image.clone(),
-            host: host.clone(),
-            repo: repo.clone(),
-            desc: l.clone(),
-            quiet: i == layers.len(),
-            with_credentials,
-            progress: progress.clone(),
-        };
-        let sem = sem.clone();
-        tasks.push(rt.spawn(async move { job.run(sem).await }));
-    }
-    let mut first_err = None;
-    for t in tasks {
-        let r = rt
-            .block_on(t)
-            .unwrap_or_else(|e| Err(ManagerError::Internal(format!("upload task: {e}"))));
-        if let Err(e) = r {
-            first_err.get_or_insert(e);
-        }
-    }
-    if let Some(e) = first_err {
-        return Err(e);
-    }
-
-    let manifest = engine
-        .content()
-        .read_blob(&Digest::parse(&rec.manifest.digest)?)?;
-    let content_type = reqwest::header::HeaderValue::from_str(&rec.manifest.media_type)
-        .map_err(|e| ManagerError::Internal(format!("manifest media type: {e}")))?;
-    let size = manifest.len() as u64;
-    let digest = Digest::of(&manifest).to_string();
-    rt.block_on(conn.oci.push_manifest_raw(&image, manifest, content_type))
-        .map_err(|e| map(e, &host, &full, with_credentials))?;
+    target.upload_blobs(engine, ns, &layers, &rec.config, progress, rt)?;
+    let (digest, size) = target.push_manifest(engine, &rec.manifest, rt)?;
     let mut blobs: Vec<&Descriptor> = layers.iter().collect();
     blobs.push(&rec.config);
     blobs.push(&rec.manifest);
     record_sources(
         engine,
         ns,
-        &host,
-        &repo,
+        &target.host,
+        &target.repo,
         blobs.iter().map(|d| d.digest.as_str()),
     )?;
-    info!(reference = %full, %digest, "pushed");
+    info!(reference = %target.full, %digest, "pushed");
     Ok(Pushed { tag, digest, size })
+}
+
+/// The name to push: a tag (the default one if none is given).
+fn push_reference(name: &str) -> Result<Reference> {
+    let reference = Reference::parse(name)?;
+    if reference.digest().is_some() {
+        return Err(ManagerError::InvalidArgument(format!(
+            "cannot push a digest reference ({name}): push a tag"
+        )));
+    }
+    Ok(reference.with_default_tag())
+}
+
+/// The image record the name points at; an image ID does not do.
+fn local_image(engine: &Engine, ns: &str, reference: &Reference) -> Result<ImageRecord> {
+    match engine.resolve_image(ns, &reference.to_string()) {
+        Ok((rec, false)) => Ok(rec),
+        Ok((_, true)) | Err(ManagerError::NoSuchImage(_)) => Err(ManagerError::NotFound(format!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar()
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The repository pushed to, connected.
+struct Target {
+    conn: Arc<Connection>,
+    image: oci_client::Reference,
+    host: String,
+    /// The full name pushed.
+    full: String,
+    /// The repository's path at the registry.
+    repo: String,
+    uploads: usize,
+    with_credentials: bool,
+}
+
+impl Target {
+    fn connect(
+        engine: &Engine,
+        reference: &Reference,
+        auth: &RegistryCredentials,
+        rt: &Handle,
+    ) -> Result<Target> {
+        let full = reference.to_string();
+        let ep = hosts::endpoints(engine.config(), reference.domain())?
+            .pop()
+            .ok_or_else(|| ManagerError::Internal("no registry endpoint".into()))?;
+        let uploads = engine.config().max_concurrent_uploads.max(1);
+        let conn = Arc::new(rt.block_on(ep.connect(uploads))?);
+        let image = oci_client::Reference::try_from(full.clone())
+            .map_err(|e| ManagerError::InvalidArgument(format!("{full}: {e}")))?;
+        rt.block_on(
+            conn.oci
+                .store_auth_if_needed(image.resolve_registry(), &auth.to_oci()),
+        );
+        Ok(Target {
+            conn,
+            image,
+            host: ep.host.clone(),
+            full,
+            repo: reference.path().to_string(),
+            uploads,
+            with_credentials: !auth.is_anonymous(),
+        })
+    }
+
+    /// Uploads the layers and the config concurrently; the first failure
+    /// is the push's, once every upload has ended.
+    fn upload_blobs(
+        &self,
+        engine: &Engine,
+        ns: &str,
+        layers: &[Descriptor],
+        config: &Descriptor,
+        progress: &Progress,
+        rt: &Handle,
+    ) -> Result<()> {
+        let sem = Arc::new(Semaphore::new(self.uploads));
+        let mut tasks = Vec::new();
+        for (i, l) in layers.iter().chain(std::iter::once(config)).enumerate() {
+            let job = UploadJob {
+                engine: engine.clone(),
+                ns: ns.to_string(),
+                conn: self.conn.clone(),
+                image: self.image.clone(),
+                host: self.host.clone(),
+                repo: self.repo.clone(),
+                desc: l.clone(),
+                quiet: i == layers.len(),
+                with_credentials: self.with_credentials,
+                progress: progress.clone(),
+            };
+            let sem = sem.clone();
+            tasks.push(rt.spawn(async move { job.run(sem).await }));
+        }
+        let mut first_err = None;
+        for t in tasks {
+            let r = rt.block_on(t).unwrap_or_else(|e| Err(e.into()));
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Puts the manifest under the tag, byte for byte as stored; returns
+    /// its digest and size.
+    fn push_manifest(
+        &self,
+        engine: &Engine,
+        manifest: &Descriptor,
+        rt: &Handle,
+    ) -> Result<(String, u64)> {
+        let bytes = engine
+            .content()
+            .read_blob(&Digest::parse(&manifest.digest)?)?;
+        let content_type = reqwest::header::HeaderValue::from_str(&manifest.media_type)
+            .map_err(ManagerError::MediaTypeHeader)?;
+        let size = bytes.len() as u64;
+        let digest = Digest::of(&bytes).to_string();
+        rt.block_on(
+            self.conn
+                .oci
+                .push_manifest_raw(&self.image, bytes, content_type),
+        )
+        .map_err(|e| map(e, &self.host, &self.full, self.with_credentials))?;
+        Ok((digest, size))
+    }
 }
 
 /// Adds `repo` at `host` to the source labels of the blobs' content records.

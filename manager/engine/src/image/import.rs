@@ -26,7 +26,7 @@ pub struct ImportOptions {
 }
 
 /// The imported image: its ID and its name, if any (familiar form).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Imported {
     pub id: String,
     pub name: Option<String>,

@@ -60,9 +60,11 @@ impl<'a> Lease<'a> {
         media_type: &str,
         value: &impl serde::Serialize,
     ) -> crate::error::Result<Descriptor> {
-        let bytes = serde_json::to_vec(value).map_err(|e| {
-            crate::error::ManagerError::Internal(format!("encode {media_type}: {e}"))
-        })?;
+        let bytes =
+            serde_json::to_vec(value).map_err(|source| crate::error::ManagerError::Encode {
+                what: media_type.to_string(),
+                source,
+            })?;
         let c = self.engine.content().write_blob(reference, &bytes)?;
         self.add_blob(&c);
         Ok(Descriptor {

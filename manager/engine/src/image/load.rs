@@ -30,7 +30,7 @@ use crate::store::Descriptor;
 const SMALL_FILE: u64 = 4 << 20;
 
 /// What a load produced.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LoadResult {
     /// Names given, in familiar form ("busybox:latest").
     pub names: Vec<String>,

@@ -2,6 +2,7 @@
 //! snapshots. This module owns the image records; `load`, `save` and
 //! `import` move images in and out through archives.
 
+pub mod api;
 pub mod change;
 pub mod import;
 pub mod lease;
@@ -9,6 +10,7 @@ pub mod load;
 pub mod manifest;
 pub mod media;
 pub mod save;
+pub mod stream;
 pub mod unpack;
 
 use std::collections::BTreeSet;

@@ -115,8 +115,10 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
         ("oci-layout", json!({ "imageLayoutVersion": "1.0.0" })),
     ];
     for (name, value) in files {
-        let bytes = serde_json::to_vec(&value)
-            .map_err(|e| ManagerError::Internal(format!("encode {name}: {e}")))?;
+        let bytes = serde_json::to_vec(&value).map_err(|source| ManagerError::Encode {
+            what: name.to_string(),
+            source,
+        })?;
         let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
         tar.append_data(&mut h, name, &bytes[..])
             .ctx(|| "write archive".into())?;
@@ -150,8 +152,10 @@ fn oci_manifest(engine: &Engine, rec: &ImageRecord) -> Result<Option<(Descriptor
         }
         .to_string();
     }
-    let out = serde_json::to_vec(&m)
-        .map_err(|e| ManagerError::Internal(format!("encode manifest: {e}")))?;
+    let out = serde_json::to_vec(&m).map_err(|source| ManagerError::Encode {
+        what: "manifest".into(),
+        source,
+    })?;
     let desc = Descriptor {
         media_type: media::OCI_MANIFEST.into(),
         digest: crate::content::Digest::of(&out).to_string(),

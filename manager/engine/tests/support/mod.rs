@@ -116,7 +116,7 @@ impl Env {
     pub fn snapshots(&self) -> Vec<String> {
         let mut v = Vec::new();
         self.e()
-            .snapshotter()
+            .test_snapshotter()
             .walk(&mut |i| {
                 v.push(i.name.clone());
                 Ok(())

@@ -7,7 +7,7 @@ use berth_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use super::{blocking, namespace};
+use super::namespace;
 use berth_engine::engine::Engine;
 use berth_engine::store::ContentRecord;
 
@@ -39,7 +39,8 @@ impl content_server::Content for Content {
         let ns = namespace(&req)?;
         let blobs = self
             .engine
-            .list_content(&ns)
+            .content_list(&ns)
+            .await
             .or_status()?
             .into_iter()
             .map(info)
@@ -54,7 +55,8 @@ impl content_server::Content for Content {
         let ns = namespace(&req)?;
         let rec = self
             .engine
-            .content_info(&ns, &req.into_inner().digest)
+            .content_inspect(&ns, &req.into_inner().digest)
+            .await
             .or_status()?;
         Ok(Response::new(info(rec)))
     }
@@ -64,15 +66,14 @@ impl content_server::Content for Content {
         req: Request<VerifyContentRequest>,
     ) -> Result<Response<VerifyContentResponse>, Status> {
         let ns = namespace(&req)?;
-        let engine = self.engine.clone();
-        let results = blocking(move || engine.verify_content(&ns)).await?;
+        let results = self.engine.content_verify(&ns).await.or_status()?;
         Ok(Response::new(VerifyContentResponse {
             results: results
                 .into_iter()
-                .map(|(digest, r)| VerifyResult {
-                    digest,
-                    ok: r.is_ok(),
-                    error: r.err().unwrap_or_default(),
+                .map(|c| VerifyResult {
+                    digest: c.digest,
+                    ok: c.error.is_none(),
+                    error: c.error.unwrap_or_default(),
                 })
                 .collect(),
         }))

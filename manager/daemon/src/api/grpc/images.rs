@@ -1,36 +1,29 @@
 //! Images service: translation between the proto messages and the engine.
 
 use super::status::OrStatus;
-use std::io;
-use std::pin::Pin;
 
 use berth_proto::v1::{
     images_server, import_request, transfer_progress, DataChunk, Descriptor as PDescriptor,
-    GetImageRequest, Image as PImage, ImageDetail, ImageSummary, ImportImageResponse,
-    ImportRequest, Layer, ListImagesRequest, ListImagesResponse, LoadImagesResponse, LoginRequest,
-    LoginResponse, PullImageRequest, PullResult, PushImageRequest, PushResult, RemoveImageRequest,
-    RemoveImageResponse, SaveImagesRequest, SearchRequest, SearchResponse, SearchResult,
-    TagImageRequest, TransferProgress,
+    GetImageRequest, Image as PImage, ImageDetail as PImageDetail, ImageSummary as PImageSummary,
+    ImportImageResponse, ImportRequest, Layer, ListImagesRequest, ListImagesResponse,
+    LoadImagesResponse, LoginRequest as PLoginRequest, LoginResponse, PullImageRequest, PullResult,
+    PushImageRequest, PushResult, RegistryAuth, RemoveImageRequest, RemoveImageResponse,
+    SaveImagesRequest, SearchRequest, SearchResponse, SearchResult, TagImageRequest,
 };
-use futures::Stream;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
-use tracing::warn;
 
-use super::stream::{ChannelReader, ChannelWriter};
-use super::{blocking, namespace};
-use berth_engine::distribution;
-use berth_engine::distribution::progress::Progress;
-use berth_engine::distribution::pull::{self, PullRequest};
-use berth_engine::distribution::{login, push};
+use super::namespace;
+use super::stream::{bytes_of, chunks, transfer, ChunkStream, ProgressStream};
+use berth_engine::distribution::pull::PullRequest;
+use berth_engine::distribution::push::PushRequest;
+use berth_engine::distribution::RegistryCredentials;
 use berth_engine::engine::Engine;
 use berth_engine::error::ManagerError;
+use berth_engine::image::api::{ImageDetail, ImageSummary, ImageView, LoginRequest};
 use berth_engine::image::import::ImportOptions;
 use berth_engine::image::manifest::PlatformSpec;
-use berth_engine::image::{familiar_name, import, load, save};
 use berth_engine::reference::Reference;
-use berth_engine::store::{Descriptor, ImageRecord};
+use berth_engine::store::{Descriptor, LayerRecord};
 
 pub struct Images {
     engine: Engine,
@@ -51,77 +44,66 @@ fn desc(d: &Descriptor) -> PDescriptor {
     }
 }
 
-fn image(r: &ImageRecord) -> PImage {
+fn image(v: ImageView) -> PImage {
     PImage {
-        name: r.name.clone(),
-        target: Some(desc(&r.target)),
-        created_at: r.created_at.clone(),
-        updated_at: r.updated_at.clone(),
-        labels: r.labels.clone().into_iter().collect(),
+        name: v.name,
+        target: Some(desc(&v.target)),
+        created_at: v.created_at,
+        updated_at: v.updated_at,
+        labels: v.labels.into_iter().collect(),
     }
 }
 
-fn repo_digest(r: &ImageRecord) -> Option<String> {
-    if r.is_dangling() {
-        return None;
-    }
-    Reference::parse(&r.name)
-        .ok()
-        .map(|n| format!("{}@{}", n.familiar_repository(), r.target.digest))
-}
-
-fn summary(r: &ImageRecord) -> ImageSummary {
-    let (repository, tag) = match Reference::parse(&r.name) {
-        Ok(n) if !r.is_dangling() => (
-            n.familiar_repository(),
-            n.tag().unwrap_or("<none>").to_string(),
-        ),
-        _ => ("<none>".to_string(), "<none>".to_string()),
-    };
-    ImageSummary {
-        image: Some(image(r)),
-        id: r.id().to_string(),
-        repository,
-        tag,
-        created: r.created.clone().unwrap_or_default(),
-        size: r.size() as i64,
-        repo_digests: repo_digest(r).into_iter().collect(),
+fn summary(s: ImageSummary) -> PImageSummary {
+    PImageSummary {
+        image: Some(image(s.image)),
+        id: s.id,
+        repository: s.repository,
+        tag: s.tag,
+        created: s.created,
+        size: s.size as i64,
+        repo_digests: s.repo_digests,
     }
 }
 
-/// Forwards a client stream of chunks into a blocking reader.
-fn pump<T, F>(mut stream: Streaming<T>, data: F) -> ChannelReader
-where
-    T: Send + 'static,
-    F: Fn(T) -> Option<Vec<u8>> + Send + 'static,
-{
-    let (tx, reader) = ChannelReader::new();
-    tokio::spawn(async move {
-        loop {
-            let item = match stream.message().await {
-                Ok(Some(m)) => match data(m) {
-                    Some(d) => Ok(d),
-                    None => Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "unexpected message in the data stream",
-                    )),
-                },
-                Ok(None) => break,
-                Err(e) => Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    format!("the client stream broke: {}", e.message()),
-                )),
-            };
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                break;
-            }
-        }
-    });
-    reader
+fn layer(l: LayerRecord) -> Layer {
+    Layer {
+        blob: Some(desc(&l.blob)),
+        diff_id: l.diff_id,
+        chain_id: l.chain_id,
+        unpacked_size: l.unpacked_size as i64,
+    }
 }
 
-type SaveStream = Pin<Box<dyn Stream<Item = Result<DataChunk, Status>> + Send>>;
+fn detail(d: ImageDetail) -> PImageDetail {
+    PImageDetail {
+        id: d.id,
+        repo_tags: d.repo_tags,
+        repo_digests: d.repo_digests,
+        manifest: Some(desc(&d.manifest)),
+        manifest_json: d.manifest_json,
+        config_json: d.config_json,
+        layers: d.layers.into_iter().map(layer).collect(),
+        size: d.size as i64,
+        image: Some(image(d.image)),
+        snapshotter: d.snapshotter,
+        unpacked: d.unpacked,
+    }
+}
+
+/// The proto's credentials as the engine's.
+fn credentials(a: Option<&RegistryAuth>) -> Result<RegistryCredentials, Status> {
+    match a {
+        None => Ok(RegistryCredentials::Anonymous),
+        Some(a) => RegistryCredentials::from_fields(
+            &a.username,
+            &a.password,
+            &a.identity_token,
+            &a.registry_token,
+        )
+        .or_status(),
+    }
+}
 
 #[tonic::async_trait]
 impl images_server::Images for Images {
@@ -133,62 +115,35 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         let images = self
             .engine
-            .list_images(&ns, Some(&r.reference))
+            .image_list(&ns, &r.reference)
+            .await
             .or_status()?
-            .iter()
+            .into_iter()
             .map(summary)
             .collect();
         Ok(Response::new(ListImagesResponse { images }))
     }
 
-    async fn get(&self, req: Request<GetImageRequest>) -> Result<Response<ImageDetail>, Status> {
+    async fn get(&self, req: Request<GetImageRequest>) -> Result<Response<PImageDetail>, Status> {
         let ns = namespace(&req)?;
-        let engine = self.engine.clone();
         let reference = req.into_inner().reference;
-        let detail = blocking(move || {
-            let (rec, _) = engine.resolve_image(&ns, &reference)?;
-            let all = engine.records_of(&ns, rec.id())?;
-            let manifest_json = engine.read_json_blob(&rec.manifest.digest)?;
-            let config_json = engine.read_json_blob(&rec.config.digest)?;
-            let unpacked = rec
-                .layers
-                .iter()
-                .all(|l| engine.snapshotter().stat(&l.chain_id).is_ok());
-            Ok(ImageDetail {
-                id: rec.id().to_string(),
-                repo_tags: all.iter().filter_map(familiar_name).collect(),
-                repo_digests: all.iter().filter_map(repo_digest).collect(),
-                manifest: Some(desc(&rec.manifest)),
-                manifest_json,
-                config_json,
-                layers: rec
-                    .layers
-                    .iter()
-                    .map(|l| Layer {
-                        blob: Some(desc(&l.blob)),
-                        diff_id: l.diff_id.clone(),
-                        chain_id: l.chain_id.clone(),
-                        unpacked_size: l.unpacked_size as i64,
-                    })
-                    .collect(),
-                size: rec.size() as i64,
-                image: Some(image(&rec)),
-                snapshotter: rec.snapshotter.clone(),
-                unpacked,
-            })
-        })
-        .await?;
-        Ok(Response::new(detail))
+        let d = self
+            .engine
+            .image_inspect(&ns, &reference)
+            .await
+            .or_status()?;
+        Ok(Response::new(detail(d)))
     }
 
     async fn tag(&self, req: Request<TagImageRequest>) -> Result<Response<PImage>, Status> {
         let ns = namespace(&req)?;
         let r = req.into_inner();
-        let rec = self
+        let v = self
             .engine
-            .tag_image(&ns, &r.source, &r.target)
+            .image_tag(&ns, &r.source, &r.target)
+            .await
             .or_status()?;
-        Ok(Response::new(image(&rec)))
+        Ok(Response::new(image(v)))
     }
 
     async fn remove(
@@ -197,10 +152,15 @@ impl images_server::Images for Images {
     ) -> Result<Response<RemoveImageResponse>, Status> {
         let ns = namespace(&req)?;
         let r = req.into_inner();
-        let engine = self.engine.clone();
-        let (untagged, deleted) =
-            blocking(move || engine.remove_image(&ns, &r.reference, r.force)).await?;
-        Ok(Response::new(RemoveImageResponse { untagged, deleted }))
+        let removed = self
+            .engine
+            .image_remove(&ns, &r.reference, r.force)
+            .await
+            .or_status()?;
+        Ok(Response::new(RemoveImageResponse {
+            untagged: removed.untagged,
+            deleted: removed.deleted,
+        }))
     }
 
     async fn load(
@@ -208,16 +168,15 @@ impl images_server::Images for Images {
         req: Request<Streaming<DataChunk>>,
     ) -> Result<Response<LoadImagesResponse>, Status> {
         let ns = namespace(&req)?;
-        let reader = pump(req.into_inner(), |c: DataChunk| Some(c.data));
-        let engine = self.engine.clone();
-        let res = blocking(move || load::load(&engine, &ns, reader)).await?;
+        let archive = bytes_of(req.into_inner(), |c: DataChunk| Some(c.data));
+        let res = self.engine.image_load(&ns, archive).await.or_status()?;
         Ok(Response::new(LoadImagesResponse {
             loaded_names: res.names,
             loaded_ids: res.ids,
         }))
     }
 
-    type SaveStream = SaveStream;
+    type SaveStream = ChunkStream;
 
     async fn save(
         &self,
@@ -225,21 +184,8 @@ impl images_server::Images for Images {
     ) -> Result<Response<Self::SaveStream>, Status> {
         let ns = namespace(&req)?;
         let refs = req.into_inner().references;
-        // Resolve first, so a bad reference is the call's error rather than
-        // an error in the middle of the stream.
-        for r in &refs {
-            self.engine.resolve_image(&ns, r).or_status()?;
-        }
-        let (tx, rx) = mpsc::channel(8);
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut w = ChannelWriter::new(tx.clone());
-            if let Err(e) = save::save(&engine, &ns, &refs, &mut w) {
-                warn!(error = %e, "save failed");
-                let _ = tx.blocking_send(Err(super::status::to_status(e)));
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let bytes = self.engine.image_save(&ns, refs).await.or_status()?;
+        Ok(Response::new(chunks(bytes)))
     }
 
     async fn import(
@@ -264,12 +210,15 @@ impl images_server::Images for Images {
             message: header.message,
             platform: Some(header.platform).filter(|s| !s.is_empty()),
         };
-        let reader = pump(stream, |m: ImportRequest| match m.payload {
+        let archive = bytes_of(stream, |m: ImportRequest| match m.payload {
             Some(import_request::Payload::Data(d)) => Some(d),
             _ => None,
         });
-        let engine = self.engine.clone();
-        let res = blocking(move || import::import(&engine, &ns, &opts, reader)).await?;
+        let res = self
+            .engine
+            .image_import(&ns, opts, archive)
+            .await
+            .or_status()?;
         Ok(Response::new(ImportImageResponse {
             id: res.id,
             name: res.name.unwrap_or_default(),
@@ -296,20 +245,21 @@ impl images_server::Images for Images {
             reference,
             platform,
             all_platforms: r.all_platforms,
-            auth: distribution::auth_from_proto(r.auth.as_ref()).or_status()?,
+            auth: credentials(r.auth.as_ref())?,
         };
         let engine = self.engine.clone();
-        let what = format!("pull of {}", request.reference);
-        Ok(Response::new(transfer(what, move |progress, rt| {
-            let p = pull::pull(&engine, &ns, &request, progress, rt)?;
-            let result = transfer_progress::Result::Pull(PullResult {
-                reference: p.name,
-                digest: p.digest,
-                image_id: p.image_id,
-                up_to_date: p.up_to_date,
-            });
-            Ok((String::new(), result))
-        })))
+        Ok(Response::new(transfer(
+            move |progress| async move { engine.image_pull(&ns, request, progress).await },
+            |p| {
+                let result = transfer_progress::Result::Pull(PullResult {
+                    reference: p.name,
+                    digest: p.digest,
+                    image_id: p.image_id,
+                    up_to_date: p.up_to_date,
+                });
+                (String::new(), result)
+            },
+        )))
     }
 
     type PushStream = ProgressStream;
@@ -323,24 +273,34 @@ impl images_server::Images for Images {
         Reference::parse(&r.reference)
             .map_err(ManagerError::from)
             .or_status()?;
-        let auth = distribution::auth_from_proto(r.auth.as_ref()).or_status()?;
+        let request = PushRequest {
+            name: r.reference,
+            auth: credentials(r.auth.as_ref())?,
+        };
         let engine = self.engine.clone();
-        let what = format!("push of {}", r.reference);
-        Ok(Response::new(transfer(what, move |progress, rt| {
-            let p = push::push(&engine, &ns, &r.reference, &auth, progress, rt)?;
-            let line = format!("{}: digest: {} size: {}", p.tag, p.digest, p.size);
-            let result = transfer_progress::Result::Push(PushResult {
-                tag: p.tag,
-                digest: p.digest,
-                size: p.size,
-            });
-            Ok((line, result))
-        })))
+        Ok(Response::new(transfer(
+            move |progress| async move { engine.image_push(&ns, request, progress).await },
+            |p| {
+                let line = p.status_line();
+                let result = transfer_progress::Result::Push(PushResult {
+                    tag: p.tag,
+                    digest: p.digest,
+                    size: p.size,
+                });
+                (line, result)
+            },
+        )))
     }
 
-    async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+    async fn login(&self, req: Request<PLoginRequest>) -> Result<Response<LoginResponse>, Status> {
         let r = req.into_inner();
-        let server = login::login(self.engine.config(), &r.server, &r.username, &r.password)
+        let server = self
+            .engine
+            .registry_login(LoginRequest {
+                server: r.server,
+                username: r.username,
+                password: r.password,
+            })
             .await
             .or_status()?;
         Ok(Response::new(LoginResponse {
@@ -355,8 +315,10 @@ impl images_server::Images for Images {
         req: Request<SearchRequest>,
     ) -> Result<Response<SearchResponse>, Status> {
         let r = req.into_inner();
-        let auth = distribution::auth_from_proto(r.auth.as_ref()).or_status()?;
-        let hits = login::search(self.engine.config(), &r.term, r.limit, &auth)
+        let auth = credentials(r.auth.as_ref())?;
+        let hits = self
+            .engine
+            .registry_search(&r.term, r.limit, &auth)
             .await
             .or_status()?;
         Ok(Response::new(SearchResponse {
@@ -372,33 +334,4 @@ impl images_server::Images for Images {
                 .collect(),
         }))
     }
-}
-
-type ProgressStream = Pin<Box<dyn Stream<Item = Result<TransferProgress, Status>> + Send>>;
-
-/// Runs a pull or push on a blocking thread (it drives the runtime for its
-/// network I/O) and streams its progress: the last event carries the
-/// result and its line; a failure ends the stream with its status.
-fn transfer<F>(what: String, op: F) -> ProgressStream
-where
-    F: FnOnce(
-            &Progress,
-            &tokio::runtime::Handle,
-        ) -> berth_engine::error::Result<(String, transfer_progress::Result)>
-        + Send
-        + 'static,
-{
-    let (tx, rx) = mpsc::unbounded_channel();
-    let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        let progress = Progress::new(tx.clone());
-        match op(&progress, &rt) {
-            Ok((line, result)) => progress.result(line, result),
-            Err(e) => {
-                warn!(error = %e, "{what} failed");
-                let _ = tx.send(Err(super::status::to_status(e)));
-            }
-        }
-    });
-    Box::pin(UnboundedReceiverStream::new(rx))
 }

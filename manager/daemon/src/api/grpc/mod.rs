@@ -26,7 +26,6 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Status};
 
 use berth_engine::engine::Engine;
-use berth_engine::error::ManagerError;
 
 /// Largest gRPC message accepted or sent.
 const MAX_MESSAGE: usize = 16 << 20;
@@ -84,16 +83,4 @@ pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
     };
     berth_engine::system::validate_namespace(&ns).or_status()?;
     Ok(ns)
-}
-
-/// Runs blocking engine work on the blocking pool.
-pub async fn blocking<T, F>(f: F) -> Result<T, Status>
-where
-    F: FnOnce() -> Result<T, ManagerError> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(status::to_status),
-        Err(e) => Err(Status::internal(format!("worker failed: {e}"))),
-    }
 }

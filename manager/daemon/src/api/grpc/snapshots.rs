@@ -1,11 +1,13 @@
 //! Snapshots service.
 
+use super::status::OrStatus;
 use berth_proto::v1::{
     snapshots_server, ListSnapshotsRequest, ListSnapshotsResponse, SnapshotInfo,
 };
 use tonic::{Request, Response, Status};
 
-use super::{blocking, namespace};
+use super::namespace;
+use berth_engine::content::api::SnapshotView;
 use berth_engine::engine::Engine;
 
 pub struct Snapshots {
@@ -18,6 +20,18 @@ impl Snapshots {
     }
 }
 
+fn snapshot(s: SnapshotView) -> SnapshotInfo {
+    SnapshotInfo {
+        name: s.name,
+        parent: s.parent.unwrap_or_default(),
+        kind: s.kind,
+        created_at: s.created_at,
+        size: s.size as i64,
+        inodes: s.inodes as i64,
+        labels: s.labels.into_iter().collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl snapshots_server::Snapshots for Snapshots {
     async fn list(
@@ -25,28 +39,10 @@ impl snapshots_server::Snapshots for Snapshots {
         req: Request<ListSnapshotsRequest>,
     ) -> Result<Response<ListSnapshotsResponse>, Status> {
         let ns = namespace(&req)?;
-        let engine = self.engine.clone();
-        let list = blocking(move || engine.list_snapshots(&ns)).await?;
-        let snapshots = list
-            .into_iter()
-            .map(|(rec, info, usage)| SnapshotInfo {
-                name: rec.key,
-                parent: rec.parent.unwrap_or_default(),
-                kind: info
-                    .as_ref()
-                    .map(|i| i.kind.to_string())
-                    .unwrap_or_else(|| "missing".into()),
-                created_at: rec.created_at,
-                size: usage.size as i64,
-                inodes: usage.inodes as i64,
-                labels: info
-                    .map(|i| i.labels.into_iter().collect())
-                    .unwrap_or_default(),
-            })
-            .collect();
+        let list = self.engine.snapshot_list(&ns).await.or_status()?;
         Ok(Response::new(ListSnapshotsResponse {
-            snapshotter: self.engine.snapshotter_name().to_string(),
-            snapshots,
+            snapshotter: list.snapshotter,
+            snapshots: list.snapshots.into_iter().map(snapshot).collect(),
         }))
     }
 }

@@ -1,91 +1,97 @@
-//! Bridges between gRPC byte streams and the blocking readers and writers
-//! that archive code uses, with bounded buffers in both directions.
+//! Bridges between gRPC streams and the engine's: a client's stream of
+//! chunks as the byte stream the engine reads, the engine's byte stream as
+//! chunks, and a transfer's progress events followed by its result.
 
-use std::io::{self, Read, Write};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 
-use berth_proto::v1::DataChunk;
+use berth_engine::distribution::progress::{Progress, TransferEvent};
+use berth_engine::error::ManagerError;
+use berth_proto::v1::{transfer_progress, DataChunk, TransferProgress};
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tonic::Status;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Status, Streaming};
 
-/// A blocking reader fed by an async task through a bounded channel.
-pub struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    cur: Vec<u8>,
-    pos: usize,
+use super::status::to_status;
+
+/// A client stream of messages as the bytes they carry: `data` takes them
+/// out of a message (None: a message that has no place in the stream).
+pub fn bytes_of<T, F>(
+    stream: Streaming<T>,
+    data: F,
+) -> impl Stream<Item = io::Result<Vec<u8>>> + Send + 'static
+where
+    T: Send + 'static,
+    F: Fn(T) -> Option<Vec<u8>> + Send + 'static,
+{
+    stream.map(move |m| match m {
+        Ok(m) => data(m).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected message in the data stream",
+            )
+        }),
+        Err(e) => Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!("the client stream broke: {}", e.message()),
+        )),
+    })
 }
 
-impl ChannelReader {
-    /// A reader and the sender that feeds it.
-    pub fn new() -> (mpsc::Sender<io::Result<Vec<u8>>>, ChannelReader) {
-        let (tx, rx) = mpsc::channel(16);
-        (
-            tx,
-            ChannelReader {
-                rx,
-                cur: Vec::new(),
-                pos: 0,
-            },
-        )
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<DataChunk, Status>> + Send>>;
+
+/// The engine's byte stream as data chunks; its error ends the stream.
+pub fn chunks<S>(bytes: S) -> ChunkStream
+where
+    S: Stream<Item = Result<Vec<u8>, ManagerError>> + Send + 'static,
+{
+    Box::pin(bytes.map(|r| r.map(|data| DataChunk { data }).map_err(to_status)))
+}
+
+pub type ProgressStream = Pin<Box<dyn Stream<Item = Result<TransferProgress, Status>> + Send>>;
+
+/// An engine event as the proto's.
+fn event(e: TransferEvent) -> TransferProgress {
+    TransferProgress {
+        id: e.id,
+        status: e.status,
+        current: e.current,
+        total: e.total,
+        result: None,
     }
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.cur.len() {
-            match self.rx.blocking_recv() {
-                None => return Ok(0),
-                Some(Err(e)) => return Err(e),
-                Some(Ok(v)) => {
-                    self.cur = v;
-                    self.pos = 0;
-                }
+/// Runs a pull or push (`op`, given where its progress goes) and streams
+/// its progress: the last event carries the result and its line (`done`
+/// makes them); a failure ends the stream with its status. A client that
+/// goes away drops the receiver, which cancels the transfer.
+pub fn transfer<T, Fut, D>(op: impl FnOnce(Progress) -> Fut, done: D) -> ProgressStream
+where
+    Fut: Future<Output = Result<T, ManagerError>> + Send + 'static,
+    T: Send + 'static,
+    D: FnOnce(T) -> (String, transfer_progress::Result) + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(op(Progress::new(tx)));
+    let last = futures::stream::once(async move {
+        match task.await {
+            Ok(Ok(v)) => {
+                let (status, result) = done(v);
+                Ok(TransferProgress {
+                    status,
+                    result: Some(result),
+                    ..Default::default()
+                })
             }
+            Ok(Err(e)) => Err(to_status(e)),
+            Err(e) => Err(Status::internal(format!("worker failed: {e}"))),
         }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// A blocking writer that sends 1 MiB chunks to a gRPC response stream.
-pub struct ChannelWriter {
-    tx: mpsc::Sender<Result<DataChunk, Status>>,
-    buf: Vec<u8>,
-}
-
-const CHUNK: usize = 1 << 20;
-
-impl ChannelWriter {
-    pub fn new(tx: mpsc::Sender<Result<DataChunk, Status>>) -> ChannelWriter {
-        ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        }
-    }
-
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .blocking_send(Ok(DataChunk { data }))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = b.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&b[..n]);
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
+    });
+    Box::pin(
+        UnboundedReceiverStream::new(rx)
+            .map(|e| Ok(event(e)))
+            .chain(last),
+    )
 }
