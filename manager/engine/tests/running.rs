@@ -53,6 +53,7 @@ fn run_output_exit_code_and_cleanup() {
         let w = env
             .e()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
+            .await
             .unwrap();
         assert_eq!(w.wait().await.unwrap().code, 3);
         // A second run appends to the same log.
@@ -93,6 +94,7 @@ fn command_not_found_is_127_and_rm_removes() {
         let w = env
             .e()
             .wait_container(NS, &c.id, WaitCondition::Removed)
+            .await
             .unwrap();
         let e = env.e().start_container(NS, &c.id).await.unwrap_err();
         assert!(
@@ -156,6 +158,7 @@ fn stop_kill_restart_top_and_force_remove() {
         assert!(e.lookup_container(NS, &c.id).unwrap().state.running());
         let w = e
             .wait_container(NS, &c.id, WaitCondition::NextExit)
+            .await
             .unwrap();
         e.kill_container(NS, &c.id, "SIGKILL").await.unwrap();
         assert_eq!(w.wait().await.unwrap().code, 128 + 9);
@@ -190,6 +193,7 @@ fn stop_kill_restart_top_and_force_remove() {
             }
             let x = e
                 .wait_container(NS, &c.id, WaitCondition::NotRunning)
+                .await
                 .unwrap();
             assert_eq!(x.wait().await.unwrap().code, code);
         }
@@ -223,6 +227,7 @@ fn auto_remove_and_many_containers_leave_nothing() {
                 i,
                 env.e()
                     .wait_container(NS, &c.id, WaitCondition::Removed)
+                    .await
                     .unwrap(),
             ));
             env.e().start_container(NS, &c.id).await.unwrap();
@@ -500,6 +505,7 @@ fn a_shim_that_dies_is_noticed_and_cleaned_up() {
         let w = env
             .e()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
+            .await
             .unwrap();
         let bundle = bundle_dir(env.e().config(), NS, &c.id);
         let shim_pid: i32 = std::fs::read_to_string(bundle.join("shim.pid"))
@@ -551,6 +557,7 @@ fn followers_end_when_berthd_stops_and_containers_go_on() {
             .unwrap();
         let w = e
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
+            .await
             .unwrap();
         e.container_registry().begin_shutdown();
         let within = Duration::from_secs(5);

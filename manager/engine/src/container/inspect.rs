@@ -332,6 +332,7 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
 
 impl Engine {
     /// docker inspect's JSON for one container.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn inspect_container(&self, ns: &str, s: &str, size: bool) -> Result<Value> {
         let rec = self.lookup_container(ns, s)?;
         let exec_ids = self.container_registry().handle(ns, &rec.id).execs();

@@ -41,6 +41,7 @@ fn dir_names(dir: &Path) -> Vec<String> {
 impl Engine {
     /// Reconnects to every live shim and records what happened while berthd
     /// was down. Run once at start-up, before serving.
+    #[tracing::instrument(skip_all)]
     pub async fn recover_containers(&self) -> Result<()> {
         let mut owned_sockets = Vec::new();
         for ns in self.namespaces()? {

@@ -16,6 +16,7 @@ use crate::network::{ipam, netns};
 impl Engine {
     /// docker network connect: a running container gets a new interface at
     /// once; a stopped one at its next start.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, network = %network, container = %container))]
     pub async fn connect_network(
         &self,
         ns: &str,
@@ -102,6 +103,7 @@ impl Engine {
     }
 
     /// docker network disconnect.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, network = %network, container = %container))]
     pub async fn disconnect_network(
         &self,
         ns: &str,
