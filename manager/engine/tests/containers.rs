@@ -109,6 +109,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         let w = env
             .e()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
+            .await
             .unwrap();
         assert_eq!(w.wait().await.unwrap().code, 0);
 
@@ -116,6 +117,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         let w = env
             .e()
             .wait_container(NS, &c.id, WaitCondition::Removed)
+            .await
             .unwrap();
         let waiting = tokio::spawn(w.wait());
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -220,6 +220,7 @@ impl Engine {
     /// a start of the container connects the attach before its process
     /// runs (or, when it runs, the attach is connected). `input` carries
     /// the client's stdin and resizes.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn attach_stdio(
         &self,
         ns: &str,
@@ -265,6 +266,7 @@ impl Engine {
 
     /// An output-only attach: the output of the current or next run, then
     /// its exit.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn attach_container(
         &self,
         ns: &str,
@@ -307,6 +309,7 @@ impl Engine {
 
     /// Sets the size of the pty of the container's process, or of one of
     /// its execs.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn resize_container(
         &self,
         ns: &str,

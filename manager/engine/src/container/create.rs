@@ -485,14 +485,7 @@ impl Engine {
             dir: None,
         };
 
-        let tmp = self.config().root.join("tmp").join(format!("userdb-{id}"));
-        let (passwd, group) = userdb::read(&rootfs, &tmp)?;
-        let user = if config.user.is_empty() {
-            image_cfg.user().clone().unwrap_or_default()
-        } else {
-            config.user.clone()
-        };
-        let resolved = resolve_user(&user, &passwd, &group)?;
+        let (user, resolved) = self.container_user(&id, &rootfs, &config, &image_cfg)?;
         let hostname = if !config.hostname.is_empty() {
             config.hostname.clone()
         } else {
@@ -539,6 +532,26 @@ impl Engine {
             id,
             warnings: net.warnings,
         })
+    }
+
+    /// The user the container runs as (the user's `-u`, else the image's)
+    /// resolved against the image's /etc/passwd and /etc/group.
+    fn container_user(
+        &self,
+        id: &str,
+        rootfs: &[berth_snapshotter::Mount],
+        config: &ContainerConfig,
+        image_cfg: &ImageConfig,
+    ) -> Result<(String, ResolvedUser)> {
+        let tmp = self.config().root.join("tmp").join(format!("userdb-{id}"));
+        let (passwd, group) = userdb::read(rootfs, &tmp)?;
+        let user = if config.user.is_empty() {
+            image_cfg.user().clone().unwrap_or_default()
+        } else {
+            config.user.clone()
+        };
+        let resolved = resolve_user(&user, &passwd, &group)?;
+        Ok((user, resolved))
     }
 
     /// What the OCI spec is built from: the user's options, berthd's /etc

@@ -184,12 +184,10 @@ fn network_settings(r: &ContainerRecord) -> Value {
     })
 }
 
-/// docker's inspect object for a container.
-pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) -> Value {
-    let st = &r.state;
+/// HostConfig: what the user asked, the log limits in effect.
+fn host_config_json(r: &ContainerRecord, cfg: &Config) -> Value {
     let hc = &r.host_config;
     let res = &hc.resources;
-    let merged = bundle_dir(cfg, ns, &r.id).join("rootfs");
     let log_max_size = if hc.log_max_size > 0 {
         hc.log_max_size
     } else {
@@ -200,7 +198,7 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
     } else {
         cfg.log_max_files
     };
-    let host_config = json!({
+    json!({
         "Binds": or_null(&hc.binds),
         "ContainerIDFile": "",
         "LogConfig": {
@@ -240,8 +238,12 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
         "CpuQuota": 0,
         "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
         "PidsLimit": res.pids_limit,
-    });
-    let config = json!({
+    })
+}
+
+/// Config: the configuration in effect.
+fn config_json(r: &ContainerRecord) -> Value {
+    json!({
         "Hostname": r.hostname,
         "Domainname": r.config.domainname,
         "ExposedPorts": exposed(r),
@@ -260,26 +262,39 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
         "Entrypoint": or_null(&r.effective.entrypoint),
         "OnBuild": Value::Null,
         "Labels": r.config.labels,
-    });
+    })
+}
+
+/// State.
+fn state_json(st: &super::record::State) -> Value {
+    json!({
+        "Status": st.status.as_str(),
+        "Running": st.running(),
+        "Paused": st.status == Status::Paused,
+        "Restarting": st.status == Status::Restarting,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.status == Status::Dead,
+        "Pid": st.pid,
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": st.started_at_or_zero(),
+        "FinishedAt": st.finished_at_or_zero(),
+    })
+}
+
+/// docker's inspect object for a container.
+pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) -> Value {
+    let st = &r.state;
+    let merged = bundle_dir(cfg, ns, &r.id).join("rootfs");
+    let host_config = host_config_json(r, cfg);
+    let config = config_json(r);
     let network_settings = network_settings(r);
     let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.path,
         "Args": r.args,
-        "State": {
-            "Status": st.status.as_str(),
-            "Running": st.running(),
-            "Paused": st.status == Status::Paused,
-            "Restarting": st.status == Status::Restarting,
-            "OOMKilled": st.oom_killed,
-            "Dead": st.status == Status::Dead,
-            "Pid": st.pid,
-            "ExitCode": st.exit_code,
-            "Error": st.error,
-            "StartedAt": st.started_at_or_zero(),
-            "FinishedAt": st.finished_at_or_zero(),
-        },
+        "State": state_json(st),
         "Image": r.image_id,
         "ResolvConfPath": etc_path(r, ns, cfg, "resolv.conf"),
         "HostnamePath": etc_path(r, ns, cfg, "hostname"),
@@ -317,6 +332,7 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
 
 impl Engine {
     /// docker inspect's JSON for one container.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn inspect_container(&self, ns: &str, s: &str, size: bool) -> Result<Value> {
         let rec = self.lookup_container(ns, s)?;
         let exec_ids = self.container_registry().handle(ns, &rec.id).execs();

@@ -95,6 +95,7 @@ pub(crate) async fn follow<T: Send + 'static>(
 impl Engine {
     /// Streams a container's logs; the receiver ends with the history
     /// (without `follow`) or when the container stops.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn container_logs(
         &self,
         ns: &str,

@@ -422,6 +422,7 @@ impl Engine {
     }
 
     /// Gives a container a new name, unique in its namespace.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn rename_container(&self, ns: &str, s: &str, new_name: &str) -> Result<()> {
         let new_name = validate_name(new_name)?;
         let rec = self.lookup_container(ns, s)?;

@@ -3,6 +3,11 @@
 //! the container's state, and the task it has while a shim serves it.
 //! Also where a container's files live on disk.
 //!
+//! What the user gave is parsed once, at create (`create::parse_host_config`):
+//! the record holds typed values (ports with their [`Proto`], binds, links,
+//! --add-host entries, the network mode, addresses) that (de)serialize as
+//! docker's flag strings, so records of earlier versions load unchanged.
+//!
 //! Image code reads these records as plain JSON: `id`, `image_id` (rmi
 //! refuses an image a container uses) and `snapshot_key` (garbage
 //! collection keeps the container's snapshot). Keep those names.

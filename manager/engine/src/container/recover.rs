@@ -41,6 +41,7 @@ fn dir_names(dir: &Path) -> Vec<String> {
 impl Engine {
     /// Reconnects to every live shim and records what happened while berthd
     /// was down. Run once at start-up, before serving.
+    #[tracing::instrument(skip_all)]
     pub async fn recover_containers(&self) -> Result<()> {
         let mut owned_sockets = Vec::new();
         for ns in self.namespaces()? {
@@ -126,26 +127,10 @@ impl Engine {
                 return;
             }
         };
-        let handle = self.container_registry().handle(ns, &id);
         match state.status() {
             TaskStatus::Running | TaskStatus::Paused => {
-                handle.set_task(task.clone());
-                // Nothing waits for this run: the attaches of the berthd
-                // that started it are gone.
-                let _ = handle.open_attaches(task.clone());
                 let paused = state.status() == TaskStatus::Paused;
-                let pid = state.pid;
-                let _ = self.update_container(ns, &id, |r| {
-                    r.state.status = if paused {
-                        Status::Paused
-                    } else {
-                        Status::Running
-                    };
-                    r.state.pid = pid;
-                    Ok(())
-                });
-                info!(namespace = ns, id = %id, pid, "reconnected to running container");
-                self.spawn_monitor(ns, &id, task);
+                self.readopt_run(ns, &id, task, paused, state.pid);
             }
             TaskStatus::Stopped => {
                 let exit = state
@@ -160,28 +145,50 @@ impl Engine {
                 self.finish_run(ns, &id, Some(&task), exit, String::new())
                     .await;
             }
-            TaskStatus::Created | TaskStatus::Unknown => {
-                // berthd died between create and start: the run never began.
-                let _ = task.kill(9, true).await;
-                let exit = tokio::time::timeout(Duration::from_secs(5), task.wait())
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok())
-                    .map(ExitFile::from)
-                    .unwrap_or(ExitFile {
-                        exit_code: 137,
-                        ..Default::default()
-                    });
-                self.finish_run(
-                    ns,
-                    &id,
-                    Some(&task),
-                    exit,
-                    "berthd restarted while the container was starting".into(),
-                )
-                .await;
-            }
+            TaskStatus::Created | TaskStatus::Unknown => self.abort_unstarted(ns, &id, &task).await,
         }
+    }
+
+    /// A run that goes on: its task is live again, with a monitor.
+    fn readopt_run(&self, ns: &str, id: &str, task: Arc<Task>, paused: bool, pid: u32) {
+        let handle = self.container_registry().handle(ns, id);
+        handle.set_task(task.clone());
+        // Nothing waits for this run: the attaches of the berthd that
+        // started it are gone.
+        let _ = handle.open_attaches(task.clone());
+        let _ = self.update_container(ns, id, |r| {
+            r.state.status = if paused {
+                Status::Paused
+            } else {
+                Status::Running
+            };
+            r.state.pid = pid;
+            Ok(())
+        });
+        info!(namespace = ns, id = %id, pid, "reconnected to running container");
+        self.spawn_monitor(ns, id, task);
+    }
+
+    /// berthd died between create and start: the run never began.
+    async fn abort_unstarted(&self, ns: &str, id: &str, task: &Task) {
+        let _ = task.kill(9, true).await;
+        let exit = tokio::time::timeout(Duration::from_secs(5), task.wait())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .map(ExitFile::from)
+            .unwrap_or(ExitFile {
+                exit_code: 137,
+                ..Default::default()
+            });
+        self.finish_run(
+            ns,
+            id,
+            Some(task),
+            exit,
+            "berthd restarted while the container was starting".into(),
+        )
+        .await;
     }
 
     /// Removes task bundles and shim sockets that no container record

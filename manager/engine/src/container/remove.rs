@@ -16,6 +16,7 @@ use crate::store::{schema, Batch};
 
 impl Engine {
     /// Removes a container; `force` kills a running one first.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn remove_container(&self, ns: &str, s: &str, force: bool) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
             engine.remove_locked(&ns, &id, &handle, force).await

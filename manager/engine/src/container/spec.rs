@@ -471,59 +471,96 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
     m
 }
 
+/// One of docker's default mounts (moby's `oci/defaults.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultMount {
+    pub destination: &'static str,
+    pub typ: &'static str,
+    pub source: &'static str,
+    pub options: &'static [&'static str],
+    /// Read-only (an extra "ro") unless the container is privileged.
+    pub ro_unless_privileged: bool,
+}
+
+/// docker's default mounts, in order.
+pub const DEFAULT_MOUNTS: &[DefaultMount] = &[
+    DefaultMount {
+        destination: "/proc",
+        typ: "proc",
+        source: "proc",
+        options: &["nosuid", "noexec", "nodev"],
+        ro_unless_privileged: false,
+    },
+    DefaultMount {
+        destination: "/dev",
+        typ: "tmpfs",
+        source: "tmpfs",
+        options: &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ro_unless_privileged: false,
+    },
+    DefaultMount {
+        destination: "/dev/pts",
+        typ: "devpts",
+        source: "devpts",
+        options: &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ],
+        ro_unless_privileged: false,
+    },
+    DefaultMount {
+        destination: "/sys",
+        typ: "sysfs",
+        source: "sysfs",
+        options: &["nosuid", "noexec", "nodev"],
+        ro_unless_privileged: true,
+    },
+    DefaultMount {
+        destination: "/sys/fs/cgroup",
+        typ: "cgroup",
+        source: "cgroup",
+        options: &["nosuid", "noexec", "nodev"],
+        ro_unless_privileged: true,
+    },
+    DefaultMount {
+        destination: "/dev/mqueue",
+        typ: "mqueue",
+        source: "mqueue",
+        options: &["nosuid", "noexec", "nodev"],
+        ro_unless_privileged: false,
+    },
+    DefaultMount {
+        destination: "/dev/shm",
+        typ: "tmpfs",
+        source: "shm",
+        options: &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ro_unless_privileged: false,
+    },
+];
+
+/// docker's default mounts as OCI mounts for a container (privileged or
+/// not).
+pub fn default_mounts(privileged: bool) -> Vec<Mount> {
+    DEFAULT_MOUNTS
+        .iter()
+        .map(|d| {
+            let mut options = d.options.to_vec();
+            if d.ro_unless_privileged && !privileged {
+                options.push("ro");
+            }
+            mount(d.destination, d.typ, d.source, &options)
+        })
+        .collect()
+}
+
 /// docker's default mounts, then the user's binds (sorted by depth, as moby
 /// sorts them); a user mount replaces the default at the same destination.
 fn mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
-    let sys_ro: &[&str] = if opts.privileged { &[] } else { &["ro"] };
-    let with = |base: &[&'static str], extra: &[&'static str]| -> Vec<&'static str> {
-        base.iter().chain(extra).copied().collect()
-    };
-    let defaults = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &with(&["nosuid", "noexec", "nodev"], sys_ro),
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &with(&["nosuid", "noexec", "nodev"], sys_ro),
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ),
-    ];
+    let defaults = default_mounts(opts.privileged);
 
     let mut seen = HashSet::new();
     let mut binds = Vec::with_capacity(opts.mounts.len());

@@ -4,7 +4,7 @@
 //! with docker's 126/127 recorded in the container's state.
 
 use std::fs;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_proto::shim::v1::{CreateTaskRequest, Mount as ShimMount};
@@ -60,6 +60,15 @@ fn bundle_spec(stored: &[u8], cgroups: &str, net: &Prepared) -> Result<Vec<u8>> 
         .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))
 }
 
+/// Where a run's shim and bundle are, settled before the shim starts.
+struct RunPlace {
+    shim: PathBuf,
+    bundle: PathBuf,
+    address: PathBuf,
+    /// The external runtime binary, empty for the built-in one.
+    runtime: String,
+}
+
 impl Engine {
     /// Starts a created or stopped container.
     pub async fn start_container(&self, ns: &str, s: &str) -> Result<()> {
@@ -68,6 +77,7 @@ impl Engine {
     }
 
     /// Starts a container; one with a tty gets a pty of `size`.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn start_container_sized(&self, ns: &str, s: &str, size: ConsoleSize) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
             engine.start_locked(&ns, &id, &handle, size).await
@@ -84,100 +94,15 @@ impl Engine {
         handle: &Arc<Handle>,
         size: ConsoleSize,
     ) -> Result<()> {
-        let record = || {
-            let rec = self
-                .container_record(ns, id)?
-                .ok_or_else(|| ManagerError::NotFound(format!("No such container: {id}")))?;
-            if rec.state.running() {
-                return Err(ManagerError::FailedPrecondition(format!(
-                    "container {} is already running",
-                    rec.name
-                )));
-            }
-            Ok(rec)
-        };
-        record()?;
+        self.startable(ns, id)?;
         // The shim's first cgroup move would wait ~11 ms for a grace period:
         // start it now, overlapping the shim's start-up (migration.rs).
         super::migration::begin_grace_period();
         // The previous run's monitor may still be cleaning up after it.
         handle.wait_task_gone().await;
-        let rec = record()?;
-        let cfg = self.config();
-        let runtime = cfg
-            .runtime_binary(&rec.host_config.runtime)?
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let shim = cfg.shim_path()?;
-        let bundle = bundle_dir(cfg, ns, id);
-        let address = socket_path(&cfg.state, ns, id);
-        let stored = fs::read(spec_path(cfg, ns, id))
-            .ctx(|| format!("read the OCI spec of container {id}"))?;
-        let cgroups = cgroups_path(&cfg.cgroup_parent()?, ns, id);
-        // Addresses, host ports and /etc files; given back on failure.
-        let net = self.network_prepare(ns, &rec).await?;
-        let spec = match bundle_spec(&stored, &cgroups, &net) {
-            Ok(s) => s,
-            Err(e) => {
-                self.network_release(ns, id).await;
-                return Err(e);
-            }
-        };
-        super::monitor::remove_bundle(&bundle);
-        crate::layout::private_dir(&bundle)?;
-        fs::write(bundle.join("config.json"), spec)
-            .ctx(|| format!("write {}/config.json", bundle.display()))?;
-        if let Some(dir) = address.parent() {
-            crate::layout::private_dir(dir)?;
-        }
-        // Recorded before the shim exists, so a berthd that dies from here
-        // on finds the task at start-up and cleans it up.
-        let task_rec = TaskRecord {
-            bundle: bundle.clone(),
-            address: address.clone(),
-            runtime: runtime.clone(),
-        };
-        self.update_container(ns, id, |r| {
-            r.task = Some(task_rec);
-            Ok(())
-        })?;
-
-        let created = match self
-            .create_task(ns, &rec, &shim, &bundle, &address, &runtime, size)
-            .await
-        {
-            Ok((t, pid)) => match self.network_attach(ns, id, pid).await {
-                Ok(()) => Ok(Arc::new(t)),
-                Err(e) => Err((e, Some(t))),
-            },
-            Err(e) => Err((e, None)),
-        };
-        let task = match created {
-            Ok(t) => t,
-            Err((e, Some(t))) => {
-                warn!(namespace = ns, id, error = %e, "cannot connect the container's network");
-                let _ = t.kill(9, true).await;
-                self.teardown(ns, id, Some(&t)).await;
-                let msg = e.to_string();
-                let _ = self.update_container(ns, id, |r| {
-                    r.state.error = msg;
-                    Ok(())
-                });
-                handle.task_gone();
-                return Err(e);
-            }
-            Err((e, None)) => {
-                warn!(namespace = ns, id, error = %e, "cannot create the task");
-                self.teardown(ns, id, None).await;
-                let msg = e.to_string();
-                let _ = self.update_container(ns, id, |r| {
-                    r.state.error = msg;
-                    Ok(())
-                });
-                handle.task_gone();
-                return Err(e);
-            }
-        };
+        let rec = self.startable(ns, id)?;
+        let place = self.prepare_run(ns, &rec).await?;
+        let task = self.launch_task(ns, &rec, handle, &place, size).await?;
         handle.set_task(task.clone());
         self.connect_attaches(handle, &task).await;
 
@@ -200,18 +125,117 @@ impl Engine {
         Ok(())
     }
 
+    /// The container's record, unless it runs already.
+    fn startable(&self, ns: &str, id: &str) -> Result<ContainerRecord> {
+        let rec = self
+            .container_record(ns, id)?
+            .ok_or_else(|| ManagerError::NotFound(format!("No such container: {id}")))?;
+        if rec.state.running() {
+            return Err(ManagerError::FailedPrecondition(format!(
+                "container {} is already running",
+                rec.name
+            )));
+        }
+        Ok(rec)
+    }
+
+    /// Before the shim starts: the network's addresses, ports and files
+    /// (given back on failure), the bundle with this run's spec, and the
+    /// task recorded (so a berthd that dies from here on finds it at
+    /// start-up and cleans it up).
+    async fn prepare_run(&self, ns: &str, rec: &ContainerRecord) -> Result<RunPlace> {
+        let id = rec.id.as_str();
+        let cfg = self.config();
+        let runtime = cfg
+            .runtime_binary(&rec.host_config.runtime)?
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let place = RunPlace {
+            shim: cfg.shim_path()?,
+            bundle: bundle_dir(cfg, ns, id),
+            address: socket_path(&cfg.state, ns, id),
+            runtime,
+        };
+        let stored = fs::read(spec_path(cfg, ns, id))
+            .ctx(|| format!("read the OCI spec of container {id}"))?;
+        let cgroups = cgroups_path(&cfg.cgroup_parent()?, ns, id);
+        let net = self.network_prepare(ns, rec).await?;
+        let spec = match bundle_spec(&stored, &cgroups, &net) {
+            Ok(s) => s,
+            Err(e) => {
+                self.network_release(ns, id).await;
+                return Err(e);
+            }
+        };
+        let bundle = &place.bundle;
+        super::monitor::remove_bundle(bundle);
+        crate::layout::private_dir(bundle)?;
+        fs::write(bundle.join("config.json"), spec)
+            .ctx(|| format!("write {}/config.json", bundle.display()))?;
+        if let Some(dir) = place.address.parent() {
+            crate::layout::private_dir(dir)?;
+        }
+        let task_rec = TaskRecord {
+            bundle: place.bundle.clone(),
+            address: place.address.clone(),
+            runtime: place.runtime.clone(),
+        };
+        self.update_container(ns, id, |r| {
+            r.task = Some(task_rec);
+            Ok(())
+        })?;
+        Ok(place)
+    }
+
+    /// Starts the shim, creates the task and connects its network; on a
+    /// failure the run is torn down and the error recorded.
+    async fn launch_task(
+        &self,
+        ns: &str,
+        rec: &ContainerRecord,
+        handle: &Arc<Handle>,
+        place: &RunPlace,
+        size: ConsoleSize,
+    ) -> Result<Arc<Task>> {
+        let id = rec.id.as_str();
+        let (e, task) = match self.create_task(ns, rec, place, size).await {
+            Ok((t, pid)) => match self.network_attach(ns, id, pid).await {
+                Ok(()) => return Ok(Arc::new(t)),
+                Err(e) => (e, Some(t)),
+            },
+            Err(e) => (e, None),
+        };
+        match &task {
+            Some(t) => {
+                warn!(namespace = ns, id, error = %e, "cannot connect the container's network");
+                let _ = t.kill(9, true).await;
+            }
+            None => warn!(namespace = ns, id, error = %e, "cannot create the task"),
+        }
+        self.teardown(ns, id, task.as_ref()).await;
+        let msg = e.to_string();
+        let _ = self.update_container(ns, id, |r| {
+            r.state.error = msg;
+            Ok(())
+        });
+        handle.task_gone();
+        Err(e)
+    }
+
     /// Starts the shim and creates the task (stopped before exec).
-    #[allow(clippy::too_many_arguments)]
     async fn create_task(
         &self,
         ns: &str,
         rec: &ContainerRecord,
-        shim: &Path,
-        bundle: &Path,
-        address: &Path,
-        runtime: &str,
+        place: &RunPlace,
         size: ConsoleSize,
     ) -> Result<(Task, u32)> {
+        let RunPlace {
+            shim,
+            bundle,
+            address,
+            ..
+        } = place;
         let rootfs = {
             let engine = self.clone();
             let id = rec.id.clone();
@@ -228,19 +252,49 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        let mounts = rootfs
+            .into_iter()
+            .map(|m| ShimMount {
+                r#type: m.fstype,
+                source: m.source,
+                options: m.options,
+            })
+            .collect();
+        match task
+            .create(self.create_request(ns, rec, place, mounts, size))
+            .await
+        {
+            Ok(resp) => {
+                for w in resp.warnings {
+                    warn!(namespace = ns, id = %rec.id, "{w}");
+                }
+                Ok((task, resp.pid))
+            }
+            Err(e) => {
+                let _ = task.shutdown(true).await;
+                let _ = super::task::delete_dead_shim(shim, ns, &rec.id, bundle, address).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The shim's Create request: the bundle and rootfs, the runtime, the
+    /// log's limits (the container's, else the daemon's), the stdio.
+    fn create_request(
+        &self,
+        ns: &str,
+        rec: &ContainerRecord,
+        place: &RunPlace,
+        rootfs: Vec<ShimMount>,
+        size: ConsoleSize,
+    ) -> CreateTaskRequest {
         let cfg = self.config();
         let hc = &rec.host_config;
-        let req = CreateTaskRequest {
+        let runtime = &place.runtime;
+        CreateTaskRequest {
             id: rec.id.clone(),
-            bundle: bundle.display().to_string(),
-            rootfs: rootfs
-                .into_iter()
-                .map(|m| ShimMount {
-                    r#type: m.fstype,
-                    source: m.source,
-                    options: m.options,
-                })
-                .collect(),
+            bundle: place.bundle.display().to_string(),
+            rootfs,
             runtime: runtime.to_string(),
             runtime_root: if runtime.is_empty() {
                 String::new()
@@ -263,19 +317,6 @@ impl Engine {
             terminal: rec.config.tty,
             stdin: rec.config.open_stdin,
             cache_dir: cfg.state.join("cache").display().to_string(),
-        };
-        match task.create(req).await {
-            Ok(resp) => {
-                for w in resp.warnings {
-                    warn!(namespace = ns, id = %rec.id, "{w}");
-                }
-                Ok((task, resp.pid))
-            }
-            Err(e) => {
-                let _ = task.shutdown(true).await;
-                let _ = super::task::delete_dead_shim(shim, ns, &rec.id, bundle, address).await;
-                Err(e.into())
-            }
         }
     }
 

@@ -171,9 +171,9 @@ pub enum PumpEnd {
 
 /// The shim's side of one client: the Attach stream's output and the
 /// sender that feeds its input.
-pub struct ShimStream {
-    pub output: Streaming<AttachOutput>,
-    pub input: mpsc::Sender<AttachInput>,
+pub(crate) struct ShimStream {
+    pub(crate) output: Streaming<AttachOutput>,
+    pub(crate) input: mpsc::Sender<AttachInput>,
 }
 
 fn stdin_msg(data: Vec<u8>) -> AttachInput {
@@ -191,7 +191,7 @@ fn close_stdin_msg() -> AttachInput {
 /// Joins a client to a process until its output ends, the client detaches
 /// or the client goes away. `exec_id` names the process for resizes (""
 /// for the container's own).
-pub async fn pump(
+pub(crate) async fn pump(
     task: &Task,
     exec_id: &str,
     cfg: &StdioConfig,

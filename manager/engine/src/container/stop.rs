@@ -29,6 +29,7 @@ impl Engine {
     /// Stops a running container; a stopped one is left as it is.
     /// `timeout` < 0 uses the container's stop timeout; `signal` empty uses
     /// its stop signal.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn stop_container(
         &self,
         ns: &str,
@@ -122,6 +123,7 @@ impl Engine {
 
     /// Sends a signal (name or number; empty is SIGKILL) to the
     /// container's init process.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn kill_container(&self, ns: &str, s: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal, SIGKILL)?;
         let (rec, task) = self.running_container(ns, s)?;
@@ -131,6 +133,7 @@ impl Engine {
     }
 
     /// Stops (when running) and starts a container.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn restart_container(&self, ns: &str, s: &str, timeout: i32) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
             engine.stop_locked(&ns, &id, &handle, timeout, "").await?;

@@ -294,7 +294,10 @@ impl Task {
     }
 
     /// Creates the container's init process (stopped before exec).
-    pub async fn create(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse, TaskError> {
+    pub(crate) async fn create(
+        &self,
+        req: CreateTaskRequest,
+    ) -> Result<CreateTaskResponse, TaskError> {
         self.client()
             .create(req)
             .await
@@ -334,7 +337,7 @@ impl Task {
     }
 
     /// Registers a process to run in the container (Start runs it).
-    pub async fn exec(&self, req: ExecRequest) -> Result<(), TaskError> {
+    pub(crate) async fn exec(&self, req: ExecRequest) -> Result<(), TaskError> {
         self.client()
             .exec(req)
             .await
@@ -362,7 +365,7 @@ impl Task {
     }
 
     /// Waits for the init (`exec_id` "") or an exec to exit.
-    pub async fn wait_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
+    pub(crate) async fn wait_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
         let req = WaitRequest {
             id: self.id.clone(),
             exec_id: exec_id.to_string(),
@@ -375,7 +378,7 @@ impl Task {
     }
 
     /// Removes the init (`exec_id` "") or an exec that exited.
-    pub async fn delete_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
+    pub(crate) async fn delete_process(&self, exec_id: &str) -> Result<ExitStatus, TaskError> {
         let req = DeleteRequest {
             id: self.id.clone(),
             exec_id: exec_id.to_string(),
@@ -410,7 +413,7 @@ impl Task {
     /// Opens an Attach stream to the init (`open.exec_id` "") or an exec
     /// and waits for the shim's `attached`: every later byte of output
     /// reaches the returned stream. `input` feeds stdin and its end.
-    pub async fn attach(
+    pub(crate) async fn attach(
         &self,
         open: AttachOpen,
         input: mpsc::Receiver<AttachInput>,
@@ -443,12 +446,12 @@ impl Task {
     }
 
     /// Waits for the init process to exit.
-    pub async fn wait(&self) -> Result<ExitStatus, TaskError> {
+    pub(crate) async fn wait(&self) -> Result<ExitStatus, TaskError> {
         self.wait_process("").await
     }
 
     /// Deletes the stopped task (cgroup, rootfs mount).
-    pub async fn delete(&self) -> Result<ExitStatus, TaskError> {
+    pub(crate) async fn delete(&self) -> Result<ExitStatus, TaskError> {
         self.delete_process("").await
     }
 
@@ -478,7 +481,7 @@ impl Task {
     }
 
     /// The task's state.
-    pub async fn state(&self) -> Result<StateResponse, TaskError> {
+    pub(crate) async fn state(&self) -> Result<StateResponse, TaskError> {
         let req = StateRequest {
             id: self.id.clone(),
             exec_id: String::new(),
@@ -491,7 +494,8 @@ impl Task {
     }
 
     /// The shim's and the task's pids.
-    pub async fn info(&self) -> Result<InfoResponse, TaskError> {
+    #[allow(dead_code)] // No engine operation asks for it yet.
+    pub(crate) async fn info(&self) -> Result<InfoResponse, TaskError> {
         let req = InfoRequest {
             id: self.id.clone(),
         };

@@ -63,6 +63,7 @@ pub fn parse_ps(output: &str, pids: &[u32]) -> Result<Top> {
 
 impl Engine {
     /// The processes of a running container.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn top_container(&self, ns: &str, s: &str, ps_args: &[String]) -> Result<Top> {
         let (_, task) = self.running_container(ns, s)?;
         let pids = task.pids().await?;

@@ -73,7 +73,8 @@ impl Waiter {
 
 impl Engine {
     /// Registers a wait on the container `s` names.
-    pub fn wait_container(&self, ns: &str, s: &str, cond: WaitCondition) -> Result<Waiter> {
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
+    pub async fn wait_container(&self, ns: &str, s: &str, cond: WaitCondition) -> Result<Waiter> {
         let rec = self.lookup_container(ns, s)?;
         let handle = self.container_registry().handle(ns, &rec.id);
         let rx = handle.subscribe();

@@ -406,6 +406,7 @@ impl containers_server::Containers for Containers {
         let waiter = self
             .engine
             .wait_container(&ns, &r.id, cond)
+            .await
             .map_err(status)?;
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(async move {

@@ -7,7 +7,7 @@ use tracing::warn;
 
 use super::{fill_endpoint, veth_spec};
 use crate::container::record::NetworkMode;
-use crate::container::Endpoint;
+use crate::container::{ContainerRecord, Endpoint};
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
 use crate::network::record::NetworkRecord;
@@ -16,6 +16,7 @@ use crate::network::{ipam, netns};
 impl Engine {
     /// docker network connect: a running container gets a new interface at
     /// once; a stopped one at its next start.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, network = %network, container = %container))]
     pub async fn connect_network(
         &self,
         ns: &str,
@@ -41,42 +42,7 @@ impl Engine {
         aliases: Vec<String>,
     ) -> Result<()> {
         let rec = self.lookup_container(ns, id)?;
-        if !net.is_bridge() {
-            return Err(ManagerError::FailedPrecondition(
-                "container cannot be disconnected from host network or connected to host network"
-                    .into(),
-            ));
-        }
-        if !matches!(rec.host_config.network_mode, NetworkMode::Bridge(_)) {
-            return Err(ManagerError::FailedPrecondition(
-                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
-            ));
-        }
-        if rec.endpoints.iter().any(|e| e.network_id == net.id) {
-            return Err(ManagerError::AlreadyExists(format!(
-                "endpoint with name {} already exists in network {}",
-                rec.name, net.name
-            )));
-        }
-        if net.is_default_bridge() && (!ipv4.is_empty() || !aliases.is_empty()) {
-            return Err(ManagerError::InvalidArgument(
-                "user specified IP address and network-scoped aliases are supported on user defined networks only".into(),
-            ));
-        }
-        let requested = if ipv4.is_empty() {
-            None
-        } else {
-            let ip: Ipv4Addr = ipv4.parse().map_err(|_| {
-                ManagerError::InvalidArgument(format!("invalid IPv4 address {ipv4:?}"))
-            })?;
-            if !net.net()?.contains(&ip) {
-                return Err(ManagerError::InvalidArgument(format!(
-                    "no configured subnet contains IP address {ip}: network {} is {}",
-                    net.name, net.subnet
-                )));
-            }
-            Some(ip)
-        };
+        let requested = check_connect(&rec, &net, ipv4, &aliases)?;
         let mut ep = Endpoint {
             network_id: net.id.clone(),
             network_name: net.name.clone(),
@@ -94,26 +60,7 @@ impl Engine {
         }
         let owner = ipam::owner(ns, id);
         let ip = ipam::allocate(self.store(), &net, &owner, requested)?;
-        let used: BTreeSet<&str> = rec.endpoints.iter().map(|e| e.ifname.as_str()).collect();
-        let index = (0..)
-            .find(|i| !used.contains(format!("eth{i}").as_str()))
-            .unwrap_or(0);
-        let attached = async {
-            fill_endpoint(&mut ep, &net, ip, index)?;
-            let has_route = rec.endpoints.iter().any(|e| {
-                !e.ip.is_empty() && self.network_by_id(&e.network_id).is_ok_and(|n| !n.internal)
-            });
-            let spec = veth_spec(&ep, &net, !has_route && !net.internal)?;
-            let fd = netns::open(rec.state.pid).map_err(|e| {
-                ManagerError::Internal(format!("open the network namespace of {}: {e}", rec.name))
-            })?;
-            self.netlink()
-                .await?
-                .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
-                .await
-                .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))
-        };
-        if let Err(e) = attached.await {
+        if let Err(e) = self.attach_now(&rec, &net, &mut ep, ip).await {
             let _ = ipam::release(self.store(), &net.id, ip, &owner);
             return Err(e);
         }
@@ -127,7 +74,36 @@ impl Engine {
         Ok(())
     }
 
+    /// A running container's new interface, on the first free ethN; its
+    /// default route only when no other network gives one.
+    async fn attach_now(
+        &self,
+        rec: &ContainerRecord,
+        net: &NetworkRecord,
+        ep: &mut Endpoint,
+        ip: Ipv4Addr,
+    ) -> Result<()> {
+        let used: BTreeSet<&str> = rec.endpoints.iter().map(|e| e.ifname.as_str()).collect();
+        let index = (0..)
+            .find(|i| !used.contains(format!("eth{i}").as_str()))
+            .unwrap_or(0);
+        fill_endpoint(ep, net, ip, index)?;
+        let has_route = rec.endpoints.iter().any(|e| {
+            !e.ip.is_empty() && self.network_by_id(&e.network_id).is_ok_and(|n| !n.internal)
+        });
+        let spec = veth_spec(ep, net, !has_route && !net.internal)?;
+        let fd = netns::open(rec.state.pid).map_err(|e| {
+            ManagerError::Internal(format!("open the network namespace of {}: {e}", rec.name))
+        })?;
+        self.netlink()
+            .await?
+            .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
+            .await
+            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))
+    }
+
     /// docker network disconnect.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, network = %network, container = %container))]
     pub async fn disconnect_network(
         &self,
         ns: &str,
@@ -207,4 +183,49 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What connect refuses; the fixed address asked for, checked against the
+/// network's subnet.
+fn check_connect(
+    rec: &ContainerRecord,
+    net: &NetworkRecord,
+    ipv4: &str,
+    aliases: &[String],
+) -> Result<Option<Ipv4Addr>> {
+    if !net.is_bridge() {
+        return Err(ManagerError::FailedPrecondition(
+            "container cannot be disconnected from host network or connected to host network"
+                .into(),
+        ));
+    }
+    if !matches!(rec.host_config.network_mode, NetworkMode::Bridge(_)) {
+        return Err(ManagerError::FailedPrecondition(
+            "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+        ));
+    }
+    if rec.endpoints.iter().any(|e| e.network_id == net.id) {
+        return Err(ManagerError::AlreadyExists(format!(
+            "endpoint with name {} already exists in network {}",
+            rec.name, net.name
+        )));
+    }
+    if net.is_default_bridge() && (!ipv4.is_empty() || !aliases.is_empty()) {
+        return Err(ManagerError::InvalidArgument(
+            "user specified IP address and network-scoped aliases are supported on user defined networks only".into(),
+        ));
+    }
+    if ipv4.is_empty() {
+        return Ok(None);
+    }
+    let ip: Ipv4Addr = ipv4
+        .parse()
+        .map_err(|_| ManagerError::InvalidArgument(format!("invalid IPv4 address {ipv4:?}")))?;
+    if !net.net()?.contains(&ip) {
+        return Err(ManagerError::InvalidArgument(format!(
+            "no configured subnet contains IP address {ip}: network {} is {}",
+            net.name, net.subnet
+        )));
+    }
+    Ok(Some(ip))
 }
