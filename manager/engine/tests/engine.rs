@@ -201,3 +201,38 @@ fn import_with_changes() {
         "{err}"
     );
 }
+
+/// Image operations publish docker's events on the engine's bus: a load, a
+/// tag, an untag and a delete, in that order, with the image's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_operations_publish_events() {
+    use berth_engine::events::Scope;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), "overlayfs");
+    let mut events = e.subscribe();
+    let (archive, _) = legacy_archive("ev:1", &[layer(&[("a", b"1")])]);
+    let chunks = futures::stream::iter([Ok(archive)]);
+    e.image_load("default", chunks).await.unwrap();
+    e.image_tag("default", "ev:1", "ev:2").await.unwrap();
+    let removed = e.image_remove("default", "ev:1", false).await.unwrap();
+    assert_eq!(removed.untagged, ["ev:1"]);
+    e.image_remove("default", "ev:2", false).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+            .await
+            .expect("an event within 5 s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ev.scope, Scope::Image);
+        assert_eq!(ev.namespace, "default");
+        seen.push((ev.action.name(), ev.attributes["name"].clone()));
+    }
+    assert_eq!(seen[0], ("load", "ev:1".to_string()));
+    assert_eq!(seen[1].0, "tag");
+    assert!(seen[1].1.ends_with("ev:2"), "{seen:?}");
+    assert_eq!(seen[2], ("untag", "ev:1".to_string()));
+    assert_eq!(seen[3], ("untag", "ev:2".to_string()));
+    assert_eq!(seen[4].0, "delete");
+    assert!(seen[4].1.starts_with("sha256:"), "{seen:?}");
+}

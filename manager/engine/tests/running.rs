@@ -474,3 +474,43 @@ fn followers_end_when_berthd_stops_and_containers_go_on() {
         e.remove_container(NS, &c.id, true).await.unwrap();
     });
 }
+
+/// A container's life is published on the engine's bus with docker's
+/// action names and attributes: create, start, die (exitCode), destroy.
+#[test]
+fn container_lifecycle_events_are_published() {
+    require_shim();
+    let env = Env::new("overlayfs");
+    env.load_busybox();
+    let image_snaps = env.snapshots().len();
+    rt().block_on(async {
+        let mut events = env.e().subscribe();
+        let c = create(&env, opts(&["sh", "-c", "exit 5"])).await;
+        let (_, _, exit) = attach_and_start(&env, &c.id).await;
+        assert_eq!(exit.code, 5);
+        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let ev = tokio::time::timeout(Duration::from_secs(5), events.next())
+                .await
+                .expect("an event within 5 s")
+                .unwrap()
+                .unwrap();
+            assert_eq!(ev.id, c.id);
+            assert_eq!(ev.namespace, NS);
+            assert!(ev.attributes["image"].contains("busybox"), "{ev:?}");
+            assert!(!ev.attributes["name"].is_empty(), "{ev:?}");
+            seen.push((ev.action.name(), ev.attributes.get("exitCode").cloned()));
+        }
+        assert_eq!(
+            seen,
+            [
+                ("create", None),
+                ("start", None),
+                ("die", Some("5".to_string())),
+                ("destroy", None)
+            ]
+        );
+    });
+    env.assert_no_containers(image_snaps);
+}

@@ -417,9 +417,12 @@ impl Engine {
         super::migration::begin_grace_period();
         let engine = self.clone();
         let ns = ns.to_string();
-        tokio::task::spawn_blocking(move || engine.create_blocking(&ns, opts))
+        let ns2 = ns.clone();
+        let created = tokio::task::spawn_blocking(move || engine.create_blocking(&ns, opts))
             .await
-            .map_err(|e| ManagerError::Internal(format!("create task failed: {e}")))?
+            .map_err(|e| ManagerError::Internal(format!("create task failed: {e}")))??;
+        self.publish_container(&ns2, &created.id, crate::events::Action::Create);
+        Ok(created)
     }
 
     fn reserve_new_name(&self, ns: &str, name: &str) -> Result<(String, NameReservation<'_>)> {

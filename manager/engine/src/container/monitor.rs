@@ -228,6 +228,13 @@ impl Engine {
         if let Err(e) = recorded {
             warn!(namespace = ns, id, error = %e, "cannot record the exit");
         }
+        self.publish_container(
+            ns,
+            id,
+            crate::events::Action::Die {
+                exit_code: exit.exit_code,
+            },
+        );
         info!(
             namespace = ns,
             id,

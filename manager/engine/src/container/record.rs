@@ -12,6 +12,7 @@
 //! refuses an image a container uses) and `snapshot_key` (garbage
 //! collection keeps the container's snapshot). Keep those names.
 
+use crate::events::{Action, Event, Scope};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -734,6 +735,30 @@ pub fn bundle_dir(config: &Config, ns: &str, id: &str) -> PathBuf {
 
 impl Engine {
     /// One container record by full id.
+    /// Publishes a container event with docker's attributes (name, image),
+    /// read from the record when it still exists.
+    pub(crate) fn publish_container(&self, ns: &str, id: &str, action: Action) {
+        self.publish_container_rec(ns, id, action, self.container_record(ns, id).ok().flatten());
+    }
+
+    /// [`Engine::publish_container`] with the record at hand.
+    pub(crate) fn publish_container_rec(
+        &self,
+        ns: &str,
+        id: &str,
+        action: Action,
+        rec: Option<ContainerRecord>,
+    ) {
+        let mut ev = Event::new(ns, Scope::Container, action.clone(), id);
+        if let Action::Die { exit_code } = action {
+            ev = ev.with("exitCode", exit_code.to_string());
+        }
+        if let Some(r) = rec {
+            ev = ev.with("name", r.name).with("image", r.image_name);
+        }
+        self.publish(ev);
+    }
+
     pub fn container_record(&self, ns: &str, id: &str) -> Result<Option<ContainerRecord>> {
         self.store().get(&schema::container_key(ns, id))
     }

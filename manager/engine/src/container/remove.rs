@@ -19,7 +19,10 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn remove_container(&self, ns: &str, s: &str, force: bool) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
-            engine.remove_locked(&ns, &id, &handle, force).await
+            let rec = engine.container_record(&ns, &id).ok().flatten();
+            engine.remove_locked(&ns, &id, &handle, force).await?;
+            engine.publish_container_rec(&ns, &id, crate::events::Action::Destroy, rec);
+            Ok(())
         })
         .await
     }

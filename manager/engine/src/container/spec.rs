@@ -18,101 +18,15 @@ use oci_spec::runtime::{
 
 use super::resources::Resources;
 
-/// PATH when neither the image nor the user sets one (docker's default).
-pub const DEFAULT_PATH_ENV: &str =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+// docker's defaults are written once, in berth-defaults (the shim's tests
+// build "what berthd writes" from the same lists).
+pub use berth_defaults::{
+    default_mounts, ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_PATH_ENV,
+    MASKED_PATHS, READONLY_PATHS,
+};
 /// Where `--init` expects the init binary inside the container. The caller
 /// bind-mounts the host binary there (as docker does with docker-init).
 pub const INIT_PATH: &str = "/sbin/berth-init";
-/// RLIMIT_NOFILE soft and hard limit given to every container.
-pub const DEFAULT_NOFILE: u64 = 1_048_576;
-
-/// docker's default capability set.
-pub const DEFAULT_CAPABILITIES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// Every capability berth knows (what `--privileged` and `--cap-add ALL` give).
-pub const ALL_CAPABILITIES: &[&str] = &[
-    "CAP_AUDIT_CONTROL",
-    "CAP_AUDIT_READ",
-    "CAP_AUDIT_WRITE",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_KILL",
-    "CAP_LEASE",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_MAC_ADMIN",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MKNOD",
-    "CAP_NET_ADMIN",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_RAW",
-    "CAP_PERFMON",
-    "CAP_SETGID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_NICE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-];
-
-/// docker's masked paths (bind-mounted over with /dev/null or an empty tmpfs).
-pub const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// docker's read-only paths.
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
 
 /// Why a spec could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -469,92 +383,6 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
     m.set_source(Some(PathBuf::from(source)));
     m.set_options(Some(options.iter().map(|o| o.to_string()).collect()));
     m
-}
-
-/// One of docker's default mounts (moby's `oci/defaults.go`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DefaultMount {
-    pub destination: &'static str,
-    pub typ: &'static str,
-    pub source: &'static str,
-    pub options: &'static [&'static str],
-    /// Read-only (an extra "ro") unless the container is privileged.
-    pub ro_unless_privileged: bool,
-}
-
-/// docker's default mounts, in order.
-pub const DEFAULT_MOUNTS: &[DefaultMount] = &[
-    DefaultMount {
-        destination: "/proc",
-        typ: "proc",
-        source: "proc",
-        options: &["nosuid", "noexec", "nodev"],
-        ro_unless_privileged: false,
-    },
-    DefaultMount {
-        destination: "/dev",
-        typ: "tmpfs",
-        source: "tmpfs",
-        options: &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ro_unless_privileged: false,
-    },
-    DefaultMount {
-        destination: "/dev/pts",
-        typ: "devpts",
-        source: "devpts",
-        options: &[
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-            "gid=5",
-        ],
-        ro_unless_privileged: false,
-    },
-    DefaultMount {
-        destination: "/sys",
-        typ: "sysfs",
-        source: "sysfs",
-        options: &["nosuid", "noexec", "nodev"],
-        ro_unless_privileged: true,
-    },
-    DefaultMount {
-        destination: "/sys/fs/cgroup",
-        typ: "cgroup",
-        source: "cgroup",
-        options: &["nosuid", "noexec", "nodev"],
-        ro_unless_privileged: true,
-    },
-    DefaultMount {
-        destination: "/dev/mqueue",
-        typ: "mqueue",
-        source: "mqueue",
-        options: &["nosuid", "noexec", "nodev"],
-        ro_unless_privileged: false,
-    },
-    DefaultMount {
-        destination: "/dev/shm",
-        typ: "tmpfs",
-        source: "shm",
-        options: &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ro_unless_privileged: false,
-    },
-];
-
-/// docker's default mounts as OCI mounts for a container (privileged or
-/// not).
-pub fn default_mounts(privileged: bool) -> Vec<Mount> {
-    DEFAULT_MOUNTS
-        .iter()
-        .map(|d| {
-            let mut options = d.options.to_vec();
-            if d.ro_unless_privileged && !privileged {
-                options.push("ro");
-            }
-            mount(d.destination, d.typ, d.source, &options)
-        })
-        .collect()
 }
 
 /// docker's default mounts, then the user's binds (sorted by depth, as moby

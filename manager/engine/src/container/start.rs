@@ -80,7 +80,9 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn start_container_sized(&self, ns: &str, s: &str, size: ConsoleSize) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
-            engine.start_locked(&ns, &id, &handle, size).await
+            engine.start_locked(&ns, &id, &handle, size).await?;
+            engine.publish_container(&ns, &id, crate::events::Action::Start);
+            Ok(())
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! (blocking work runs on the blocking pool here, not in the door), with
 //! typed requests and Docker-shaped views computed in the engine.
 
+use crate::events::{Action, Event, Scope};
 use std::collections::BTreeMap;
 use std::io;
 
@@ -201,7 +202,11 @@ impl Engine {
     pub async fn image_tag(&self, ns: &str, source: &str, target: &str) -> Result<ImageView> {
         let (engine, ns) = (self.clone(), ns.to_string());
         let (source, target) = (source.to_string(), target.to_string());
-        blocking(move || Ok(ImageView::from(&engine.tag_image(&ns, &source, &target)?))).await
+        let ns2 = ns.clone();
+        let view = blocking(move || Ok(ImageView::from(&engine.tag_image(&ns, &source, &target)?)))
+            .await?;
+        self.publish(image_event(&ns2, Action::Tag, &view.name));
+        Ok(view)
     }
 
     /// Removes an image name, or every name of an ID (`force` for an ID
@@ -214,11 +219,19 @@ impl Engine {
         force: bool,
     ) -> Result<RemovedImage> {
         let (engine, ns, reference) = (self.clone(), ns.to_string(), reference.to_string());
-        blocking(move || {
+        let ns2 = ns.clone();
+        let removed = blocking(move || {
             let (untagged, deleted) = engine.remove_image(&ns, &reference, force)?;
             Ok(RemovedImage { untagged, deleted })
         })
-        .await
+        .await?;
+        for name in &removed.untagged {
+            self.publish(image_event(&ns2, Action::Untag, name));
+        }
+        for id in &removed.deleted {
+            self.publish(image_event(&ns2, Action::Delete, id));
+        }
+        Ok(removed)
     }
 
     /// Loads a docker-save archive or OCI layout tarball read from
@@ -230,7 +243,12 @@ impl Engine {
     {
         let reader = ChannelReader::pump(archive);
         let (engine, ns) = (self.clone(), ns.to_string());
-        blocking(move || load::load(&engine, &ns, reader)).await
+        let ns2 = ns.clone();
+        let loaded = blocking(move || load::load(&engine, &ns, reader)).await?;
+        for name in loaded.names.iter().chain(&loaded.ids) {
+            self.publish(image_event(&ns2, Action::Load, name));
+        }
+        Ok(loaded)
     }
 
     /// Writes the images `refs` name as one archive. Every reference is
@@ -272,7 +290,11 @@ impl Engine {
     {
         let reader = ChannelReader::pump(archive);
         let (engine, ns) = (self.clone(), ns.to_string());
-        blocking(move || import::import(&engine, &ns, &opts, reader)).await
+        let ns2 = ns.clone();
+        let imported = blocking(move || import::import(&engine, &ns, &opts, reader)).await?;
+        let name = imported.name.as_deref().unwrap_or(&imported.id);
+        self.publish(image_event(&ns2, Action::Import, name));
+        Ok(imported)
     }
 
     /// Pulls an image from its registry, reporting progress as it goes;
@@ -284,6 +306,7 @@ impl Engine {
         req: PullRequest,
         progress: Progress,
     ) -> Result<Pulled> {
+        let ns2 = ns.to_string();
         let (engine, ns) = (self.clone(), ns.to_string());
         let rt = tokio::runtime::Handle::current();
         let span = tracing::Span::current();
@@ -292,8 +315,9 @@ impl Engine {
             pull::pull(&engine, &ns, &req, &progress, &rt)
         })
         .await;
-        if let Err(e) = &r {
-            warn!(error = %e, "pull failed");
+        match &r {
+            Ok(p) => self.publish(image_event(&ns2, Action::Pull, &p.name)),
+            Err(e) => warn!(error = %e, "pull failed"),
         }
         r
     }
@@ -306,6 +330,7 @@ impl Engine {
         req: PushRequest,
         progress: Progress,
     ) -> Result<Pushed> {
+        let ns2 = ns.to_string();
         let (engine, ns) = (self.clone(), ns.to_string());
         let rt = tokio::runtime::Handle::current();
         let span = tracing::Span::current();
@@ -314,8 +339,9 @@ impl Engine {
             push::push(&engine, &ns, &req, &progress, &rt)
         })
         .await;
-        if let Err(e) = &r {
-            warn!(error = %e, "push failed");
+        match &r {
+            Ok(p) => self.publish(image_event(&ns2, Action::Push, &p.tag)),
+            Err(e) => warn!(error = %e, "push failed"),
         }
         r
     }
@@ -337,4 +363,9 @@ impl Engine {
     ) -> Result<Vec<Hit>> {
         login::search(self.config(), term, limit, auth).await
     }
+}
+
+/// An image event with docker's "name" attribute.
+fn image_event(ns: &str, action: Action, name: &str) -> Event {
+    Event::new(ns, Scope::Image, action, name).with("name", name)
 }

@@ -13,6 +13,7 @@ use super::view::{NetworkDetails, NetworkFilter, NetworkPruneFilter};
 use crate::container::{ContainerRecord, Endpoint};
 use crate::engine::Engine;
 use crate::error::{ManagerError, Result};
+use crate::events::{Action, Event, Scope};
 use crate::store::{now, schema};
 
 /// What `network create` asks for.
@@ -339,6 +340,7 @@ impl Engine {
         };
         self.commit_network(&rec).await?;
         info!(network = %rec.name, subnet = %rec.subnet, bridge = %rec.bridge, "created network");
+        self.publish(network_event(Action::Create, &rec));
         Ok(rec)
     }
 
@@ -453,6 +455,7 @@ impl Engine {
                 source,
             })?;
         info!(network = %net.name, "removed network");
+        self.publish(network_event(Action::Destroy, &net));
         Ok(net.name)
     }
 
@@ -670,4 +673,12 @@ mod tests {
         let c: Ipv4Net = "10.2.0.0/24".parse().unwrap();
         assert!(overlaps(&a, &b) && overlaps(&b, &a) && !overlaps(&b, &c));
     }
+}
+
+/// A network event with docker's "name" and "type" attributes; networks
+/// are daemon-wide, so its namespace is empty.
+fn network_event(action: Action, net: &NetworkRecord) -> Event {
+    Event::new("", Scope::Network, action, &net.id)
+        .with("name", net.name.clone())
+        .with("type", net.driver.clone())
 }
