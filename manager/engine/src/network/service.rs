@@ -646,6 +646,14 @@ impl Engine {
     }
 }
 
+/// A network event with docker's "name" and "type" attributes; networks
+/// are daemon-wide, so its namespace is empty.
+fn network_event(action: Action, net: &NetworkRecord) -> Event {
+    Event::new("", Scope::Network, action, &net.id)
+        .with("name", net.name.clone())
+        .with("type", net.driver.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,12 +681,4 @@ mod tests {
         let c: Ipv4Net = "10.2.0.0/24".parse().unwrap();
         assert!(overlaps(&a, &b) && overlaps(&b, &a) && !overlaps(&b, &c));
     }
-}
-
-/// A network event with docker's "name" and "type" attributes; networks
-/// are daemon-wide, so its namespace is empty.
-fn network_event(action: Action, net: &NetworkRecord) -> Event {
-    Event::new("", Scope::Network, action, &net.id)
-        .with("name", net.name.clone())
-        .with("type", net.driver.clone())
 }
