@@ -387,7 +387,7 @@ fn rmi_refuses_an_image_a_container_uses_and_gc_keeps_its_snapshot() {
     rt().block_on(async {
         let c = create(&env, opts(&["true"])).await;
         let e = env.e().remove_image(NS, "busybox", false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(e.kind(), ErrorKind::Conflict);
         assert!(
             e.to_string()
                 .contains(&format!("container {} is using it", &c.id[..12])),

@@ -130,10 +130,11 @@ fn stop_timeout_and_signals() {
         let rec = e.lookup_container(NS, &c.id).unwrap();
         assert!(rec.state.running());
         assert!(rec.state.pid > 0);
+        // docker's 304 and 409 (gRPC: FailedPrecondition for both).
         let err = e.start_container(NS, &c.id).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(err.kind(), ErrorKind::NotModified);
         let err = e.remove_container(NS, &c.id, false).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+        assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(err
             .to_string()
             .contains("container is running: stop the container before removing or force remove"));

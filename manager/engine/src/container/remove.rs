@@ -40,7 +40,7 @@ impl Engine {
             .ok_or_else(|| ManagerError::NotFound(format!("No such container: {id}")))?;
         if rec.state.running() {
             if !force {
-                return Err(ManagerError::FailedPrecondition(format!(
+                return Err(ManagerError::Conflict(format!(
                     "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
                     rec.name
                 )));

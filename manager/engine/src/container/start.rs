@@ -133,7 +133,7 @@ impl Engine {
             .container_record(ns, id)?
             .ok_or_else(|| ManagerError::NotFound(format!("No such container: {id}")))?;
         if rec.state.running() {
-            return Err(ManagerError::FailedPrecondition(format!(
+            return Err(ManagerError::NotModified(format!(
                 "container {} is already running",
                 rec.name
             )));

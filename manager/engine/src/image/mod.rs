@@ -175,7 +175,7 @@ impl Engine {
         let doomed: Vec<ImageRecord> = if by_id {
             let named = all.iter().filter(|r| !r.is_dangling()).count();
             if named > 1 && !force {
-                return Err(ManagerError::FailedPrecondition(format!(
+                return Err(ManagerError::Conflict(format!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                     &id[7..19]
                 )));
@@ -187,7 +187,7 @@ impl Engine {
         let last = doomed.len() == all.len();
         if last && !force {
             if let Some(c) = self.container_using(ns, &id)? {
-                return Err(ManagerError::FailedPrecondition(format!(
+                return Err(ManagerError::Conflict(format!(
                     "conflict: unable to remove image {} - container {} is using it (use -f to force)",
                     familiar_name(&rec).unwrap_or_else(|| id[7..19].to_string()),
                     c
