@@ -12,11 +12,21 @@ use crate::config::Config;
 use crate::container::Registry;
 use crate::content::ContentStore;
 use crate::core::Core;
-use crate::error::{ManagerError, Result};
+use crate::error::Result;
 use crate::events::{Event, Subscription};
 use crate::store::Store;
 
 pub use crate::core::PruneReport;
+
+/// Runs blocking engine work on the blocking pool: the one place an async
+/// operation hands disk, hashing or sled work to a worker thread.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await?
+}
 
 /// The engine, cheap to clone.
 #[derive(Clone)]
@@ -50,9 +60,7 @@ impl Engine {
     /// read the disk).
     #[tracing::instrument(name = "engine.open", skip_all, fields(root = %config.root.display()))]
     pub async fn open_async(config: Config) -> Result<Engine> {
-        tokio::task::spawn_blocking(move || Engine::open(config))
-            .await
-            .map_err(|e| ManagerError::Internal(format!("start-up task failed: {e}")))?
+        blocking(move || Engine::open(config)).await
     }
 
     /// Brings back what outlived the previous berthd, before any door
@@ -80,9 +88,7 @@ impl Engine {
     /// The last step of a shutdown: everything written reaches the disk.
     pub async fn close(&self) -> Result<()> {
         let engine = self.clone();
-        tokio::task::spawn_blocking(move || engine.store().flush())
-            .await
-            .map_err(|e| ManagerError::Internal(format!("flush task failed: {e}")))?
+        blocking(move || engine.store().flush()).await
     }
 
     /// Publishes an event on the daemon-wide bus.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::engine::{Engine, PruneReport};
-use crate::error::{ManagerError, Result};
+use crate::engine::{blocking, Engine, PruneReport};
+use crate::error::Result;
 use crate::store::{schema, NamespaceRecord};
 
 /// `berth info`: the daemon and the counts of one namespace.
@@ -47,23 +47,12 @@ pub fn cgroup_version() -> &'static str {
 pub type Namespace = NamespaceRecord;
 
 impl Engine {
-    /// Runs blocking engine work on the blocking pool.
-    pub(crate) async fn on_blocking<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&Engine) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let engine = self.clone();
-        tokio::task::spawn_blocking(move || f(&engine))
-            .await
-            .map_err(|e| ManagerError::Internal(format!("worker failed: {e}")))?
-    }
-
     /// What `berth info` shows, for namespace `ns`.
     #[tracing::instrument(name = "system.info", skip(self))]
     pub async fn system_info(&self, ns: &str) -> Result<SystemInfo> {
         let ns = ns.to_string();
-        self.on_blocking(move |e| {
+        let e = self.clone();
+        blocking(move || {
             let count = |p: String| e.store().count(&p).map(|n| n as u64);
             Ok(SystemInfo {
                 root: e.config().root.clone(),
@@ -87,12 +76,14 @@ impl Engine {
     /// Garbage collection of every namespace.
     #[tracing::instrument(name = "system.prune", skip(self))]
     pub async fn prune_all(&self) -> Result<PruneReport> {
-        self.on_blocking(|e| e.prune()).await
+        let e = self.clone();
+        blocking(move || e.prune()).await
     }
 
     /// Every namespace.
     pub async fn list_namespaces(&self) -> Result<Vec<Namespace>> {
-        self.on_blocking(|e| e.namespaces()).await
+        let e = self.clone();
+        blocking(move || e.namespaces()).await
     }
 
     /// Creates a namespace; AlreadyExists if it exists.
@@ -103,15 +94,16 @@ impl Engine {
         labels: BTreeMap<String, String>,
     ) -> Result<Namespace> {
         let name = name.to_string();
-        self.on_blocking(move |e| e.create_namespace(&name, labels))
-            .await
+        let e = self.clone();
+        blocking(move || e.create_namespace(&name, labels)).await
     }
 
     /// Removes an empty namespace.
     #[tracing::instrument(name = "namespace.delete", skip(self))]
     pub async fn remove_namespace(&self, name: &str) -> Result<()> {
         let name = name.to_string();
-        self.on_blocking(move |e| e.delete_namespace(&name)).await
+        let e = self.clone();
+        blocking(move || e.delete_namespace(&name)).await
     }
 }
 

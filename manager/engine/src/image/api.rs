@@ -24,14 +24,7 @@ use crate::error::Result;
 use crate::reference::Reference;
 use crate::store::{Descriptor, ImageRecord, LayerRecord};
 
-/// Runs blocking engine work on the blocking pool.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
-where
-    F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f).await?
-}
+pub(crate) use crate::engine::blocking;
 
 /// An image record as the API shows it: a name and what it points at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -297,6 +290,24 @@ impl Engine {
         Ok(imported)
     }
 
+    /// Runs a registry transfer (pull, push) on the blocking pool, inside
+    /// the caller's span, with a handle to this runtime for its concurrent
+    /// downloads or uploads.
+    async fn registry_transfer<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Engine, &tokio::runtime::Handle) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let engine = self.clone();
+        let rt = tokio::runtime::Handle::current();
+        let span = tracing::Span::current();
+        blocking(move || {
+            let _span = span.enter();
+            f(&engine, &rt)
+        })
+        .await
+    }
+
     /// Pulls an image from its registry, reporting progress as it goes;
     /// dropping the progress receiver cancels the downloads.
     #[tracing::instrument(skip_all, fields(namespace = %ns, reference = %req.reference))]
@@ -306,17 +317,12 @@ impl Engine {
         req: PullRequest,
         progress: Progress,
     ) -> Result<Pulled> {
-        let ns2 = ns.to_string();
-        let (engine, ns) = (self.clone(), ns.to_string());
-        let rt = tokio::runtime::Handle::current();
-        let span = tracing::Span::current();
-        let r = blocking(move || {
-            let _span = span.enter();
-            pull::pull(&engine, &ns, &req, &progress, &rt)
-        })
-        .await;
+        let owned = ns.to_string();
+        let r = self
+            .registry_transfer(move |e, rt| pull::pull(e, &owned, &req, &progress, rt))
+            .await;
         match &r {
-            Ok(p) => self.publish(image_event(&ns2, Action::Pull, &p.name)),
+            Ok(p) => self.publish(image_event(ns, Action::Pull, &p.name)),
             Err(e) => warn!(error = %e, "pull failed"),
         }
         r
@@ -330,17 +336,12 @@ impl Engine {
         req: PushRequest,
         progress: Progress,
     ) -> Result<Pushed> {
-        let ns2 = ns.to_string();
-        let (engine, ns) = (self.clone(), ns.to_string());
-        let rt = tokio::runtime::Handle::current();
-        let span = tracing::Span::current();
-        let r = blocking(move || {
-            let _span = span.enter();
-            push::push(&engine, &ns, &req, &progress, &rt)
-        })
-        .await;
+        let owned = ns.to_string();
+        let r = self
+            .registry_transfer(move |e, rt| push::push(e, &owned, &req, &progress, rt))
+            .await;
         match &r {
-            Ok(p) => self.publish(image_event(&ns2, Action::Push, &p.tag)),
+            Ok(p) => self.publish(image_event(ns, Action::Push, &p.tag)),
             Err(e) => warn!(error = %e, "push failed"),
         }
         r
