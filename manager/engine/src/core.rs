@@ -29,6 +29,46 @@ pub struct Core {
     events: EventBus,
 }
 
+/// Runs blocking engine work on the blocking pool: the one place an async
+/// operation hands disk, hashing or sled work to a worker thread.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// A service's way into the core it holds: the same names as the core's
+/// own, so an operation reads `self.store()` whichever service it is on.
+pub(crate) trait OnCore {
+    fn core(&self) -> &Core;
+
+    fn config(&self) -> &Config {
+        self.core().config()
+    }
+    fn store(&self) -> &Store {
+        self.core().store()
+    }
+    fn content(&self) -> &ContentStore {
+        self.core().content()
+    }
+    fn snapshotter(&self) -> &dyn Snapshotter {
+        self.core().snapshotter()
+    }
+    fn snapshotter_name(&self) -> &str {
+        self.core().snapshotter_name()
+    }
+    /// Publishes an event on the daemon-wide bus.
+    fn publish(&self, event: Event) {
+        self.core().publish(event);
+    }
+    /// Shared hold on the GC lock, for operations that add objects.
+    fn op_guard(&self) -> RwLockReadGuard<'_, ()> {
+        self.core().op_guard()
+    }
+}
+
 /// Counts of what garbage collection removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PruneReport {

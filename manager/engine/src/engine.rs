@@ -3,30 +3,23 @@
 //! turn requests into calls on the engine and never touch the store: the
 //! store, the snapshotter and the live state are private to this crate.
 
-use std::sync::{Arc, RwLockReadGuard};
+use std::sync::Arc;
 
+#[cfg(feature = "test-support")]
 use berth_snapshotter::Snapshotter;
 use tracing::{debug, warn};
 
 use crate::config::Config;
-use crate::container::Registry;
-use crate::content::ContentStore;
-use crate::core::Core;
+use crate::container::{ContainerAttachments, Containers};
+use crate::core::{Core, OnCore};
 use crate::error::Result;
-use crate::events::{Event, Subscription};
-use crate::store::Store;
+use crate::events::Subscription;
+use crate::image::Images;
+use crate::network::Networks;
 
 pub use crate::core::PruneReport;
 
-/// Runs blocking engine work on the blocking pool: the one place an async
-/// operation hands disk, hashing or sled work to a worker thread.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
-where
-    F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f).await?
-}
+pub(crate) use crate::core::blocking;
 
 /// The engine, cheap to clone.
 #[derive(Clone)]
@@ -36,22 +29,31 @@ pub struct Engine {
 
 struct Inner {
     core: Arc<Core>,
-    /// Live container state: locks, shim connections, wake-ups.
-    containers: Registry,
-    /// Live network state: netlink, firewall, held host ports.
-    network: crate::network::NetState,
+    images: Images,
+    networks: Networks,
+    containers: Containers,
+}
+
+impl OnCore for Engine {
+    fn core(&self) -> &Core {
+        &self.inner.core
+    }
 }
 
 impl Engine {
     /// Opens every service under the configured root.
     pub fn open(config: Config) -> Result<Engine> {
-        let firewall_table = config.firewall_table.clone();
-        let core = Core::open(config)?;
+        let core = Arc::new(Core::open(config)?);
+        let images = Images::new(core.clone());
+        let attachments = Arc::new(ContainerAttachments::new(core.clone()));
+        let networks = Networks::new(core.clone(), attachments);
+        let containers = Containers::new(core.clone(), images.clone(), networks.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
-                core: Arc::new(core),
-                containers: Registry::default(),
-                network: crate::network::NetState::new(&firewall_table),
+                core,
+                images,
+                networks,
+                containers,
             }),
         })
     }
@@ -74,15 +76,15 @@ impl Engine {
             Ok(Err(e)) => warn!(error = %e, "cannot install berth-init: --init will fail"),
             Err(e) => warn!(error = %e, "cannot install berth-init: --init will fail"),
         }
-        self.init_networks().await?;
-        self.recover_containers().await?;
-        self.reconcile_networks().await
+        self.networks().init_networks().await?;
+        self.containers().recover_containers().await?;
+        self.containers().reconcile_networks().await
     }
 
     /// berthd is stopping: streams that follow containers end (the
     /// containers go on).
     pub fn begin_shutdown(&self) {
-        self.inner.containers.begin_shutdown();
+        self.containers().registry().begin_shutdown();
     }
 
     /// The last step of a shutdown: everything written reaches the disk.
@@ -91,91 +93,24 @@ impl Engine {
         blocking(move || engine.store().flush()).await
     }
 
-    /// Publishes an event on the daemon-wide bus.
-    pub fn publish(&self, event: Event) {
-        self.inner.core.publish(event);
-    }
-
     /// Subscribes to the daemon-wide bus.
     pub fn subscribe(&self) -> Subscription {
         self.inner.core.subscribe()
     }
 
-    /// The shared core.
-    #[allow(dead_code)]
-    pub(crate) fn core(&self) -> &Arc<Core> {
-        &self.inner.core
-    }
-    pub(crate) fn config(&self) -> &Config {
-        self.inner.core.config()
-    }
-    pub(crate) fn store(&self) -> &Store {
-        self.inner.core.store()
-    }
-    pub(crate) fn content(&self) -> &ContentStore {
-        self.inner.core.content()
-    }
-    pub(crate) fn snapshotter(&self) -> &dyn Snapshotter {
-        self.inner.core.snapshotter()
-    }
-    pub(crate) fn snapshotter_name(&self) -> &str {
-        self.inner.core.snapshotter_name()
-    }
-    pub(crate) fn container_registry(&self) -> &Registry {
-        &self.inner.containers
-    }
-    pub(crate) fn network_state(&self) -> &crate::network::NetState {
-        &self.inner.network
-    }
-    pub(crate) fn op_guard(&self) -> RwLockReadGuard<'_, ()> {
-        self.inner.core.op_guard()
+    /// The images service.
+    pub fn images(&self) -> &Images {
+        &self.inner.images
     }
 
-    // Delegations to the core while the services move onto it.
-    pub(crate) fn namespaces(&self) -> Result<Vec<crate::store::NamespaceRecord>> {
-        self.inner.core.namespaces()
+    /// The networks service.
+    pub fn networks(&self) -> &Networks {
+        &self.inner.networks
     }
-    pub(crate) fn create_namespace(
-        &self,
-        name: &str,
-        labels: std::collections::BTreeMap<String, String>,
-    ) -> Result<crate::store::NamespaceRecord> {
-        self.inner.core.create_namespace(name, labels)
-    }
-    pub(crate) fn delete_namespace(&self, name: &str) -> Result<()> {
-        self.inner.core.delete_namespace(name)
-    }
-    pub(crate) fn release(&self, ns: &str, blobs: &[String], snapshots: &[String]) -> Result<()> {
-        self.inner.core.release(ns, blobs, snapshots)
-    }
-    pub(crate) fn prune(&self) -> Result<PruneReport> {
-        self.inner.core.prune()
-    }
-    pub(crate) fn list_content(&self, ns: &str) -> Result<Vec<crate::store::ContentRecord>> {
-        self.inner.core.list_content(ns)
-    }
-    pub(crate) fn content_info(
-        &self,
-        ns: &str,
-        digest: &str,
-    ) -> Result<crate::store::ContentRecord> {
-        self.inner.core.content_info(ns, digest)
-    }
-    pub(crate) fn verify_content(&self, ns: &str) -> Result<Vec<(String, Result<(), String>)>> {
-        self.inner.core.verify_content(ns)
-    }
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn list_snapshots(
-        &self,
-        ns: &str,
-    ) -> Result<
-        Vec<(
-            crate::store::SnapshotRecord,
-            Option<berth_snapshotter::Info>,
-            berth_snapshotter::Usage,
-        )>,
-    > {
-        self.inner.core.list_snapshots(ns)
+
+    /// The containers service.
+    pub fn containers(&self) -> &Containers {
+        &self.inner.containers
     }
 }
 
@@ -192,10 +127,10 @@ impl Engine {
         self.config()
     }
     pub fn test_list_content(&self, ns: &str) -> Result<Vec<crate::store::ContentRecord>> {
-        self.list_content(ns)
+        self.core().list_content(ns)
     }
     pub fn test_prune(&self) -> Result<PruneReport> {
-        self.prune()
+        self.core().prune()
     }
     #[allow(clippy::type_complexity)]
     pub fn test_list_snapshots(
@@ -208,6 +143,6 @@ impl Engine {
             berth_snapshotter::Usage,
         )>,
     > {
-        self.list_snapshots(ns)
+        self.core().list_snapshots(ns)
     }
 }

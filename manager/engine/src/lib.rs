@@ -21,6 +21,7 @@ pub mod image;
 pub mod layout;
 pub mod network;
 pub mod reference;
+mod serde_str;
 pub mod store;
 pub mod system;
 

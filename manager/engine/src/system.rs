@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::core::OnCore;
 use crate::engine::{blocking, Engine, PruneReport};
 use crate::error::Result;
 use crate::store::{schema, NamespaceRecord};
@@ -62,7 +63,7 @@ impl Engine {
                 images: count(schema::images_prefix(&ns))?,
                 blobs: count(schema::content_prefix(&ns))?,
                 containers: count(schema::containers_prefix(&ns))?,
-                namespaces: e.namespaces()?.len() as u64,
+                namespaces: e.core().namespaces()?.len() as u64,
                 kernel: nix::sys::utsname::uname()
                     .map(|u| u.release().to_string_lossy().into_owned())
                     .unwrap_or_default(),
@@ -77,13 +78,13 @@ impl Engine {
     #[tracing::instrument(name = "system.prune", skip(self))]
     pub async fn prune_all(&self) -> Result<PruneReport> {
         let e = self.clone();
-        blocking(move || e.prune()).await
+        blocking(move || e.core().prune()).await
     }
 
     /// Every namespace.
     pub async fn list_namespaces(&self) -> Result<Vec<Namespace>> {
         let e = self.clone();
-        blocking(move || e.namespaces()).await
+        blocking(move || e.core().namespaces()).await
     }
 
     /// Creates a namespace; AlreadyExists if it exists.
@@ -95,7 +96,7 @@ impl Engine {
     ) -> Result<Namespace> {
         let name = name.to_string();
         let e = self.clone();
-        blocking(move || e.create_namespace(&name, labels)).await
+        blocking(move || e.core().create_namespace(&name, labels)).await
     }
 
     /// Removes an empty namespace.
@@ -103,7 +104,7 @@ impl Engine {
     pub async fn remove_namespace(&self, name: &str) -> Result<()> {
         let name = name.to_string();
         let e = self.clone();
-        blocking(move || e.delete_namespace(&name)).await
+        blocking(move || e.core().delete_namespace(&name)).await
     }
 }
 

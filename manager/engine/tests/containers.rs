@@ -28,13 +28,13 @@ fn create_records_everything_and_rm_leaves_nothing() {
         o.config.env = vec!["FOO=bar".into()];
         let c = create(&env, o).await;
         assert_eq!(c.id.len(), 64);
-        let rec = env.e().lookup_container(NS, &c.id).unwrap();
+        let rec = env.e().containers().lookup_container(NS, &c.id).unwrap();
         assert!(rec.name.contains('_'), "generated name {}", rec.name);
         assert_eq!(rec.hostname, &c.id[..12]);
         assert_eq!(rec.path, "sh");
         assert_eq!(rec.args, ["-c", "echo hi"]);
         assert_eq!(rec.snapshot_key, c.id);
-        let (img, _) = env.e().resolve_image(NS, "busybox").unwrap();
+        let (img, _) = env.e().images().resolve_image(NS, "busybox").unwrap();
         assert_eq!(rec.image_id, img.id());
         // The rootfs snapshot: active, on the image's top layer.
         let info = env.e().test_snapshotter().stat(&c.id).unwrap();
@@ -72,7 +72,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
 
         // ps: not running, so only with all; inspect: docker's shape.
         let ps = |all| {
-            env.e().list_containers(
+            env.e().containers().list_containers(
                 NS,
                 ListOptions {
                     all,
@@ -88,6 +88,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert!(l[0].size_root_fs.unwrap() > 0);
         let v = env
             .e()
+            .containers()
             .inspect_container(NS, &rec.name, true)
             .await
             .unwrap();
@@ -100,14 +101,29 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert!(v["GraphDriver"]["Data"]["UpperDir"].is_string());
 
         // Not running: kill and top refuse, stop is a no-op, wait is done.
-        let e = env.e().kill_container(NS, &c.id, "").await.unwrap_err();
+        let e = env
+            .e()
+            .containers()
+            .kill_container(NS, &c.id, "")
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         assert_eq!(e.to_string(), format!("container {} is not running", c.id));
-        let e = env.e().top_container(NS, &c.id, &[]).await.unwrap_err();
+        let e = env
+            .e()
+            .containers()
+            .top_container(NS, &c.id, &[])
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
-        env.e().stop_container(NS, &c.id, -1, "").await.unwrap();
+        env.e()
+            .containers()
+            .stop_container(NS, &c.id, -1, "")
+            .await
+            .unwrap();
         let w = env
             .e()
+            .containers()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -116,6 +132,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         // A "removed" waiter wakes when rm is done.
         let w = env
             .e()
+            .containers()
             .wait_container(NS, &c.id, WaitCondition::Removed)
             .await
             .unwrap();
@@ -123,6 +140,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished());
         env.e()
+            .containers()
             .remove_container(NS, &c.id[..12], false)
             .await
             .unwrap();
@@ -133,6 +151,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
             .unwrap();
         let e = env
             .e()
+            .containers()
             .inspect_container(NS, &c.id, false)
             .await
             .unwrap_err();
@@ -172,7 +191,12 @@ fn users_resolve_from_the_image() {
             o.config.user = user.to_string();
             let c = create(&env, o).await;
             assert_eq!(&spec_of(&c.id)["process"]["user"], want, "{user}");
-            let v = env.e().inspect_container(NS, &c.id, false).await.unwrap();
+            let v = env
+                .e()
+                .containers()
+                .inspect_container(NS, &c.id, false)
+                .await
+                .unwrap();
             assert_eq!(v["Config"]["User"], *user);
         }
     });
@@ -274,7 +298,12 @@ fn bad_input_leaves_nothing() {
         for (what, f, kind, msg) in cases {
             let mut o = opts(&["true"]);
             f(&mut o);
-            let e = env.e().create_container(NS, o).await.unwrap_err();
+            let e = env
+                .e()
+                .containers()
+                .create_container(NS, o)
+                .await
+                .unwrap_err();
             assert_eq!(e.kind(), kind, "{what}: {e}");
             assert!(e.to_string().contains(&msg), "{what}: {e}");
         }
@@ -285,25 +314,41 @@ fn bad_input_leaves_nothing() {
         o.name = "web".into();
         let first = create(&env, o.clone()).await;
         o.name = "/web".into();
-        let e = env.e().create_container(NS, o).await.unwrap_err();
+        let e = env
+            .e()
+            .containers()
+            .create_container(NS, o)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AlreadyExists);
         assert!(e
             .to_string()
             .contains("\"/web\" is already in use by container"));
-        assert_eq!(env.e().container_records(NS).unwrap().len(), 1);
+        assert_eq!(env.e().containers().container_records(NS).unwrap().len(), 1);
         assert_eq!(env.snapshots().len(), image_snaps + 1);
         // The same name in another namespace is fine.
         let archive = ImageBuilder::new(Layout::Oci, vec![busybox_image("busybox:latest")]).build();
-        load::load(env.e(), "other", std::io::Cursor::new(archive)).unwrap();
+        load::load(env.e().images(), "other", std::io::Cursor::new(archive)).unwrap();
         let mut o = opts(&["true"]);
         o.name = "web".into();
-        let other = env.e().create_container("other", o).await.unwrap();
+        let other = env
+            .e()
+            .containers()
+            .create_container("other", o)
+            .await
+            .unwrap();
         env.e()
+            .containers()
             .remove_container("other", "web", false)
             .await
             .unwrap();
-        assert!(env.e().lookup_container("other", &other.id).is_err());
+        assert!(env
+            .e()
+            .containers()
+            .lookup_container("other", &other.id)
+            .is_err());
         env.e()
+            .containers()
             .remove_container(NS, &first.id, false)
             .await
             .unwrap();
@@ -323,11 +368,26 @@ fn names_lookup_and_rename() {
             ids.push(create(&env, o).await.id);
         }
         let e = env.e();
-        assert_eq!(e.lookup_container(NS, "a1").unwrap().id, ids[0]);
-        assert_eq!(e.lookup_container(NS, "/b2").unwrap().id, ids[1]);
-        assert_eq!(e.lookup_container(NS, &ids[1][..12]).unwrap().name, "b2");
         assert_eq!(
-            e.lookup_container(NS, "zz").unwrap_err().kind(),
+            e.containers().lookup_container(NS, "a1").unwrap().id,
+            ids[0]
+        );
+        assert_eq!(
+            e.containers().lookup_container(NS, "/b2").unwrap().id,
+            ids[1]
+        );
+        assert_eq!(
+            e.containers()
+                .lookup_container(NS, &ids[1][..12])
+                .unwrap()
+                .name,
+            "b2"
+        );
+        assert_eq!(
+            e.containers()
+                .lookup_container(NS, "zz")
+                .unwrap_err()
+                .kind(),
             ErrorKind::NotFound
         );
         // An id prefix both share (if they share one) is ambiguous.
@@ -337,24 +397,42 @@ fn names_lookup_and_rename() {
             .take_while(|(a, b)| a == b)
             .count();
         if common > 0 {
-            let e = e.lookup_container(NS, &ids[0][..common]).unwrap_err();
+            let e = e
+                .containers()
+                .lookup_container(NS, &ids[0][..common])
+                .unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         }
-        let err = e.rename_container(NS, "a1", "b2").await.unwrap_err();
+        let err = e
+            .containers()
+            .rename_container(NS, "a1", "b2")
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-        e.rename_container(NS, "a1", "c3").await.unwrap();
-        assert_eq!(e.lookup_container(NS, "c3").unwrap().id, ids[0]);
+        e.containers()
+            .rename_container(NS, "a1", "c3")
+            .await
+            .unwrap();
+        assert_eq!(
+            e.containers().lookup_container(NS, "c3").unwrap().id,
+            ids[0]
+        );
         // (Not a lookup of "a1": a random id may start with those two.)
         assert!(e
+            .containers()
             .container_records(NS)
             .unwrap()
             .iter()
             .all(|c| c.name != "a1"));
-        let err = e.rename_container(NS, "c3", "bad name").await.unwrap_err();
+        let err = e
+            .containers()
+            .rename_container(NS, "c3", "bad name")
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         // ps filters.
         let ps = |f: &[&str]| {
-            e.list_containers(
+            e.containers().list_containers(
                 NS,
                 ListOptions {
                     all: true,
@@ -386,7 +464,11 @@ fn rmi_refuses_an_image_a_container_uses_and_gc_keeps_its_snapshot() {
     env.load_busybox();
     rt().block_on(async {
         let c = create(&env, opts(&["true"])).await;
-        let e = env.e().remove_image(NS, "busybox", false).unwrap_err();
+        let e = env
+            .e()
+            .images()
+            .remove_image(NS, "busybox", false)
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Conflict);
         assert!(
             e.to_string()
@@ -395,13 +477,17 @@ fn rmi_refuses_an_image_a_container_uses_and_gc_keeps_its_snapshot() {
         );
         // Forced: the image goes, the container and its snapshot stay,
         // through garbage collection too.
-        env.e().remove_image(NS, "busybox", true).unwrap();
+        env.e().images().remove_image(NS, "busybox", true).unwrap();
         env.e().test_prune().unwrap();
         assert!(env.e().test_snapshotter().stat(&c.id).is_ok());
         assert!(env.e().test_snapshotter().mounts(&c.id).is_ok());
         // Its parent chain is kept for it.
         assert_eq!(env.snapshots().len(), 2);
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
         env.e().test_prune().unwrap();
         assert!(env.snapshots().is_empty(), "{:?}", env.snapshots());
     });
@@ -425,7 +511,12 @@ fn logs_of_a_stopped_container_across_rotated_files() {
     env.load_busybox();
     rt().block_on(async {
         let c = create(&env, opts(&["true"])).await;
-        let log = env.e().lookup_container(NS, &c.id).unwrap().log_path;
+        let log = env
+            .e()
+            .containers()
+            .lookup_container(NS, &c.id)
+            .unwrap()
+            .log_path;
         let rotated = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
         std::fs::write(
             rotated(2),
@@ -439,7 +530,12 @@ fn logs_of_a_stopped_container_across_rotated_files() {
         )
         .unwrap();
         let read = |o: LogsOptions| async {
-            let mut rx = env.e().container_logs(NS, &c.id, o).await.unwrap();
+            let mut rx = env
+                .e()
+                .containers()
+                .container_logs(NS, &c.id, o)
+                .await
+                .unwrap();
             let mut out = Vec::new();
             while let Some(e) = rx.recv().await {
                 let e = e.unwrap();
@@ -490,6 +586,7 @@ fn logs_of_a_stopped_container_across_rotated_files() {
         );
         let e = env
             .e()
+            .containers()
             .container_logs(
                 NS,
                 &c.id,
@@ -502,7 +599,11 @@ fn logs_of_a_stopped_container_across_rotated_files() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         // rm removes the rotated files too.
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
         assert!(!log.exists() && !rotated(1).exists());
     });
 }

@@ -104,32 +104,46 @@ fn load_save_roundtrip_and_gc() {
     let base = layer(&[("a.txt", b"a"), ("b.txt", b"b")]);
     let top = layer(&[("c.txt", b"c"), (".wh.a.txt", b"")]);
     let (archive, id) = legacy_archive("busybox:latest", &[base.clone(), top]);
-    let r = load::load(&e, "default", Cursor::new(&archive)).unwrap();
+    let r = load::load(e.images(), "default", Cursor::new(&archive)).unwrap();
     assert_eq!(r.names, vec!["busybox:latest"]);
-    let imgs = e.list_images("default", None).unwrap();
+    let imgs = e.images().list_images("default", None).unwrap();
     assert_eq!(imgs.len(), 1);
     assert_eq!(imgs[0].id(), id);
     assert_eq!(imgs[0].layers.len(), 2);
 
     // A second image sharing the base layer reuses its snapshot.
     let (archive2, _) = legacy_archive("other:1", &[base, layer(&[("d", b"d")])]);
-    load::load(&e, "default", Cursor::new(&archive2)).unwrap();
+    load::load(e.images(), "default", Cursor::new(&archive2)).unwrap();
     let snaps = e.test_list_snapshots("default").unwrap();
     assert_eq!(snaps.len(), 3, "the shared base is one snapshot");
 
     // Save, remove, load back: same ID.
     let mut out = Vec::new();
-    save::save(&e, "default", &["busybox".into()], &mut out).unwrap();
-    let (untagged, deleted) = e.remove_image("default", "busybox", false).unwrap();
+    save::save(e.images(), "default", &["busybox".into()], &mut out).unwrap();
+    let (untagged, deleted) = e
+        .images()
+        .remove_image("default", "busybox", false)
+        .unwrap();
     assert_eq!(untagged, vec!["busybox:latest"]);
     assert_eq!(deleted, vec![id.clone()]);
-    let r = load::load(&e, "default", Cursor::new(&out)).unwrap();
+    let r = load::load(e.images(), "default", Cursor::new(&out)).unwrap();
     assert_eq!(r.names, vec!["busybox:latest"]);
-    assert_eq!(e.resolve_image("default", "busybox").unwrap().0.id(), id);
+    assert_eq!(
+        e.images()
+            .resolve_image("default", "busybox")
+            .unwrap()
+            .0
+            .id(),
+        id
+    );
 
     // Remove everything: nothing is left on disk.
-    e.remove_image("default", "busybox", false).unwrap();
-    e.remove_image("default", "other:1", false).unwrap();
+    e.images()
+        .remove_image("default", "busybox", false)
+        .unwrap();
+    e.images()
+        .remove_image("default", "other:1", false)
+        .unwrap();
     e.test_prune().unwrap();
     assert_eq!(blob_count(dir.path()), 0);
     assert!(e.test_list_snapshots("default").unwrap().is_empty());
@@ -142,9 +156,13 @@ fn bad_archives_leave_nothing() {
     let e = engine(dir.path(), "native");
     let (archive, _) = legacy_archive("x:1", &[layer(&[("a", &[7u8; 5000])])]);
     // Truncated.
-    let err = load::load(&e, "default", Cursor::new(&archive[..archive.len() / 2]))
-        .unwrap_err()
-        .to_string();
+    let err = load::load(
+        e.images(),
+        "default",
+        Cursor::new(&archive[..archive.len() / 2]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("truncated"), "{err}");
     // An escaping layer entry.
     let mut evil = tar::Builder::new(Vec::new());
@@ -156,11 +174,11 @@ fn bad_archives_leave_nothing() {
     evil.append(&h, &b"x"[..]).unwrap();
     let evil = evil.into_inner().unwrap();
     let (archive, _) = legacy_archive("x:1", &[layer(&[("ok", b"1")]), evil]);
-    let err = load::load(&e, "default", Cursor::new(&archive))
+    let err = load::load(e.images(), "default", Cursor::new(&archive))
         .unwrap_err()
         .to_string();
     assert!(err.contains("escapes"), "{err}");
-    assert!(e.list_images("default", None).unwrap().is_empty());
+    assert!(e.images().list_images("default", None).unwrap().is_empty());
     assert!(e.test_list_content("default").unwrap().is_empty());
     assert_eq!(blob_count(dir.path()), 0);
     assert_eq!(snapshot_count(&e), 0, "no snapshot survives a failed load");
@@ -179,15 +197,15 @@ fn import_with_changes() {
         message: "hello".into(),
         platform: None,
     };
-    let r = import(&e, "default", &opts, Cursor::new(tarball)).unwrap();
+    let r = import(e.images(), "default", &opts, Cursor::new(tarball)).unwrap();
     assert_eq!(r.name.as_deref(), Some("imported:v1"));
-    let (rec, _) = e.resolve_image("default", "imported:v1").unwrap();
+    let (rec, _) = e.images().resolve_image("default", "imported:v1").unwrap();
     assert_eq!(
         rec.layers[0].blob.media_type,
         "application/vnd.oci.image.layer.v1.tar+gzip"
     );
     let cfg: serde_json::Value =
-        serde_json::from_slice(&e.read_json_blob(rec.id()).unwrap()).unwrap();
+        serde_json::from_slice(&e.images().read_json_blob(rec.id()).unwrap()).unwrap();
     assert_eq!(cfg["history"][0]["comment"], "hello");
     assert_eq!(cfg["rootfs"]["diff_ids"][0], json!(rec.layers[0].diff_id));
     // A bad reference is refused before any data is read.
@@ -195,7 +213,7 @@ fn import_with_changes() {
         reference: Some("Bad Name".into()),
         ..Default::default()
     };
-    let err = import(&e, "default", &bad, Cursor::new(vec![1u8; 10])).unwrap_err();
+    let err = import(e.images(), "default", &bad, Cursor::new(vec![1u8; 10])).unwrap_err();
     assert!(
         err.to_string().contains("invalid reference format"),
         "{err}"
@@ -212,11 +230,21 @@ async fn image_operations_publish_events() {
     let mut events = e.subscribe();
     let (archive, _) = legacy_archive("ev:1", &[layer(&[("a", b"1")])]);
     let chunks = futures::stream::iter([Ok(archive)]);
-    e.image_load("default", chunks).await.unwrap();
-    e.image_tag("default", "ev:1", "ev:2").await.unwrap();
-    let removed = e.image_remove("default", "ev:1", false).await.unwrap();
+    e.images().image_load("default", chunks).await.unwrap();
+    e.images()
+        .image_tag("default", "ev:1", "ev:2")
+        .await
+        .unwrap();
+    let removed = e
+        .images()
+        .image_remove("default", "ev:1", false)
+        .await
+        .unwrap();
     assert_eq!(removed.untagged, ["ev:1"]);
-    e.image_remove("default", "ev:2", false).await.unwrap();
+    e.images()
+        .image_remove("default", "ev:2", false)
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 5 {
         let ev = tokio::time::timeout(std::time::Duration::from_secs(5), events.next())

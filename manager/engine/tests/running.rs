@@ -26,7 +26,12 @@ fn run_output_exit_code_and_cleanup() {
         assert_eq!(out, "out\n");
         assert_eq!(err, "err\n");
         assert_eq!(exit.code, 3);
-        let v = env.e().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env
+            .e()
+            .containers()
+            .inspect_container(NS, &c.id, false)
+            .await
+            .unwrap();
         assert_eq!(v["State"]["Status"], "exited");
         assert_eq!(v["State"]["ExitCode"], 3);
         assert_eq!(v["State"]["Running"], false);
@@ -35,6 +40,7 @@ fn run_output_exit_code_and_cleanup() {
         // Logs after the exit.
         let mut rx = env
             .e()
+            .containers()
             .container_logs(
                 NS,
                 &c.id,
@@ -52,6 +58,7 @@ fn run_output_exit_code_and_cleanup() {
         // Wait on an exited container is immediate.
         let w = env
             .e()
+            .containers()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -59,7 +66,11 @@ fn run_output_exit_code_and_cleanup() {
         // A second run appends to the same log.
         let (out, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!((out.as_str(), exit.code), ("out\n", 3));
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -72,7 +83,12 @@ fn command_not_found_is_127_and_rm_removes() {
     let image_snaps = env.snapshots().len();
     rt().block_on(async {
         let c = create(&env, opts(&["nosuch"])).await;
-        let e = env.e().start_container(NS, &c.id).await.unwrap_err();
+        let e = env
+            .e()
+            .containers()
+            .start_container(NS, &c.id)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         match &e {
             berth_engine::ManagerError::StartFailed { exit_code, message } => {
@@ -81,11 +97,20 @@ fn command_not_found_is_127_and_rm_removes() {
             }
             other => panic!("not a start failure: {other}"),
         }
-        let v = env.e().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env
+            .e()
+            .containers()
+            .inspect_container(NS, &c.id, false)
+            .await
+            .unwrap();
         assert_eq!(v["State"]["ExitCode"], 127);
         assert!(v["State"]["Error"].as_str().unwrap().contains("nosuch"));
         assert_eq!(v["State"]["Running"], false);
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
 
         // With --rm, a failed start removes the container.
         let mut o = opts(&["/etc/passwd"]);
@@ -93,10 +118,16 @@ fn command_not_found_is_127_and_rm_removes() {
         let c = create(&env, o).await;
         let w = env
             .e()
+            .containers()
             .wait_container(NS, &c.id, WaitCondition::Removed)
             .await
             .unwrap();
-        let e = env.e().start_container(NS, &c.id).await.unwrap_err();
+        let e = env
+            .e()
+            .containers()
+            .start_container(NS, &c.id)
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -126,40 +157,57 @@ fn stop_timeout_and_signals() {
         let e = env.e();
         // A process that ignores SIGTERM: stop kills it after the timeout.
         let c = create(&env, opts(&["sh", "-c", "trap '' TERM; exec sleep 1000"])).await;
-        e.start_container(NS, &c.id).await.unwrap();
-        let rec = e.lookup_container(NS, &c.id).unwrap();
+        e.containers().start_container(NS, &c.id).await.unwrap();
+        let rec = e.containers().lookup_container(NS, &c.id).unwrap();
         assert!(rec.state.running());
         assert!(rec.state.pid > 0);
         // docker's 304 and 409 (gRPC: FailedPrecondition for both).
-        let err = e.start_container(NS, &c.id).await.unwrap_err();
+        let err = e.containers().start_container(NS, &c.id).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotModified);
-        let err = e.remove_container(NS, &c.id, false).await.unwrap_err();
+        let err = e
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(err
             .to_string()
             .contains("container is running: stop the container before removing or force remove"));
         let t0 = std::time::Instant::now();
-        e.stop_container(NS, &c.id, 1, "").await.unwrap();
+        e.containers()
+            .stop_container(NS, &c.id, 1, "")
+            .await
+            .unwrap();
         assert!(t0.elapsed() >= Duration::from_secs(1));
-        let rec = e.lookup_container(NS, &c.id).unwrap();
+        let rec = e.containers().lookup_container(NS, &c.id).unwrap();
         assert!(!rec.state.running());
         assert_eq!(rec.state.exit_code, 137);
 
-        e.remove_container(NS, &c.id, false).await.unwrap();
+        e.containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
 
         // A clean stop: SIGTERM reaches the process; kill -s USR1 too.
         let script =
             "trap 'exit 7' TERM; trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done";
         let c = create(&env, opts(&["sh", "-c", script])).await;
         for (how, code) in [("stop", 7), ("USR1", 42), ("10", 42)] {
-            let mut out = e.attach_container(NS, &c.id, true, false).await.unwrap();
-            e.start_container(NS, &c.id).await.unwrap();
+            let mut out = e
+                .containers()
+                .attach_container(NS, &c.id, true, false)
+                .await
+                .unwrap();
+            e.containers().start_container(NS, &c.id).await.unwrap();
             // The traps are set once it printed.
             assert!(matches!(out.recv().await, Some(AttachEvent::Output(_))));
             if how == "stop" {
-                e.stop_container(NS, &c.id, 10, "").await.unwrap();
+                e.containers()
+                    .stop_container(NS, &c.id, 10, "")
+                    .await
+                    .unwrap();
             } else {
-                e.kill_container(NS, &c.id, how).await.unwrap();
+                e.containers().kill_container(NS, &c.id, how).await.unwrap();
             }
             loop {
                 match out.recv().await {
@@ -172,12 +220,16 @@ fn stop_timeout_and_signals() {
                 }
             }
             let x = e
+                .containers()
                 .wait_container(NS, &c.id, WaitCondition::NotRunning)
                 .await
                 .unwrap();
             assert_eq!(x.wait().await.unwrap().code, code);
         }
-        e.remove_container(NS, &c.id, false).await.unwrap();
+        e.containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -199,7 +251,7 @@ fn containers_survive_an_engine_restart() {
                 .id;
             let c = create(&env, opts(&["sleep", "1000"])).await.id;
             for id in [&a, &b, &c] {
-                e.start_container(NS, id).await.unwrap();
+                e.containers().start_container(NS, id).await.unwrap();
             }
             (a, b, c)
         });
@@ -228,19 +280,25 @@ fn containers_survive_an_engine_restart() {
     env.engine = Some(Engine::open(env.config("overlayfs")).unwrap());
     rt().block_on(async {
         let e = env.e();
-        e.recover_containers().await.unwrap();
-        let a = e.lookup_container(NS, &running).unwrap();
+        e.containers().recover_containers().await.unwrap();
+        let a = e.containers().lookup_container(NS, &running).unwrap();
         assert!(a.state.running(), "{:?}", a.state);
-        let b = e.lookup_container(NS, &exits).unwrap();
+        let b = e.containers().lookup_container(NS, &exits).unwrap();
         assert_eq!((b.state.running(), b.state.exit_code), (false, 5));
-        let c = e.lookup_container(NS, &dies).unwrap();
+        let c = e.containers().lookup_container(NS, &dies).unwrap();
         assert!(!c.state.running());
         assert_eq!(c.state.exit_code, 137);
         assert!(c.state.error.contains("shim died"), "{:?}", c.state);
         // The reconnected container is manageable.
-        e.stop_container(NS, &running, 0, "").await.unwrap();
+        e.containers()
+            .stop_container(NS, &running, 0, "")
+            .await
+            .unwrap();
         for id in [&running, &exits, &dies] {
-            e.remove_container(NS, id, false).await.unwrap();
+            e.containers()
+                .remove_container(NS, id, false)
+                .await
+                .unwrap();
         }
     });
     env.assert_no_containers(image_snaps);
@@ -273,11 +331,20 @@ fn memory_limit_oom_is_reported() {
         let c = create(&env, o).await;
         let (_, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!((exit.code, exit.oom_killed), (137, true));
-        let v = env.e().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env
+            .e()
+            .containers()
+            .inspect_container(NS, &c.id, false)
+            .await
+            .unwrap();
         assert_eq!(v["State"]["OOMKilled"], true);
         assert_eq!(v["State"]["ExitCode"], 137);
         assert_eq!(v["HostConfig"]["Memory"], 8 << 20);
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
     });
 }
 
@@ -295,10 +362,10 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
         o.host_config.log_max_size = 2000;
         o.host_config.log_max_files = 2;
         let c = create(&env, o).await;
-        env.e().start_container(NS, &c.id).await.unwrap();
+        env.e().containers().start_container(NS, &c.id).await.unwrap();
         let mut rx = env
             .e()
-            .container_logs(
+            .containers().container_logs(
                 NS,
                 &c.id,
                 LogsOptions {
@@ -325,14 +392,14 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
             .collect();
         assert_eq!(lines, want);
         // The exit is recorded; rotation kept at most 2 old files.
-        let rec = env.e().lookup_container(NS, &c.id).unwrap();
+        let rec = env.e().containers().lookup_container(NS, &c.id).unwrap();
         assert!(!rec.state.running());
         let rotated = |n: u32| PathBuf::from(format!("{}.{n}", rec.log_path.display()));
         assert!(rotated(1).exists() && rotated(2).exists() && !rotated(3).exists());
         // --tail after the exit reads the end across files.
         let mut rx = env
             .e()
-            .container_logs(
+            .containers().container_logs(
                 NS,
                 &c.id,
                 LogsOptions {
@@ -348,7 +415,7 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
             tail.push(String::from_utf8(e.unwrap().data).unwrap());
         }
         assert_eq!(tail, &want[58..60]);
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e().containers().remove_container(NS, &c.id, false).await.unwrap();
     });
 }
 
@@ -370,20 +437,50 @@ fn an_external_runtime_runs_the_same_bundle() {
         assert_eq!(out, format!("via runc\n{}\n", &c.id[..12]));
         assert_eq!(exit.code, 3);
         // Stop and rm -f of a running runc container.
-        let v = env.e().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env
+            .e()
+            .containers()
+            .inspect_container(NS, &c.id, false)
+            .await
+            .unwrap();
         assert_eq!(v["HostConfig"]["Runtime"], "runc");
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
         let mut o = opts(&["sleep", "1000"]);
         o.host_config.runtime = "runc".into();
         let c = create(&env, o).await;
-        env.e().start_container(NS, &c.id).await.unwrap();
-        env.e().stop_container(NS, &c.id, 1, "").await.unwrap();
+        env.e()
+            .containers()
+            .start_container(NS, &c.id)
+            .await
+            .unwrap();
+        env.e()
+            .containers()
+            .stop_container(NS, &c.id, 1, "")
+            .await
+            .unwrap();
         assert_eq!(
-            env.e().lookup_container(NS, &c.id).unwrap().state.exit_code,
+            env.e()
+                .containers()
+                .lookup_container(NS, &c.id)
+                .unwrap()
+                .state
+                .exit_code,
             137
         );
-        env.e().start_container(NS, &c.id).await.unwrap();
-        env.e().remove_container(NS, &c.id, true).await.unwrap();
+        env.e()
+            .containers()
+            .start_container(NS, &c.id)
+            .await
+            .unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, true)
+            .await
+            .unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -396,9 +493,14 @@ fn a_shim_that_dies_is_noticed_and_cleaned_up() {
     let image_snaps = env.snapshots().len();
     rt().block_on(async {
         let c = create(&env, opts(&["sleep", "1000"])).await;
-        env.e().start_container(NS, &c.id).await.unwrap();
+        env.e()
+            .containers()
+            .start_container(NS, &c.id)
+            .await
+            .unwrap();
         let w = env
             .e()
+            .containers()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -419,11 +521,15 @@ fn a_shim_that_dies_is_noticed_and_cleaned_up() {
             .unwrap();
         assert_eq!(exit.code, 137);
         assert!(exit.error.contains("shim died"), "{exit:?}");
-        let rec = env.e().lookup_container(NS, &c.id).unwrap();
+        let rec = env.e().containers().lookup_container(NS, &c.id).unwrap();
         assert!(!rec.state.running());
         assert!(rec.task.is_none());
         // The container's processes went with it (berth-shim delete).
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -436,9 +542,14 @@ fn followers_end_when_berthd_stops_and_containers_go_on() {
     rt().block_on(async {
         let e = env.e();
         let c = create(&env, opts(&["sleep", "1000"])).await;
-        let mut attach = e.attach_container(NS, &c.id, true, true).await.unwrap();
-        e.start_container(NS, &c.id).await.unwrap();
+        let mut attach = e
+            .containers()
+            .attach_container(NS, &c.id, true, true)
+            .await
+            .unwrap();
+        e.containers().start_container(NS, &c.id).await.unwrap();
         let mut logs = e
+            .containers()
             .container_logs(
                 NS,
                 &c.id,
@@ -451,6 +562,7 @@ fn followers_end_when_berthd_stops_and_containers_go_on() {
             .await
             .unwrap();
         let w = e
+            .containers()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -471,8 +583,16 @@ fn followers_end_when_berthd_stops_and_containers_go_on() {
             .unwrap()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unavailable);
-        assert!(e.lookup_container(NS, &c.id).unwrap().state.running());
-        e.remove_container(NS, &c.id, true).await.unwrap();
+        assert!(e
+            .containers()
+            .lookup_container(NS, &c.id)
+            .unwrap()
+            .state
+            .running());
+        e.containers()
+            .remove_container(NS, &c.id, true)
+            .await
+            .unwrap();
     });
 }
 
@@ -489,7 +609,11 @@ fn container_lifecycle_events_are_published() {
         let c = create(&env, opts(&["sh", "-c", "exit 5"])).await;
         let (_, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!(exit.code, 5);
-        env.e().remove_container(NS, &c.id, false).await.unwrap();
+        env.e()
+            .containers()
+            .remove_container(NS, &c.id, false)
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         while seen.len() < 4 {
             let ev = tokio::time::timeout(Duration::from_secs(5), events.next())

@@ -26,7 +26,7 @@ use super::logs::follow;
 use super::registry::{AttachTo, Connect, Events, Exit, Handle};
 use super::stdio::{pump, ClientInput, EventSender, PumpEnd, ShimStream, StdioConfig};
 use super::task::Task;
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ErrorKind, ManagerError, Result};
 
 pub use super::stdio::{AttachEvent, EventReceiver};
@@ -53,7 +53,7 @@ enum Link {
 
 /// One attach, from registration to its end.
 struct Session {
-    engine: Engine,
+    engine: Containers,
     handle: std::sync::Arc<Handle>,
     cfg: StdioConfig,
     log: PathBuf,
@@ -115,7 +115,7 @@ impl Session {
 
     /// Streams until the end, then gives the exit (or the detach).
     async fn run(mut self, task: std::sync::Arc<Task>, link: Link, start: Events) {
-        let shutdown = self.engine.container_registry().shutting_down();
+        let shutdown = self.engine.registry().shutting_down();
         let out_of_band = async {
             match link {
                 Link::Shim(shim) => {
@@ -188,7 +188,7 @@ impl Session {
     /// Waits for the next start to connect this attach, then runs it.
     async fn wait_for_start(mut self, wait: oneshot::Receiver<Connect>) {
         let gone = self.out.gone();
-        let shutdown = self.engine.container_registry().shutting_down();
+        let shutdown = self.engine.registry().shutting_down();
         let connect = tokio::select! {
             c = wait => c.ok(),
             _ = self.rx.wait_for(|e| e.removed) => None,
@@ -215,7 +215,7 @@ impl Session {
     }
 }
 
-impl Engine {
+impl Containers {
     /// Registers an attach to the container `s` names. Once this returns,
     /// a start of the container connects the attach before its process
     /// runs (or, when it runs, the attach is connected). `input` carries
@@ -238,7 +238,7 @@ impl Engine {
             stderr: (opts.stderr || both) && !rec.config.tty,
             detach_keys: parse_detach_keys(&opts.detach_keys)?,
         };
-        let handle = self.container_registry().handle(ns, &rec.id);
+        let handle = self.registry().handle(ns, &rec.id);
         let (out, events) = super::stdio::event_queue();
         let session = Session {
             engine: self.clone(),
@@ -318,7 +318,7 @@ impl Engine {
         size: super::stdio::ConsoleSize,
     ) -> Result<()> {
         let rec = self.lookup_container(ns, s)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
+        let handle = self.registry().handle(ns, &rec.id);
         let task = handle.live_task().ok_or_else(|| {
             ManagerError::FailedPrecondition(format!("container {} is not running", rec.id))
         })?;

@@ -24,9 +24,10 @@ use super::spec::{
     DEFAULT_NOFILE, INIT_PATH,
 };
 use super::{seccomp, userdb};
-use crate::engine::Engine;
+use crate::container::endpoint::Planned;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
-use crate::network::endpoint::Planned;
 use crate::store::{now, schema, Batch, SnapshotRecord};
 
 /// What `create` needs: docker's name, Config and HostConfig as a client
@@ -389,7 +390,7 @@ fn effective_config(
 
 /// Removes what a failed create made, unless disarmed.
 struct Undo<'a> {
-    engine: &'a Engine,
+    engine: &'a Containers,
     snapshot: Option<String>,
     dir: Option<PathBuf>,
 }
@@ -407,7 +408,7 @@ impl Drop for Undo<'_> {
     }
 }
 
-impl Engine {
+impl Containers {
     /// Creates a container (docker create). Nothing runs yet.
     #[tracing::instrument(skip_all, fields(namespace = %ns, name = %opts.name))]
     pub async fn create_container(&self, ns: &str, opts: CreateOptions) -> Result<Created> {
@@ -426,7 +427,7 @@ impl Engine {
     }
 
     fn reserve_new_name(&self, ns: &str, name: &str) -> Result<(String, NameReservation<'_>)> {
-        let reg = self.container_registry();
+        let reg = self.registry();
         if !name.is_empty() {
             let name = validate_name(name)?;
             let r = reg.reserve_name(ns, &name, || self.container_named(ns, &name))?;
@@ -465,8 +466,8 @@ impl Engine {
         self.config().runtime_binary(&host_config.runtime)?;
         super::signal::parse_signal(&config.stop_signal, 15)?;
         let (name, _name) = self.reserve_new_name(ns, &name)?;
-        let (image, _) = self.resolve_image(ns, &config.image)?;
-        let image_cfg = image_config(&self.read_json_blob(&image.config.digest)?)?;
+        let (image, _) = self.images.resolve_image(ns, &config.image)?;
+        let image_cfg = image_config(&self.images.read_json_blob(&image.config.digest)?)?;
 
         let id = self.unused_id(ns)?;
         let image_exposed = image_cfg.exposed_ports().clone().unwrap_or_default();

@@ -34,7 +34,8 @@ use super::stdio::{
     ShimStream, StdioConfig,
 };
 use super::task::{Task, TaskError};
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
 
 /// How long building the exec's process may take. It reads the container's
@@ -141,7 +142,7 @@ pub fn exec_process(
     Ok(p)
 }
 
-impl Engine {
+impl Containers {
     /// Runs a process in the running container `s` names. With
     /// `opts.detach` it returns once the process runs; otherwise the
     /// returned events carry its output and exit, and `input` feeds its
@@ -161,7 +162,7 @@ impl Engine {
             ));
         }
         let detach_keys = parse_detach_keys(&opts.detach_keys)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
+        let handle = self.registry().handle(ns, &rec.id);
         let not_running =
             || ManagerError::FailedPrecondition(format!("container {} is not running", rec.id));
         let task = handle.live_task().ok_or_else(not_running)?;
@@ -438,7 +439,7 @@ fn exec_error(id: &str, e: TaskError) -> ManagerError {
 /// One client's exec stream: output until it ends, then the exit.
 #[allow(clippy::too_many_arguments)]
 async fn stream_exec(
-    engine: Engine,
+    engine: Containers,
     task: Arc<Task>,
     exec_id: String,
     cfg: StdioConfig,
@@ -448,7 +449,7 @@ async fn stream_exec(
     exit: oneshot::Receiver<Exit>,
     output_done: oneshot::Sender<()>,
 ) {
-    let shutdown = engine.container_registry().shutting_down();
+    let shutdown = engine.registry().shutting_down();
     let streamed = async {
         let end = pump(&task, &exec_id, &cfg, shim, &mut input, &mut out).await;
         drop(output_done);

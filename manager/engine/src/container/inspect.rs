@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::record::{bundle_dir, ContainerRecord, NetworkMode, Status};
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 
 /// What inspect shows besides the record.
@@ -330,12 +331,12 @@ pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) 
     v
 }
 
-impl Engine {
+impl Containers {
     /// docker inspect's JSON for one container.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn inspect_container(&self, ns: &str, s: &str, size: bool) -> Result<Value> {
         let rec = self.lookup_container(ns, s)?;
-        let exec_ids = self.container_registry().handle(ns, &rec.id).execs();
+        let exec_ids = self.registry().handle(ns, &rec.id).execs();
         let engine = self.clone();
         let ns = ns.to_string();
         tokio::task::spawn_blocking(move || {
@@ -513,10 +514,10 @@ mod tests {
             ..Default::default()
         }];
         r.ports = vec![crate::container::PublishedPort {
-            host_ip: "0.0.0.0".into(),
+            host_ip: std::net::Ipv4Addr::UNSPECIFIED,
             host_port: 8080,
             container_port: 80,
-            protocol: "tcp".into(),
+            protocol: crate::network::firewall::Proto::Tcp,
         }];
         let ns = network_settings(&r);
         assert_eq!(

@@ -5,7 +5,8 @@
 
 use super::record::{ContainerRecord, Status};
 use super::summary::ContainerSummary;
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 
 /// What `ps` asks for.
@@ -118,7 +119,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
         })
 }
 
-impl Engine {
+impl Containers {
     /// Lists containers (docker ps), newest first.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn list_containers(
@@ -131,7 +132,8 @@ impl Engine {
             .ancestor
             .iter()
             .map(|a| {
-                self.resolve_image(ns, a)
+                self.images
+                    .resolve_image(ns, a)
                     .ok()
                     .map(|(r, _)| r.id().to_string())
             })
@@ -172,6 +174,7 @@ impl Engine {
             .map(|u| u.size)
             .unwrap_or(0);
         let image = self
+            .images
             .records_of(ns, &r.image_id)
             .ok()
             .and_then(|v| v.into_iter().next())

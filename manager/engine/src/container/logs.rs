@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::logfile::{parse_time, read_history, Entry, Filter, Follower, Sink};
 use super::registry::Events;
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 
 /// How often a follower looks for new output.
@@ -58,7 +58,7 @@ pub(crate) async fn poll_live<T: Send + 'static>(
 /// events that ended it, or `None` when the consumer went away or `until`
 /// passed; Unavailable when berthd is stopping.
 pub(crate) async fn follow<T: Send + 'static>(
-    engine: &Engine,
+    engine: &Containers,
     mut live: Follower,
     mut filter: Filter,
     mut rx: watch::Receiver<Events>,
@@ -66,7 +66,7 @@ pub(crate) async fn follow<T: Send + 'static>(
     tx: mpsc::Sender<T>,
     wrap: fn(Entry) -> T,
 ) -> Result<Option<Events>> {
-    let shutdown = engine.container_registry().shutting_down();
+    let shutdown = engine.registry().shutting_down();
     tokio::pin!(shutdown);
     loop {
         let ended = tokio::select! {
@@ -92,7 +92,7 @@ pub(crate) async fn follow<T: Send + 'static>(
     }
 }
 
-impl Engine {
+impl Containers {
     /// Streams a container's logs; the receiver ends with the history
     /// (without `follow`) or when the container stops.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
@@ -120,7 +120,7 @@ impl Engine {
             until: time(&opts.until)?,
         };
         let tail = usize::try_from(opts.tail).ok();
-        let handle = self.container_registry().handle(ns, &rec.id);
+        let handle = self.registry().handle(ns, &rec.id);
         let rx = handle.subscribe();
         let ended0 = rx.borrow().ended;
         // Read after subscribing, so an exit in between ends the follow.

@@ -31,6 +31,7 @@
 pub mod attach;
 pub mod create;
 pub mod detach;
+pub mod endpoint;
 pub mod exec;
 pub mod init;
 pub mod inspect;
@@ -57,10 +58,50 @@ pub mod top;
 pub mod userdb;
 pub mod wait;
 
+pub use endpoint::ContainerAttachments;
 pub use record::{
     Bind, BindMode, ContainerConfig, ContainerRecord, Endpoint, ExtraHost, HostConfig, HostIp,
     Link, NetworkMode, PortBinding, PortProto, Proto, PublishedPort, State, Status,
 };
+
+use std::sync::Arc;
+
+use crate::core::{Core, OnCore};
+use crate::image::Images;
+use crate::network::Networks;
+
+/// The containers service, cheap to clone: their records, the live
+/// registry (locks, shim connections, wake-ups), and the images and
+/// networks services it builds on.
+#[derive(Clone)]
+pub struct Containers {
+    core: Arc<Core>,
+    registry: Arc<Registry>,
+    pub(crate) images: Images,
+    pub(crate) networks: Networks,
+}
+
+impl OnCore for Containers {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Containers {
+    pub(crate) fn new(core: Arc<Core>, images: Images, networks: Networks) -> Containers {
+        Containers {
+            core,
+            registry: Arc::new(Registry::default()),
+            images,
+            networks,
+        }
+    }
+
+    /// The live state of the containers.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
 pub use registry::{Exit, Registry};
 pub use resources::{ResourceError, ResourceLimits, Resources};
 pub use spec::{build_spec, resolve_user, BindMount, ResolvedUser, RunOptions, SpecError};

@@ -18,7 +18,8 @@ use tracing::{debug, info, warn};
 use super::record::Status;
 use super::registry::Exit;
 use super::task::{delete_dead_shim, read_exit_file, ExitFile, Task, TaskError};
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 
 /// How often a Wait that lost its connection is retried before the shim is
 /// declared dead.
@@ -93,7 +94,7 @@ fn remove_file_quiet(p: &Path) {
     }
 }
 
-impl Engine {
+impl Containers {
     /// Hands a started task to its monitor.
     pub(crate) fn spawn_monitor(&self, ns: &str, id: &str, task: Arc<Task>) {
         let engine = self.clone();
@@ -210,7 +211,7 @@ impl Engine {
         error: String,
     ) {
         // New attaches wait for the next run.
-        self.container_registry().handle(ns, id).close_attaches();
+        self.registry().handle(ns, id).close_attaches();
         let finished = if exit.exited_at.is_empty() {
             crate::store::now()
         } else {
@@ -259,7 +260,7 @@ impl Engine {
     /// and wait return with the container gone (docker's CLI waits for
     /// that; ours need not).
     pub(crate) fn end_run(&self, ns: &str, id: &str, exit: Exit) {
-        let handle = self.container_registry().handle(ns, id);
+        let handle = self.registry().handle(ns, id);
         let auto = self
             .container_record(ns, id)
             .ok()

@@ -7,7 +7,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::record::ContainerRecord;
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 
 /// A new container id: 64 hex. Like docker, never one whose short form is
@@ -389,7 +389,7 @@ pub fn find<'a>(records: &'a [ContainerRecord], s: &str) -> Result<&'a Container
     }
 }
 
-impl Engine {
+impl Containers {
     /// The container `s` names (full id, name or unique id prefix).
     pub fn lookup_container(&self, ns: &str, s: &str) -> Result<ContainerRecord> {
         let all = self.container_records(ns)?;
@@ -404,7 +404,7 @@ impl Engine {
         s: &str,
     ) -> Result<(ContainerRecord, std::sync::Arc<super::task::Task>)> {
         let rec = self.lookup_container(ns, s)?;
-        match self.container_registry().handle(ns, &rec.id).task() {
+        match self.registry().handle(ns, &rec.id).task() {
             Some(t) if rec.state.running() => Ok((rec, t)),
             _ => Err(ManagerError::FailedPrecondition(format!(
                 "container {s} is not running"
@@ -431,7 +431,7 @@ impl Engine {
                 "Renaming a container with the same name as its current name: {new_name}"
             )));
         }
-        let registry = self.container_registry();
+        let registry = self.registry();
         let _name = registry.reserve_name(ns, &new_name, || self.container_named(ns, &new_name))?;
         self.update_container(ns, &rec.id, |r| {
             r.name = new_name.clone();

@@ -12,6 +12,7 @@
 //! refuses an image a container uses) and `snapshot_key` (garbage
 //! collection keeps the container's snapshot). Keep those names.
 
+use crate::core::OnCore;
 use crate::events::{Action, Event, Scope};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,74 +25,14 @@ use serde::{Deserialize, Serialize};
 use super::resources::Resources;
 use super::spec::BindMount;
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 use crate::network::files::{self, HostsEntry, HOST_GATEWAY};
 pub use crate::network::firewall::Proto;
+pub use crate::network::record::{Endpoint, Link, PublishedPort};
 use crate::network::record::{BRIDGE, HOST, NONE};
+use crate::serde_str::{opt_ipv4, serde_as_string};
 use crate::store::schema;
-
-/// (De)serializes a type as the string its `Display` and `FromStr` give:
-/// typed record fields keep the JSON shape of docker's flag strings that
-/// records of earlier versions hold.
-macro_rules! serde_as_string {
-    ($t:ty) => {
-        impl Serialize for $t {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(
-                d: D,
-            ) -> std::result::Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-/// A [`Proto`] as its name ("tcp", "udp").
-pub mod proto_str {
-    use super::Proto;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(p: &Proto, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(p.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Proto, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// An optional IPv4 address as a string, "" for none.
-pub mod opt_ipv4 {
-    use std::net::Ipv4Addr;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(ip: &Option<Ipv4Addr>, s: S) -> Result<S::Ok, S::Error> {
-        match ip {
-            Some(ip) => s.collect_str(ip),
-            None => s.serialize_str(""),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() {
-            return Ok(None);
-        }
-        s.parse().map(Some).map_err(serde::de::Error::custom)
-    }
-}
 
 /// A container port and its protocol, docker's "80/tcp".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -292,46 +233,6 @@ impl FromStr for Bind {
 }
 
 serde_as_string!(Bind);
-
-/// `--link NAME[:ALIAS]`: another container and the name it has here.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Link {
-    pub name: String,
-    pub alias: String,
-}
-
-impl fmt::Display for Link {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.alias)
-    }
-}
-
-impl FromStr for Link {
-    type Err = ManagerError;
-    fn from_str(s: &str) -> Result<Link> {
-        let (name, alias) = match s.split_once(':') {
-            Some((n, a)) => (n, a),
-            None => (s, s),
-        };
-        let name = name.trim_start_matches('/');
-        let alias = alias.trim_start_matches('/');
-        if name.is_empty()
-            || alias.is_empty()
-            || alias.contains('/')
-            || alias.contains(char::is_whitespace)
-        {
-            return Err(ManagerError::InvalidArgument(format!(
-                "invalid link {s:?}: expected NAME[:ALIAS]"
-            )));
-        }
-        Ok(Link {
-            name: name.to_string(),
-            alias: alias.to_string(),
-        })
-    }
-}
-
-serde_as_string!(Link);
 
 /// Where an `--add-host` name points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -562,7 +463,6 @@ pub struct PortBinding {
     /// 0: a free port picked at start.
     pub host_port: u16,
     pub container_port: u16,
-    #[serde(with = "proto_str")]
     pub protocol: Proto,
 }
 
@@ -575,44 +475,6 @@ impl Default for PortBinding {
             protocol: Proto::Tcp,
         }
     }
-}
-
-/// The container's place on one network: what was asked (kept across
-/// runs) and, while it runs, what it got.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Endpoint {
-    pub network_id: String,
-    /// The network's name when the endpoint was made (display only).
-    pub network_name: String,
-    /// --ip: a fixed address; `None` ("" in the JSON) picks one.
-    #[serde(with = "opt_ipv4")]
-    pub ipv4_requested: Option<Ipv4Addr>,
-    /// --network-alias / connect --alias.
-    pub aliases: Vec<String>,
-    /// --link on a user-defined network: more names, docker's
-    /// "NAME:ALIAS" form.
-    pub links: Vec<Link>,
-    /// While running: the address, its prefix length, the gateway, the
-    /// MAC, the interface inside, the host end of the veth, and an id.
-    pub ip: String,
-    pub prefix: u8,
-    pub gateway: String,
-    pub mac: String,
-    pub ifname: String,
-    pub host_veth: String,
-    pub endpoint_id: String,
-}
-
-/// A published port while the container runs: where it is on the host.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PublishedPort {
-    /// The address it was bound on ("0.0.0.0" for every address).
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub protocol: String,
 }
 
 /// The task a shim serves for the container. Recorded before the shim is
@@ -733,7 +595,7 @@ pub fn bundle_dir(config: &Config, ns: &str, id: &str) -> PathBuf {
     config.state.join("tasks").join(ns).join(id)
 }
 
-impl Engine {
+impl Containers {
     /// One container record by full id.
     /// Publishes a container event with docker's attributes (name, image),
     /// read from the record when it still exists.
@@ -741,7 +603,7 @@ impl Engine {
         self.publish_container_rec(ns, id, action, self.container_record(ns, id).ok().flatten());
     }
 
-    /// [`Engine::publish_container`] with the record at hand.
+    /// [`Containers::publish_container`] with the record at hand.
     pub(crate) fn publish_container_rec(
         &self,
         ns: &str,
@@ -777,7 +639,7 @@ impl Engine {
         id: &str,
         f: impl FnOnce(&mut ContainerRecord) -> Result<()>,
     ) -> Result<ContainerRecord> {
-        let _g = self.container_registry().record_lock();
+        let _g = self.registry().record_lock();
         let key = schema::container_key(ns, id);
         let mut rec: ContainerRecord = self
             .store()

@@ -16,7 +16,8 @@ use tracing::{info, warn};
 
 use super::record::{bundle_dir, ContainerRecord, Status, TaskRecord};
 use super::task::{delete_dead_shim, read_exit_file, socket_path, ExitFile, Task};
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::Result;
 
 /// The address a bundle's shim wrote, else the recorded one.
@@ -38,13 +39,13 @@ fn dir_names(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-impl Engine {
+impl Containers {
     /// Reconnects to every live shim and records what happened while berthd
     /// was down. Run once at start-up, before serving.
     #[tracing::instrument(skip_all)]
     pub async fn recover_containers(&self) -> Result<()> {
         let mut owned_sockets = Vec::new();
-        for ns in self.namespaces()? {
+        for ns in self.core().namespaces()? {
             let ns = ns.name;
             for rec in self.container_records(&ns)? {
                 if rec.task.is_none() && !rec.state.running() {
@@ -151,7 +152,7 @@ impl Engine {
 
     /// A run that goes on: its task is live again, with a monitor.
     fn readopt_run(&self, ns: &str, id: &str, task: Arc<Task>, paused: bool, pid: u32) {
-        let handle = self.container_registry().handle(ns, id);
+        let handle = self.registry().handle(ns, id);
         handle.set_task(task.clone());
         // Nothing waits for this run: the attaches of the berthd that
         // started it are gone.

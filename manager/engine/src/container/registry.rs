@@ -4,6 +4,7 @@
 //! followers and attach streams on start, exit and removal. The store stays
 //! the truth; this is only what cannot be stored (connections, wake-ups).
 
+use crate::container::Containers;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -327,20 +328,20 @@ pub(crate) async fn detached<T: Send + 'static>(
         .map_err(|e| ManagerError::Internal(format!("container operation failed: {e}")))?
 }
 
-impl crate::engine::Engine {
+impl Containers {
     /// Runs a lifecycle operation on the container `s` names: under its op
     /// lock, and [`detached`] from the request. `op` gets the engine, the
     /// namespace, the container id and its handle.
     pub(crate) async fn locked_op<F, Fut>(&self, ns: &str, s: &str, op: F) -> Result<()>
     where
-        F: FnOnce(crate::engine::Engine, String, String, Arc<Handle>) -> Fut + Send + 'static,
+        F: FnOnce(Containers, String, String, Arc<Handle>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>> + Send + 'static,
     {
         let rec = self.lookup_container(ns, s)?;
         let engine = self.clone();
         let ns = ns.to_string();
         detached(async move {
-            let handle = engine.container_registry().handle(&ns, &rec.id);
+            let handle = engine.registry().handle(&ns, &rec.id);
             let _op = handle.op.lock().await;
             op(engine.clone(), ns, rec.id.clone(), handle.clone()).await
         })

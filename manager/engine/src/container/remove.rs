@@ -10,11 +10,12 @@ use tracing::{info, warn};
 
 use super::record::container_dir;
 use super::registry::Handle;
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::store::{schema, Batch};
 
-impl Engine {
+impl Containers {
     /// Removes a container; `force` kills a running one first.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn remove_container(&self, ns: &str, s: &str, force: bool) -> Result<()> {
@@ -99,7 +100,7 @@ impl Engine {
         }
         // "removed" waiters wake once everything is gone.
         handle.removed();
-        self.container_registry().forget(ns, id);
+        self.registry().forget(ns, id);
         info!(namespace = ns, id, name = %rec.name, "removed container");
         Ok(())
     }

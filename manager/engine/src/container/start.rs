@@ -14,9 +14,10 @@ use super::record::{bundle_dir, spec_path, ContainerRecord, Status, TaskRecord};
 use super::registry::{Exit, Handle};
 use super::stdio::ConsoleSize;
 use super::task::{socket_path, start_shim, Task, TaskError};
-use crate::engine::Engine;
+use crate::container::endpoint::{Netns, Prepared};
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
-use crate::network::{Netns, Prepared};
 
 /// The container's cgroup: `/<cgroup_parent>/<ns>-<id>`.
 pub fn cgroups_path(parent: &str, ns: &str, id: &str) -> String {
@@ -69,7 +70,7 @@ struct RunPlace {
     runtime: String,
 }
 
-impl Engine {
+impl Containers {
     /// Starts a created or stopped container.
     pub async fn start_container(&self, ns: &str, s: &str) -> Result<()> {
         self.start_container_sized(ns, s, ConsoleSize::default())
@@ -338,7 +339,7 @@ impl Engine {
             other => (128, other.to_string(), other.into()),
         };
         warn!(namespace = ns, id, code, error = %message, "start failed");
-        self.container_registry().handle(ns, id).close_attaches();
+        self.registry().handle(ns, id).close_attaches();
         let _ = task.kill(9, true).await;
         self.teardown(ns, id, Some(task)).await;
         let _ = self.update_container(ns, id, |r| {

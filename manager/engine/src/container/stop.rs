@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::registry::Handle;
 use super::signal::parse_signal;
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 
 /// How long a SIGKILLed container may take to be gone before stop gives up.
@@ -25,7 +25,7 @@ pub(crate) async fn task_gone_within(handle: &Handle, d: Duration) -> bool {
         .is_ok()
 }
 
-impl Engine {
+impl Containers {
     /// Stops a running container; a stopped one is left as it is.
     /// `timeout` < 0 uses the container's stop timeout; `signal` empty uses
     /// its stop signal.

@@ -81,8 +81,8 @@ fn ports(r: &ContainerRecord) -> Vec<PortSummary> {
         .iter()
         .map(|p| PortSummary {
             container_port: p.container_port,
-            protocol: p.protocol.clone(),
-            host_ip: p.host_ip.clone(),
+            protocol: p.protocol.to_string(),
+            host_ip: p.host_ip.to_string(),
             host_port: p.host_port,
         })
         .collect();
@@ -199,10 +199,10 @@ mod tests {
             },
         ];
         r.ports = vec![PublishedPort {
-            host_ip: "0.0.0.0".into(),
+            host_ip: std::net::Ipv4Addr::UNSPECIFIED,
             host_port: 8080,
             container_port: 80,
-            protocol: "tcp".into(),
+            protocol: Proto::Tcp,
         }];
         r.endpoints = vec![Endpoint {
             network_name: "bridge".into(),

@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 use tonic::{Code, Streaming};
 
-use crate::error::ErrorKind;
+use berth_errdefs::ErrorKind;
 
 /// The status metadata key in which the shim gives a failed exec's exit
 /// code (126 or 127).

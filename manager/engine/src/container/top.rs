@@ -6,7 +6,7 @@
 
 use std::process::Stdio;
 
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 
 /// `ps`'s header and the container's rows.
@@ -61,7 +61,7 @@ pub fn parse_ps(output: &str, pids: &[u32]) -> Result<Top> {
     Ok(Top { titles, processes })
 }
 
-impl Engine {
+impl Containers {
     /// The processes of a running container.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn top_container(&self, ns: &str, s: &str, ps_args: &[String]) -> Result<Top> {

@@ -1,13 +1,13 @@
 //! `wait`: block until a container is not running (docker's default
 //! condition), its next run ends, or it is removed. The waiter subscribes
 //! before it reads the container's state, so an exit that happens in
-//! between is never missed; once [`Engine::wait_container`] returns the wait
+//! between is never missed; once [`Containers::wait_container`] returns the wait
 //! is registered and the caller may say so to its client.
 
 use tokio::sync::watch;
 
 use super::registry::{Events, Exit};
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 
 /// What to wait for.
@@ -71,12 +71,12 @@ impl Waiter {
     }
 }
 
-impl Engine {
+impl Containers {
     /// Registers a wait on the container `s` names.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn wait_container(&self, ns: &str, s: &str, cond: WaitCondition) -> Result<Waiter> {
         let rec = self.lookup_container(ns, s)?;
-        let handle = self.container_registry().handle(ns, &rec.id);
+        let handle = self.registry().handle(ns, &rec.id);
         let rx = handle.subscribe();
         let ended0 = rx.borrow().ended;
         // Read again after subscribing: an exit recorded before this read
@@ -90,7 +90,7 @@ impl Engine {
             error: rec.state.error.clone(),
         };
         Ok(Waiter {
-            shutdown: Box::pin(self.container_registry().shutting_down()),
+            shutdown: Box::pin(self.registry().shutting_down()),
             rx,
             cond,
             ended0,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::core::OnCore;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::image::api::blocking;
@@ -43,21 +44,21 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn content_list(&self, ns: &str) -> Result<Vec<ContentRecord>> {
         let (engine, ns) = (self.clone(), ns.to_string());
-        blocking(move || engine.list_content(&ns)).await
+        blocking(move || engine.core().list_content(&ns)).await
     }
 
     /// One blob of a namespace.
     #[tracing::instrument(skip_all, fields(namespace = %ns, digest = %digest))]
     pub async fn content_inspect(&self, ns: &str, digest: &str) -> Result<ContentRecord> {
         let (engine, ns, digest) = (self.clone(), ns.to_string(), digest.to_string());
-        blocking(move || engine.content_info(&ns, &digest)).await
+        blocking(move || engine.core().content_info(&ns, &digest)).await
     }
 
     /// Re-hashes every blob of a namespace.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn content_verify(&self, ns: &str) -> Result<Vec<BlobCheck>> {
         let (engine, ns) = (self.clone(), ns.to_string());
-        let results = blocking(move || engine.verify_content(&ns)).await?;
+        let results = blocking(move || engine.core().verify_content(&ns)).await?;
         Ok(results
             .into_iter()
             .map(|(digest, r)| BlobCheck {
@@ -71,7 +72,7 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn snapshot_list(&self, ns: &str) -> Result<SnapshotList> {
         let (engine, ns) = (self.clone(), ns.to_string());
-        let list = blocking(move || engine.list_snapshots(&ns)).await?;
+        let list = blocking(move || engine.core().list_snapshots(&ns)).await?;
         let snapshots = list
             .into_iter()
             .map(|(rec, info, usage)| SnapshotView {

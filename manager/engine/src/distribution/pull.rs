@@ -34,11 +34,12 @@ use super::progress::{short_id, Meter, MeteredReader, Progress};
 use super::tail::Tail;
 use super::RegistryCredentials;
 use crate::content::Digest;
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::image::lease::Lease;
 use crate::image::manifest::{ConfigInfo, Index, Manifest, PlatformSpec};
 use crate::image::unpack::{chain_ids, extract, unpacked};
+use crate::image::Images;
 use crate::image::{media, NewImage};
 use crate::reference::Reference;
 use crate::store::{schema, Descriptor, ImageRecord, LayerRecord};
@@ -87,7 +88,7 @@ struct Source {
 /// Pulls `req` into namespace `ns`. Blocks: call it on a blocking thread
 /// (it drives the runtime `rt` for network I/O).
 pub fn pull(
-    engine: &Engine,
+    images: &Images,
     ns: &str,
     req: &PullRequest,
     progress: &Progress,
@@ -100,15 +101,15 @@ pub fn pull(
         .unwrap_or("latest")
         .to_string();
     progress.status(&label, format!("Pulling from {}", reference.path()));
-    let endpoints = hosts::endpoints(engine.config(), reference.domain())?;
-    let concurrency = engine.config().max_concurrent_downloads.max(1);
+    let endpoints = hosts::endpoints(images.config(), reference.domain())?;
+    let concurrency = images.config().max_concurrent_downloads.max(1);
     let mut last_err = None;
     for ep in endpoints {
         let mirror = ep.mirror_of.is_some();
         match rt.block_on(open_source(&ep, &reference, &req.auth, concurrency)) {
             Ok((src, top)) => {
                 return Pull {
-                    engine,
+                    images,
                     ns,
                     req,
                     reference: &reference,
@@ -159,7 +160,7 @@ async fn open_source(
 
 /// One pull from a chosen source.
 struct Pull<'a> {
-    engine: &'a Engine,
+    images: &'a Images,
     ns: &'a str,
     req: &'a PullRequest,
     reference: &'a Reference,
@@ -217,7 +218,7 @@ struct OtherPlatforms {
 
 impl Pull<'_> {
     fn run(&self, top: Bytes) -> Result<Pulled> {
-        let mut lease = Lease::new(self.engine, self.ns);
+        let mut lease = Lease::new(self.images, self.ns);
         let (top_desc, top_type) = self.store_top(&mut lease, &top)?;
         let chosen = self.choose_manifest(&mut lease, &top, &top_desc, &top_type)?;
         let config = self.fetch_config(&mut lease, &chosen.manifest)?;
@@ -349,13 +350,13 @@ impl Pull<'_> {
         let chains = chain_ids(&info.diff_ids);
         let mut jobs = layer_jobs(manifest, info, &chains);
         let sem = Arc::new(Semaphore::new(
-            self.engine.config().max_concurrent_downloads.max(1),
+            self.images.config().max_concurrent_downloads.max(1),
         ));
         let mut started: BTreeSet<String> = BTreeSet::new();
         let mut aborts = Downloads(Vec::new());
         for job in &mut jobs {
             let have_blob = self.have_blob(&job.desc)?;
-            if have_blob && unpacked(self.engine, &job.chain).is_some() {
+            if have_blob && unpacked(self.images, &job.chain).is_some() {
                 self.progress.status(&job.id, "Already exists");
                 continue;
             }
@@ -415,7 +416,7 @@ impl Pull<'_> {
             .collect();
         let mut extra = others.documents;
         extra.extend(others.layers);
-        self.engine.commit_images(
+        self.images.commit_images(
             self.ns,
             lease,
             vec![NewImage {
@@ -429,7 +430,7 @@ impl Pull<'_> {
             }],
         )?;
         super::push::record_sources(
-            self.engine,
+            self.images,
             self.ns,
             &self.src.host,
             self.reference.path(),
@@ -472,7 +473,7 @@ impl Pull<'_> {
         manifest: &Manifest,
     ) -> Result<bool> {
         let Some(rec) = self
-            .engine
+            .images
             .store()
             .get::<ImageRecord>(&schema::image_key(self.ns, name))?
         else {
@@ -485,7 +486,7 @@ impl Pull<'_> {
             return Ok(false);
         }
         for l in &rec.layers {
-            if !self.have_blob(&l.blob)? || unpacked(self.engine, &l.chain_id).is_none() {
+            if !self.have_blob(&l.blob)? || unpacked(self.images, &l.chain_id).is_none() {
                 return Ok(false);
             }
         }
@@ -493,14 +494,14 @@ impl Pull<'_> {
     }
 
     fn have_blob(&self, d: &Descriptor) -> Result<bool> {
-        Ok(self.engine.content().exists(&Digest::parse(&d.digest)?))
+        Ok(self.images.content().exists(&Digest::parse(&d.digest)?))
     }
 
     /// Fetches a manifest or config (small, read whole), digest verified.
     fn fetch_document(&self, d: &Descriptor) -> Result<Vec<u8>> {
         let digest = Digest::parse(&d.digest)?;
-        if self.engine.content().exists(&digest) {
-            return self.engine.content().read_blob(&digest);
+        if self.images.content().exists(&digest) {
+            return self.images.content().read_blob(&digest);
         }
         if d.size > MAX_DOCUMENT {
             return Err(ManagerError::InvalidArgument(format!(
@@ -548,7 +549,7 @@ impl Pull<'_> {
         media_type: &str,
     ) -> Result<Descriptor> {
         let c = self
-            .engine
+            .images
             .content()
             .write_blob(&format!("pull-doc-{}", Digest::of(bytes)), bytes)?;
         lease.add_blob(&c);
@@ -564,7 +565,7 @@ impl Pull<'_> {
     fn start_download(&self, desc: &Descriptor, sem: &Arc<Semaphore>) -> Download {
         let tail = Tail::new();
         let job = DownloadJob {
-            engine: self.engine.clone(),
+            images: self.images.clone(),
             conn: self.src.conn.clone(),
             image: self.src.image.clone(),
             host: self.src.host.clone(),
@@ -598,7 +599,7 @@ impl Pull<'_> {
         job: &LayerJob,
         parent: Option<&str>,
     ) -> Result<u64> {
-        if let Some(size) = unpacked(self.engine, &job.chain) {
+        if let Some(size) = unpacked(self.images, &job.chain) {
             if let Some(dl) = download {
                 self.finish_download(dl)?;
             }
@@ -612,7 +613,7 @@ impl Pull<'_> {
         let source: Box<dyn std::io::Read + '_> = match &download {
             Some(dl) => Box::new(dl.tail.reader()),
             None => Box::new(
-                self.engine
+                self.images
                     .content()
                     .open_blob(&Digest::parse(&job.desc.digest)?)?,
             ),
@@ -622,7 +623,7 @@ impl Pull<'_> {
             meter,
         };
         let result = extract(
-            self.engine,
+            self.images,
             parent,
             &job.chain,
             BufReader::with_capacity(1 << 20, reader),
@@ -641,7 +642,7 @@ impl Pull<'_> {
 
 /// What a download task needs, owned (it runs on the runtime).
 struct DownloadJob {
-    engine: Engine,
+    images: Images,
     conn: Arc<Connection>,
     image: oci_client::Reference,
     host: String,
@@ -666,13 +667,13 @@ impl DownloadJob {
         };
         let (tx, rx) = mpsc::channel::<Bytes>(32);
         let writer = {
-            let engine = self.engine.clone();
+            let images = self.images.clone();
             let desc = self.desc.clone();
             let tail = self.tail.clone();
             let progress = self.progress.clone();
             let host = self.host.clone();
             tokio::task::spawn_blocking(move || {
-                write_blob(&engine, &desc, rx, &tail, &progress, &host)
+                write_blob(&images, &desc, rx, &tail, &progress, &host)
             })
         };
         if let Err(e) = self.fetch(&id, &tx).await {
@@ -777,7 +778,7 @@ impl DownloadJob {
 /// Writes a downloading blob into the content store (a blocking thread),
 /// telling the tail how far it got, then verifies and commits it.
 fn write_blob(
-    engine: &Engine,
+    images: &Images,
     desc: &Descriptor,
     mut rx: mpsc::Receiver<Bytes>,
     tail: &Tail,
@@ -792,7 +793,7 @@ fn write_blob(
         rand::thread_rng().gen::<u32>()
     );
     let result = (|| {
-        let mut w = engine.content().writer(&reference)?;
+        let mut w = images.content().writer(&reference)?;
         tail.open(&w.data_path())
             .map_err(|e| ManagerError::io("open the download for reading", e))?;
         let mut meter = Meter::new(progress, &id, "Downloading", desc.size);

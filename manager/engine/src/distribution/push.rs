@@ -21,8 +21,9 @@ use super::hosts::{self, Connection};
 use super::progress::{short_id, Meter, Progress};
 use super::RegistryCredentials;
 use crate::content::Digest;
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
+use crate::image::Images;
 use crate::reference::Reference;
 use crate::store::{schema, Batch, ContentRecord, Descriptor, ImageRecord};
 
@@ -55,17 +56,17 @@ impl Pushed {
 /// Pushes the image named `req.name` in `ns` to its registry. Blocks: call
 /// it on a blocking thread (it drives the runtime `rt` for network I/O).
 pub fn push(
-    engine: &Engine,
+    images: &Images,
     ns: &str,
     req: &PushRequest,
     progress: &Progress,
     rt: &Handle,
 ) -> Result<Pushed> {
     let reference = push_reference(&req.name)?;
-    let rec = local_image(engine, ns, &reference)?;
-    let _guard = engine.op_guard();
+    let rec = local_image(images, ns, &reference)?;
+    let _guard = images.op_guard();
     let tag = reference.tag().unwrap_or("latest").to_string();
-    let target = Target::connect(engine, &reference, &req.auth, rt)?;
+    let target = Target::connect(images, &reference, &req.auth, rt)?;
     progress.status(
         "",
         format!("The push refers to repository [{}]", reference.repository()),
@@ -75,13 +76,13 @@ pub fn push(
     for l in &layers {
         progress.status(&short_id(&l.digest), "Preparing");
     }
-    target.upload_blobs(engine, ns, &layers, &rec.config, progress, rt)?;
-    let (digest, size) = target.push_manifest(engine, &rec.manifest, rt)?;
+    target.upload_blobs(images, ns, &layers, &rec.config, progress, rt)?;
+    let (digest, size) = target.push_manifest(images, &rec.manifest, rt)?;
     let mut blobs: Vec<&Descriptor> = layers.iter().collect();
     blobs.push(&rec.config);
     blobs.push(&rec.manifest);
     record_sources(
-        engine,
+        images,
         ns,
         &target.host,
         &target.repo,
@@ -103,8 +104,8 @@ fn push_reference(name: &str) -> Result<Reference> {
 }
 
 /// The image record the name points at; an image ID does not do.
-fn local_image(engine: &Engine, ns: &str, reference: &Reference) -> Result<ImageRecord> {
-    match engine.resolve_image(ns, &reference.to_string()) {
+fn local_image(images: &Images, ns: &str, reference: &Reference) -> Result<ImageRecord> {
+    match images.resolve_image(ns, &reference.to_string()) {
         Ok((rec, false)) => Ok(rec),
         Ok((_, true)) | Err(ManagerError::NoSuchImage(_)) => Err(ManagerError::NotFound(format!(
             "An image does not exist locally with the tag: {}",
@@ -129,16 +130,16 @@ struct Target {
 
 impl Target {
     fn connect(
-        engine: &Engine,
+        images: &Images,
         reference: &Reference,
         auth: &RegistryCredentials,
         rt: &Handle,
     ) -> Result<Target> {
         let full = reference.to_string();
-        let ep = hosts::endpoints(engine.config(), reference.domain())?
+        let ep = hosts::endpoints(images.config(), reference.domain())?
             .pop()
             .ok_or_else(|| ManagerError::Internal("no registry endpoint".into()))?;
-        let uploads = engine.config().max_concurrent_uploads.max(1);
+        let uploads = images.config().max_concurrent_uploads.max(1);
         let conn = Arc::new(rt.block_on(ep.connect(uploads))?);
         let image = oci_client::Reference::try_from(full.clone())
             .map_err(|e| ManagerError::InvalidArgument(format!("{full}: {e}")))?;
@@ -161,7 +162,7 @@ impl Target {
     /// is the push's, once every upload has ended.
     fn upload_blobs(
         &self,
-        engine: &Engine,
+        images: &Images,
         ns: &str,
         layers: &[Descriptor],
         config: &Descriptor,
@@ -172,7 +173,7 @@ impl Target {
         let mut tasks = Vec::new();
         for (i, l) in layers.iter().chain(std::iter::once(config)).enumerate() {
             let job = UploadJob {
-                engine: engine.clone(),
+                images: images.clone(),
                 ns: ns.to_string(),
                 conn: self.conn.clone(),
                 image: self.image.clone(),
@@ -200,11 +201,11 @@ impl Target {
     /// its digest and size.
     fn push_manifest(
         &self,
-        engine: &Engine,
+        images: &Images,
         manifest: &Descriptor,
         rt: &Handle,
     ) -> Result<(String, u64)> {
-        let bytes = engine
+        let bytes = images
             .content()
             .read_blob(&Digest::parse(&manifest.digest)?)?;
         let content_type = reqwest::header::HeaderValue::from_str(&manifest.media_type)
@@ -223,7 +224,7 @@ impl Target {
 
 /// Adds `repo` at `host` to the source labels of the blobs' content records.
 pub fn record_sources<'a>(
-    engine: &Engine,
+    images: &Images,
     ns: &str,
     host: &str,
     repo: &str,
@@ -233,7 +234,7 @@ pub fn record_sources<'a>(
     let mut b = Batch::default();
     for d in digests {
         let k = schema::content_key(ns, d);
-        let Some(mut rec) = engine.store().get::<ContentRecord>(&k)? else {
+        let Some(mut rec) = images.store().get::<ContentRecord>(&k)? else {
             continue;
         };
         let mut repos: Vec<String> = rec
@@ -248,12 +249,12 @@ pub fn record_sources<'a>(
         rec.labels.insert(key.clone(), repos.join(","));
         b.put(&k, &rec)?;
     }
-    engine.store().apply(b)
+    images.store().apply(b)
 }
 
 /// One blob to upload, owned (it runs on the runtime).
 struct UploadJob {
-    engine: Engine,
+    images: Images,
     ns: String,
     conn: Arc<Connection>,
     image: oci_client::Reference,
@@ -321,7 +322,7 @@ impl UploadJob {
     /// Other repositories of the same registry known to hold the blob.
     fn sources(&self) -> Result<Vec<String>> {
         let rec = self
-            .engine
+            .images
             .store()
             .get::<ContentRecord>(&schema::content_key(&self.ns, &self.desc.digest))?;
         Ok(rec
@@ -346,7 +347,7 @@ impl UploadJob {
         impl futures::Stream<Item = std::result::Result<Bytes, OciDistributionError>> + Send + 'static,
     > {
         let mut file = self
-            .engine
+            .images
             .content()
             .open_blob(&Digest::parse(&self.desc.digest)?)?;
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(8);

@@ -2,6 +2,7 @@
 //! (blocking work runs on the blocking pool here, not in the door), with
 //! typed requests and Docker-shaped views computed in the engine.
 
+use crate::core::OnCore;
 use crate::events::{Action, Event, Scope};
 use std::collections::BTreeMap;
 use std::io;
@@ -19,12 +20,12 @@ use crate::distribution::progress::Progress;
 use crate::distribution::pull::{self, PullRequest, Pulled};
 use crate::distribution::push::{self, PushRequest, Pushed};
 use crate::distribution::RegistryCredentials;
-use crate::engine::Engine;
 use crate::error::Result;
+use crate::image::Images;
 use crate::reference::Reference;
 use crate::store::{Descriptor, ImageRecord, LayerRecord};
 
-pub(crate) use crate::engine::blocking;
+pub(crate) use crate::core::blocking;
 
 /// An image record as the API shows it: a name and what it points at.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -142,7 +143,7 @@ impl ImageSummary {
     }
 }
 
-impl Engine {
+impl Images {
     /// The image detail of a resolved record (blocking).
     fn image_detail(&self, ns: &str, reference: &str) -> Result<ImageDetail> {
         let (rec, _) = self.resolve_image(ns, reference)?;
@@ -172,9 +173,9 @@ impl Engine {
     /// repository:tag; empty for all) keeps the matching names.
     #[tracing::instrument(skip_all, fields(namespace = %ns, filter = %filter))]
     pub async fn image_list(&self, ns: &str, filter: &str) -> Result<Vec<ImageSummary>> {
-        let (engine, ns, filter) = (self.clone(), ns.to_string(), filter.to_string());
+        let (images, ns, filter) = (self.clone(), ns.to_string(), filter.to_string());
         blocking(move || {
-            Ok(engine
+            Ok(images
                 .list_images(&ns, Some(&filter))?
                 .iter()
                 .map(ImageSummary::of)
@@ -186,17 +187,17 @@ impl Engine {
     /// One image by name, name:tag, name@digest, ID or unique ID prefix.
     #[tracing::instrument(skip_all, fields(namespace = %ns, reference = %reference))]
     pub async fn image_inspect(&self, ns: &str, reference: &str) -> Result<ImageDetail> {
-        let (engine, ns, reference) = (self.clone(), ns.to_string(), reference.to_string());
-        blocking(move || engine.image_detail(&ns, &reference)).await
+        let (images, ns, reference) = (self.clone(), ns.to_string(), reference.to_string());
+        blocking(move || images.image_detail(&ns, &reference)).await
     }
 
     /// Gives the image `source` resolves to the name `target`.
     #[tracing::instrument(skip_all, fields(namespace = %ns, source = %source, target = %target))]
     pub async fn image_tag(&self, ns: &str, source: &str, target: &str) -> Result<ImageView> {
-        let (engine, ns) = (self.clone(), ns.to_string());
+        let (images, ns) = (self.clone(), ns.to_string());
         let (source, target) = (source.to_string(), target.to_string());
         let ns2 = ns.clone();
-        let view = blocking(move || Ok(ImageView::from(&engine.tag_image(&ns, &source, &target)?)))
+        let view = blocking(move || Ok(ImageView::from(&images.tag_image(&ns, &source, &target)?)))
             .await?;
         self.publish(image_event(&ns2, Action::Tag, &view.name));
         Ok(view)
@@ -211,10 +212,10 @@ impl Engine {
         reference: &str,
         force: bool,
     ) -> Result<RemovedImage> {
-        let (engine, ns, reference) = (self.clone(), ns.to_string(), reference.to_string());
+        let (images, ns, reference) = (self.clone(), ns.to_string(), reference.to_string());
         let ns2 = ns.clone();
         let removed = blocking(move || {
-            let (untagged, deleted) = engine.remove_image(&ns, &reference, force)?;
+            let (untagged, deleted) = images.remove_image(&ns, &reference, force)?;
             Ok(RemovedImage { untagged, deleted })
         })
         .await?;
@@ -235,9 +236,9 @@ impl Engine {
         S: Stream<Item = io::Result<Vec<u8>>> + Send + 'static,
     {
         let reader = ChannelReader::pump(archive);
-        let (engine, ns) = (self.clone(), ns.to_string());
+        let (images, ns) = (self.clone(), ns.to_string());
         let ns2 = ns.clone();
-        let loaded = blocking(move || load::load(&engine, &ns, reader)).await?;
+        let loaded = blocking(move || load::load(&images, &ns, reader)).await?;
         for name in loaded.names.iter().chain(&loaded.ids) {
             self.publish(image_event(&ns2, Action::Load, name));
         }
@@ -249,19 +250,19 @@ impl Engine {
     /// writing ends the stream with it.
     #[tracing::instrument(skip_all, fields(namespace = %ns, images = ?refs))]
     pub async fn image_save(&self, ns: &str, refs: Vec<String>) -> Result<ByteStream> {
-        let (engine, ns) = (self.clone(), ns.to_string());
-        let (engine, ns, refs) = blocking(move || {
+        let (images, ns) = (self.clone(), ns.to_string());
+        let (images, ns, refs) = blocking(move || {
             for r in &refs {
-                engine.resolve_image(&ns, r)?;
+                images.resolve_image(&ns, r)?;
             }
-            Ok((engine, ns, refs))
+            Ok((images, ns, refs))
         })
         .await?;
         let (mut w, tx, stream) = ChannelWriter::new();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _span = span.enter();
-            if let Err(e) = save::save(&engine, &ns, &refs, &mut w) {
+            if let Err(e) = save::save(&images, &ns, &refs, &mut w) {
                 warn!(error = %e, "save failed");
                 let _ = tx.blocking_send(Err(e));
             }
@@ -282,9 +283,9 @@ impl Engine {
         S: Stream<Item = io::Result<Vec<u8>>> + Send + 'static,
     {
         let reader = ChannelReader::pump(archive);
-        let (engine, ns) = (self.clone(), ns.to_string());
+        let (images, ns) = (self.clone(), ns.to_string());
         let ns2 = ns.clone();
-        let imported = blocking(move || import::import(&engine, &ns, &opts, reader)).await?;
+        let imported = blocking(move || import::import(&images, &ns, &opts, reader)).await?;
         let name = imported.name.as_deref().unwrap_or(&imported.id);
         self.publish(image_event(&ns2, Action::Import, name));
         Ok(imported)
@@ -295,15 +296,15 @@ impl Engine {
     /// downloads or uploads.
     async fn registry_transfer<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Engine, &tokio::runtime::Handle) -> Result<T> + Send + 'static,
+        F: FnOnce(&Images, &tokio::runtime::Handle) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let engine = self.clone();
+        let images = self.clone();
         let rt = tokio::runtime::Handle::current();
         let span = tracing::Span::current();
         blocking(move || {
             let _span = span.enter();
-            f(&engine, &rt)
+            f(&images, &rt)
         })
         .await
     }

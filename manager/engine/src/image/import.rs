@@ -11,8 +11,9 @@ use super::lease::Lease;
 use super::media::{self, Compression};
 use super::{change, unpack, NewImage};
 use crate::content::Digest;
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
+use crate::image::Images;
 use crate::reference::Reference;
 use crate::store::{now, Descriptor};
 
@@ -34,7 +35,7 @@ pub struct Imported {
 
 /// Imports a rootfs tarball (plain, gzip or zstd) from `input`.
 pub fn import(
-    engine: &Engine,
+    images: &Images,
     ns: &str,
     opts: &ImportOptions,
     input: impl Read,
@@ -56,8 +57,8 @@ pub fn import(
     let mut runtime = oci_spec::image::Config::default();
     change::apply_changes(&mut runtime, &opts.changes)?;
 
-    let mut lease = Lease::new(engine, ns);
-    let mut w = engine
+    let mut lease = Lease::new(images, ns);
+    let mut w = images
         .content()
         .writer(&format!("import-{:016x}", rand::thread_rng().gen::<u64>()))?;
     let n = io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut w)
@@ -70,7 +71,7 @@ pub fn import(
     let blob = w.commit(None, None)?;
     lease.add_blob(&blob);
 
-    let (compression, diff_id) = hash_uncompressed(engine, &blob.digest)?;
+    let (compression, diff_id) = hash_uncompressed(images, &blob.digest)?;
     let layer = Descriptor {
         media_type: compression.oci_layer_type().to_string(),
         digest: blob.digest.to_string(),
@@ -78,7 +79,7 @@ pub fn import(
         annotations: Default::default(),
     };
     let layers = unpack::unpack(
-        engine,
+        images,
         &mut lease,
         std::slice::from_ref(&layer),
         std::slice::from_ref(&diff_id),
@@ -118,7 +119,7 @@ pub fn import(
         &manifest,
     )?;
     let id = config_desc.digest.clone();
-    engine.commit_images(
+    images.commit_images(
         ns,
         lease,
         vec![NewImage {
@@ -138,8 +139,8 @@ pub fn import(
 }
 
 /// The compression of a blob and the digest of its uncompressed bytes.
-fn hash_uncompressed(engine: &Engine, d: &Digest) -> Result<(Compression, String)> {
-    let mut f = BufReader::with_capacity(1 << 20, engine.content().open_blob(d)?);
+fn hash_uncompressed(images: &Images, d: &Digest) -> Result<(Compression, String)> {
+    let mut f = BufReader::with_capacity(1 << 20, images.content().open_blob(d)?);
     let head = io::BufRead::fill_buf(&mut f).ctx(|| format!("read {d}"))?;
     if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']) {
         return Err(ManagerError::InvalidArchive(

@@ -7,12 +7,13 @@ use std::sync::RwLockReadGuard;
 use tracing::warn;
 
 use crate::content::Committed;
-use crate::engine::Engine;
+use crate::core::OnCore;
+use crate::image::Images;
 use crate::store::Descriptor;
 
 /// Tracks the blobs and snapshots an operation uses and creates.
 pub struct Lease<'a> {
-    engine: &'a Engine,
+    images: &'a Images,
     ns: String,
     /// Blobs this operation created (absent before).
     created_blobs: Vec<String>,
@@ -24,14 +25,14 @@ pub struct Lease<'a> {
 
 impl<'a> Lease<'a> {
     /// Starts a lease in a namespace; holds the GC lock shared until dropped.
-    pub fn new(engine: &'a Engine, ns: &str) -> Lease<'a> {
+    pub fn new(images: &'a Images, ns: &str) -> Lease<'a> {
         Lease {
-            engine,
+            images,
             ns: ns.to_string(),
             created_blobs: Vec::new(),
             created_snapshots: Vec::new(),
             finished: false,
-            _guard: engine.op_guard(),
+            _guard: images.op_guard(),
         }
     }
 
@@ -65,7 +66,7 @@ impl<'a> Lease<'a> {
                 what: media_type.to_string(),
                 source,
             })?;
-        let c = self.engine.content().write_blob(reference, &bytes)?;
+        let c = self.images.content().write_blob(reference, &bytes)?;
         self.add_blob(&c);
         Ok(Descriptor {
             media_type: media_type.to_string(),
@@ -86,9 +87,10 @@ impl Drop for Lease<'_> {
         if self.finished {
             return;
         }
-        if let Err(e) = self
-            .engine
-            .release(&self.ns, &self.created_blobs, &self.created_snapshots)
+        if let Err(e) =
+            self.images
+                .core()
+                .release(&self.ns, &self.created_blobs, &self.created_snapshots)
         {
             warn!(error = %e, "cannot release what a failed operation created");
         }

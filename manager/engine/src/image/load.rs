@@ -21,8 +21,9 @@ use super::manifest::{ConfigInfo, Index, Manifest};
 use super::media::{self, Compression};
 use super::{unpack, NewImage};
 use crate::content::{Committed, Digest};
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
+use crate::image::Images;
 use crate::reference::Reference;
 use crate::store::Descriptor;
 
@@ -34,32 +35,32 @@ const SMALL_FILE: u64 = 4 << 20;
 pub struct LoadResult {
     /// Names given, in familiar form ("busybox:latest").
     pub names: Vec<String>,
-    /// IDs of images loaded without a name.
+    /// IDs of found loaded without a name.
     pub ids: Vec<String>,
 }
 
 /// Loads an archive into namespace `ns`.
-pub fn load(engine: &Engine, ns: &str, input: impl Read) -> Result<LoadResult> {
-    let mut lease = Lease::new(engine, ns);
-    let mut files = read_archive(engine, &mut lease, input)?;
-    let images = if files.get("index.json").is_some() && files.get("oci-layout").is_some() {
-        files.oci_images(engine, &mut lease)?
+pub fn load(images: &Images, ns: &str, input: impl Read) -> Result<LoadResult> {
+    let mut lease = Lease::new(images, ns);
+    let mut files = read_archive(images, &mut lease, input)?;
+    let found = if files.get("index.json").is_some() && files.get("oci-layout").is_some() {
+        files.oci_images(images, &mut lease)?
     } else if files.get("manifest.json").is_some() {
-        files.legacy_images(engine, &mut lease)?
+        files.legacy_images(images, &mut lease)?
     } else {
         return Err(ManagerError::InvalidArchive(
             "found neither manifest.json nor index.json: not a docker save archive or OCI image layout".into(),
         ));
     };
-    if images.is_empty() {
+    if found.is_empty() {
         return Err(ManagerError::InvalidArchive(
             "the archive holds no image".into(),
         ));
     }
     let mut result = LoadResult::default();
     let mut new_images = Vec::new();
-    for img in images {
-        let layers = unpack::unpack(engine, &mut lease, &img.layers, &img.diff_ids)?;
+    for img in found {
+        let layers = unpack::unpack(images, &mut lease, &img.layers, &img.diff_ids)?;
         if img.names.is_empty() {
             result.ids.push(img.config.digest.clone());
         }
@@ -91,8 +92,8 @@ pub fn load(engine: &Engine, ns: &str, input: impl Read) -> Result<LoadResult> {
         .filter(|d| !referenced.contains(*d))
         .cloned()
         .collect();
-    engine.commit_images(ns, lease, new_images)?;
-    engine.release(ns, &unused, &[])?;
+    images.commit_images(ns, lease, new_images)?;
+    images.core().release(ns, &unused, &[])?;
     info!(ns, names = ?result.names, ids = ?result.ids, "loaded images");
     Ok(result)
 }
@@ -142,7 +143,7 @@ fn normalize(p: &str) -> String {
     parts.join("/")
 }
 
-fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Result<ArchiveFiles> {
+fn read_archive(images: &Images, lease: &mut Lease<'_>, input: impl Read) -> Result<ArchiveFiles> {
     let mut out = ArchiveFiles {
         files: HashMap::new(),
         links: HashMap::new(),
@@ -158,7 +159,7 @@ fn read_archive(engine: &Engine, lease: &mut Lease<'_>, input: impl Read) -> Res
                 .map(|(path, w, size)| (path, w.commit(None, Some(size))))
                 .collect::<Vec<_>>()
         });
-        let read = read_entries(engine, &mut out, input, &tx);
+        let read = read_entries(images, &mut out, input, &tx);
         drop(tx);
         let committed = committer
             .join()
@@ -200,7 +201,7 @@ fn copy_large(from: &mut impl Read, to: &mut impl io::Write) -> Result<()> {
 type CommitQueue = std::sync::mpsc::Sender<(String, crate::content::Writer, u64)>;
 
 fn read_entries(
-    engine: &Engine,
+    images: &Images,
     out: &mut ArchiveFiles,
     input: impl Read,
     commits: &CommitQueue,
@@ -229,7 +230,7 @@ fn read_entries(
                     entry.read_to_end(&mut v).map_err(corrupt)?;
                     out.files.insert(path, FileData::Small(v));
                 } else {
-                    let mut w = engine
+                    let mut w = images
                         .content()
                         .writer(&format!("load-{load_id:016x}-{path}"))?;
                     copy_large(&mut entry, &mut w)?;
@@ -311,7 +312,7 @@ impl ArchiveFiles {
     /// digest that refers to it.
     fn commit(
         &mut self,
-        engine: &Engine,
+        images: &Images,
         lease: &mut Lease<'_>,
         path: &str,
         claimed: Option<&str>,
@@ -330,7 +331,7 @@ impl ArchiveFiles {
                             return Err(mismatch(path, want, &actual));
                         }
                     }
-                    let c = engine.content().write_blob(&format!("load-{key}"), bytes)?;
+                    let c = images.content().write_blob(&format!("load-{key}"), bytes)?;
                     lease.add_blob(&c);
                     c
                 }
@@ -347,12 +348,12 @@ impl ArchiveFiles {
     }
 
     /// The compression of a file's first bytes.
-    fn compression(&self, engine: &Engine, path: &str) -> Result<Compression> {
+    fn compression(&self, images: &Images, path: &str) -> Result<Compression> {
         match self.get(path) {
             Some(FileData::Small(b)) => Ok(Compression::detect(b)),
             Some(FileData::Blob(c)) => {
                 let mut head = [0u8; 4];
-                let mut f = engine.content().open_blob(&c.digest)?;
+                let mut f = images.content().open_blob(&c.digest)?;
                 let n = f
                     .read(&mut head)
                     .map_err(|e| ManagerError::io("read layer", e))?;
@@ -363,7 +364,7 @@ impl ArchiveFiles {
     }
 
     /// Images of an OCI image layout (and docker 25+ archives).
-    fn oci_images(&mut self, engine: &Engine, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
+    fn oci_images(&mut self, images: &Images, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
         let layout: serde_json::Value = serde_json::from_slice(&self.small("oci-layout")?)
             .map_err(|e| ManagerError::InvalidArchive(format!("oci-layout: {e}")))?;
         if layout.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
@@ -400,7 +401,7 @@ impl ArchiveFiles {
                         target.digest
                     ))
                 })?;
-                self.commit(engine, lease, &target_path, Some(&target.digest))?;
+                self.commit(images, lease, &target_path, Some(&target.digest))?;
                 chosen.descriptor.clone()
             } else if media::is_manifest(&target.media_type) {
                 target.clone()
@@ -414,7 +415,7 @@ impl ArchiveFiles {
             let mbytes = self.small(&mpath)?;
             check_blob(&mpath, &manifest_desc, &mbytes)?;
             let manifest = Manifest::parse(&mbytes, &format!("manifest {}", manifest_desc.digest))?;
-            self.commit(engine, lease, &mpath, Some(&manifest_desc.digest))?;
+            self.commit(images, lease, &mpath, Some(&manifest_desc.digest))?;
             let mut names = Vec::new();
             let ann = &target.annotations;
             if let Some(n) = ann.get("io.containerd.image.name") {
@@ -435,7 +436,7 @@ impl ArchiveFiles {
             names.dedup();
             let cpath = blob_path(&manifest.config.digest);
             let img = self.found_image(
-                engine,
+                images,
                 lease,
                 target,
                 manifest_desc,
@@ -455,14 +456,14 @@ impl ArchiveFiles {
 
     /// Images of a docker-save archive in the layout of docker < 25: a
     /// manifest is built for each (Docker v2 schema 2), as containerd does.
-    fn legacy_images(&mut self, engine: &Engine, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
+    fn legacy_images(&mut self, images: &Images, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
         let mut out = Vec::new();
         for e in self.legacy_entries()? {
-            let config = self.commit(engine, lease, &e.config, None)?;
+            let config = self.commit(images, lease, &e.config, None)?;
             let mut layers = Vec::new();
             for l in &e.layers {
-                let comp = self.compression(engine, l)?;
-                let c = self.commit(engine, lease, l, None)?;
+                let comp = self.compression(images, l)?;
+                let c = self.commit(images, lease, l, None)?;
                 layers.push(Descriptor {
                     media_type: comp.docker_layer_type().to_string(),
                     digest: c.digest.to_string(),
@@ -494,7 +495,7 @@ impl ArchiveFiles {
                 .map(|t| Reference::parse(t).map(Reference::with_default_tag))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             out.push(self.found_image(
-                engine,
+                images,
                 lease,
                 desc.clone(),
                 desc,
@@ -509,7 +510,7 @@ impl ArchiveFiles {
     #[allow(clippy::too_many_arguments)]
     fn found_image(
         &mut self,
-        engine: &Engine,
+        images: &Images,
         lease: &mut Lease<'_>,
         target: Descriptor,
         manifest_desc: Descriptor,
@@ -519,16 +520,16 @@ impl ArchiveFiles {
     ) -> Result<FoundImage> {
         let config_bytes = self.small(cpath)?;
         check_blob(cpath, &manifest.config, &config_bytes)?;
-        self.commit(engine, lease, cpath, Some(&manifest.config.digest))?;
+        self.commit(images, lease, cpath, Some(&manifest.config.digest))?;
         let info = ConfigInfo::parse(&config_bytes, &format!("config {}", manifest.config.digest))?;
         for l in &manifest.layers {
             let lpath = blob_path(&l.digest);
             let c = if self.get(&lpath).is_some() {
-                self.commit(engine, lease, &lpath, Some(&l.digest))?
+                self.commit(images, lease, &lpath, Some(&l.digest))?
             } else {
                 // Legacy manifests we built point at committed blobs.
                 let d = Digest::parse(&l.digest)?;
-                if !engine.content().exists(&d) {
+                if !images.content().exists(&d) {
                     return Err(missing(&lpath));
                 }
                 Committed {

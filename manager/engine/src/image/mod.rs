@@ -16,7 +16,9 @@ pub mod unpack;
 use std::collections::BTreeSet;
 
 use crate::content::Digest;
-use crate::engine::Engine;
+use std::sync::Arc;
+
+use crate::core::{Core, OnCore};
 use crate::error::{ManagerError, Result};
 use crate::reference::Reference;
 use crate::store::{
@@ -46,7 +48,26 @@ pub fn familiar_name(rec: &ImageRecord) -> Option<String> {
     Reference::parse(&rec.name).ok().map(|r| r.familiar())
 }
 
-impl Engine {
+/// The images service, cheap to clone: image records over the core's
+/// content store and snapshotter.
+#[derive(Clone)]
+pub struct Images {
+    core: Arc<Core>,
+}
+
+impl OnCore for Images {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Images {
+    pub(crate) fn new(core: Arc<Core>) -> Images {
+        Images { core }
+    }
+}
+
+impl Images {
     /// Every image record of a namespace, newest first.
     pub fn list_images(&self, ns: &str, filter: Option<&str>) -> Result<Vec<ImageRecord>> {
         let mut all: Vec<ImageRecord> = self.store().scan(&schema::images_prefix(ns))?;
@@ -208,7 +229,7 @@ impl Engine {
             deleted.push(id.clone());
             let blobs: Vec<String> = rec.blobs().map(str::to_string).collect();
             let snaps: Vec<String> = rec.layers.iter().map(|l| l.chain_id.clone()).collect();
-            self.release(ns, &blobs, &snaps)?;
+            self.core().release(ns, &blobs, &snaps)?;
         }
         Ok((untagged, deleted))
     }
@@ -350,7 +371,7 @@ impl Engine {
         for old in replaced {
             let blobs: Vec<String> = old.blobs().map(str::to_string).collect();
             let snaps: Vec<String> = old.layers.iter().map(|l| l.chain_id.clone()).collect();
-            self.release(ns, &blobs, &snaps)?;
+            self.core().release(ns, &blobs, &snaps)?;
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! `berth save`: images as one tar that is both a docker-save archive
+//! `berth save`: chosen as one tar that is both a docker-save archive
 //! (manifest.json with Config, RepoTags, Layers) and an OCI image layout
 //! (oci-layout, index.json, blobs/sha256/...), as docker 25+ writes it.
 
@@ -9,34 +9,35 @@ use serde_json::json;
 
 use super::manifest::Manifest;
 use super::media;
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
+use crate::image::Images;
 use crate::reference::Reference;
 use crate::store::{Descriptor, ImageRecord};
 
-/// Writes the images named by `refs` to `out`. Every reference is resolved
+/// Writes the chosen named by `refs` to `out`. Every reference is resolved
 /// before a byte is written, so a bad one fails the save cleanly.
-pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Result<()> {
+pub fn save(images: &Images, ns: &str, refs: &[String], out: impl Write) -> Result<()> {
     if refs.is_empty() {
         return Err(ManagerError::InvalidArgument(
             "save needs at least one image".into(),
         ));
     }
     // (record, names to write for it)
-    let mut images: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
+    let mut chosen: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
     for r in refs {
-        let (rec, by_id) = engine.resolve_image(ns, r)?;
+        let (rec, by_id) = images.resolve_image(ns, r)?;
         let names: Vec<Reference> = if by_id || rec.is_dangling() {
             vec![]
         } else {
             vec![Reference::parse(&rec.name)?]
         };
-        match images.iter_mut().find(|(i, _)| i.id() == rec.id()) {
+        match chosen.iter_mut().find(|(i, _)| i.id() == rec.id()) {
             Some((_, n)) => n.extend(names),
-            None => images.push((rec, names)),
+            None => chosen.push((rec, names)),
         }
     }
-    let _guard = engine.op_guard();
+    let _guard = images.op_guard();
     let mut tar = tar::Builder::new(out);
     let mut written = BTreeSet::new();
     for dir in ["blobs/", "blobs/sha256/"] {
@@ -47,8 +48,8 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
     }
     let mut index_entries = Vec::new();
     let mut manifest_json = Vec::new();
-    for (rec, names) in &images {
-        let manifest = oci_manifest(engine, rec)?;
+    for (rec, names) in &chosen {
+        let manifest = oci_manifest(images, rec)?;
         if let Some((desc, bytes)) = &manifest {
             if written.insert(desc.digest.clone()) {
                 let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
@@ -71,7 +72,7 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
         {
             if written.insert(d.clone()) {
                 let dg = crate::content::Digest::parse(d)?;
-                let f = engine.content().open_blob(&dg)?;
+                let f = images.content().open_blob(&dg)?;
                 let size = f.metadata().ctx(|| format!("stat blob {d}"))?.len();
                 let mut h = header(tar::EntryType::Regular, size);
                 tar.append_data(&mut h, format!("blobs/sha256/{}", dg.hex()), f)
@@ -133,11 +134,11 @@ pub fn save(engine: &Engine, ns: &str, refs: &[String], out: impl Write) -> Resu
 /// else there), so a Docker v2 manifest is written in its OCI form: the
 /// same config and layer blobs under OCI media types. None when the stored
 /// manifest is already OCI.
-fn oci_manifest(engine: &Engine, rec: &ImageRecord) -> Result<Option<(Descriptor, Vec<u8>)>> {
+fn oci_manifest(images: &Images, rec: &ImageRecord) -> Result<Option<(Descriptor, Vec<u8>)>> {
     if rec.manifest.media_type != media::DOCKER_MANIFEST {
         return Ok(None);
     }
-    let bytes = engine.read_json_blob(&rec.manifest.digest)?;
+    let bytes = images.read_json_blob(&rec.manifest.digest)?;
     let mut m = Manifest::parse(&bytes, &format!("manifest {}", rec.manifest.digest))?;
     m.media_type = Some(media::OCI_MANIFEST.into());
     m.config.media_type = media::OCI_CONFIG.into();

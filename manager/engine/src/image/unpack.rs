@@ -12,8 +12,9 @@ use tracing::debug;
 
 use super::lease::Lease;
 use crate::content::Digest;
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
+use crate::image::Images;
 use crate::store::{Descriptor, LayerRecord};
 
 /// Label on a committed layer snapshot: the uncompressed size of its layer.
@@ -41,7 +42,7 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 /// Unpacks `layers` (with the config's diff IDs) and returns their records.
 /// New snapshots are added to the lease, so a failure removes them.
 pub fn unpack(
-    engine: &Engine,
+    images: &Images,
     lease: &mut Lease<'_>,
     layers: &[Descriptor],
     diff_ids: &[String],
@@ -61,7 +62,7 @@ pub fn unpack(
         } else {
             Some(chains[i - 1].as_str())
         };
-        let size = unpack_layer(engine, lease, parent, &chains[i], layer, &diff_ids[i])?;
+        let size = unpack_layer(images, lease, parent, &chains[i], layer, &diff_ids[i])?;
         records.push(LayerRecord {
             blob: layer.clone(),
             diff_id: diff_ids[i].clone(),
@@ -73,28 +74,28 @@ pub fn unpack(
 }
 
 fn unpack_layer(
-    engine: &Engine,
+    images: &Images,
     lease: &mut Lease<'_>,
     parent: Option<&str>,
     chain: &str,
     layer: &Descriptor,
     diff_id: &str,
 ) -> Result<u64> {
-    if let Some(size) = unpacked(engine, chain) {
+    if let Some(size) = unpacked(images, chain) {
         return Ok(size);
     }
     let blob = Digest::parse(&layer.digest)?;
-    let file = engine.content().open_blob(&blob)?;
+    let file = images.content().open_blob(&blob)?;
     let reader = BufReader::with_capacity(1 << 20, file);
-    let extracted = extract(engine, parent, chain, reader, &layer.digest, diff_id)?;
+    let extracted = extract(images, parent, chain, reader, &layer.digest, diff_id)?;
     let size = extracted.commit()?;
     lease.new_snapshot(chain);
     Ok(size)
 }
 
 /// The unpacked size of the committed layer `chain`, if it is unpacked.
-pub fn unpacked(engine: &Engine, chain: &str) -> Option<u64> {
-    let sn = engine.snapshotter();
+pub fn unpacked(images: &Images, chain: &str) -> Option<u64> {
+    let sn = images.snapshotter();
     let info = sn.stat(chain).ok()?;
     Some(
         info.labels
@@ -107,7 +108,7 @@ pub fn unpacked(engine: &Engine, chain: &str) -> Option<u64> {
 /// A layer applied to an active snapshot, not yet committed. Dropped
 /// without `commit`, the snapshot is removed.
 pub struct Extracted<'e> {
-    engine: &'e Engine,
+    images: &'e Images,
     key: String,
     chain: String,
     size: u64,
@@ -117,18 +118,18 @@ pub struct Extracted<'e> {
 /// Applies the layer read from `reader` (the blob `layer_digest`, any
 /// compression) on top of `parent` and checks its diff ID.
 pub fn extract<'e>(
-    engine: &'e Engine,
+    images: &'e Images,
     parent: Option<&str>,
     chain: &str,
     reader: impl std::io::Read,
     layer_digest: &str,
     diff_id: &str,
 ) -> Result<Extracted<'e>> {
-    let sn = engine.snapshotter();
+    let sn = images.snapshotter();
     let key = format!("extract-{:016x} {chain}", rand::thread_rng().gen::<u64>());
     let mounts = sn.prepare(&key, parent, Labels::new())?;
     let mut ex = Extracted {
-        engine,
+        images,
         key,
         chain: chain.to_string(),
         size: 0,
@@ -149,7 +150,7 @@ pub fn extract<'e>(
 impl Extracted<'_> {
     /// Commits the snapshot under its chain ID; returns the unpacked size.
     pub fn commit(mut self) -> Result<u64> {
-        let sn = self.engine.snapshotter();
+        let sn = self.images.snapshotter();
         let mut labels = Labels::new();
         labels.insert(LABEL_UNPACKED_SIZE.into(), self.size.to_string());
         match sn.commit(&self.chain, &self.key, labels) {
@@ -166,7 +167,7 @@ impl Extracted<'_> {
 
 impl Drop for Extracted<'_> {
     fn drop(&mut self) {
-        let sn = self.engine.snapshotter();
+        let sn = self.images.snapshotter();
         if !self.committed || sn.stat(&self.key).is_ok() {
             let _ = sn.remove(&self.key);
         }

@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::firewall::Proto;
-use crate::error::ErrorKind;
+use berth_errdefs::ErrorKind;
 
 /// docker's nameservers when the host has none a container can reach.
 const DEFAULT_NAMESERVERS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];

@@ -55,7 +55,7 @@ use nftables::stmt::{Counter, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::ErrorKind;
+use berth_errdefs::ErrorKind;
 
 /// A transport protocol of a published or exposed port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -89,6 +89,8 @@ impl FromStr for Proto {
         }
     }
 }
+
+crate::serde_str::serde_as_string!(Proto);
 
 /// A network's share of the table.
 #[derive(Clone, Debug, PartialEq, Eq)]

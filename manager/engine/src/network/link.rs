@@ -31,7 +31,7 @@ use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use super::netns;
-use crate::error::ErrorKind;
+use berth_errdefs::ErrorKind;
 
 /// Failures of link, address and route operations; each names the interface
 /// and carries the kernel's error.

@@ -1,4 +1,9 @@
-pub mod endpoint;
+//! The networks service: networks, their bridges, addresses and the
+//! firewall table, and the live state the store cannot hold. Containers
+//! sit above it: what it must know of them (their endpoints and published
+//! ports) it asks through [`Attachments`], which the containers service
+//! gives it.
+
 pub mod files;
 pub mod firewall;
 pub mod ipam;
@@ -10,18 +15,78 @@ pub mod service;
 pub mod view;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use crate::engine::Engine;
+use crate::core::{Core, OnCore};
 use crate::error::{ManagerError, Result};
 
-pub use endpoint::{Mode, Netns, Prepared};
-pub use record::NetworkRecord;
-pub use service::{Attached, NewNetwork};
+pub use record::{Endpoint, Link, NetworkRecord, PublishedPort};
+pub use service::NewNetwork;
 pub use view::{
-    ConfigFromView, EndpointView, IpamConfigView, IpamView, LabelFilter, NetworkDetails,
+    Attached, ConfigFromView, EndpointView, IpamConfigView, IpamView, LabelFilter, NetworkDetails,
     NetworkFilter, NetworkInspect, NetworkPruneFilter, NetworkTerm,
 };
+
+/// A container as the networks see it: where it is connected and which
+/// host ports it holds.
+#[derive(Clone, Debug, Default)]
+pub struct Attachment {
+    pub namespace: String,
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+    pub endpoints: Vec<Endpoint>,
+    pub ports: Vec<PublishedPort>,
+}
+
+/// What the networks service asks of the containers above it.
+pub trait Attachments: Send + Sync {
+    /// Every container of every namespace, running or not.
+    fn attachments(&self) -> Result<Vec<Attachment>>;
+}
+
+/// The networks service, cheap to clone.
+#[derive(Clone)]
+pub struct Networks {
+    core: Arc<Core>,
+    state: Arc<NetState>,
+    attachments: Arc<dyn Attachments>,
+}
+
+impl OnCore for Networks {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Networks {
+    pub(crate) fn new(core: Arc<Core>, attachments: Arc<dyn Attachments>) -> Networks {
+        let state = Arc::new(NetState::new(&core.config().firewall_table));
+        Networks {
+            core,
+            state,
+            attachments,
+        }
+    }
+
+    /// The live state: the firewall, the lock, the held host ports.
+    pub(crate) fn state(&self) -> &NetState {
+        &self.state
+    }
+
+    /// Every container's attachment, as the containers service says.
+    pub(crate) fn attachments(&self) -> Result<Vec<Attachment>> {
+        self.attachments.attachments()
+    }
+
+    /// The host's netlink connection.
+    pub(crate) async fn netlink(&self) -> Result<&link::Netlink> {
+        self.state
+            .netlink
+            .get_or_try_init(|| async { Ok::<_, ManagerError>(link::Netlink::new().await?) })
+            .await
+    }
+}
 
 /// berthd's live network state (what the store cannot hold).
 pub struct NetState {
@@ -53,15 +118,5 @@ impl NetState {
     pub(crate) fn drop_ports(&self, ns: &str, id: &str) {
         let mut m = self.ports.lock().unwrap_or_else(|p| p.into_inner());
         m.remove(&ipam::owner(ns, id));
-    }
-}
-
-impl Engine {
-    /// The host's netlink connection.
-    pub(crate) async fn netlink(&self) -> Result<&link::Netlink> {
-        self.network_state()
-            .netlink
-            .get_or_try_init(|| async { Ok::<_, ManagerError>(link::Netlink::new().await?) })
-            .await
     }
 }

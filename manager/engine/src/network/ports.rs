@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::error::ErrorKind;
+use berth_errdefs::ErrorKind;
 
 /// Re-exported: part of [`Reserved`]; one type with the firewall's.
 pub use super::firewall::Proto;

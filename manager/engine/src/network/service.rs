@@ -9,9 +9,10 @@ use tracing::{info, warn};
 
 use super::firewall::{NetworkRules, PortRule, Ruleset};
 use super::record::{NetworkRecord, BRIDGE, HOST, NONE};
-use super::view::{NetworkDetails, NetworkFilter, NetworkPruneFilter};
-use crate::container::{ContainerRecord, Endpoint};
-use crate::engine::Engine;
+use super::view::{Attached, NetworkDetails, NetworkFilter, NetworkPruneFilter};
+use super::Networks;
+use crate::core::blocking;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::events::{Action, Event, Scope};
 use crate::store::{now, schema};
@@ -25,21 +26,6 @@ pub struct NewNetwork {
     pub gateway: String,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
-}
-
-/// A container connected to a network, for inspect.
-#[derive(Clone, Debug)]
-pub struct Attached {
-    pub namespace: String,
-    pub container: ContainerRecord,
-    pub endpoint: Endpoint,
-}
-
-/// Runs store reads off the runtime's workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ManagerError::Internal(format!("network task: {e}")))?
 }
 
 fn new_id() -> String {
@@ -124,16 +110,16 @@ fn parse_subnet(s: &str) -> Result<Ipv4Net> {
     Ok(net)
 }
 
-impl Engine {
+impl Networks {
     /// The networks `filter` keeps, by name (`network ls`).
     #[tracing::instrument(skip_all)]
     pub async fn list_networks(&self, filter: &NetworkFilter) -> Result<Vec<NetworkRecord>> {
-        let engine = self.clone();
+        let networks = self.clone();
         let filter = filter.clone();
         blocking(move || {
-            let used = engine.used_network_ids()?;
+            let used = networks.used_network_ids()?;
             let mut kept = Vec::new();
-            for n in engine.networks()? {
+            for n in networks.records()? {
                 if filter.matches(&n, used.contains(&n.id))? {
                     kept.push(n);
                 }
@@ -147,18 +133,18 @@ impl Engine {
     /// connected to it (`network inspect`).
     #[tracing::instrument(skip_all, fields(network = %key))]
     pub async fn inspect_network(&self, key: &str) -> Result<NetworkDetails> {
-        let engine = self.clone();
+        let networks = self.clone();
         let key = key.to_string();
         blocking(move || {
-            let network = engine.find_network(&key)?;
-            let attached = engine.network_containers(&network)?;
+            let network = networks.find_network(&key)?;
+            let attached = networks.network_containers(&network)?;
             Ok(NetworkDetails { network, attached })
         })
         .await
     }
 
     /// Every network record, by name.
-    pub fn networks(&self) -> Result<Vec<NetworkRecord>> {
+    pub fn records(&self) -> Result<Vec<NetworkRecord>> {
         let mut v: Vec<NetworkRecord> = self.store().scan(schema::NETWORKS_PREFIX)?;
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
@@ -166,7 +152,7 @@ impl Engine {
 
     /// A network by name, full id or unique id prefix.
     pub fn find_network(&self, key: &str) -> Result<NetworkRecord> {
-        let all = self.networks()?;
+        let all = self.records()?;
         if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
             return Ok(n.clone());
         }
@@ -184,29 +170,17 @@ impl Engine {
         }
     }
 
-    /// Every container of every namespace.
-    pub(crate) fn all_containers(&self) -> Result<Vec<(String, ContainerRecord)>> {
-        let mut v = Vec::new();
-        for ns in self.store().namespaces()? {
-            for c in self
-                .store()
-                .scan::<ContainerRecord>(&schema::containers_prefix(&ns.name))?
-            {
-                v.push((ns.name.clone(), c));
-            }
-        }
-        Ok(v)
-    }
-
     /// The containers connected to a network (running or not).
     pub fn network_containers(&self, net: &NetworkRecord) -> Result<Vec<Attached>> {
         let mut v = Vec::new();
-        for (ns, c) in self.all_containers()? {
-            if let Some(ep) = c.endpoints.iter().find(|e| e.network_id == net.id) {
+        for a in self.attachments()? {
+            if let Some(ep) = a.endpoints.iter().find(|e| e.network_id == net.id) {
                 v.push(Attached {
-                    namespace: ns.clone(),
+                    namespace: a.namespace.clone(),
+                    container_id: a.id.clone(),
+                    container_name: a.name.clone(),
+                    running: a.running,
                     endpoint: ep.clone(),
-                    container: c.clone(),
                 });
             }
         }
@@ -216,9 +190,9 @@ impl Engine {
     /// Ids of the networks some container (running or not) is connected to.
     pub fn used_network_ids(&self) -> Result<BTreeSet<String>> {
         Ok(self
-            .all_containers()?
+            .attachments()?
             .into_iter()
-            .flat_map(|(_, c)| c.endpoints.into_iter().map(|e| e.network_id))
+            .flat_map(|a| a.endpoints.into_iter().map(|e| e.network_id))
             .collect())
     }
 
@@ -230,7 +204,7 @@ impl Engine {
         let subnet = parse_subnet(&cfg.bridge_subnet)
             .map_err(|e| ManagerError::InvalidArgument(format!("config bridge_subnet: {e}")))?;
         let gateway = first_host(&subnet);
-        let existing = self.networks()?;
+        let existing = self.records()?;
         let find = |name: &str| {
             existing
                 .iter()
@@ -269,7 +243,7 @@ impl Engine {
                 self.store().put(&schema::network_key(&rec.id), &rec)?;
             }
         }
-        for net in self.networks()?.iter().filter(|n| n.is_bridge()) {
+        for net in self.records()?.iter().filter(|n| n.is_bridge()) {
             self.check_no_route_overlap(&net.net()?, &net.bridge)
                 .await?;
             self.ensure_bridge(net).await?;
@@ -315,8 +289,8 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(network = %req.name))]
     pub async fn create_network(&self, req: NewNetwork) -> Result<NetworkRecord> {
         check_new_network(&req)?;
-        let _g = self.network_state().lock.lock().await;
-        let existing = self.networks()?;
+        let _g = self.state().lock.lock().await;
+        let existing = self.records()?;
         if existing.iter().any(|n| n.name == req.name) {
             return Err(ManagerError::AlreadyExists(format!(
                 "network with name {} already exists",
@@ -424,12 +398,12 @@ impl Engine {
                 net.name
             )));
         }
-        let _g = self.network_state().lock.lock().await;
+        let _g = self.state().lock.lock().await;
         let active: Vec<String> = self
             .network_containers(&net)?
             .into_iter()
-            .filter(|a| !a.endpoint.ip.is_empty() || a.container.state.running())
-            .map(|a| a.container.name)
+            .filter(|a| !a.endpoint.ip.is_empty() || a.running)
+            .map(|a| a.container_name)
             .collect();
         if !active.is_empty() {
             return Err(ManagerError::FailedPrecondition(format!(
@@ -465,7 +439,7 @@ impl Engine {
     pub async fn prune_networks(&self, filter: &NetworkPruneFilter) -> Result<Vec<String>> {
         let used = self.used_network_ids()?;
         let mut deleted = Vec::new();
-        for n in self.networks()? {
+        for n in self.records()? {
             if n.predefined || used.contains(&n.id) || !filter.matches(&n) {
                 continue;
             }
@@ -481,14 +455,14 @@ impl Engine {
     /// network's rules and every running container's published ports.
     pub(crate) fn desired_ruleset(&self) -> Result<Ruleset> {
         let mut rules = Ruleset::default();
-        for n in self.networks()?.into_iter().filter(|n| n.is_bridge()) {
+        for n in self.records()?.into_iter().filter(|n| n.is_bridge()) {
             rules.networks.push(NetworkRules {
                 bridge: n.bridge.clone(),
                 subnet: n.net()?,
                 internal: n.internal,
             });
         }
-        for (_, c) in self.all_containers()? {
+        for c in self.attachments()? {
             let Some(ip) = c
                 .endpoints
                 .iter()
@@ -497,18 +471,10 @@ impl Engine {
                 continue;
             };
             for p in &c.ports {
-                let Ok(proto) = p.protocol.parse() else {
-                    continue;
-                };
-                let host_ip = p
-                    .host_ip
-                    .parse::<Ipv4Addr>()
-                    .ok()
-                    .filter(|ip| !ip.is_unspecified());
                 rules.ports.push(PortRule {
-                    host_ip,
+                    host_ip: p.bind_ip(),
                     host_port: p.host_port,
-                    proto,
+                    proto: p.protocol,
                     container_ip: ip,
                     container_port: p.container_port,
                 });
@@ -521,7 +487,7 @@ impl Engine {
     /// the network lock.
     pub(crate) async fn apply_firewall_locked(&self) -> Result<()> {
         let rules = self.desired_ruleset()?;
-        Ok(self.network_state().firewall.apply(&rules).await?)
+        Ok(self.state().firewall.apply(&rules).await?)
     }
 }
 
@@ -532,118 +498,6 @@ fn first_host(net: &Ipv4Net) -> Ipv4Addr {
 
 fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
-}
-
-impl Engine {
-    /// After containers were recovered at start-up: what a crash or a
-    /// reboot left is put right. Addresses, veths and host ports of
-    /// containers that are not running are given back, allocations nobody
-    /// holds are dropped, the host ports of running containers are bound
-    /// again, the firewall table is rebuilt from the store, and the hosts
-    /// files of user-defined networks are rewritten.
-    #[tracing::instrument(skip_all)]
-    pub async fn reconcile_networks(&self) -> Result<()> {
-        self.release_stopped_networks().await?;
-        let all = self.all_containers()?;
-        let veths = self.drop_stale_allocations(&all)?;
-        self.hold_published_ports(&all);
-        let _g = self.network_state().lock.lock().await;
-        self.apply_firewall_locked().await?;
-        self.remove_stale_veths(&veths).await?;
-        let endpoints: Vec<Endpoint> = all.iter().flat_map(|(_, c)| c.endpoints.clone()).collect();
-        self.refresh_hosts_locked(&endpoints).await;
-        Ok(())
-    }
-
-    /// Gives back the addresses, veths and host ports of containers that
-    /// are not running.
-    async fn release_stopped_networks(&self) -> Result<()> {
-        for (ns, c) in self.all_containers()? {
-            let live = c.state.running() && c.task.is_some();
-            if !live && (c.endpoints.iter().any(|e| !e.ip.is_empty()) || !c.ports.is_empty()) {
-                info!(namespace = %ns, id = %c.id, "releasing the network of a stopped container");
-                self.network_release(&ns, &c.id).await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Drops the address allocations no endpoint of `all` holds; returns
-    /// the host ends of the veths the endpoints hold.
-    fn drop_stale_allocations(
-        &self,
-        all: &[(String, ContainerRecord)],
-    ) -> Result<BTreeSet<String>> {
-        let mut held = BTreeSet::new();
-        let mut veths = BTreeSet::new();
-        for (ns, c) in all {
-            for e in c.endpoints.iter().filter(|e| !e.ip.is_empty()) {
-                held.insert((
-                    e.network_id.clone(),
-                    e.ip.clone(),
-                    super::ipam::owner(ns, &c.id),
-                ));
-                veths.insert(e.host_veth.clone());
-            }
-        }
-        for (net, ip, owner) in super::ipam::all(self.store())? {
-            if !held.contains(&(net.clone(), ip.to_string(), owner.clone())) {
-                info!(network = %net, %ip, %owner, "dropping a stale address allocation");
-                super::ipam::release(self.store(), &net, ip, &owner)?;
-            }
-        }
-        Ok(veths)
-    }
-
-    /// Binds the published host ports of `all` again (those still
-    /// recorded are the running containers').
-    fn hold_published_ports(&self, all: &[(String, ContainerRecord)]) {
-        for (ns, c) in all {
-            if c.ports.is_empty() {
-                continue;
-            }
-            let mut reserved = Vec::new();
-            for p in &c.ports {
-                let ip = p
-                    .host_ip
-                    .parse::<Ipv4Addr>()
-                    .ok()
-                    .filter(|i| !i.is_unspecified());
-                let Ok(proto) = p.protocol.parse() else {
-                    continue;
-                };
-                match super::ports::reserve(ip, p.host_port, proto) {
-                    Ok(r) => reserved.push(r),
-                    Err(e) => {
-                        warn!(id = %c.id, error = %e, "cannot hold published port {} again", p.host_port)
-                    }
-                }
-            }
-            self.network_state().hold_ports(ns, &c.id, reserved);
-        }
-    }
-
-    /// Deletes (later) the ports of bridge networks that are not in
-    /// `veths`: the veths of containers that are gone.
-    async fn remove_stale_veths(&self, veths: &BTreeSet<String>) -> Result<()> {
-        let nl = self.netlink().await?;
-        let mut stale = Vec::new();
-        for n in self.networks()?.iter().filter(|n| n.is_bridge()) {
-            for port in nl.bridge_ports(&n.bridge).await.unwrap_or_default() {
-                if !veths.contains(&port) {
-                    stale.push(port);
-                }
-            }
-        }
-        if !stale.is_empty() {
-            info!(
-                count = stale.len(),
-                "removing veths of containers that are gone"
-            );
-            self.delete_links_later(stale);
-        }
-        Ok(())
-    }
 }
 
 /// A network event with docker's "name" and "type" attributes; networks

@@ -6,9 +6,18 @@ use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
-use super::record::NetworkRecord;
-use super::service::Attached;
+use super::record::{Endpoint, NetworkRecord};
 use crate::error::{ManagerError, Result};
+
+/// A container connected to a network, for inspect.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    pub namespace: String,
+    pub container_id: String,
+    pub container_name: String,
+    pub running: bool,
+    pub endpoint: Endpoint,
+}
 
 /// A network with the containers connected to it (running or not): what
 /// `network inspect` is made from.
@@ -126,7 +135,7 @@ impl NetworkInspect {
         let mut containers: Vec<(String, EndpointView)> = Vec::new();
         for a in attached.iter().filter(|a| !a.endpoint.ip.is_empty()) {
             let view = EndpointView {
-                name: a.container.name.clone(),
+                name: a.container_name.clone(),
                 endpoint_id: a.endpoint.endpoint_id.clone(),
                 mac_address: a.endpoint.mac.clone(),
                 ipv4_address: format!("{}/{}", a.endpoint.ip, a.endpoint.prefix),
@@ -134,9 +143,9 @@ impl NetworkInspect {
             };
             // One entry per id, at its first place, as a JSON object keeps
             // a key.
-            match containers.iter_mut().find(|(id, _)| *id == a.container.id) {
+            match containers.iter_mut().find(|(id, _)| *id == a.container_id) {
                 Some((_, v)) => *v = view,
-                None => containers.push((a.container.id.clone(), view)),
+                None => containers.push((a.container_id.clone(), view)),
             }
         }
         let config = if n.subnet.is_empty() {
@@ -336,7 +345,6 @@ impl NetworkPruneFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::{ContainerRecord, Endpoint};
 
     fn record() -> NetworkRecord {
         NetworkRecord {
@@ -358,11 +366,9 @@ mod tests {
     fn attached(id: &str, ip: &str) -> Attached {
         Attached {
             namespace: "default".into(),
-            container: ContainerRecord {
-                id: id.into(),
-                name: format!("c-{id}"),
-                ..Default::default()
-            },
+            container_id: id.into(),
+            container_name: format!("c-{id}"),
+            running: false,
             endpoint: Endpoint {
                 ip: ip.into(),
                 prefix: 24,
@@ -381,9 +387,9 @@ mod tests {
             .filter(|a| !a.endpoint.ip.is_empty())
             .map(|a| {
                 (
-                    a.container.id.clone(),
+                    a.container_id.clone(),
                     json!({
-                        "Name": a.container.name,
+                        "Name": a.container_name,
                         "EndpointID": a.endpoint.endpoint_id,
                         "MacAddress": a.endpoint.mac,
                         "IPv4Address": format!("{}/{}", a.endpoint.ip, a.endpoint.prefix),

@@ -95,7 +95,7 @@ impl Env {
 
     pub fn load(&self, spec: ImageSpec) {
         let archive = ImageBuilder::new(Layout::Oci, vec![spec]).build();
-        load::load(self.e(), NS, std::io::Cursor::new(archive)).unwrap();
+        load::load(self.e().images(), NS, std::io::Cursor::new(archive)).unwrap();
     }
 
     pub fn load_busybox(&self) {
@@ -138,7 +138,12 @@ impl Env {
     /// Nothing of any container is left: records, snapshots beyond the
     /// image's, container dirs, bundles, sockets, mounts, cgroups.
     pub fn assert_no_containers(&self, image_snapshots: usize) {
-        assert!(self.e().container_records(NS).unwrap().is_empty());
+        assert!(self
+            .e()
+            .containers()
+            .container_records(NS)
+            .unwrap()
+            .is_empty());
         assert_eq!(
             self.snapshots().len(),
             image_snapshots,
@@ -226,7 +231,7 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 pub async fn create(env: &Env, o: CreateOptions) -> Created {
-    env.e().create_container(NS, o).await.unwrap()
+    env.e().containers().create_container(NS, o).await.unwrap()
 }
 
 // ---- running containers ----
@@ -237,8 +242,13 @@ pub async fn attach_and_start(
     id: &str,
 ) -> (String, String, berth_engine::container::Exit) {
     use berth_engine::container::attach::AttachEvent;
-    let mut rx = env.e().attach_container(NS, id, true, true).await.unwrap();
-    let started = env.e().start_container(NS, id).await;
+    let mut rx = env
+        .e()
+        .containers()
+        .attach_container(NS, id, true, true)
+        .await
+        .unwrap();
+    let started = env.e().containers().start_container(NS, id).await;
     let (mut out, mut err) = (String::new(), String::new());
     loop {
         match tokio::time::timeout(Duration::from_secs(20), rx.recv())
@@ -266,6 +276,10 @@ pub async fn attach_and_start(
 pub async fn run(env: &Env, o: CreateOptions) -> (String, String, i32) {
     let c = create(env, o).await;
     let (out, err, exit) = attach_and_start(env, &c.id).await;
-    env.e().remove_container(NS, &c.id, true).await.unwrap();
+    env.e()
+        .containers()
+        .remove_container(NS, &c.id, true)
+        .await
+        .unwrap();
     (out, err, exit.code)
 }

@@ -280,6 +280,7 @@ impl containers_server::Containers for Containers {
         }
         let c = self
             .engine
+            .containers()
             .create_container(&ns, opts)
             .await
             .map_err(status)?;
@@ -296,6 +297,7 @@ impl containers_server::Containers for Containers {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .start_container_sized(&ns, &r.id, console_size(r.console_size))
             .await
             .map_err(status)?;
@@ -309,6 +311,7 @@ impl containers_server::Containers for Containers {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .stop_container(&ns, &r.id, r.timeout, &r.signal)
             .await
             .map_err(status)?;
@@ -322,6 +325,7 @@ impl containers_server::Containers for Containers {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .restart_container(&ns, &r.id, r.timeout)
             .await
             .map_err(status)?;
@@ -335,6 +339,7 @@ impl containers_server::Containers for Containers {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .kill_container(&ns, &r.id, &r.signal)
             .await
             .map_err(status)?;
@@ -348,6 +353,7 @@ impl containers_server::Containers for Containers {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .remove_container(&ns, &r.id, r.force)
             .await
             .map_err(status)?;
@@ -362,6 +368,7 @@ impl containers_server::Containers for Containers {
         let r = req.into_inner();
         let listed = self
             .engine
+            .containers()
             .list_containers(
                 &ns,
                 ListOptions {
@@ -385,6 +392,7 @@ impl containers_server::Containers for Containers {
         let r = req.into_inner();
         let v = self
             .engine
+            .containers()
             .inspect_container(&ns, &r.id, r.size)
             .await
             .map_err(status)?;
@@ -405,6 +413,7 @@ impl containers_server::Containers for Containers {
         let cond = WaitCondition::parse(&r.condition).map_err(status)?;
         let waiter = self
             .engine
+            .containers()
             .wait_container(&ns, &r.id, cond)
             .await
             .map_err(status)?;
@@ -456,6 +465,7 @@ impl containers_server::Containers for Containers {
         };
         let entries = self
             .engine
+            .containers()
             .container_logs(&ns, &r.id, opts)
             .await
             .map_err(status)?;
@@ -497,6 +507,7 @@ impl containers_server::Containers for Containers {
         };
         let events = self
             .engine
+            .containers()
             .attach_stdio(&ns, &open.id, opts, input)
             .await
             .map_err(status)?;
@@ -556,6 +567,7 @@ impl containers_server::Containers for Containers {
         };
         let started = self
             .engine
+            .containers()
             .exec_container(&ns, &c.id, opts, input)
             .await
             .map_err(status)?;
@@ -594,6 +606,7 @@ impl containers_server::Containers for Containers {
             height: r.height,
         };
         self.engine
+            .containers()
             .resize_container(&ns, &r.id, &r.exec_id, size)
             .await
             .map_err(status)?;
@@ -608,6 +621,7 @@ impl containers_server::Containers for Containers {
         let r = req.into_inner();
         let t = self
             .engine
+            .containers()
             .top_container(&ns, &r.id, &r.ps_args)
             .await
             .map_err(status)?;
@@ -628,6 +642,7 @@ impl containers_server::Containers for Containers {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .rename_container(&ns, &r.id, &r.new_name)
             .await
             .map_err(status)?;

@@ -115,6 +115,7 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         let images = self
             .engine
+            .images()
             .image_list(&ns, &r.reference)
             .await
             .or_status()?
@@ -129,6 +130,7 @@ impl images_server::Images for Images {
         let reference = req.into_inner().reference;
         let d = self
             .engine
+            .images()
             .image_inspect(&ns, &reference)
             .await
             .or_status()?;
@@ -140,6 +142,7 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         let v = self
             .engine
+            .images()
             .image_tag(&ns, &r.source, &r.target)
             .await
             .or_status()?;
@@ -154,6 +157,7 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         let removed = self
             .engine
+            .images()
             .image_remove(&ns, &r.reference, r.force)
             .await
             .or_status()?;
@@ -169,7 +173,12 @@ impl images_server::Images for Images {
     ) -> Result<Response<LoadImagesResponse>, Status> {
         let ns = namespace(&req)?;
         let archive = bytes_of(req.into_inner(), |c: DataChunk| Some(c.data));
-        let res = self.engine.image_load(&ns, archive).await.or_status()?;
+        let res = self
+            .engine
+            .images()
+            .image_load(&ns, archive)
+            .await
+            .or_status()?;
         Ok(Response::new(LoadImagesResponse {
             loaded_names: res.names,
             loaded_ids: res.ids,
@@ -184,7 +193,12 @@ impl images_server::Images for Images {
     ) -> Result<Response<Self::SaveStream>, Status> {
         let ns = namespace(&req)?;
         let refs = req.into_inner().references;
-        let bytes = self.engine.image_save(&ns, refs).await.or_status()?;
+        let bytes = self
+            .engine
+            .images()
+            .image_save(&ns, refs)
+            .await
+            .or_status()?;
         Ok(Response::new(chunks(bytes)))
     }
 
@@ -216,6 +230,7 @@ impl images_server::Images for Images {
         });
         let res = self
             .engine
+            .images()
             .image_import(&ns, opts, archive)
             .await
             .or_status()?;
@@ -249,7 +264,7 @@ impl images_server::Images for Images {
         };
         let engine = self.engine.clone();
         Ok(Response::new(transfer(
-            move |progress| async move { engine.image_pull(&ns, request, progress).await },
+            move |progress| async move { engine.images().image_pull(&ns, request, progress).await },
             |p| {
                 let result = transfer_progress::Result::Pull(PullResult {
                     reference: p.name,
@@ -279,7 +294,7 @@ impl images_server::Images for Images {
         };
         let engine = self.engine.clone();
         Ok(Response::new(transfer(
-            move |progress| async move { engine.image_push(&ns, request, progress).await },
+            move |progress| async move { engine.images().image_push(&ns, request, progress).await },
             |p| {
                 let line = p.status_line();
                 let result = transfer_progress::Result::Push(PushResult {
@@ -296,6 +311,7 @@ impl images_server::Images for Images {
         let r = req.into_inner();
         let server = self
             .engine
+            .images()
             .registry_login(LoginRequest {
                 server: r.server,
                 username: r.username,
@@ -318,6 +334,7 @@ impl images_server::Images for Images {
         let auth = credentials(r.auth.as_ref())?;
         let hits = self
             .engine
+            .images()
             .registry_search(&r.term, r.limit, &auth)
             .await
             .or_status()?;

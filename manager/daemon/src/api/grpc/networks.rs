@@ -28,8 +28,8 @@ impl Networks {
 
 fn endpoint(a: &Attached) -> NetworkEndpoint {
     NetworkEndpoint {
-        container_id: a.container.id.clone(),
-        container_name: a.container.name.clone(),
+        container_id: a.container_id.clone(),
+        container_name: a.container_name.clone(),
         namespace: a.namespace.clone(),
         ipv4_address: if a.endpoint.ip.is_empty() {
             String::new()
@@ -67,6 +67,7 @@ impl networks_server::Networks for Networks {
         let r = req.into_inner();
         let rec = self
             .engine
+            .networks()
             .create_network(NewNetwork {
                 name: r.name,
                 driver: r.driver,
@@ -85,7 +86,12 @@ impl networks_server::Networks for Networks {
         req: Request<ListNetworksRequest>,
     ) -> Result<Response<ListNetworksResponse>, Status> {
         let filter = NetworkFilter::parse(&req.into_inner().filters).or_status()?;
-        let networks = self.engine.list_networks(&filter).await.or_status()?;
+        let networks = self
+            .engine
+            .networks()
+            .list_networks(&filter)
+            .await
+            .or_status()?;
         Ok(Response::new(ListNetworksResponse {
             networks: networks.iter().map(|n| to_proto(n, &[])).collect(),
         }))
@@ -97,6 +103,7 @@ impl networks_server::Networks for Networks {
     ) -> Result<Response<InspectNetworkResponse>, Status> {
         let d = self
             .engine
+            .networks()
             .inspect_network(&req.into_inner().id)
             .await
             .or_status()?;
@@ -113,6 +120,7 @@ impl networks_server::Networks for Networks {
         req: Request<RemoveNetworkRequest>,
     ) -> Result<Response<RemoveNetworkResponse>, Status> {
         self.engine
+            .networks()
             .remove_network(&req.into_inner().id)
             .await
             .or_status()?;
@@ -126,6 +134,7 @@ impl networks_server::Networks for Networks {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .connect_network(&ns, &r.network, &r.container, &r.ipv4_address, r.aliases)
             .await
             .or_status()?;
@@ -139,6 +148,7 @@ impl networks_server::Networks for Networks {
         let ns = namespace(&req)?;
         let r = req.into_inner();
         self.engine
+            .containers()
             .disconnect_network(&ns, &r.network, &r.container, r.force)
             .await
             .or_status()?;
@@ -150,7 +160,12 @@ impl networks_server::Networks for Networks {
         req: Request<PruneNetworksRequest>,
     ) -> Result<Response<PruneNetworksResponse>, Status> {
         let filter = NetworkPruneFilter::parse(&req.into_inner().filters).or_status()?;
-        let deleted = self.engine.prune_networks(&filter).await.or_status()?;
+        let deleted = self
+            .engine
+            .networks()
+            .prune_networks(&filter)
+            .await
+            .or_status()?;
         Ok(Response::new(PruneNetworksResponse { deleted }))
     }
 }

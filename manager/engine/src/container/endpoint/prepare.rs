@@ -7,8 +7,9 @@ use std::path::Path;
 
 use super::{fill_endpoint, first_ip, hostname_path, hosts_path, resolv_path, write_file};
 use crate::container::record::{container_dir, NetworkMode};
+use crate::container::Containers;
 use crate::container::{ContainerRecord, HostConfig, PublishedPort};
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::network::files::{self, HostsEntry};
 use crate::network::ipam;
@@ -55,7 +56,7 @@ fn extra_hosts(hc: &HostConfig, gateway: Option<Ipv4Addr>) -> Result<Vec<HostsEn
         .collect()
 }
 
-impl Engine {
+impl Containers {
     /// Before a start's task is created: addresses, host ports, the /etc
     /// files and the link variables. Whatever it took is given back when
     /// it fails.
@@ -222,14 +223,14 @@ impl Engine {
                 ))
             })?;
             published.push(PublishedPort {
-                host_ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
+                host_ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
                 host_port: r.host_port,
                 container_port,
-                protocol: proto.as_str().to_string(),
+                protocol: proto,
             });
             held.push(r);
         }
-        self.network_state().hold_ports(ns, &rec.id, held);
+        self.networks.state().hold_ports(ns, &rec.id, held);
         self.update_container(ns, &rec.id, |r| {
             r.ports = published;
             Ok(())

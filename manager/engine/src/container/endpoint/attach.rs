@@ -5,11 +5,11 @@
 use tracing::debug;
 
 use super::veth_spec;
-use crate::engine::Engine;
+use crate::container::Containers;
 use crate::error::{ManagerError, Result};
 use crate::network::netns;
 
-impl Engine {
+impl Containers {
     /// After the task was created (its init waits in its namespaces): the
     /// veths, the firewall for published ports, the hosts files of the
     /// networks it joined.
@@ -23,7 +23,7 @@ impl Engine {
         let fd = netns::open(pid).map_err(|e| {
             ManagerError::Internal(format!("open the network namespace of pid {pid}: {e}"))
         })?;
-        let netlink = self.netlink().await?;
+        let netlink = self.networks.netlink().await?;
         let mut route = true;
         for ep in rec.endpoints.iter().filter(|e| !e.ip.is_empty()) {
             let net = self.network_by_id(&ep.network_id)?;
@@ -38,9 +38,9 @@ impl Engine {
                 .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
             debug!(id, network = %net.name, ip = %ep.ip, elapsed = ?started.elapsed(), "attached");
         }
-        let _g = self.network_state().lock.lock().await;
+        let _g = self.networks.state().lock.lock().await;
         if !rec.ports.is_empty() {
-            self.apply_firewall_locked().await?;
+            self.networks.apply_firewall_locked().await?;
         }
         self.refresh_hosts_locked(&rec.endpoints).await;
         Ok(())

@@ -7,13 +7,14 @@ use tracing::warn;
 
 use super::{fill_endpoint, veth_spec};
 use crate::container::record::NetworkMode;
+use crate::container::Containers;
 use crate::container::{ContainerRecord, Endpoint};
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::network::record::NetworkRecord;
 use crate::network::{ipam, netns};
 
-impl Engine {
+impl Containers {
     /// docker network connect: a running container gets a new interface at
     /// once; a stopped one at its next start.
     #[tracing::instrument(skip_all, fields(namespace = %ns, network = %network, container = %container))]
@@ -25,7 +26,7 @@ impl Engine {
         ipv4: &str,
         aliases: Vec<String>,
     ) -> Result<()> {
-        let net = self.find_network(network)?;
+        let net = self.networks.find_network(network)?;
         let ipv4 = ipv4.to_string();
         self.locked_op(ns, container, move |engine, ns, id, _handle| async move {
             engine.connect_locked(&ns, &id, net, &ipv4, aliases).await
@@ -69,7 +70,7 @@ impl Engine {
             r.endpoints.push(saved);
             Ok(())
         })?;
-        let _g = self.network_state().lock.lock().await;
+        let _g = self.networks.state().lock.lock().await;
         self.refresh_hosts_locked(&[ep]).await;
         Ok(())
     }
@@ -95,7 +96,8 @@ impl Engine {
         let fd = netns::open(rec.state.pid).map_err(|e| {
             ManagerError::Internal(format!("open the network namespace of {}: {e}", rec.name))
         })?;
-        self.netlink()
+        self.networks
+            .netlink()
             .await?
             .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
             .await
@@ -111,7 +113,7 @@ impl Engine {
         container: &str,
         force: bool,
     ) -> Result<()> {
-        let net = self.find_network(network)?;
+        let net = self.networks.find_network(network)?;
         self.locked_op(ns, container, move |engine, ns, id, _handle| async move {
             engine.disconnect_locked(&ns, &id, net, force).await
         })
@@ -151,7 +153,8 @@ impl Engine {
                         rec.name
                     ))
                 })?;
-                self.netlink()
+                self.networks
+                    .netlink()
                     .await?
                     .remove_in_netns(std::os::fd::AsFd::as_fd(&fd), &ep.ifname)
                     .await
@@ -171,9 +174,9 @@ impl Engine {
             r.endpoints.retain(|e| e.network_id != net.id);
             Ok(())
         })?;
-        let _g = self.network_state().lock.lock().await;
+        let _g = self.networks.state().lock.lock().await;
         if !updated.ports.is_empty() {
-            self.apply_firewall_locked().await?;
+            self.networks.apply_firewall_locked().await?;
         }
         self.refresh_hosts_locked(&[ep]).await;
         // Its own file loses that network's names too.

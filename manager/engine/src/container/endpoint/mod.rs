@@ -6,27 +6,33 @@
 //! - [`attach`]: veths made in its namespace before it starts;
 //! - [`release`]: everything given back when the run ends;
 //! - [`hosts`]: the hosts files of the containers on user-defined networks;
-//! - [`connect`]: docker network connect and disconnect.
+//! - [`connect`]: docker network connect and disconnect;
+//! - [`attachments`]: what the networks service learns of containers;
+//! - [`reconcile`]: the network put right after a restart.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::files;
-use super::link::{mac_for, VethSpec};
-use super::record::NetworkRecord;
+use crate::container::Containers;
 use crate::container::{ContainerRecord, Endpoint};
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
+use crate::network::files;
+use crate::network::link::{mac_for, VethSpec};
+use crate::network::record::NetworkRecord;
 
 pub mod attach;
+pub mod attachments;
 pub mod connect;
 pub mod hosts;
 pub mod plan;
 pub mod prepare;
+pub mod reconcile;
 pub mod release;
 
 /// `--network`, parsed (the record's type).
 pub use crate::container::record::NetworkMode as Mode;
+pub use attachments::ContainerAttachments;
 pub use plan::Planned;
 pub use prepare::{Netns, Prepared};
 
@@ -47,7 +53,7 @@ pub fn parse_link(s: &str) -> Result<(String, String)> {
     Ok((l.name, l.alias))
 }
 
-impl Engine {
+impl Containers {
     /// A container of the namespace by name, id or id prefix.
     fn container_by_ref(&self, ns: &str, r: &str) -> Result<ContainerRecord> {
         self.lookup_container(ns, r)

@@ -8,12 +8,13 @@ use tracing::warn;
 
 use super::{first_ip, hosts_path, write_file};
 use crate::container::record::container_dir;
+use crate::container::Containers;
 use crate::container::{ContainerRecord, Endpoint};
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::Result;
 use crate::network::files::{self, HostsEntry};
 
-impl Engine {
+impl Containers {
     /// Rewrites the hosts file of every running container on the user-
     /// defined networks of `endpoints`. The caller holds the network lock.
     pub(crate) async fn refresh_hosts_locked(&self, endpoints: &[Endpoint]) {
@@ -47,7 +48,8 @@ impl Engine {
     /// Ids of the user-defined networks.
     pub(crate) fn user_network_ids(&self) -> Result<BTreeSet<String>> {
         Ok(self
-            .networks()?
+            .networks
+            .records()?
             .into_iter()
             .filter(|n| n.is_user_defined())
             .map(|n| n.id)

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{hostname_path, hosts_path, resolv_path};
 use crate::container::record::{container_dir, NetworkMode};
+use crate::container::Containers;
 use crate::container::{ContainerConfig, Endpoint, HostConfig};
-use crate::engine::Engine;
+use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::network::files;
 
@@ -39,7 +40,7 @@ fn conflict(what: &str) -> ManagerError {
     ManagerError::InvalidArgument(format!("conflicting options: {what}"))
 }
 
-impl Engine {
+impl Containers {
     /// Checks the network options at create and settles the endpoints,
     /// the hostname and the /etc files' mounts. (The flags themselves were
     /// parsed with the host config.)
@@ -116,7 +117,7 @@ impl Engine {
     /// A bridge network: the endpoint, with its fixed address checked
     /// against the subnet and its links' targets looked up.
     fn plan_bridge(&self, ns: &str, name: &str, hc: &HostConfig, plan: &mut Planned) -> Result<()> {
-        let net = self.find_network(name)?;
+        let net = self.networks.find_network(name)?;
         if !net.is_bridge() {
             return Err(ManagerError::InvalidArgument(format!(
                 "network {} cannot be used this way",

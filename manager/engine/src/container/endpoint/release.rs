@@ -4,16 +4,17 @@
 use tracing::{debug, warn};
 
 use super::clear_runtime;
-use crate::engine::Engine;
+use crate::container::Containers;
+use crate::core::OnCore;
 use crate::network::ipam;
 
-impl Engine {
+impl Containers {
     /// Gives back what a run took: addresses, host ports, firewall rules,
     /// the veths (deleted in the background: the kernel takes ~25 ms per
     /// device, and the dead namespace's teardown removes them anyway), and
     /// its names in the peers' hosts files.
     pub(crate) async fn network_release(&self, ns: &str, id: &str) {
-        self.network_state().drop_ports(ns, id);
+        self.networks.state().drop_ports(ns, id);
         // Most teardowns (none, host, a container that never started) have
         // nothing to give back: no record rewrite for them.
         let held = self
@@ -52,9 +53,9 @@ impl Engine {
             self.delete_links_later(veths);
         }
         if had_ports || old.iter().any(|e| !e.ip.is_empty()) {
-            let _g = self.network_state().lock.lock().await;
+            let _g = self.networks.state().lock.lock().await;
             if had_ports {
-                if let Err(e) = self.apply_firewall_locked().await {
+                if let Err(e) = self.networks.apply_firewall_locked().await {
                     warn!(id, error = %e, "cannot update the firewall");
                 }
             }
@@ -66,7 +67,7 @@ impl Engine {
     pub(crate) fn delete_links_later(&self, links: Vec<String>) {
         let engine = self.clone();
         tokio::spawn(async move {
-            let Ok(nl) = engine.netlink().await else {
+            let Ok(nl) = engine.networks.netlink().await else {
                 return;
             };
             for l in links {
