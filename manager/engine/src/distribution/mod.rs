@@ -5,6 +5,7 @@
 //! requests go (`hosts`), what they mean for the content store and the
 //! snapshots (`pull`, `push`), and how failures read (`errors`).
 
+pub mod api;
 pub mod errors;
 pub mod hosts;
 pub mod login;

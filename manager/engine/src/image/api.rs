@@ -15,11 +15,6 @@ use super::import::{ImportOptions, Imported};
 use super::load::LoadResult;
 use super::stream::{ByteStream, ChannelReader, ChannelWriter};
 use super::{familiar_name, import, load, save};
-use crate::distribution::login::{self, Hit};
-use crate::distribution::progress::Progress;
-use crate::distribution::pull::{self, PullRequest, Pulled};
-use crate::distribution::push::{self, PushRequest, Pushed};
-use crate::distribution::RegistryCredentials;
 use crate::error::Result;
 use crate::image::Images;
 use crate::reference::Reference;
@@ -102,14 +97,6 @@ pub struct RemovedImage {
     pub untagged: Vec<String>,
     /// Image IDs deleted (their last name went).
     pub deleted: Vec<String>,
-}
-
-/// Checking credentials against a registry (`docker login`).
-#[derive(Clone, Debug)]
-pub struct LoginRequest {
-    pub server: String,
-    pub username: String,
-    pub password: String,
 }
 
 /// The registry's name@digest for a named record.
@@ -290,84 +277,9 @@ impl Images {
         self.publish(image_event(&ns2, Action::Import, name));
         Ok(imported)
     }
-
-    /// Runs a registry transfer (pull, push) on the blocking pool, inside
-    /// the caller's span, with a handle to this runtime for its concurrent
-    /// downloads or uploads.
-    async fn registry_transfer<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&Images, &tokio::runtime::Handle) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let images = self.clone();
-        let rt = tokio::runtime::Handle::current();
-        let span = tracing::Span::current();
-        blocking(move || {
-            let _span = span.enter();
-            f(&images, &rt)
-        })
-        .await
-    }
-
-    /// Pulls an image from its registry, reporting progress as it goes;
-    /// dropping the progress receiver cancels the downloads.
-    #[tracing::instrument(skip_all, fields(namespace = %ns, reference = %req.reference))]
-    pub async fn image_pull(
-        &self,
-        ns: &str,
-        req: PullRequest,
-        progress: Progress,
-    ) -> Result<Pulled> {
-        let owned = ns.to_string();
-        let r = self
-            .registry_transfer(move |e, rt| pull::pull(e, &owned, &req, &progress, rt))
-            .await;
-        match &r {
-            Ok(p) => self.publish(image_event(ns, Action::Pull, &p.name)),
-            Err(e) => warn!(error = %e, "pull failed"),
-        }
-        r
-    }
-
-    /// Pushes a local image to its registry, reporting progress.
-    #[tracing::instrument(skip_all, fields(namespace = %ns, reference = %req.name))]
-    pub async fn image_push(
-        &self,
-        ns: &str,
-        req: PushRequest,
-        progress: Progress,
-    ) -> Result<Pushed> {
-        let owned = ns.to_string();
-        let r = self
-            .registry_transfer(move |e, rt| push::push(e, &owned, &req, &progress, rt))
-            .await;
-        match &r {
-            Ok(p) => self.publish(image_event(ns, Action::Push, &p.tag)),
-            Err(e) => warn!(error = %e, "push failed"),
-        }
-        r
-    }
-
-    /// Checks credentials against a registry; returns the key docker keeps
-    /// them under.
-    #[tracing::instrument(skip_all, fields(server = %req.server))]
-    pub async fn registry_login(&self, req: LoginRequest) -> Result<String> {
-        login::login(self.config(), &req.server, &req.username, &req.password).await
-    }
-
-    /// Searches a registry ("host/term" for another than Docker Hub).
-    #[tracing::instrument(skip_all, fields(term = %term))]
-    pub async fn registry_search(
-        &self,
-        term: &str,
-        limit: u32,
-        auth: &RegistryCredentials,
-    ) -> Result<Vec<Hit>> {
-        login::search(self.config(), term, limit, auth).await
-    }
 }
 
 /// An image event with docker's "name" attribute.
-fn image_event(ns: &str, action: Action, name: &str) -> Event {
+pub(crate) fn image_event(ns: &str, action: Action, name: &str) -> Event {
     Event::new(ns, Scope::Image, action, name).with("name", name)
 }

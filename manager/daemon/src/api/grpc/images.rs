@@ -14,12 +14,13 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::namespace;
 use super::stream::{bytes_of, chunks, transfer, ChunkStream, ProgressStream};
+use berth_engine::distribution::api::LoginRequest;
 use berth_engine::distribution::pull::PullRequest;
 use berth_engine::distribution::push::PushRequest;
 use berth_engine::distribution::RegistryCredentials;
 use berth_engine::engine::Engine;
 use berth_engine::error::ManagerError;
-use berth_engine::image::api::{ImageDetail, ImageSummary, ImageView, LoginRequest};
+use berth_engine::image::api::{ImageDetail, ImageSummary, ImageView};
 use berth_engine::image::import::ImportOptions;
 use berth_engine::image::manifest::PlatformSpec;
 use berth_engine::reference::Reference;
