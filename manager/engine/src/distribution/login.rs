@@ -136,73 +136,85 @@ async fn authorized_get(
     what: &str,
 ) -> Result<reqwest::Response> {
     let host = &conn.endpoint.host;
-    let send = |req: reqwest::RequestBuilder| async move {
-        req.send().await.map_err(|e| unreachable(host, &e))
-    };
     let get = || conn.http.get(url).query(query);
     let first = match auth {
-        RegistryAuth::Bearer(t) => return send(get().bearer_auth(t)).await,
-        _ => send(get()).await?,
+        RegistryAuth::Bearer(t) => return send(host, get().bearer_auth(t)).await,
+        _ => send(host, get()).await?,
     };
     if first.status() != StatusCode::UNAUTHORIZED {
         return Ok(first);
     }
-    let header = first
-        .headers()
-        .get(reqwest::header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let Some(challenge) = Challenge::parse(&header) else {
+    let Some(challenge) = challenge_of(&first) else {
         return Ok(first);
     };
     match (challenge.scheme.as_str(), auth) {
-        ("basic", RegistryAuth::Basic(u, p)) => send(get().basic_auth(u, Some(p))).await,
+        ("basic", RegistryAuth::Basic(u, p)) => send(host, get().basic_auth(u, Some(p))).await,
         ("basic", _) => Ok(first),
         ("bearer", _) => {
-            let realm = challenge.param("realm").ok_or_else(|| {
-                ManagerError::Unavailable(format!(
-                    "{what} at {host}: bearer challenge without realm"
-                ))
-            })?;
-            let mut token_query: Vec<(&str, String)> = Vec::new();
-            if let Some(svc) = challenge.param("service") {
-                token_query.push(("service", svc.to_string()));
-            }
-            if let Some(scope) = challenge.param("scope") {
-                token_query.push(("scope", scope.to_string()));
-            }
-            let mut req = conn.http.get(realm);
-            if let RegistryAuth::Basic(u, p) = auth {
-                token_query.push(("account", u.clone()));
-                req = req.basic_auth(u, Some(p));
-            }
-            let res = send(req.query(&token_query)).await?;
-            match res.status() {
-                s if s.is_success() => {}
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(refused(host, what))
-                }
-                s => {
-                    return Err(ManagerError::Unavailable(format!(
-                        "{what} at {host}: the token service answered HTTP {s}"
-                    )))
-                }
-            }
-            let token: TokenAnswer = res.json().await.map_err(|e| {
-                ManagerError::Unavailable(format!("{what} at {host}: unreadable token: {e}"))
-            })?;
-            let token = token.token.or(token.access_token).ok_or_else(|| {
-                ManagerError::Unavailable(format!(
-                    "{what} at {host}: the token service sent no token"
-                ))
-            })?;
-            send(get().bearer_auth(token)).await
+            let token = bearer_token(conn, &challenge, auth, what).await?;
+            send(host, get().bearer_auth(token)).await
         }
         (other, _) => Err(ManagerError::Unimplemented(format!(
             "{what} at {host}: unsupported authentication scheme {other:?}"
         ))),
     }
+}
+
+/// Sends a request; a registry that cannot be reached is named.
+async fn send(host: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    req.send().await.map_err(|e| unreachable(host, &e))
+}
+
+/// The challenge of a 401 answer, if it has one we can read.
+fn challenge_of(res: &reqwest::Response) -> Option<Challenge> {
+    let header = res
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Challenge::parse(header)
+}
+
+/// A token from the service a bearer challenge names, for the service and
+/// scope it names, asked for with the credentials when there are some.
+async fn bearer_token(
+    conn: &Connection,
+    challenge: &Challenge,
+    auth: &RegistryAuth,
+    what: &str,
+) -> Result<String> {
+    let host = &conn.endpoint.host;
+    let realm = challenge.param("realm").ok_or_else(|| {
+        ManagerError::Unavailable(format!("{what} at {host}: bearer challenge without realm"))
+    })?;
+    let mut token_query: Vec<(&str, String)> = Vec::new();
+    if let Some(svc) = challenge.param("service") {
+        token_query.push(("service", svc.to_string()));
+    }
+    if let Some(scope) = challenge.param("scope") {
+        token_query.push(("scope", scope.to_string()));
+    }
+    let mut req = conn.http.get(realm);
+    if let RegistryAuth::Basic(u, p) = auth {
+        token_query.push(("account", u.clone()));
+        req = req.basic_auth(u, Some(p));
+    }
+    let res = send(host, req.query(&token_query)).await?;
+    match res.status() {
+        s if s.is_success() => {}
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(refused(host, what)),
+        s => {
+            return Err(ManagerError::Unavailable(format!(
+                "{what} at {host}: the token service answered HTTP {s}"
+            )))
+        }
+    }
+    let token: TokenAnswer = res.json().await.map_err(|e| {
+        ManagerError::Unavailable(format!("{what} at {host}: unreadable token: {e}"))
+    })?;
+    token.token.or(token.access_token).ok_or_else(|| {
+        ManagerError::Unavailable(format!("{what} at {host}: the token service sent no token"))
+    })
 }
 
 /// A token service's answer (docker's and OAuth's field names).

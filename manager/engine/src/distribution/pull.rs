@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use oci_client::client::BlobResponse;
+use oci_client::client::{BlobResponse, SizedStream};
 use oci_client::secrets::RegistryAuth;
 use rand::Rng;
 use serde::Serialize;
@@ -696,81 +696,110 @@ impl DownloadJob {
         let mut sent: u64 = 0;
         let mut retries = 0u32;
         loop {
-            let broke = match self
-                .conn
-                .oci
-                .pull_blob_stream_partial(&self.image, self.desc.digest.as_str(), sent, None)
-                .await
-            {
-                Err(e) => match map(e, &self.host, &self.what, self.with_credentials) {
-                    e @ ManagerError::Unavailable(_) => e,
-                    other => return Err(other),
-                },
-                Ok(response) => {
-                    let (mut stream, mut skip) = match response {
-                        BlobResponse::Full(s) => (s, sent),
-                        BlobResponse::Partial(s) => (s, 0),
-                    };
-                    let mut broke = None;
-                    loop {
-                        let chunk = tokio::select! {
-                            c = stream.next() => c,
-                            () = self.progress.client_gone() => {
-                                return Err(ManagerError::Unavailable(format!(
-                                    "pull of {} cancelled: the client went away",
-                                    self.what
-                                )))
-                            }
-                        };
-                        let Some(chunk) = chunk else { break };
-                        match chunk {
-                            Ok(mut b) => {
-                                let k = skip.min(b.len() as u64) as usize;
-                                skip -= k as u64;
-                                let b = b.split_off(k);
-                                if b.is_empty() {
-                                    continue;
-                                }
-                                sent += b.len() as u64;
-                                if tx.send(b).await.is_err() {
-                                    // The writer stopped; its error says why.
-                                    return Ok(());
-                                }
-                            }
-                            Err(e) => {
-                                broke = Some(ManagerError::Unavailable(format!(
-                                    "registry {}: download of {} broke off after {sent} bytes: {}",
-                                    self.host,
-                                    self.what,
-                                    super::errors::root_cause(&e)
-                                )));
-                                break;
-                            }
-                        }
-                    }
-                    match broke {
-                        None => return Ok(()),
-                        Some(e) => e,
-                    }
-                }
+            let Some(broke) = self.attempt(&mut sent, tx).await? else {
+                return Ok(());
             };
             if retries == 3 {
                 return Err(broke);
             }
             let wait = 1u64 << retries;
             retries += 1;
-            warn!(error = %broke, retry_in_s = wait, "download failed; retrying");
-            self.progress.status(
-                id,
-                format!(
-                    "Retrying in {wait} second{}",
-                    if wait == 1 { "" } else { "s" }
-                ),
-            );
-            tokio::select! {
-                () = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
-                () = self.progress.client_gone() => return Err(broke),
+            self.back_off(id, broke, wait).await?;
+        }
+    }
+
+    /// One request for the blob from byte `sent` on, streamed to the
+    /// writer. None when it is all sent (or the writer stopped: its error
+    /// says why); the failure when the request may be retried.
+    async fn attempt(
+        &self,
+        sent: &mut u64,
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Result<Option<ManagerError>> {
+        let response = match self
+            .conn
+            .oci
+            .pull_blob_stream_partial(&self.image, self.desc.digest.as_str(), *sent, None)
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return match map(e, &self.host, &self.what, self.with_credentials) {
+                    e @ ManagerError::Unavailable(_) => Ok(Some(e)),
+                    other => Err(other),
+                }
             }
+        };
+        let (stream, skip) = match response {
+            BlobResponse::Full(s) => (s, *sent),
+            BlobResponse::Partial(s) => (s, 0),
+        };
+        self.forward(stream, skip, sent, tx).await
+    }
+
+    /// Sends a response's bytes to the writer, less the first `skip` (what
+    /// the writer has when the registry ignored the range), counting them
+    /// in `sent`. Returns as [`DownloadJob::attempt`] does.
+    async fn forward(
+        &self,
+        mut stream: SizedStream,
+        mut skip: u64,
+        sent: &mut u64,
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Result<Option<ManagerError>> {
+        loop {
+            let chunk = tokio::select! {
+                c = stream.next() => c,
+                () = self.progress.client_gone() => {
+                    return Err(ManagerError::Unavailable(format!(
+                        "pull of {} cancelled: the client went away",
+                        self.what
+                    )))
+                }
+            };
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            match chunk {
+                Ok(mut b) => {
+                    let k = skip.min(b.len() as u64) as usize;
+                    skip -= k as u64;
+                    let b = b.split_off(k);
+                    if b.is_empty() {
+                        continue;
+                    }
+                    *sent += b.len() as u64;
+                    if tx.send(b).await.is_err() {
+                        // The writer stopped; its error says why.
+                        return Ok(None);
+                    }
+                }
+                Err(e) => {
+                    return Ok(Some(ManagerError::Unavailable(format!(
+                        "registry {}: download of {} broke off after {sent} bytes: {}",
+                        self.host,
+                        self.what,
+                        super::errors::root_cause(&e)
+                    ))));
+                }
+            }
+        }
+    }
+
+    /// Waits `wait` seconds before a retry, saying so; gives up with
+    /// `broke` if the client goes away meanwhile.
+    async fn back_off(&self, id: &str, broke: ManagerError, wait: u64) -> Result<()> {
+        warn!(error = %broke, retry_in_s = wait, "download failed; retrying");
+        self.progress.status(
+            id,
+            format!(
+                "Retrying in {wait} second{}",
+                if wait == 1 { "" } else { "s" }
+            ),
+        );
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(wait)) => Ok(()),
+            () = self.progress.client_gone() => Err(broke),
         }
     }
 }

@@ -151,12 +151,53 @@ fn instruction_lines(change: &str) -> Vec<String> {
     out
 }
 
+/// Applies one instruction to `cfg`. `cmd_set` says whether a `CMD` came
+/// earlier in the same call (an `ENTRYPOINT` keeps that one).
 fn apply_one(
     cfg: &mut Config,
     cmd_set: &mut bool,
     instruction: &str,
     rest: &str,
 ) -> Result<(), Failure> {
+    check_instruction(instruction, rest)?;
+    // Expansions see the environment as it stood before the instruction.
+    let env = cfg.env().clone().unwrap_or_default();
+    match instruction {
+        "CMD" => {
+            cfg.set_cmd(command_line(rest)?);
+            *cmd_set = true;
+        }
+        "ENTRYPOINT" => {
+            cfg.set_entrypoint(command_line(rest)?);
+            if !*cmd_set {
+                cfg.set_cmd(None);
+            }
+        }
+        "ENV" => set_env(cfg, rest, &env)?,
+        "LABEL" => add_labels(cfg, rest, &env)?,
+        "EXPOSE" => add_exposed_ports(cfg, rest, &env)?,
+        "VOLUME" => add_volumes(cfg, rest, &env)?,
+        "USER" => {
+            cfg.set_user(Some(non_empty(shell_word(rest, &env)?)?));
+        }
+        "WORKDIR" => {
+            let dir = non_empty(shell_word(rest, &env)?)?;
+            let base = cfg.working_dir().clone().unwrap_or_default();
+            cfg.set_working_dir(Some(join_workdir(&base, &dir)));
+        }
+        "STOPSIGNAL" => {
+            let sig = non_empty(shell_word(rest, &env)?)?;
+            check_signal(&sig)?;
+            cfg.set_stop_signal(Some(sig));
+        }
+        _ => return Err(Failure::Unknown),
+    }
+    Ok(())
+}
+
+/// Refuses an unknown instruction, then one OCI configs cannot hold, then
+/// one without arguments: the first that applies is the error reported.
+fn check_instruction(instruction: &str, rest: &str) -> Result<(), Failure> {
     const KNOWN: [&str; 11] = [
         "CMD",
         "ENTRYPOINT",
@@ -179,83 +220,65 @@ fn apply_one(
     if rest.is_empty() {
         return Err(Failure::MissingArgument);
     }
-    let env = cfg.env().clone().unwrap_or_default();
-    match instruction {
-        "CMD" => {
-            cfg.set_cmd(command_line(rest)?);
-            *cmd_set = true;
+    Ok(())
+}
+
+/// `ENV`: sets each variable, replacing an existing entry in place.
+fn set_env(cfg: &mut Config, rest: &str, env: &[String]) -> Result<(), Failure> {
+    let mut vars = env.to_vec();
+    for (k, v) in name_values(rest, env, "ENV")? {
+        let prefix = format!("{k}=");
+        let entry = format!("{k}={v}");
+        match vars.iter_mut().find(|e| e.starts_with(&prefix)) {
+            Some(e) => *e = entry,
+            None => vars.push(entry),
         }
-        "ENTRYPOINT" => {
-            cfg.set_entrypoint(command_line(rest)?);
-            if !*cmd_set {
-                cfg.set_cmd(None);
-            }
-        }
-        "ENV" => {
-            let mut vars = env.clone();
-            for (k, v) in name_values(rest, &env, "ENV")? {
-                let prefix = format!("{k}=");
-                let entry = format!("{k}={v}");
-                match vars.iter_mut().find(|e| e.starts_with(&prefix)) {
-                    Some(e) => *e = entry,
-                    None => vars.push(entry),
-                }
-            }
-            cfg.set_env(Some(vars));
-        }
-        "LABEL" => {
-            let mut labels = cfg.labels().clone().unwrap_or_default();
-            for (k, v) in name_values(rest, &env, "LABEL")? {
-                labels.insert(k, v);
-            }
-            cfg.set_labels(Some(labels));
-        }
-        "EXPOSE" => {
-            let mut ports = cfg.exposed_ports().clone().unwrap_or_default();
-            for word in rest.split_whitespace() {
-                for port in port_spec(&shell_word(word, &env)?)? {
-                    if !ports.contains(&port) {
-                        ports.push(port);
-                    }
-                }
-            }
-            cfg.set_exposed_ports(Some(ports));
-        }
-        "VOLUME" => {
-            let raw = if rest.starts_with('[') {
-                json_array(rest)?
-            } else {
-                rest.split_whitespace().map(str::to_string).collect()
-            };
-            let mut volumes = cfg.volumes().clone().unwrap_or_default();
-            for word in raw {
-                let v = shell_word(&word, &env)?;
-                if v.trim().is_empty() {
-                    return Err("VOLUME specified can not be an empty string"
-                        .to_string()
-                        .into());
-                }
-                if !volumes.contains(&v) {
-                    volumes.push(v);
-                }
-            }
-            cfg.set_volumes(Some(volumes));
-        }
-        "USER" => {
-            cfg.set_user(Some(non_empty(shell_word(rest, &env)?)?));
-        }
-        "WORKDIR" => {
-            let dir = non_empty(shell_word(rest, &env)?)?;
-            let base = cfg.working_dir().clone().unwrap_or_default();
-            cfg.set_working_dir(Some(join_workdir(&base, &dir)));
-        }
-        "STOPSIGNAL" => {
-            let sig = non_empty(shell_word(rest, &env)?)?;
-            check_signal(&sig)?;
-            cfg.set_stop_signal(Some(sig));
-        }
-        _ => return Err(Failure::Unknown),
     }
+    cfg.set_env(Some(vars));
+    Ok(())
+}
+
+fn add_labels(cfg: &mut Config, rest: &str, env: &[String]) -> Result<(), Failure> {
+    let mut labels = cfg.labels().clone().unwrap_or_default();
+    for (k, v) in name_values(rest, env, "LABEL")? {
+        labels.insert(k, v);
+    }
+    cfg.set_labels(Some(labels));
+    Ok(())
+}
+
+fn add_exposed_ports(cfg: &mut Config, rest: &str, env: &[String]) -> Result<(), Failure> {
+    let mut ports = cfg.exposed_ports().clone().unwrap_or_default();
+    for word in rest.split_whitespace() {
+        for port in port_spec(&shell_word(word, env)?)? {
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+    }
+    cfg.set_exposed_ports(Some(ports));
+    Ok(())
+}
+
+fn add_volumes(cfg: &mut Config, rest: &str, env: &[String]) -> Result<(), Failure> {
+    let raw = if rest.starts_with('[') {
+        json_array(rest)?
+    } else {
+        rest.split_whitespace().map(str::to_string).collect()
+    };
+    let mut volumes = cfg.volumes().clone().unwrap_or_default();
+    for word in raw {
+        let v = shell_word(&word, env)?;
+        if v.trim().is_empty() {
+            return Err("VOLUME specified can not be an empty string"
+                .to_string()
+                .into());
+        }
+        if !volumes.contains(&v) {
+            volumes.push(v);
+        }
+    }
+    cfg.set_volumes(Some(volumes));
     Ok(())
 }
 

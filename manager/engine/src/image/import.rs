@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use super::lease::Lease;
 use super::media::{self, Compression};
 use super::{change, unpack, NewImage};
-use crate::content::Digest;
+use crate::content::{Committed, ContentStore, Digest};
 use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
 use crate::image::Images;
@@ -41,34 +41,13 @@ pub fn import(
     input: impl Read,
 ) -> Result<Imported> {
     // Everything the user typed is checked before any data is taken in.
-    let name = match opts.reference.as_deref().filter(|s| !s.is_empty()) {
-        Some(r) => {
-            let r = Reference::parse(r)?;
-            if r.digest().is_some() {
-                return Err(ManagerError::InvalidArgument(format!(
-                    "cannot import to a digest reference: {r}"
-                )));
-            }
-            Some(r.with_default_tag())
-        }
-        None => None,
-    };
-    let (os, arch, variant) = parse_platform(opts.platform.as_deref())?;
+    let name = import_name(opts.reference.as_deref())?;
+    let platform = parse_platform(opts.platform.as_deref())?;
     let mut runtime = oci_spec::image::Config::default();
     change::apply_changes(&mut runtime, &opts.changes)?;
 
     let mut lease = Lease::new(images, ns);
-    let mut w = images
-        .content()
-        .writer(&format!("import-{:016x}", rand::thread_rng().gen::<u64>()))?;
-    let n = io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut w)
-        .ctx(|| "read the import stream".into())?;
-    if n == 0 {
-        return Err(ManagerError::InvalidArchive(
-            "the import stream is empty".into(),
-        ));
-    }
-    let blob = w.commit(None, None)?;
+    let blob = take_in(images.content(), input)?;
     lease.add_blob(&blob);
 
     let (compression, diff_id) = hash_uncompressed(images, &blob.digest)?;
@@ -86,38 +65,8 @@ pub fn import(
     )?;
 
     let created = now();
-    let comment = if opts.message.is_empty() {
-        "Imported from -".to_string()
-    } else {
-        opts.message.clone()
-    };
-    let mut config = json!({
-        "created": created,
-        "architecture": arch,
-        "os": os,
-        "config": runtime,
-        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
-        "history": [{ "created": created, "comment": comment }],
-    });
-    if let Some(v) = variant {
-        config["variant"] = json!(v);
-    }
-    let config_desc = lease.store_json(
-        &format!("import-config-{}", blob.digest),
-        media::OCI_CONFIG,
-        &config,
-    )?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "config": config_desc,
-        "layers": [layer],
-    });
-    let manifest_desc = lease.store_json(
-        &format!("import-manifest-{}", blob.digest),
-        media::OCI_MANIFEST,
-        &manifest,
-    )?;
+    let config = image_config(opts, platform, &runtime, &diff_id, &created);
+    let (config_desc, manifest_desc) = store_documents(&mut lease, &blob, &config, layer)?;
     let id = config_desc.digest.clone();
     images.commit_images(
         ns,
@@ -136,6 +85,90 @@ pub fn import(
         id,
         name: name.map(|n| n.familiar()),
     })
+}
+
+/// The name to give the image, tagged `latest` when no tag is given; a
+/// digest cannot name what is about to be created.
+fn import_name(reference: Option<&str>) -> Result<Option<Reference>> {
+    let Some(r) = reference.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let r = Reference::parse(r)?;
+    if r.digest().is_some() {
+        return Err(ManagerError::InvalidArgument(format!(
+            "cannot import to a digest reference: {r}"
+        )));
+    }
+    Ok(Some(r.with_default_tag()))
+}
+
+/// Copies the import stream into the content store as one blob, as sent
+/// (it is decompressed only to hash and unpack it).
+fn take_in(content: &ContentStore, input: impl Read) -> Result<Committed> {
+    let mut w = content.writer(&format!("import-{:016x}", rand::thread_rng().gen::<u64>()))?;
+    let n = io::copy(&mut BufReader::with_capacity(1 << 20, input), &mut w)
+        .ctx(|| "read the import stream".into())?;
+    if n == 0 {
+        return Err(ManagerError::InvalidArchive(
+            "the import stream is empty".into(),
+        ));
+    }
+    w.commit(None, None)
+}
+
+/// The image config: the platform, the runtime config the changes shaped,
+/// the one layer, and a history entry carrying the message.
+fn image_config(
+    opts: &ImportOptions,
+    (os, arch, variant): (String, String, Option<String>),
+    runtime: &oci_spec::image::Config,
+    diff_id: &str,
+    created: &str,
+) -> serde_json::Value {
+    let comment = if opts.message.is_empty() {
+        "Imported from -".to_string()
+    } else {
+        opts.message.clone()
+    };
+    let mut config = json!({
+        "created": created,
+        "architecture": arch,
+        "os": os,
+        "config": runtime,
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": created, "comment": comment }],
+    });
+    if let Some(v) = variant {
+        config["variant"] = json!(v);
+    }
+    config
+}
+
+/// Stores the config and a manifest for it and `layer` under the lease;
+/// returns their descriptors (config, manifest).
+fn store_documents(
+    lease: &mut Lease<'_>,
+    blob: &Committed,
+    config: &serde_json::Value,
+    layer: Descriptor,
+) -> Result<(Descriptor, Descriptor)> {
+    let config_desc = lease.store_json(
+        &format!("import-config-{}", blob.digest),
+        media::OCI_CONFIG,
+        config,
+    )?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "config": config_desc,
+        "layers": [layer],
+    });
+    let manifest_desc = lease.store_json(
+        &format!("import-manifest-{}", blob.digest),
+        media::OCI_MANIFEST,
+        &manifest,
+    )?;
+    Ok((config_desc, manifest_desc))
 }
 
 /// The compression of a blob and the digest of its uncompressed bytes.

@@ -20,7 +20,7 @@ use super::lease::Lease;
 use super::manifest::{ConfigInfo, Index, Manifest};
 use super::media::{self, Compression};
 use super::{unpack, NewImage};
-use crate::content::{Committed, Digest};
+use crate::content::{Committed, ContentStore, Digest};
 use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
 use crate::image::Images;
@@ -43,24 +43,26 @@ pub struct LoadResult {
 pub fn load(images: &Images, ns: &str, input: impl Read) -> Result<LoadResult> {
     let mut lease = Lease::new(images, ns);
     let mut files = read_archive(images, &mut lease, input)?;
-    let found = if files.get("index.json").is_some() && files.get("oci-layout").is_some() {
-        files.oci_images(images, &mut lease)?
-    } else if files.get("manifest.json").is_some() {
-        files.legacy_images(images, &mut lease)?
-    } else {
-        return Err(ManagerError::InvalidArchive(
-            "found neither manifest.json nor index.json: not a docker save archive or OCI image layout".into(),
-        ));
-    };
-    if found.is_empty() {
-        return Err(ManagerError::InvalidArchive(
-            "the archive holds no image".into(),
-        ));
-    }
+    let found = files.found(images, &mut lease)?;
+    let (result, new_images) = unpack_images(images, &mut lease, found)?;
+    let unused = unused_blobs(&lease, &new_images);
+    images.commit_images(ns, lease, new_images)?;
+    images.core().release(ns, &unused, &[])?;
+    info!(ns, names = ?result.names, ids = ?result.ids, "loaded images");
+    Ok(result)
+}
+
+/// Unpacks each image's layers; returns what the load reports and the
+/// found to record.
+fn unpack_images(
+    images: &Images,
+    lease: &mut Lease<'_>,
+    found: Vec<FoundImage>,
+) -> Result<(LoadResult, Vec<NewImage>)> {
     let mut result = LoadResult::default();
     let mut new_images = Vec::new();
     for img in found {
-        let layers = unpack::unpack(images, &mut lease, &img.layers, &img.diff_ids)?;
+        let layers = unpack::unpack(images, lease, &img.layers, &img.diff_ids)?;
         if img.names.is_empty() {
             result.ids.push(img.config.digest.clone());
         }
@@ -77,7 +79,14 @@ pub fn load(images: &Images, ns: &str, input: impl Read) -> Result<LoadResult> {
             extra: Vec::new(),
         });
     }
-    let referenced: std::collections::BTreeSet<String> = new_images
+    Ok((result, new_images))
+}
+
+/// Blobs the load stored that no image references (every large file of
+/// the archive is stored as it streams by), to release once the found
+/// are recorded.
+fn unused_blobs(lease: &Lease<'_>, found: &[NewImage]) -> Vec<String> {
+    let referenced: std::collections::BTreeSet<String> = found
         .iter()
         .flat_map(|i| {
             [&i.target, &i.manifest, &i.config]
@@ -86,16 +95,12 @@ pub fn load(images: &Images, ns: &str, input: impl Read) -> Result<LoadResult> {
                 .map(|d| d.digest.clone())
         })
         .collect();
-    let unused: Vec<String> = lease
+    lease
         .created_blobs()
         .iter()
         .filter(|d| !referenced.contains(*d))
         .cloned()
-        .collect();
-    images.commit_images(ns, lease, new_images)?;
-    images.core().release(ns, &unused, &[])?;
-    info!(ns, names = ?result.names, ids = ?result.ids, "loaded images");
-    Ok(result)
+        .collect()
 }
 
 /// An image found in the archive, before unpacking.
@@ -206,58 +211,26 @@ fn read_entries(
     input: impl Read,
     commits: &CommitQueue,
 ) -> Result<()> {
-    let mut buf = BufReader::with_capacity(1 << 20, input);
-    let head = buf.fill_buf().map_err(corrupt)?;
-    if head.is_empty() {
-        return Err(ManagerError::InvalidArchive("the archive is empty".into()));
-    }
-    let decoded: Box<dyn Read> = match Compression::detect(head) {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buf)),
-        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(buf).map_err(corrupt)?),
-        Compression::None => Box::new(buf),
+    let mut archive = tar::Archive::new(TailTracker::new(decompressed(input)?));
+    let spill = Spill {
+        content: images.content(),
+        load_id: rand::thread_rng().gen(),
+        commits,
     };
-    let mut archive = tar::Archive::new(TailTracker::new(decoded));
-    let load_id: u64 = rand::thread_rng().gen();
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let path = normalize(&raw);
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let size = entry.size();
-                if size <= SMALL_FILE {
-                    let mut v = Vec::with_capacity(size as usize);
-                    entry.read_to_end(&mut v).map_err(corrupt)?;
-                    out.files.insert(path, FileData::Small(v));
-                } else {
-                    let mut w = images
-                        .content()
-                        .writer(&format!("load-{load_id:016x}-{path}"))?;
-                    copy_large(&mut entry, &mut w)?;
-                    commits
-                        .send((path, w, size))
-                        .map_err(|_| ManagerError::Internal("the blob committer stopped".into()))?;
-                }
+                take_file(out, &mut entry, path, &spill)?;
             }
             tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                let resolved = if target.starts_with('/') {
-                    normalize(&target)
-                } else {
-                    normalize(&format!("{dir}/{target}"))
-                };
+                let resolved = symlink_target(&entry, &path);
                 out.links.insert(path, resolved);
             }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                out.links.insert(path, normalize(&target));
+                out.links.insert(path, normalize(&link_name(&entry)));
             }
             _ => {}
         }
@@ -269,6 +242,75 @@ fn read_entries(
         ));
     }
     Ok(())
+}
+
+/// The archive stream, decompressed if its first bytes say it is.
+fn decompressed<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
+    let mut buf = BufReader::with_capacity(1 << 20, input);
+    let head = buf.fill_buf().map_err(corrupt)?;
+    if head.is_empty() {
+        return Err(ManagerError::InvalidArchive("the archive is empty".into()));
+    }
+    Ok(match Compression::detect(head) {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buf)),
+        Compression::Zstd => Box::new(zstd::Decoder::with_buffer(buf).map_err(corrupt)?),
+        Compression::None => Box::new(buf),
+    })
+}
+
+/// Where large files go while the archive is read: each into a content
+/// store writer, then to the committer thread.
+struct Spill<'a> {
+    content: &'a ContentStore,
+    load_id: u64,
+    commits: &'a CommitQueue,
+}
+
+impl Spill<'_> {
+    fn send(&self, path: String, from: &mut impl Read, size: u64) -> Result<()> {
+        let mut w = self
+            .content
+            .writer(&format!("load-{:016x}-{path}", self.load_id))?;
+        copy_large(from, &mut w)?;
+        self.commits
+            .send((path, w, size))
+            .map_err(|_| ManagerError::Internal("the blob committer stopped".into()))
+    }
+}
+
+/// A regular file: kept in memory when small, else spilled to the store.
+fn take_file<R: Read>(
+    out: &mut ArchiveFiles,
+    entry: &mut tar::Entry<'_, R>,
+    path: String,
+    spill: &Spill<'_>,
+) -> Result<()> {
+    let size = entry.size();
+    if size > SMALL_FILE {
+        return spill.send(path, entry, size);
+    }
+    let mut v = Vec::with_capacity(size as usize);
+    entry.read_to_end(&mut v).map_err(corrupt)?;
+    out.files.insert(path, FileData::Small(v));
+    Ok(())
+}
+
+/// The path a symlink at `path` points to, relative to the archive root.
+fn symlink_target<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> String {
+    let target = link_name(entry);
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    if target.starts_with('/') {
+        normalize(&target)
+    } else {
+        normalize(&format!("{dir}/{target}"))
+    }
+}
+
+fn link_name<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    entry
+        .link_name_bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -363,6 +405,25 @@ impl ArchiveFiles {
         }
     }
 
+    /// The found of whichever layout the archive has.
+    fn found(&mut self, images: &Images, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
+        let found = if self.get("index.json").is_some() && self.get("oci-layout").is_some() {
+            self.oci_images(images, lease)?
+        } else if self.get("manifest.json").is_some() {
+            self.legacy_images(images, lease)?
+        } else {
+            return Err(ManagerError::InvalidArchive(
+                "found neither manifest.json nor index.json: not a docker save archive or OCI image layout".into(),
+            ));
+        };
+        if found.is_empty() {
+            return Err(ManagerError::InvalidArchive(
+                "the archive holds no image".into(),
+            ));
+        }
+        Ok(found)
+    }
+
     /// Images of an OCI image layout (and docker 25+ archives).
     fn oci_images(&mut self, images: &Images, lease: &mut Lease<'_>) -> Result<Vec<FoundImage>> {
         let layout: serde_json::Value = serde_json::from_slice(&self.small("oci-layout")?)
@@ -373,59 +434,12 @@ impl ArchiveFiles {
             ));
         }
         let index = Index::parse(&self.small("index.json")?, "index.json")?;
-        // docker 25+ also writes manifest.json with the RepoTags of each config.
-        let mut tags_by_config: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if self.get("manifest.json").is_some() {
-            for e in self.legacy_entries()? {
-                if let Some(d) = e.config.strip_prefix("blobs/sha256/") {
-                    tags_by_config
-                        .entry(format!("sha256:{d}"))
-                        .or_default()
-                        .extend(e.repo_tags.unwrap_or_default());
-                }
-            }
-        }
+        let tags_by_config = self.tags_by_config()?;
         let mut out = Vec::new();
         for entry in &index.manifests {
             let target = entry.descriptor.clone();
-            Digest::parse(&target.digest)?;
-            let target_path = blob_path(&target.digest);
-            let bytes = self.small(&target_path)?;
-            check_blob(&target_path, &target, &bytes)?;
-            let manifest_desc = if media::is_index(&target.media_type) {
-                let nested = Index::parse(&bytes, &target_path)?;
-                let (os, arch, _) = media::host_platform();
-                let chosen = nested.host_entry().ok_or_else(|| {
-                    ManagerError::NotFound(format!(
-                        "index {} has no manifest for platform {os}/{arch}",
-                        target.digest
-                    ))
-                })?;
-                self.commit(images, lease, &target_path, Some(&target.digest))?;
-                chosen.descriptor.clone()
-            } else if media::is_manifest(&target.media_type) {
-                target.clone()
-            } else {
-                return Err(ManagerError::UnsupportedMediaType {
-                    media_type: target.media_type.clone(),
-                    what: format!("index.json entry {}", target.digest),
-                });
-            };
-            let mpath = blob_path(&manifest_desc.digest);
-            let mbytes = self.small(&mpath)?;
-            check_blob(&mpath, &manifest_desc, &mbytes)?;
-            let manifest = Manifest::parse(&mbytes, &format!("manifest {}", manifest_desc.digest))?;
-            self.commit(images, lease, &mpath, Some(&manifest_desc.digest))?;
-            let mut names = Vec::new();
-            let ann = &target.annotations;
-            if let Some(n) = ann.get("io.containerd.image.name") {
-                names.push(Reference::parse(n)?.with_default_tag());
-            } else if let Some(n) = ann.get("org.opencontainers.image.ref.name") {
-                // A full name; a bare tag ("latest") names no repository.
-                if n.contains('/') || n.contains(':') {
-                    names.push(Reference::parse(n)?.with_default_tag());
-                }
-            }
+            let (manifest_desc, manifest) = self.entry_manifest(images, lease, &target)?;
+            let mut names: Vec<Reference> = annotated_name(&target)?.into_iter().collect();
             for t in tags_by_config
                 .get(&manifest.config.digest)
                 .into_iter()
@@ -447,6 +461,63 @@ impl ArchiveFiles {
             out.push(img);
         }
         Ok(out)
+    }
+
+    /// docker 25+ also writes manifest.json with the RepoTags of each
+    /// config: those tags by config digest (none without the file).
+    fn tags_by_config(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut tags_by_config: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if self.get("manifest.json").is_some() {
+            for e in self.legacy_entries()? {
+                if let Some(d) = e.config.strip_prefix("blobs/sha256/") {
+                    tags_by_config
+                        .entry(format!("sha256:{d}"))
+                        .or_default()
+                        .extend(e.repo_tags.unwrap_or_default());
+                }
+            }
+        }
+        Ok(tags_by_config)
+    }
+
+    /// The manifest an index.json entry stands for (the entry itself, or
+    /// the host platform's entry of a nested index), checked against its
+    /// descriptor and committed, the nested index with it.
+    fn entry_manifest(
+        &mut self,
+        images: &Images,
+        lease: &mut Lease<'_>,
+        target: &Descriptor,
+    ) -> Result<(Descriptor, Manifest)> {
+        Digest::parse(&target.digest)?;
+        let target_path = blob_path(&target.digest);
+        let bytes = self.small(&target_path)?;
+        check_blob(&target_path, target, &bytes)?;
+        let manifest_desc = if media::is_index(&target.media_type) {
+            let nested = Index::parse(&bytes, &target_path)?;
+            let (os, arch, _) = media::host_platform();
+            let chosen = nested.host_entry().ok_or_else(|| {
+                ManagerError::NotFound(format!(
+                    "index {} has no manifest for platform {os}/{arch}",
+                    target.digest
+                ))
+            })?;
+            self.commit(images, lease, &target_path, Some(&target.digest))?;
+            chosen.descriptor.clone()
+        } else if media::is_manifest(&target.media_type) {
+            target.clone()
+        } else {
+            return Err(ManagerError::UnsupportedMediaType {
+                media_type: target.media_type.clone(),
+                what: format!("index.json entry {}", target.digest),
+            });
+        };
+        let mpath = blob_path(&manifest_desc.digest);
+        let mbytes = self.small(&mpath)?;
+        check_blob(&mpath, &manifest_desc, &mbytes)?;
+        let manifest = Manifest::parse(&mbytes, &format!("manifest {}", manifest_desc.digest))?;
+        self.commit(images, lease, &mpath, Some(&manifest_desc.digest))?;
+        Ok((manifest_desc, manifest))
     }
 
     fn legacy_entries(&self) -> Result<Vec<LegacyEntry>> {
@@ -559,6 +630,21 @@ impl ArchiveFiles {
 
 fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// The name an index.json entry's annotations give: containerd's, else a
+/// full name in OCI's (a bare tag such as "latest" names no repository).
+fn annotated_name(target: &Descriptor) -> Result<Option<Reference>> {
+    let ann = &target.annotations;
+    if let Some(n) = ann.get("io.containerd.image.name") {
+        return Ok(Some(Reference::parse(n)?.with_default_tag()));
+    }
+    match ann.get("org.opencontainers.image.ref.name") {
+        Some(n) if n.contains('/') || n.contains(':') => {
+            Ok(Some(Reference::parse(n)?.with_default_tag()))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn missing(path: &str) -> ManagerError {

@@ -287,53 +287,9 @@ impl Images {
         let mut out = Vec::new();
         let mut replaced = Vec::new();
         for img in images {
-            let mut blobs: Vec<&Descriptor> = vec![&img.target, &img.manifest, &img.config];
-            blobs.extend(img.layers.iter().map(|l| &l.blob));
-            blobs.extend(img.extra.iter());
-            for d in blobs {
-                let key = schema::content_key(ns, &d.digest);
-                // An existing record keeps its time and labels (where
-                // the blob came from, for cross-repository mounts).
-                let (created_at, labels) = self
-                    .store()
-                    .get::<ContentRecord>(&key)?
-                    .map(|r| (r.created_at, r.labels))
-                    .unwrap_or_else(|| (t.clone(), Default::default()));
-                b.put(
-                    &key,
-                    &ContentRecord {
-                        digest: d.digest.clone(),
-                        size: d.size,
-                        created_at,
-                        labels,
-                    },
-                )?;
-            }
-            let mut parent: Option<String> = None;
-            for l in &img.layers {
-                b.put(
-                    &schema::snapshot_key(ns, &sn, &l.chain_id),
-                    &SnapshotRecord {
-                        key: l.chain_id.clone(),
-                        parent: parent.clone(),
-                        created_at: t.clone(),
-                        labels: Default::default(),
-                    },
-                )?;
-                parent = Some(l.chain_id.clone());
-            }
-            let names: Vec<String> = if img.names.is_empty() {
-                // Untagged: keep the nameless record unless a name exists.
-                if self.records_of(ns, &img.config.digest)?.is_empty() {
-                    vec![img.config.digest.clone()]
-                } else {
-                    vec![]
-                }
-            } else {
-                b.delete(&schema::image_key(ns, &img.config.digest));
-                img.names.iter().map(|r| r.to_string()).collect()
-            };
-            for name in names {
+            Self::put_content_records(self.store(), ns, &img, &t, &mut b)?;
+            Self::put_snapshot_records(ns, &sn, &img.layers, &t, &mut b)?;
+            for name in self.record_names(ns, &img, &mut b)? {
                 if let Some(old) = self
                     .store()
                     .get::<ImageRecord>(&schema::image_key(ns, &name))?
@@ -341,20 +297,8 @@ impl Images {
                     replaced.push(old);
                 }
                 self.keep_dangling(ns, &name, &img.config.digest, &mut b)?;
-                let rec = ImageRecord {
-                    name: name.clone(),
-                    target: img.target.clone(),
-                    extra_blobs: img.extra.iter().map(|d| d.digest.clone()).collect(),
-                    manifest: img.manifest.clone(),
-                    config: img.config.clone(),
-                    layers: img.layers.clone(),
-                    snapshotter: sn.clone(),
-                    created: img.created.clone(),
-                    created_at: t.clone(),
-                    updated_at: t.clone(),
-                    labels: Default::default(),
-                };
-                b.put(&schema::image_key(ns, &name), &rec)?;
+                let rec = Self::image_record(name, &img, &sn, &t);
+                b.put(&schema::image_key(ns, &rec.name), &rec)?;
                 out.push(rec);
             }
         }
@@ -362,6 +306,92 @@ impl Images {
         lease.finish();
         self.release_replaced(ns, &replaced)?;
         Ok(out)
+    }
+
+    /// A content record for every blob of `img`.
+    fn put_content_records(
+        store: &crate::store::Store,
+        ns: &str,
+        img: &NewImage,
+        t: &str,
+        b: &mut Batch,
+    ) -> Result<()> {
+        let mut blobs: Vec<&Descriptor> = vec![&img.target, &img.manifest, &img.config];
+        blobs.extend(img.layers.iter().map(|l| &l.blob));
+        blobs.extend(img.extra.iter());
+        for d in blobs {
+            let key = schema::content_key(ns, &d.digest);
+            // An existing record keeps its time and labels (where
+            // the blob came from, for cross-repository mounts).
+            let (created_at, labels) = store
+                .get::<ContentRecord>(&key)?
+                .map(|r| (r.created_at, r.labels))
+                .unwrap_or_else(|| (t.to_string(), Default::default()));
+            b.put(
+                &key,
+                &ContentRecord {
+                    digest: d.digest.clone(),
+                    size: d.size,
+                    created_at,
+                    labels,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot record for every layer, each the parent of the next.
+    fn put_snapshot_records(
+        ns: &str,
+        sn: &str,
+        layers: &[LayerRecord],
+        t: &str,
+        b: &mut Batch,
+    ) -> Result<()> {
+        let mut parent: Option<String> = None;
+        for l in layers {
+            b.put(
+                &schema::snapshot_key(ns, sn, &l.chain_id),
+                &SnapshotRecord {
+                    key: l.chain_id.clone(),
+                    parent: parent.clone(),
+                    created_at: t.to_string(),
+                    labels: Default::default(),
+                },
+            )?;
+            parent = Some(l.chain_id.clone());
+        }
+        Ok(())
+    }
+
+    /// The names to record `img` under. A named image drops its nameless
+    /// record; an untagged one gets it unless a named record exists.
+    fn record_names(&self, ns: &str, img: &NewImage, b: &mut Batch) -> Result<Vec<String>> {
+        if !img.names.is_empty() {
+            b.delete(&schema::image_key(ns, &img.config.digest));
+            return Ok(img.names.iter().map(|r| r.to_string()).collect());
+        }
+        if self.records_of(ns, &img.config.digest)?.is_empty() {
+            Ok(vec![img.config.digest.clone()])
+        } else {
+            Ok(vec![])
+        }
+    }
+
+    fn image_record(name: String, img: &NewImage, sn: &str, t: &str) -> ImageRecord {
+        ImageRecord {
+            name,
+            target: img.target.clone(),
+            extra_blobs: img.extra.iter().map(|d| d.digest.clone()).collect(),
+            manifest: img.manifest.clone(),
+            config: img.config.clone(),
+            layers: img.layers.clone(),
+            snapshotter: sn.to_string(),
+            created: img.created.clone(),
+            created_at: t.to_string(),
+            updated_at: t.to_string(),
+            labels: Default::default(),
+        }
     }
 
     /// Frees what records that were just overwritten referenced, unless

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::manifest::Manifest;
 use super::media;
+use crate::content::ContentStore;
 use crate::core::OnCore;
 use crate::error::{IoContext, ManagerError, Result};
 use crate::image::Images;
@@ -23,7 +24,36 @@ pub fn save(images: &Images, ns: &str, refs: &[String], out: impl Write) -> Resu
             "save needs at least one image".into(),
         ));
     }
-    // (record, names to write for it)
+    let chosen = resolve_images(images, ns, refs)?;
+    let _guard = images.op_guard();
+    let mut archive = Archive::new(out)?;
+    let mut index_entries = Vec::new();
+    let mut manifest_json = Vec::new();
+    for (rec, names) in &chosen {
+        let manifest = oci_manifest(images, rec)?;
+        let manifest_desc = archive.image_blobs(images.content(), rec, manifest)?;
+        index_entries.extend(index_entries_for(&manifest_desc, names));
+        manifest_json.push(docker_manifest_entry(rec, names));
+    }
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": index_entries,
+    });
+    archive.finish([
+        ("index.json", index),
+        ("manifest.json", json!(manifest_json)),
+        ("oci-layout", json!({ "imageLayoutVersion": "1.0.0" })),
+    ])
+}
+
+/// Each image once, with every name it was asked for by (none when it was
+/// asked for by ID or has no name).
+fn resolve_images(
+    images: &Images,
+    ns: &str,
+    refs: &[String],
+) -> Result<Vec<(ImageRecord, Vec<Reference>)>> {
     let mut chosen: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
     for r in refs {
         let (rec, by_id) = images.resolve_image(ns, r)?;
@@ -37,28 +67,50 @@ pub fn save(images: &Images, ns: &str, refs: &[String], out: impl Write) -> Resu
             None => chosen.push((rec, names)),
         }
     }
-    let _guard = images.op_guard();
-    let mut tar = tar::Builder::new(out);
-    let mut written = BTreeSet::new();
-    for dir in ["blobs/", "blobs/sha256/"] {
-        let mut h = header(tar::EntryType::Directory, 0);
-        h.set_mode(0o755);
-        tar.append_data(&mut h, dir, std::io::empty())
-            .ctx(|| "write archive".into())?;
-    }
-    let mut index_entries = Vec::new();
-    let mut manifest_json = Vec::new();
-    for (rec, names) in &chosen {
-        let manifest = oci_manifest(images, rec)?;
-        if let Some((desc, bytes)) = &manifest {
-            if written.insert(desc.digest.clone()) {
-                let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
-                tar.append_data(
-                    &mut h,
-                    format!("blobs/{}", desc.digest.replacen(':', "/", 1)),
-                    &bytes[..],
-                )
+    Ok(chosen)
+}
+
+/// The archive being written; a blob shared by several chosen goes in once.
+struct Archive<W: Write> {
+    tar: tar::Builder<W>,
+    written: BTreeSet<String>,
+}
+
+impl<W: Write> Archive<W> {
+    /// Starts the archive with the blobs/ directories.
+    fn new(out: W) -> Result<Self> {
+        let mut tar = tar::Builder::new(out);
+        for dir in ["blobs/", "blobs/sha256/"] {
+            let mut h = header(tar::EntryType::Directory, 0);
+            h.set_mode(0o755);
+            tar.append_data(&mut h, dir, std::io::empty())
                 .ctx(|| "write archive".into())?;
+        }
+        Ok(Archive {
+            tar,
+            written: BTreeSet::new(),
+        })
+    }
+
+    /// Writes an image's manifest (the OCI form `manifest` when there is
+    /// one, else the stored one), config and layers; returns the manifest
+    /// written.
+    fn image_blobs(
+        &mut self,
+        content: &ContentStore,
+        rec: &ImageRecord,
+        manifest: Option<(Descriptor, Vec<u8>)>,
+    ) -> Result<Descriptor> {
+        if let Some((desc, bytes)) = &manifest {
+            if self.written.insert(desc.digest.clone()) {
+                let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
+                self.tar
+                    .append_data(
+                        &mut h,
+                        format!("blobs/{}", desc.digest.replacen(':', "/", 1)),
+                        &bytes[..],
+                    )
+                    .ctx(|| "write archive".into())?;
             }
         }
         let manifest_desc = manifest
@@ -70,64 +122,82 @@ pub fn save(images: &Images, ns: &str, refs: &[String], out: impl Write) -> Resu
             .chain([&rec.config.digest])
             .chain(rec.layers.iter().map(|l| &l.blob.digest))
         {
-            if written.insert(d.clone()) {
-                let dg = crate::content::Digest::parse(d)?;
-                let f = images.content().open_blob(&dg)?;
-                let size = f.metadata().ctx(|| format!("stat blob {d}"))?.len();
-                let mut h = header(tar::EntryType::Regular, size);
-                tar.append_data(&mut h, format!("blobs/sha256/{}", dg.hex()), f)
-                    .ctx(|| format!("write blob {d}"))?;
-            }
+            self.stored_blob(content, d)?;
         }
-        let desc = |ann: serde_json::Value| {
-            json!({
-                "mediaType": manifest_desc.media_type,
-                "digest": manifest_desc.digest,
-                "size": manifest_desc.size,
-                "annotations": ann,
-            })
-        };
-        if names.is_empty() {
-            index_entries.push(desc(json!({})));
-        }
-        for n in names {
-            let mut ann = json!({ "io.containerd.image.name": n.to_string() });
-            if let Some(t) = n.tag() {
-                ann["org.opencontainers.image.ref.name"] = json!(t);
-            }
-            index_entries.push(desc(ann));
-        }
-        manifest_json.push(json!({
-            "Config": format!("blobs/{}", rec.config.digest.replacen(':', "/", 1)),
-            "RepoTags": names.iter().map(Reference::familiar).collect::<Vec<_>>(),
-            "Layers": rec.layers.iter()
-                .map(|l| format!("blobs/{}", l.blob.digest.replacen(':', "/", 1)))
-                .collect::<Vec<_>>(),
-        }));
+        Ok(manifest_desc)
     }
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_INDEX,
-        "manifests": index_entries,
-    });
-    let files = [
-        ("index.json", index),
-        ("manifest.json", json!(manifest_json)),
-        ("oci-layout", json!({ "imageLayoutVersion": "1.0.0" })),
-    ];
-    for (name, value) in files {
-        let bytes = serde_json::to_vec(&value).map_err(|source| ManagerError::Encode {
-            what: name.to_string(),
-            source,
-        })?;
-        let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
-        tar.append_data(&mut h, name, &bytes[..])
-            .ctx(|| "write archive".into())?;
+
+    /// Copies a blob from the content store, unless it is in already.
+    fn stored_blob(&mut self, content: &ContentStore, d: &str) -> Result<()> {
+        if !self.written.insert(d.to_string()) {
+            return Ok(());
+        }
+        let dg = crate::content::Digest::parse(d)?;
+        let f = content.open_blob(&dg)?;
+        let size = f.metadata().ctx(|| format!("stat blob {d}"))?.len();
+        let mut h = header(tar::EntryType::Regular, size);
+        self.tar
+            .append_data(&mut h, format!("blobs/sha256/{}", dg.hex()), f)
+            .ctx(|| format!("write blob {d}"))
     }
-    tar.into_inner()
-        .and_then(|mut w| w.flush())
-        .ctx(|| "finish archive".into())?;
-    Ok(())
+
+    /// Writes the top-level JSON files and closes the archive.
+    fn finish(
+        mut self,
+        files: impl IntoIterator<Item = (&'static str, serde_json::Value)>,
+    ) -> Result<()> {
+        for (name, value) in files {
+            let bytes = serde_json::to_vec(&value).map_err(|source| ManagerError::Encode {
+                what: name.to_string(),
+                source,
+            })?;
+            let mut h = header(tar::EntryType::Regular, bytes.len() as u64);
+            self.tar
+                .append_data(&mut h, name, &bytes[..])
+                .ctx(|| "write archive".into())?;
+        }
+        self.tar
+            .into_inner()
+            .and_then(|mut w| w.flush())
+            .ctx(|| "finish archive".into())?;
+        Ok(())
+    }
+}
+
+/// index.json entries for one image: one per name (containerd's and OCI's
+/// name annotations), or one without a name.
+fn index_entries_for(manifest_desc: &Descriptor, names: &[Reference]) -> Vec<serde_json::Value> {
+    let desc = |ann: serde_json::Value| {
+        json!({
+            "mediaType": manifest_desc.media_type,
+            "digest": manifest_desc.digest,
+            "size": manifest_desc.size,
+            "annotations": ann,
+        })
+    };
+    let mut entries = Vec::new();
+    if names.is_empty() {
+        entries.push(desc(json!({})));
+    }
+    for n in names {
+        let mut ann = json!({ "io.containerd.image.name": n.to_string() });
+        if let Some(t) = n.tag() {
+            ann["org.opencontainers.image.ref.name"] = json!(t);
+        }
+        entries.push(desc(ann));
+    }
+    entries
+}
+
+/// One image's entry in docker's manifest.json.
+fn docker_manifest_entry(rec: &ImageRecord, names: &[Reference]) -> serde_json::Value {
+    json!({
+        "Config": format!("blobs/{}", rec.config.digest.replacen(':', "/", 1)),
+        "RepoTags": names.iter().map(Reference::familiar).collect::<Vec<_>>(),
+        "Layers": rec.layers.iter()
+            .map(|l| format!("blobs/{}", l.blob.digest.replacen(':', "/", 1)))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// OCI image layouts hold OCI manifests (skopeo and umoci accept nothing
