@@ -120,6 +120,26 @@ pub enum ManagerError {
         #[source]
         source: serde_json::Error,
     },
+    /// A transfer's concurrency limit was closed under a waiting job.
+    #[error("transfer limit closed: {0}")]
+    LimitClosed(#[from] tokio::sync::AcquireError),
+    /// A stored or received document that does not decode.
+    #[error("decode {what}: {source}")]
+    Decode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A host port of `-p`/`-P` that cannot be held, in docker's words.
+    #[error(
+        "driver failed programming external connectivity on endpoint {endpoint} ({id}): {source}"
+    )]
+    PublishPort {
+        endpoint: String,
+        id: String,
+        #[source]
+        source: PortError,
+    },
     /// The registry client could not be built. (Not `#[from]`: a registry's
     /// answers go through `distribution::errors::map`.)
     #[error("registry client: {0}")]
@@ -165,10 +185,15 @@ impl ManagerError {
             Firewall(e) => e.kind(),
             Files(e) => e.kind(),
             Port(e) => e.kind(),
+            PublishPort { .. } => ErrorKind::FailedPrecondition,
             Seccomp(_) => ErrorKind::InvalidArgument,
-            Worker(_) | Encode { .. } | RegistryClient(_) | HttpClient(_) | MediaTypeHeader(_) => {
-                ErrorKind::Internal
-            }
+            Worker(_)
+            | LimitClosed(_)
+            | Encode { .. }
+            | Decode { .. }
+            | RegistryClient(_)
+            | HttpClient(_)
+            | MediaTypeHeader(_) => ErrorKind::Internal,
         }
     }
 

@@ -345,12 +345,17 @@ fn container_nofile() -> Option<u64> {
 
 /// The image's Config (the "config" object of the image config blob).
 pub fn image_config(blob: &[u8]) -> Result<ImageConfig> {
-    let v: serde_json::Value = serde_json::from_slice(blob)
-        .map_err(|e| ManagerError::Internal(format!("unreadable image config: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(blob).map_err(|source| ManagerError::Decode {
+            what: "the image config".into(),
+            source,
+        })?;
     match v.get("config") {
         None | Some(serde_json::Value::Null) => Ok(ImageConfig::default()),
-        Some(c) => serde_json::from_value(c.clone())
-            .map_err(|e| ManagerError::Internal(format!("unreadable image config: {e}"))),
+        Some(c) => serde_json::from_value(c.clone()).map_err(|source| ManagerError::Decode {
+            what: "the image config".into(),
+            source,
+        }),
     }
 }
 
@@ -421,7 +426,7 @@ impl Containers {
         let ns2 = ns.clone();
         let created = tokio::task::spawn_blocking(move || engine.create_blocking(&ns, opts))
             .await
-            .map_err(|e| ManagerError::Internal(format!("create task failed: {e}")))??;
+            .map_err(ManagerError::Worker)??;
         self.publish_container(&ns2, &created.id, crate::events::Action::Create);
         Ok(created)
     }
@@ -640,8 +645,10 @@ impl Containers {
         spec: &oci_spec::runtime::Spec,
     ) -> Result<PathBuf> {
         crate::layout::private_dir(dir)?;
-        let spec_json = serde_json::to_vec_pretty(spec)
-            .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))?;
+        let spec_json = serde_json::to_vec_pretty(spec).map_err(|source| ManagerError::Encode {
+            what: "the OCI spec".into(),
+            source,
+        })?;
         let sp = spec_path(self.config(), ns, id);
         fs::write(&sp, spec_json).ctx(|| format!("write {}", sp.display()))?;
         let log = log_path(self.config(), ns, id);

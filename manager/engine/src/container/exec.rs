@@ -236,7 +236,10 @@ impl Containers {
             let stored: Value = serde_json::from_slice(
                 &std::fs::read(&spec).ctx(|| format!("read {}", spec.display()))?,
             )
-            .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
+            .map_err(|source| ManagerError::Decode {
+                what: "the stored OCI spec".into(),
+                source,
+            })?;
             let user = match &root {
                 None => None,
                 Some(root) => {
@@ -245,8 +248,10 @@ impl Containers {
                 }
             };
             let process = exec_process(&stored["process"], &opts, tty, &user_env, user.as_ref())?;
-            serde_json::to_string(&process)
-                .map_err(|e| ManagerError::Internal(format!("encode the exec process: {e}")))
+            serde_json::to_string(&process).map_err(|source| ManagerError::Encode {
+                what: "the exec process".into(),
+                source,
+            })
         });
         tokio::time::timeout(USERDB_TIMEOUT, build)
             .await
@@ -256,7 +261,7 @@ impl Containers {
                     rec.id
                 ))
             })?
-            .map_err(|e| ManagerError::Internal(format!("exec task failed: {e}")))?
+            .map_err(ManagerError::Worker)?
     }
 
     /// Joins a client to a started exec: a monitor awaits its exit, a

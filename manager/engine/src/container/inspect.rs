@@ -354,7 +354,7 @@ impl Containers {
             inspect_json(&rec, &ns, engine.config(), &extra)
         })
         .await
-        .map_err(|e| ManagerError::Internal(format!("inspect task failed: {e}")))
+        .map_err(ManagerError::Worker)
     }
 }
 

@@ -163,7 +163,7 @@ impl Containers {
                 .collect()
         })
         .await
-        .map_err(|e| ManagerError::Internal(format!("list task failed: {e}")))
+        .map_err(ManagerError::Worker)
     }
 
     /// (own layer, image layers + own layer) in bytes. Blocking.

@@ -29,10 +29,6 @@ pub struct LogsOptions {
     pub stderr: bool,
 }
 
-fn join_err(e: tokio::task::JoinError) -> ManagerError {
-    ManagerError::Internal(format!("log reader failed: {e}"))
-}
-
 /// Reads what the live file got since the last poll, on the blocking pool;
 /// gives the follower back and whether the consumer still wants more.
 pub(crate) async fn poll_live<T: Send + 'static>(
@@ -50,7 +46,7 @@ pub(crate) async fn poll_live<T: Send + 'static>(
             .map_err(|e| ManagerError::io("read the container log", e))
     })
     .await
-    .map_err(join_err)?
+    .map_err(ManagerError::Worker)?
 }
 
 /// Follows the live file until the run that was current at `ended0` ends
@@ -144,7 +140,7 @@ impl Containers {
                         .map_err(|e| ManagerError::io("read the container log", e))
                 })
                 .await
-                .map_err(join_err)
+                .map_err(ManagerError::Worker)
                 .and_then(|r| r)
             };
             let live = match history {

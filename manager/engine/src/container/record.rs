@@ -53,7 +53,7 @@ impl FromStr for PortProto {
     fn from_str(s: &str) -> Result<PortProto> {
         files::parse_port_proto(s)
             .map(|(port, proto)| PortProto { port, proto })
-            .map_err(|e| ManagerError::InvalidArgument(e.to_string()))
+            .map_err(ManagerError::from)
     }
 }
 
@@ -275,8 +275,7 @@ impl fmt::Display for ExtraHost {
 impl FromStr for ExtraHost {
     type Err = ManagerError;
     fn from_str(s: &str) -> Result<ExtraHost> {
-        let e =
-            files::parse_extra_host(s).map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+        let e = files::parse_extra_host(s)?;
         let ip = if e.ip == HOST_GATEWAY {
             HostIp::Gateway
         } else {

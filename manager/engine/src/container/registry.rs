@@ -323,9 +323,7 @@ impl Registry {
 pub(crate) async fn detached<T: Send + 'static>(
     f: impl std::future::Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    tokio::spawn(f)
-        .await
-        .map_err(|e| ManagerError::Internal(format!("container operation failed: {e}")))?
+    tokio::spawn(f).await.map_err(ManagerError::Worker)?
 }
 
 impl Containers {

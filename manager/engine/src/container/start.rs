@@ -27,8 +27,11 @@ pub fn cgroups_path(parent: &str, ns: &str, id: &str) -> String {
 /// The stored spec with this start's cgroup path, network namespace and
 /// link variables.
 fn bundle_spec(stored: &[u8], cgroups: &str, net: &Prepared) -> Result<Vec<u8>> {
-    let mut spec: serde_json::Value = serde_json::from_slice(stored)
-        .map_err(|e| ManagerError::Internal(format!("unreadable stored OCI spec: {e}")))?;
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(stored).map_err(|source| ManagerError::Decode {
+            what: "the stored OCI spec".into(),
+            source,
+        })?;
     let obj = spec
         .as_object_mut()
         .ok_or_else(|| ManagerError::Internal("the stored OCI spec is not an object".into()))?;
@@ -57,8 +60,10 @@ fn bundle_spec(stored: &[u8], cgroups: &str, net: &Prepared) -> Result<Vec<u8>> 
             }
         }
     }
-    serde_json::to_vec_pretty(&spec)
-        .map_err(|e| ManagerError::Internal(format!("encode the OCI spec: {e}")))
+    serde_json::to_vec_pretty(&spec).map_err(|source| ManagerError::Encode {
+        what: "the OCI spec".into(),
+        source,
+    })
 }
 
 /// Where a run's shim and bundle are, settled before the shim starts.
@@ -244,7 +249,7 @@ impl Containers {
             let id = rec.id.clone();
             tokio::task::spawn_blocking(move || engine.snapshotter().mounts(&id))
                 .await
-                .map_err(|e| ManagerError::Internal(format!("mounts task failed: {e}")))??
+                .map_err(ManagerError::Worker)??
         };
         start_shim(shim, ns, &rec.id, bundle, address).await?;
         let task = match Task::connect(&rec.id, bundle, address).await {

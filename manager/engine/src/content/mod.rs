@@ -4,7 +4,6 @@
 //! into place only after fsync, size check and digest check. Which namespace
 //! holds which blob is metadata (see `store`); the files are shared.
 
-pub mod api;
 pub mod digest;
 
 use std::fs::{self, File, OpenOptions};

@@ -662,7 +662,7 @@ impl DownloadJob {
                 self.progress.status(&id, "Waiting");
                 sem.acquire_owned()
                     .await
-                    .map_err(|e| ManagerError::Internal(e.to_string()))?
+                    .map_err(ManagerError::LimitClosed)?
             }
         };
         let (tx, rx) = mpsc::channel::<Bytes>(32);

@@ -281,7 +281,7 @@ impl UploadJob {
                 self.status("Waiting");
                 sem.acquire_owned()
                     .await
-                    .map_err(|e| ManagerError::Internal(e.to_string()))?
+                    .map_err(ManagerError::LimitClosed)?
             }
         };
         let what = format!("{}@{}", self.repo, self.desc.digest);

@@ -28,8 +28,10 @@ pub struct Batch {
 impl Batch {
     /// Stores `value` under `key`.
     pub fn put<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
-        let bytes = serde_json::to_vec(value)
-            .map_err(|e| ManagerError::Internal(format!("encode {key}: {e}")))?;
+        let bytes = serde_json::to_vec(value).map_err(|source| ManagerError::Encode {
+            what: key.to_string(),
+            source,
+        })?;
         self.inner.insert(key.as_bytes(), bytes);
         Ok(())
     }
@@ -79,9 +81,14 @@ impl Store {
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.db.get(key.as_bytes())? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| ManagerError::Internal(format!("decode {key}: {e}"))),
+            Some(v) => {
+                serde_json::from_slice(&v)
+                    .map(Some)
+                    .map_err(|source| ManagerError::Decode {
+                        what: key.to_string(),
+                        source,
+                    })
+            }
         }
     }
 
@@ -96,8 +103,9 @@ impl Store {
             .scan_prefix(prefix.as_bytes())
             .map(|kv| {
                 let (k, v) = kv?;
-                serde_json::from_slice(&v).map_err(|e| {
-                    ManagerError::Internal(format!("decode {}: {e}", String::from_utf8_lossy(&k)))
+                serde_json::from_slice(&v).map_err(|source| ManagerError::Decode {
+                    what: String::from_utf8_lossy(&k).into_owned(),
+                    source,
                 })
             })
             .collect()
@@ -141,8 +149,10 @@ impl Store {
     /// Writes `value` under `key` unless the key exists; whether it wrote.
     /// Atomic: of two callers racing for one key exactly one wins.
     pub fn insert_new<T: Serialize>(&self, key: &str, value: &T) -> Result<bool> {
-        let v = serde_json::to_vec(value)
-            .map_err(|e| ManagerError::Internal(format!("encode {key}: {e}")))?;
+        let v = serde_json::to_vec(value).map_err(|source| ManagerError::Encode {
+            what: key.to_string(),
+            source,
+        })?;
         Ok(self
             .db
             .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(v))?
@@ -151,8 +161,10 @@ impl Store {
 
     /// Deletes `key` if it holds `value`; whether it did.
     pub fn remove_if<T: Serialize>(&self, key: &str, value: &T) -> Result<bool> {
-        let v = serde_json::to_vec(value)
-            .map_err(|e| ManagerError::Internal(format!("encode {key}: {e}")))?;
+        let v = serde_json::to_vec(value).map_err(|source| ManagerError::Encode {
+            what: key.to_string(),
+            source,
+        })?;
         Ok(self
             .db
             .compare_and_swap(key.as_bytes(), Some(v), None as Option<&[u8]>)?
@@ -166,8 +178,9 @@ impl Store {
             .map(|kv| {
                 let (k, v) = kv?;
                 let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                let rec = serde_json::from_slice(&v).map_err(|e| {
-                    ManagerError::Internal(format!("decode {}: {e}", String::from_utf8_lossy(&k)))
+                let rec = serde_json::from_slice(&v).map_err(|source| ManagerError::Decode {
+                    what: String::from_utf8_lossy(&k).into_owned(),
+                    source,
                 })?;
                 Ok((key, rec))
             })
@@ -197,8 +210,10 @@ impl Store {
             labels: Default::default(),
             created_at: now(),
         };
-        let bytes = serde_json::to_vec(&rec)
-            .map_err(|e| ManagerError::Internal(format!("encode namespace: {e}")))?;
+        let bytes = serde_json::to_vec(&rec).map_err(|source| ManagerError::Encode {
+            what: "namespace".into(),
+            source,
+        })?;
         // compare_and_swap so two first uses do not overwrite each other.
         let _ = self
             .db

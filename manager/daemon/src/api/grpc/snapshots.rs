@@ -7,8 +7,8 @@ use berth_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use super::namespace;
-use berth_engine::content::api::SnapshotView;
 use berth_engine::engine::Engine;
+use berth_engine::system::content::SnapshotView;
 
 pub struct Snapshots {
     engine: Engine,

@@ -20,9 +20,8 @@ impl Containers {
         if rec.endpoints.iter().all(|e| e.ip.is_empty()) {
             return Ok(());
         }
-        let fd = netns::open(pid).map_err(|e| {
-            ManagerError::Internal(format!("open the network namespace of pid {pid}: {e}"))
-        })?;
+        let fd = netns::open(pid)
+            .map_err(|e| ManagerError::io(format!("open the network namespace of pid {pid}"), e))?;
         let netlink = self.networks.netlink().await?;
         let mut route = true;
         for ep in rec.endpoints.iter().filter(|e| !e.ip.is_empty()) {
@@ -35,7 +34,10 @@ impl Containers {
             netlink
                 .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
                 .await
-                .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))?;
+                .map_err(|source| ManagerError::NetworkLink {
+                    network: net.name.clone(),
+                    source,
+                })?;
             debug!(id, network = %net.name, ip = %ep.ip, elapsed = ?started.elapsed(), "attached");
         }
         let _g = self.networks.state().lock.lock().await;

@@ -94,14 +94,17 @@ impl Containers {
         });
         let spec = veth_spec(ep, net, !has_route && !net.internal)?;
         let fd = netns::open(rec.state.pid).map_err(|e| {
-            ManagerError::Internal(format!("open the network namespace of {}: {e}", rec.name))
+            ManagerError::io(format!("open the network namespace of {}", rec.name), e)
         })?;
         self.networks
             .netlink()
             .await?
             .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
             .await
-            .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))
+            .map_err(|source| ManagerError::NetworkLink {
+                network: net.name.clone(),
+                source,
+            })
     }
 
     /// docker network disconnect.
@@ -148,17 +151,17 @@ impl Containers {
         if !ep.ip.is_empty() && rec.state.pid > 0 {
             let removed = async {
                 let fd = netns::open(rec.state.pid).map_err(|e| {
-                    ManagerError::Internal(format!(
-                        "open the network namespace of {}: {e}",
-                        rec.name
-                    ))
+                    ManagerError::io(format!("open the network namespace of {}", rec.name), e)
                 })?;
                 self.networks
                     .netlink()
                     .await?
                     .remove_in_netns(std::os::fd::AsFd::as_fd(&fd), &ep.ifname)
                     .await
-                    .map_err(|e| ManagerError::Internal(format!("network {}: {e}", net.name)))
+                    .map_err(|source| ManagerError::NetworkLink {
+                        network: net.name.clone(),
+                        source,
+                    })
             };
             if let Err(e) = removed.await {
                 if !force {

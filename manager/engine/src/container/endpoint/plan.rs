@@ -52,8 +52,7 @@ impl Containers {
         hc: &HostConfig,
     ) -> Result<Planned> {
         // resolv.conf's options are checked now, not at the first start.
-        files::resolv_conf("", &hc.dns, &hc.dns_search, &hc.dns_options)
-            .map_err(|e| ManagerError::InvalidArgument(e.to_string()))?;
+        files::resolv_conf("", &hc.dns, &hc.dns_search, &hc.dns_options)?;
         let mut plan = Planned::default();
         let dir = container_dir(self.config(), ns, id);
         match &hc.network_mode {

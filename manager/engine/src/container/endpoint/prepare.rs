@@ -40,8 +40,12 @@ pub struct Prepared {
 
 /// The container's resolv.conf over `dns_base` (the host's).
 fn resolv(hc: &HostConfig, dns_base: &str) -> Result<String> {
-    files::resolv_conf(dns_base, &hc.dns, &hc.dns_search, &hc.dns_options)
-        .map_err(|e| ManagerError::InvalidArgument(e.to_string()))
+    Ok(files::resolv_conf(
+        dns_base,
+        &hc.dns,
+        &hc.dns_search,
+        &hc.dns_options,
+    )?)
 }
 
 /// The --add-host lines; host-gateway needs a gateway.
@@ -216,11 +220,12 @@ impl Containers {
         let mut held = Vec::new();
         let mut published = Vec::new();
         for (ip, host_port, container_port, proto) in wanted {
-            let r = crate::network::ports::reserve(ip, host_port, proto).map_err(|e| {
-                ManagerError::FailedPrecondition(format!(
-                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                    rec.name, rec.id
-                ))
+            let r = crate::network::ports::reserve(ip, host_port, proto).map_err(|source| {
+                ManagerError::PublishPort {
+                    endpoint: rec.name.clone(),
+                    id: rec.id.clone(),
+                    source,
+                }
             })?;
             published.push(PublishedPort {
                 host_ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),

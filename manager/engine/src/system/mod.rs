@@ -1,5 +1,8 @@
-//! The system domain: what `berth info` shows, namespaces, and garbage
-//! collection, as async operations with typed results.
+//! The system domain: what `berth info` shows, namespaces, garbage
+//! collection and (in [`content`]) the content and snapshots the store
+//! holds, as async operations with typed results.
+
+pub mod content;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::core::blocking;
 use crate::core::OnCore;
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::image::api::blocking;
 use crate::store::ContentRecord;
 
 /// The re-hash of one blob.
