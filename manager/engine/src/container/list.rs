@@ -167,7 +167,7 @@ impl Containers {
     }
 
     /// (own layer, image layers + own layer) in bytes. Blocking.
-    pub fn container_sizes(&self, ns: &str, r: &ContainerRecord) -> (u64, u64) {
+    pub(crate) fn container_sizes(&self, ns: &str, r: &ContainerRecord) -> (u64, u64) {
         let rw = self
             .snapshotter()
             .usage(&r.snapshot_key)

@@ -398,7 +398,7 @@ impl Containers {
 
     /// The container `s` names and its live task; FAILED_PRECONDITION when
     /// it is not running.
-    pub fn running_container(
+    pub(crate) fn running_container(
         &self,
         ns: &str,
         s: &str,
@@ -413,7 +413,7 @@ impl Containers {
     }
 
     /// The id of the container named `name` in `ns`, if any.
-    pub fn container_named(&self, ns: &str, name: &str) -> Result<Option<String>> {
+    pub(crate) fn container_named(&self, ns: &str, name: &str) -> Result<Option<String>> {
         Ok(self
             .container_records(ns)?
             .into_iter()

@@ -620,7 +620,7 @@ impl Containers {
         self.publish(ev);
     }
 
-    pub fn container_record(&self, ns: &str, id: &str) -> Result<Option<ContainerRecord>> {
+    pub(crate) fn container_record(&self, ns: &str, id: &str) -> Result<Option<ContainerRecord>> {
         self.store().get(&schema::container_key(ns, id))
     }
 
@@ -632,7 +632,7 @@ impl Containers {
     /// Reads, changes and writes one record under the registry's record
     /// lock, so concurrent updates (an exit recorded while a rename runs)
     /// never overwrite each other. NotFound when the record is gone.
-    pub fn update_container(
+    pub(crate) fn update_container(
         &self,
         ns: &str,
         id: &str,

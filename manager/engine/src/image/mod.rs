@@ -143,7 +143,7 @@ impl Images {
     }
 
     /// Every record of an image ID in a namespace.
-    pub fn records_of(&self, ns: &str, id: &str) -> Result<Vec<ImageRecord>> {
+    pub(crate) fn records_of(&self, ns: &str, id: &str) -> Result<Vec<ImageRecord>> {
         Ok(self
             .store()
             .scan::<ImageRecord>(&schema::images_prefix(ns))?
@@ -153,7 +153,7 @@ impl Images {
     }
 
     /// Gives an image another name.
-    pub fn tag_image(&self, ns: &str, source: &str, target: &str) -> Result<ImageRecord> {
+    pub(crate) fn tag_image(&self, ns: &str, source: &str, target: &str) -> Result<ImageRecord> {
         let (src, _) = self.resolve_image(ns, source)?;
         let target = Reference::parse(target)?;
         if target.digest().is_some() {
@@ -274,7 +274,7 @@ impl Images {
     /// Records images and everything they reference in one batch: content
     /// records, snapshot records, image records (replacing names that
     /// pointed elsewhere, and the nameless record of an image now named).
-    pub fn commit_images(
+    pub(crate) fn commit_images(
         &self,
         ns: &str,
         lease: Lease<'_>,

@@ -151,7 +151,7 @@ impl Networks {
     }
 
     /// A network by name, full id or unique id prefix.
-    pub fn find_network(&self, key: &str) -> Result<NetworkRecord> {
+    pub(crate) fn find_network(&self, key: &str) -> Result<NetworkRecord> {
         let all = self.records()?;
         if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
             return Ok(n.clone());
@@ -171,7 +171,7 @@ impl Networks {
     }
 
     /// The containers connected to a network (running or not).
-    pub fn network_containers(&self, net: &NetworkRecord) -> Result<Vec<Attached>> {
+    pub(crate) fn network_containers(&self, net: &NetworkRecord) -> Result<Vec<Attached>> {
         let mut v = Vec::new();
         for a in self.attachments()? {
             if let Some(ep) = a.endpoints.iter().find(|e| e.network_id == net.id) {
@@ -188,7 +188,7 @@ impl Networks {
     }
 
     /// Ids of the networks some container (running or not) is connected to.
-    pub fn used_network_ids(&self) -> Result<BTreeSet<String>> {
+    pub(crate) fn used_network_ids(&self) -> Result<BTreeSet<String>> {
         Ok(self
             .attachments()?
             .into_iter()
@@ -199,7 +199,7 @@ impl Networks {
     /// At start-up, before containers are recovered: the predefined
     /// networks' records, every bridge network's bridge, the sysctls.
     #[tracing::instrument(skip_all)]
-    pub async fn init_networks(&self) -> Result<()> {
+    pub(crate) async fn init_networks(&self) -> Result<()> {
         let cfg = self.config();
         let subnet = parse_subnet(&cfg.bridge_subnet)
             .map_err(|e| ManagerError::InvalidArgument(format!("config bridge_subnet: {e}")))?;

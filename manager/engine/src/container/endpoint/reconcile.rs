@@ -18,7 +18,7 @@ impl Containers {
     /// again, the firewall table is rebuilt from the store, and the hosts
     /// files of user-defined networks are rewritten.
     #[tracing::instrument(skip_all)]
-    pub async fn reconcile_networks(&self) -> Result<()> {
+    pub(crate) async fn reconcile_networks(&self) -> Result<()> {
         self.release_stopped_networks().await?;
         let all = self.all_containers()?;
         let veths = self.drop_stale_allocations(&all)?;
