@@ -28,7 +28,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         o.config.env = vec!["FOO=bar".into()];
         let c = create(&env, o).await;
         assert_eq!(c.id.len(), 64);
-        let rec = env.e().containers().lookup_container(NS, &c.id).unwrap();
+        let rec = env.c().lookup_container(NS, &c.id).unwrap();
         assert!(rec.name.contains('_'), "generated name {}", rec.name);
         assert_eq!(rec.hostname, &c.id[..12]);
         assert_eq!(rec.path, "sh");
@@ -72,7 +72,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
 
         // ps: not running, so only with all; inspect: docker's shape.
         let ps = |all| {
-            env.e().containers().list_containers(
+            env.c().list_containers(
                 NS,
                 ListOptions {
                     all,
@@ -87,8 +87,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert_eq!(l[0].id, c.id);
         assert!(l[0].size_root_fs.unwrap() > 0);
         let v = env
-            .e()
-            .containers()
+            .c()
             .inspect_container(NS, &rec.name, true)
             .await
             .unwrap();
@@ -101,29 +100,14 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert!(v["GraphDriver"]["Data"]["UpperDir"].is_string());
 
         // Not running: kill and top refuse, stop is a no-op, wait is done.
-        let e = env
-            .e()
-            .containers()
-            .kill_container(NS, &c.id, "")
-            .await
-            .unwrap_err();
+        let e = env.c().kill_container(NS, &c.id, "").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         assert_eq!(e.to_string(), format!("container {} is not running", c.id));
-        let e = env
-            .e()
-            .containers()
-            .top_container(NS, &c.id, &[])
-            .await
-            .unwrap_err();
+        let e = env.c().top_container(NS, &c.id, &[]).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
-        env.e()
-            .containers()
-            .stop_container(NS, &c.id, -1, "")
-            .await
-            .unwrap();
+        env.c().stop_container(NS, &c.id, -1, "").await.unwrap();
         let w = env
-            .e()
-            .containers()
+            .c()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -131,16 +115,14 @@ fn create_records_everything_and_rm_leaves_nothing() {
 
         // A "removed" waiter wakes when rm is done.
         let w = env
-            .e()
-            .containers()
+            .c()
             .wait_container(NS, &c.id, WaitCondition::Removed)
             .await
             .unwrap();
         let waiting = tokio::spawn(w.wait());
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished());
-        env.e()
-            .containers()
+        env.c()
             .remove_container(NS, &c.id[..12], false)
             .await
             .unwrap();
@@ -150,8 +132,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
             .unwrap()
             .unwrap();
         let e = env
-            .e()
-            .containers()
+            .c()
             .inspect_container(NS, &c.id, false)
             .await
             .unwrap_err();
@@ -191,12 +172,7 @@ fn users_resolve_from_the_image() {
             o.config.user = user.to_string();
             let c = create(&env, o).await;
             assert_eq!(&spec_of(&c.id)["process"]["user"], want, "{user}");
-            let v = env
-                .e()
-                .containers()
-                .inspect_container(NS, &c.id, false)
-                .await
-                .unwrap();
+            let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
             assert_eq!(v["Config"]["User"], *user);
         }
     });
@@ -298,12 +274,7 @@ fn bad_input_leaves_nothing() {
         for (what, f, kind, msg) in cases {
             let mut o = opts(&["true"]);
             f(&mut o);
-            let e = env
-                .e()
-                .containers()
-                .create_container(NS, o)
-                .await
-                .unwrap_err();
+            let e = env.c().create_container(NS, o).await.unwrap_err();
             assert_eq!(e.kind(), kind, "{what}: {e}");
             assert!(e.to_string().contains(&msg), "{what}: {e}");
         }
@@ -314,41 +285,25 @@ fn bad_input_leaves_nothing() {
         o.name = "web".into();
         let first = create(&env, o.clone()).await;
         o.name = "/web".into();
-        let e = env
-            .e()
-            .containers()
-            .create_container(NS, o)
-            .await
-            .unwrap_err();
+        let e = env.c().create_container(NS, o).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AlreadyExists);
         assert!(e
             .to_string()
             .contains("\"/web\" is already in use by container"));
-        assert_eq!(env.e().containers().container_records(NS).unwrap().len(), 1);
+        assert_eq!(env.c().container_records(NS).unwrap().len(), 1);
         assert_eq!(env.snapshots().len(), image_snaps + 1);
         // The same name in another namespace is fine.
         let archive = ImageBuilder::new(Layout::Oci, vec![busybox_image("busybox:latest")]).build();
         load::load(env.e().images(), "other", std::io::Cursor::new(archive)).unwrap();
         let mut o = opts(&["true"]);
         o.name = "web".into();
-        let other = env
-            .e()
-            .containers()
-            .create_container("other", o)
-            .await
-            .unwrap();
-        env.e()
-            .containers()
+        let other = env.c().create_container("other", o).await.unwrap();
+        env.c()
             .remove_container("other", "web", false)
             .await
             .unwrap();
-        assert!(env
-            .e()
-            .containers()
-            .lookup_container("other", &other.id)
-            .is_err());
-        env.e()
-            .containers()
+        assert!(env.c().lookup_container("other", &other.id).is_err());
+        env.c()
             .remove_container(NS, &first.id, false)
             .await
             .unwrap();
@@ -483,11 +438,7 @@ fn rmi_refuses_an_image_a_container_uses_and_gc_keeps_its_snapshot() {
         assert!(env.e().test_snapshotter().mounts(&c.id).is_ok());
         // Its parent chain is kept for it.
         assert_eq!(env.snapshots().len(), 2);
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
         env.e().test_prune().unwrap();
         assert!(env.snapshots().is_empty(), "{:?}", env.snapshots());
     });
@@ -511,12 +462,7 @@ fn logs_of_a_stopped_container_across_rotated_files() {
     env.load_busybox();
     rt().block_on(async {
         let c = create(&env, opts(&["true"])).await;
-        let log = env
-            .e()
-            .containers()
-            .lookup_container(NS, &c.id)
-            .unwrap()
-            .log_path;
+        let log = env.c().lookup_container(NS, &c.id).unwrap().log_path;
         let rotated = |n: u32| PathBuf::from(format!("{}.{n}", log.display()));
         std::fs::write(
             rotated(2),
@@ -530,12 +476,7 @@ fn logs_of_a_stopped_container_across_rotated_files() {
         )
         .unwrap();
         let read = |o: LogsOptions| async {
-            let mut rx = env
-                .e()
-                .containers()
-                .container_logs(NS, &c.id, o)
-                .await
-                .unwrap();
+            let mut rx = env.c().container_logs(NS, &c.id, o).await.unwrap();
             let mut out = Vec::new();
             while let Some(e) = rx.recv().await {
                 let e = e.unwrap();
@@ -585,8 +526,7 @@ fn logs_of_a_stopped_container_across_rotated_files() {
             ["stdout:c", "stderr:d"]
         );
         let e = env
-            .e()
-            .containers()
+            .c()
             .container_logs(
                 NS,
                 &c.id,
@@ -599,11 +539,7 @@ fn logs_of_a_stopped_container_across_rotated_files() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         // rm removes the rotated files too.
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
         assert!(!log.exists() && !rotated(1).exists());
     });
 }

@@ -26,12 +26,7 @@ fn run_output_exit_code_and_cleanup() {
         assert_eq!(out, "out\n");
         assert_eq!(err, "err\n");
         assert_eq!(exit.code, 3);
-        let v = env
-            .e()
-            .containers()
-            .inspect_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
         assert_eq!(v["State"]["Status"], "exited");
         assert_eq!(v["State"]["ExitCode"], 3);
         assert_eq!(v["State"]["Running"], false);
@@ -39,8 +34,7 @@ fn run_output_exit_code_and_cleanup() {
         assert_ne!(v["State"]["FinishedAt"], "0001-01-01T00:00:00Z");
         // Logs after the exit.
         let mut rx = env
-            .e()
-            .containers()
+            .c()
             .container_logs(
                 NS,
                 &c.id,
@@ -57,8 +51,7 @@ fn run_output_exit_code_and_cleanup() {
         assert!(rx.recv().await.is_none());
         // Wait on an exited container is immediate.
         let w = env
-            .e()
-            .containers()
+            .c()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -66,11 +59,7 @@ fn run_output_exit_code_and_cleanup() {
         // A second run appends to the same log.
         let (out, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!((out.as_str(), exit.code), ("out\n", 3));
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -83,12 +72,7 @@ fn command_not_found_is_127_and_rm_removes() {
     let image_snaps = env.snapshots().len();
     rt().block_on(async {
         let c = create(&env, opts(&["nosuch"])).await;
-        let e = env
-            .e()
-            .containers()
-            .start_container(NS, &c.id)
-            .await
-            .unwrap_err();
+        let e = env.c().start_container(NS, &c.id).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         match &e {
             berth_engine::ManagerError::StartFailed { exit_code, message } => {
@@ -97,37 +81,22 @@ fn command_not_found_is_127_and_rm_removes() {
             }
             other => panic!("not a start failure: {other}"),
         }
-        let v = env
-            .e()
-            .containers()
-            .inspect_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
         assert_eq!(v["State"]["ExitCode"], 127);
         assert!(v["State"]["Error"].as_str().unwrap().contains("nosuch"));
         assert_eq!(v["State"]["Running"], false);
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
 
         // With --rm, a failed start removes the container.
         let mut o = opts(&["/etc/passwd"]);
         o.host_config.auto_remove = true;
         let c = create(&env, o).await;
         let w = env
-            .e()
-            .containers()
+            .c()
             .wait_container(NS, &c.id, WaitCondition::Removed)
             .await
             .unwrap();
-        let e = env
-            .e()
-            .containers()
-            .start_container(NS, &c.id)
-            .await
-            .unwrap_err();
+        let e = env.c().start_container(NS, &c.id).await.unwrap_err();
         assert!(
             matches!(
                 e,
@@ -331,20 +300,11 @@ fn memory_limit_oom_is_reported() {
         let c = create(&env, o).await;
         let (_, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!((exit.code, exit.oom_killed), (137, true));
-        let v = env
-            .e()
-            .containers()
-            .inspect_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
         assert_eq!(v["State"]["OOMKilled"], true);
         assert_eq!(v["State"]["ExitCode"], 137);
         assert_eq!(v["HostConfig"]["Memory"], 8 << 20);
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
     });
 }
 
@@ -362,10 +322,8 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
         o.host_config.log_max_size = 2000;
         o.host_config.log_max_files = 2;
         let c = create(&env, o).await;
-        env.e().containers().start_container(NS, &c.id).await.unwrap();
-        let mut rx = env
-            .e()
-            .containers().container_logs(
+        env.c().start_container(NS, &c.id).await.unwrap();
+        let mut rx = env.c().container_logs(
                 NS,
                 &c.id,
                 LogsOptions {
@@ -392,14 +350,12 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
             .collect();
         assert_eq!(lines, want);
         // The exit is recorded; rotation kept at most 2 old files.
-        let rec = env.e().containers().lookup_container(NS, &c.id).unwrap();
+        let rec = env.c().lookup_container(NS, &c.id).unwrap();
         assert!(!rec.state.running());
         let rotated = |n: u32| PathBuf::from(format!("{}.{n}", rec.log_path.display()));
         assert!(rotated(1).exists() && rotated(2).exists() && !rotated(3).exists());
         // --tail after the exit reads the end across files.
-        let mut rx = env
-            .e()
-            .containers().container_logs(
+        let mut rx = env.c().container_logs(
                 NS,
                 &c.id,
                 LogsOptions {
@@ -415,7 +371,7 @@ fn follow_sees_every_line_across_rotations_and_ends_at_exit() {
             tail.push(String::from_utf8(e.unwrap().data).unwrap());
         }
         assert_eq!(tail, &want[58..60]);
-        env.e().containers().remove_container(NS, &c.id, false).await.unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
     });
 }
 
@@ -437,50 +393,20 @@ fn an_external_runtime_runs_the_same_bundle() {
         assert_eq!(out, format!("via runc\n{}\n", &c.id[..12]));
         assert_eq!(exit.code, 3);
         // Stop and rm -f of a running runc container.
-        let v = env
-            .e()
-            .containers()
-            .inspect_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
         assert_eq!(v["HostConfig"]["Runtime"], "runc");
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
         let mut o = opts(&["sleep", "1000"]);
         o.host_config.runtime = "runc".into();
         let c = create(&env, o).await;
-        env.e()
-            .containers()
-            .start_container(NS, &c.id)
-            .await
-            .unwrap();
-        env.e()
-            .containers()
-            .stop_container(NS, &c.id, 1, "")
-            .await
-            .unwrap();
+        env.c().start_container(NS, &c.id).await.unwrap();
+        env.c().stop_container(NS, &c.id, 1, "").await.unwrap();
         assert_eq!(
-            env.e()
-                .containers()
-                .lookup_container(NS, &c.id)
-                .unwrap()
-                .state
-                .exit_code,
+            env.c().lookup_container(NS, &c.id).unwrap().state.exit_code,
             137
         );
-        env.e()
-            .containers()
-            .start_container(NS, &c.id)
-            .await
-            .unwrap();
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, true)
-            .await
-            .unwrap();
+        env.c().start_container(NS, &c.id).await.unwrap();
+        env.c().remove_container(NS, &c.id, true).await.unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -493,14 +419,9 @@ fn a_shim_that_dies_is_noticed_and_cleaned_up() {
     let image_snaps = env.snapshots().len();
     rt().block_on(async {
         let c = create(&env, opts(&["sleep", "1000"])).await;
-        env.e()
-            .containers()
-            .start_container(NS, &c.id)
-            .await
-            .unwrap();
+        env.c().start_container(NS, &c.id).await.unwrap();
         let w = env
-            .e()
-            .containers()
+            .c()
             .wait_container(NS, &c.id, WaitCondition::NotRunning)
             .await
             .unwrap();
@@ -521,15 +442,11 @@ fn a_shim_that_dies_is_noticed_and_cleaned_up() {
             .unwrap();
         assert_eq!(exit.code, 137);
         assert!(exit.error.contains("shim died"), "{exit:?}");
-        let rec = env.e().containers().lookup_container(NS, &c.id).unwrap();
+        let rec = env.c().lookup_container(NS, &c.id).unwrap();
         assert!(!rec.state.running());
         assert!(rec.task.is_none());
         // The container's processes went with it (berth-shim delete).
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
     });
     env.assert_no_containers(image_snaps);
 }
@@ -609,11 +526,7 @@ fn container_lifecycle_events_are_published() {
         let c = create(&env, opts(&["sh", "-c", "exit 5"])).await;
         let (_, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!(exit.code, 5);
-        env.e()
-            .containers()
-            .remove_container(NS, &c.id, false)
-            .await
-            .unwrap();
+        env.c().remove_container(NS, &c.id, false).await.unwrap();
         let mut seen = Vec::new();
         while seen.len() < 4 {
             let ev = tokio::time::timeout(Duration::from_secs(5), events.next())

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use berth_engine::config::Config;
 use berth_engine::container::create::{ConfigRequest, CreateOptions, Created, HostConfigRequest};
+use berth_engine::container::Containers;
 use berth_engine::engine::Engine;
 use berth_engine::image::load;
 use berth_tests::fixture::{busybox_image, ImageBuilder, ImageSpec, Layout};
@@ -93,6 +94,11 @@ impl Env {
         self.engine.as_ref().unwrap()
     }
 
+    /// The engine's containers service.
+    pub fn c(&self) -> &Containers {
+        self.e().containers()
+    }
+
     pub fn load(&self, spec: ImageSpec) {
         let archive = ImageBuilder::new(Layout::Oci, vec![spec]).build();
         load::load(self.e().images(), NS, std::io::Cursor::new(archive)).unwrap();
@@ -138,12 +144,7 @@ impl Env {
     /// Nothing of any container is left: records, snapshots beyond the
     /// image's, container dirs, bundles, sockets, mounts, cgroups.
     pub fn assert_no_containers(&self, image_snapshots: usize) {
-        assert!(self
-            .e()
-            .containers()
-            .container_records(NS)
-            .unwrap()
-            .is_empty());
+        assert!(self.c().container_records(NS).unwrap().is_empty());
         assert_eq!(
             self.snapshots().len(),
             image_snapshots,
@@ -231,7 +232,7 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 pub async fn create(env: &Env, o: CreateOptions) -> Created {
-    env.e().containers().create_container(NS, o).await.unwrap()
+    env.c().create_container(NS, o).await.unwrap()
 }
 
 // ---- running containers ----
@@ -242,13 +243,8 @@ pub async fn attach_and_start(
     id: &str,
 ) -> (String, String, berth_engine::container::Exit) {
     use berth_engine::container::attach::AttachEvent;
-    let mut rx = env
-        .e()
-        .containers()
-        .attach_container(NS, id, true, true)
-        .await
-        .unwrap();
-    let started = env.e().containers().start_container(NS, id).await;
+    let mut rx = env.c().attach_container(NS, id, true, true).await.unwrap();
+    let started = env.c().start_container(NS, id).await;
     let (mut out, mut err) = (String::new(), String::new());
     loop {
         match tokio::time::timeout(Duration::from_secs(20), rx.recv())
@@ -276,10 +272,6 @@ pub async fn attach_and_start(
 pub async fn run(env: &Env, o: CreateOptions) -> (String, String, i32) {
     let c = create(env, o).await;
     let (out, err, exit) = attach_and_start(env, &c.id).await;
-    env.e()
-        .containers()
-        .remove_container(NS, &c.id, true)
-        .await
-        .unwrap();
+    env.c().remove_container(NS, &c.id, true).await.unwrap();
     (out, err, exit.code)
 }
