@@ -422,34 +422,11 @@ mod link {
 }
 
 mod firewall {
+    use berth_engine::network::firewall::builders::{net, port};
     use berth_engine::network::firewall::{Firewall, NetworkRules, PortRule, Proto, Ruleset};
     use berth_tests::net::{nft_list_json, nft_list_text, nft_rule_counts, require_nft, TestTable};
 
     use super::*;
-
-    fn net(bridge: &str, subnet: &str, internal: bool) -> NetworkRules {
-        NetworkRules {
-            bridge: bridge.to_string(),
-            subnet: subnet.parse().expect("subnet"),
-            internal,
-        }
-    }
-
-    fn port(
-        host_ip: Option<[u8; 4]>,
-        host_port: u16,
-        proto: Proto,
-        cip: [u8; 4],
-        cport: u16,
-    ) -> PortRule {
-        PortRule {
-            host_ip: host_ip.map(Ipv4Addr::from),
-            host_port,
-            proto,
-            container_ip: Ipv4Addr::from(cip),
-            container_port: cport,
-        }
-    }
 
     /// A firewall on a table of the test's own, deleted with the guard.
     fn test_table() -> (Firewall, TestTable) {

@@ -551,13 +551,15 @@ fn masquerade() -> Statement<'static> {
     Statement::Masquerade(None)
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::{json, Value};
+/// Short builders of rules for the firewall's tests (unit and root
+/// end-to-end): a network by its bridge and CIDR, a port by octets.
+#[cfg(any(test, feature = "test-support"))]
+pub mod builders {
+    use std::net::Ipv4Addr;
 
-    use super::*;
+    use super::{NetworkRules, PortRule, Proto};
 
-    fn net(bridge: &str, subnet: &str, internal: bool) -> NetworkRules {
+    pub fn net(bridge: &str, subnet: &str, internal: bool) -> NetworkRules {
         NetworkRules {
             bridge: bridge.to_string(),
             subnet: subnet.parse().expect("subnet"),
@@ -565,7 +567,7 @@ mod tests {
         }
     }
 
-    fn port(
+    pub fn port(
         host_ip: Option<[u8; 4]>,
         host_port: u16,
         proto: Proto,
@@ -580,6 +582,14 @@ mod tests {
             container_port: cport,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::builders::{net, port};
+    use super::*;
 
     fn rendered(rules: &Ruleset) -> Vec<Value> {
         let v = serde_json::to_value(render("t", rules)).expect("json");
