@@ -84,10 +84,10 @@ impl Networks for Fake {
         self.note(&req, format!("remove {id}"));
         match id.as_str() {
             "nope" => Err(not_found(&id)),
-            "bridge" => Err(Status::failed_precondition(
+            "bridge" => Err(Status::permission_denied(
                 "bridge is a pre-defined network and cannot be removed",
             )),
-            "busy" => Err(Status::failed_precondition(
+            "busy" => Err(Status::permission_denied(
                 "error while removing network: network busy has active endpoints",
             )),
             _ => Ok(Response::new(RemoveNetworkResponse {})),

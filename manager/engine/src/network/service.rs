@@ -65,7 +65,7 @@ fn check_new_network(req: &NewNetwork) -> Result<()> {
         )));
     }
     if [BRIDGE, HOST, NONE, "default"].contains(&req.name.as_str()) {
-        return Err(ManagerError::FailedPrecondition(format!(
+        return Err(ManagerError::Forbidden(format!(
             "{} is a pre-defined network and cannot be created",
             req.name
         )));
@@ -393,7 +393,7 @@ impl Networks {
     pub async fn remove_network(&self, key: &str) -> Result<String> {
         let net = self.find_network(key)?;
         if net.predefined {
-            return Err(ManagerError::FailedPrecondition(format!(
+            return Err(ManagerError::Forbidden(format!(
                 "{} is a pre-defined network and cannot be removed",
                 net.name
             )));
@@ -406,7 +406,7 @@ impl Networks {
             .map(|a| a.container_name)
             .collect();
         if !active.is_empty() {
-            return Err(ManagerError::FailedPrecondition(format!(
+            return Err(ManagerError::Forbidden(format!(
                 "error while removing network: network {} id {} has active endpoints ({})",
                 net.name,
                 net.id,
@@ -526,6 +526,16 @@ mod tests {
         assert!(e.contains("it should be 10.1.0.0/24"), "{e}");
         assert!(parse_subnet("10.1.0.0/31").is_err());
         assert!(parse_subnet("nope").is_err());
+        let predefined = NewNetwork {
+            name: "bridge".into(),
+            ..Default::default()
+        };
+        // docker's 403: a predefined network's name is not refused as bad
+        // input but as an operation not permitted.
+        assert_eq!(
+            check_new_network(&predefined).unwrap_err().kind(),
+            crate::ErrorKind::Forbidden
+        );
         assert_eq!(
             first_host(&"10.1.0.0/24".parse().unwrap()),
             Ipv4Addr::new(10, 1, 0, 1)
