@@ -86,11 +86,7 @@ fn create_records_everything_and_rm_leaves_nothing() {
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].id, c.id);
         assert!(l[0].size_root_fs.unwrap() > 0);
-        let v = env
-            .c()
-            .inspect_container(NS, &rec.name, true)
-            .await
-            .unwrap();
+        let v = env.inspect(&rec.name, true).await;
         assert_eq!(v["Id"], c.id.as_str());
         assert_eq!(v["State"]["Status"], "created");
         assert_eq!(v["Name"], format!("/{}", rec.name));
@@ -172,7 +168,7 @@ fn users_resolve_from_the_image() {
             o.config.user = user.to_string();
             let c = create(&env, o).await;
             assert_eq!(&spec_of(&c.id)["process"]["user"], want, "{user}");
-            let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
+            let v = env.inspect(&c.id, false).await;
             assert_eq!(v["Config"]["User"], *user);
         }
     });

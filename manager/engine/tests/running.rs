@@ -26,7 +26,7 @@ fn run_output_exit_code_and_cleanup() {
         assert_eq!(out, "out\n");
         assert_eq!(err, "err\n");
         assert_eq!(exit.code, 3);
-        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env.inspect(&c.id, false).await;
         assert_eq!(v["State"]["Status"], "exited");
         assert_eq!(v["State"]["ExitCode"], 3);
         assert_eq!(v["State"]["Running"], false);
@@ -81,7 +81,7 @@ fn command_not_found_is_127_and_rm_removes() {
             }
             other => panic!("not a start failure: {other}"),
         }
-        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env.inspect(&c.id, false).await;
         assert_eq!(v["State"]["ExitCode"], 127);
         assert!(v["State"]["Error"].as_str().unwrap().contains("nosuch"));
         assert_eq!(v["State"]["Running"], false);
@@ -300,7 +300,7 @@ fn memory_limit_oom_is_reported() {
         let c = create(&env, o).await;
         let (_, _, exit) = attach_and_start(&env, &c.id).await;
         assert_eq!((exit.code, exit.oom_killed), (137, true));
-        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env.inspect(&c.id, false).await;
         assert_eq!(v["State"]["OOMKilled"], true);
         assert_eq!(v["State"]["ExitCode"], 137);
         assert_eq!(v["HostConfig"]["Memory"], 8 << 20);
@@ -393,7 +393,7 @@ fn an_external_runtime_runs_the_same_bundle() {
         assert_eq!(out, format!("via runc\n{}\n", &c.id[..12]));
         assert_eq!(exit.code, 3);
         // Stop and rm -f of a running runc container.
-        let v = env.c().inspect_container(NS, &c.id, false).await.unwrap();
+        let v = env.inspect(&c.id, false).await;
         assert_eq!(v["HostConfig"]["Runtime"], "runc");
         env.c().remove_container(NS, &c.id, false).await.unwrap();
         let mut o = opts(&["sleep", "1000"]);

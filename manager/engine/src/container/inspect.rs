@@ -1,10 +1,14 @@
-//! `inspect`: one container as docker's inspect JSON (the fields docker
+//! `inspect`: one container as docker's inspect object (the fields docker
 //! tools read: Id, State, Config, HostConfig, GraphDriver, Mounts, ...),
-//! built from the record. Pure, apart from the engine's lookups.
-
-use serde_json::{json, Value};
+//! built as a [`ContainerInspect`] from the record. Pure, apart from the
+//! engine's lookups.
 
 use super::record::{bundle_dir, ContainerRecord, NetworkMode, Status};
+use super::view::{
+    ConfigView, ContainerInspect, EndpointNamesView, EndpointSettingsView, GraphDriverView,
+    HostConfigView, JsonFileOptionsView, LogConfigView, MountView, NetworkSettingsView,
+    PortHostView, RestartPolicyView, StateView,
+};
 use crate::config::Config;
 use crate::container::Containers;
 use crate::core::OnCore;
@@ -21,17 +25,30 @@ pub struct Extra {
     pub exec_ids: Vec<String>,
 }
 
-fn or_null<T: serde::Serialize>(v: &[T]) -> Value {
-    if v.is_empty() {
-        Value::Null
-    } else {
-        json!(v)
+/// The value under `key`, added last when missing: as a JSON object keeps
+/// a key at its first place.
+fn entry<T>(entries: &mut Vec<(String, T)>, key: String, new: impl FnOnce() -> T) -> &mut T {
+    let i = match entries.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            entries.push((key, new()));
+            entries.len() - 1
+        }
+    };
+    &mut entries[i].1
+}
+
+/// Sets `key` to `value`, at the key's first place when it is there.
+fn insert<T>(entries: &mut Vec<(String, T)>, key: String, value: T) {
+    match entries.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, v)) => *v = value,
+        None => entries.push((key, value)),
     }
 }
 
 /// docker's GraphDriver.Data for an overlay rootfs.
-fn graph_driver_data(opts: &[String], merged: &str) -> Value {
-    let mut data = serde_json::Map::new();
+fn graph_driver_data(opts: &[String], merged: &str) -> Vec<(String, String)> {
+    let mut data = Vec::new();
     for o in opts {
         for (key, name) in [
             ("lowerdir=", "LowerDir"),
@@ -39,36 +56,34 @@ fn graph_driver_data(opts: &[String], merged: &str) -> Value {
             ("workdir=", "WorkDir"),
         ] {
             if let Some(v) = o.strip_prefix(key) {
-                data.insert(name.into(), v.into());
+                insert(&mut data, name.into(), v.into());
             }
         }
     }
     if !data.is_empty() {
-        data.insert("MergedDir".into(), merged.into());
+        insert(&mut data, "MergedDir".into(), merged.into());
     }
-    Value::Object(data)
+    data
 }
 
 /// The bind mounts as docker's Mounts entries.
-fn mounts(r: &ContainerRecord) -> Value {
-    let v: Vec<Value> = r
-        .host_config
+fn mounts(r: &ContainerRecord) -> Vec<MountView> {
+    r.host_config
         .binds
         .iter()
         .map(|b| {
             // Checked at create; a source removed since is still shown.
             let ro = b.read_only();
-            json!({
-                "Type": "bind",
-                "Source": b.source,
-                "Destination": b.destination,
-                "Mode": if ro { "ro" } else { "" },
-                "RW": !ro,
-                "Propagation": "rprivate",
-            })
+            MountView {
+                kind: "bind".into(),
+                source: b.source.clone(),
+                destination: b.destination.clone(),
+                mode: if ro { "ro" } else { "" }.into(),
+                rw: !ro,
+                propagation: "rprivate".into(),
+            }
         })
-        .collect();
-    json!(v)
+        .collect()
 }
 
 /// Where berthd keeps the container's /etc files ("" for a container that
@@ -84,109 +99,109 @@ fn etc_path(r: &ContainerRecord, ns: &str, cfg: &Config, name: &str) -> String {
 }
 
 /// HostConfig.PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
-fn port_bindings(r: &ContainerRecord) -> Value {
-    let mut m = serde_json::Map::new();
+fn port_bindings(r: &ContainerRecord) -> Vec<(String, Vec<PortHostView>)> {
+    let mut m = Vec::new();
     for b in &r.host_config.port_bindings {
         let key = format!("{}/{}", b.container_port, b.protocol);
-        let entry = m.entry(key).or_insert_with(|| json!([]));
-        if let Some(a) = entry.as_array_mut() {
-            a.push(json!({
-                "HostIp": b.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
-            }));
-        }
+        entry(&mut m, key, Vec::new).push(PortHostView {
+            host_ip: b.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            host_port: if b.host_port == 0 {
+                String::new()
+            } else {
+                b.host_port.to_string()
+            },
+        });
     }
-    Value::Object(m)
+    m
 }
 
 /// HostConfig.Links, docker's "/target:/me/alias".
-fn links(r: &ContainerRecord) -> Value {
-    let v: Vec<String> = r
-        .host_config
+fn links(r: &ContainerRecord) -> Vec<String> {
+    r.host_config
         .links
         .iter()
         .map(|l| format!("/{}:/{}/{}", l.name, r.name, l.alias))
-        .collect();
-    or_null(&v)
+        .collect()
 }
 
-/// Config.ExposedPorts: {"80/tcp": {}}.
-fn exposed(r: &ContainerRecord) -> Value {
-    if r.config.exposed_ports.is_empty() {
-        return Value::Null;
+/// Config.ExposedPorts: "80/tcp", each once.
+fn exposed(r: &ContainerRecord) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for p in &r.config.exposed_ports {
+        let p = p.to_string();
+        if !v.contains(&p) {
+            v.push(p);
+        }
     }
-    Value::Object(
-        r.config
-            .exposed_ports
-            .iter()
-            .map(|p| (p.to_string(), json!({})))
-            .collect(),
-    )
+    v
 }
 
 /// NetworkSettings: ports published while it runs (exposed ones null),
 /// the first network's address at the top, and each network's endpoint.
-fn network_settings(r: &ContainerRecord) -> Value {
-    let mut ports = serde_json::Map::new();
+fn network_settings(r: &ContainerRecord) -> NetworkSettingsView {
+    let mut ports = Vec::new();
     for p in &r.config.exposed_ports {
-        ports.insert(p.to_string(), Value::Null);
+        insert(&mut ports, p.to_string(), None);
     }
     for p in &r.ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
-        let entry = ports.entry(key).or_insert(Value::Null);
-        if entry.is_null() {
-            *entry = json!([]);
-        }
-        if let Some(a) = entry.as_array_mut() {
-            a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
-        }
+        entry(&mut ports, key, || None)
+            .get_or_insert_with(Vec::new)
+            .push(PortHostView {
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port.to_string(),
+            });
     }
-    let mut networks = serde_json::Map::new();
+    let mut networks = Vec::new();
     for e in &r.endpoints {
-        networks.insert(
-            e.network_name.clone(),
-            json!({
-                "Aliases": or_null(&e.aliases),
-                "Links": or_null(&e.links),
-                "NetworkID": e.network_id,
-                "EndpointID": e.endpoint_id,
-                "Gateway": e.gateway,
-                "IPAddress": e.ip,
-                "IPPrefixLen": e.prefix,
-                "MacAddress": e.mac,
-            }),
-        );
+        let names = EndpointNamesView {
+            aliases: e.aliases.clone(),
+            links: e.links.iter().map(|l| l.to_string()).collect(),
+        };
+        let settings = EndpointSettingsView {
+            names: Some(names),
+            network_id: e.network_id.clone(),
+            endpoint_id: e.endpoint_id.clone(),
+            gateway: e.gateway.clone(),
+            ip_address: e.ip.clone(),
+            ip_prefix_len: e.prefix,
+            mac_address: e.mac.clone(),
+        };
+        insert(&mut networks, e.network_name.clone(), settings);
     }
     let mode = &r.host_config.network_mode;
     if matches!(mode, NetworkMode::Host | NetworkMode::None) {
-        networks.insert(
-            mode.to_string(),
-            json!({
-                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                "IPPrefixLen": 0, "MacAddress": "",
-            }),
-        );
+        let settings = EndpointSettingsView {
+            names: None,
+            network_id: String::new(),
+            endpoint_id: String::new(),
+            gateway: String::new(),
+            ip_address: String::new(),
+            ip_prefix_len: 0,
+            mac_address: String::new(),
+        };
+        insert(&mut networks, mode.to_string(), settings);
     }
     let first = r.endpoints.iter().find(|e| !e.ip.is_empty());
-    json!({
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": if r.state.pid > 0 && *mode != NetworkMode::Host {
+    NetworkSettingsView {
+        bridge: String::new(),
+        sandbox_id: String::new(),
+        sandbox_key: if r.state.pid > 0 && *mode != NetworkMode::Host {
             format!("/proc/{}/ns/net", r.state.pid)
         } else {
             String::new()
         },
-        "Ports": ports,
-        "Gateway": first.map(|e| e.gateway.as_str()).unwrap_or(""),
-        "IPAddress": first.map(|e| e.ip.as_str()).unwrap_or(""),
-        "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
-        "MacAddress": first.map(|e| e.mac.as_str()).unwrap_or(""),
-        "Networks": networks,
-    })
+        ports,
+        gateway: first.map(|e| e.gateway.clone()).unwrap_or_default(),
+        ip_address: first.map(|e| e.ip.clone()).unwrap_or_default(),
+        ip_prefix_len: first.map(|e| e.prefix).unwrap_or(0),
+        mac_address: first.map(|e| e.mac.clone()).unwrap_or_default(),
+        networks,
+    }
 }
 
 /// HostConfig: what the user asked, the log limits in effect.
-fn host_config_json(r: &ContainerRecord, cfg: &Config) -> Value {
+fn host_config(r: &ContainerRecord, cfg: &Config) -> HostConfigView {
     let hc = &r.host_config;
     let res = &hc.resources;
     let log_max_size = if hc.log_max_size > 0 {
@@ -199,142 +214,147 @@ fn host_config_json(r: &ContainerRecord, cfg: &Config) -> Value {
     } else {
         cfg.log_max_files
     };
-    json!({
-        "Binds": or_null(&hc.binds),
-        "ContainerIDFile": "",
-        "LogConfig": {
-            "Type": "json-file",
-            "Config": {
-                "max-size": log_max_size.to_string(),
-                "max-file": log_max_files.to_string(),
+    let runtime = if !hc.runtime.is_empty() {
+        hc.runtime.clone()
+    } else if !cfg.default_runtime.is_empty() {
+        cfg.default_runtime.clone()
+    } else {
+        "berth".into()
+    };
+    HostConfigView {
+        binds: hc.binds.iter().map(ToString::to_string).collect(),
+        container_id_file: String::new(),
+        log_config: LogConfigView {
+            kind: "json-file".into(),
+            config: JsonFileOptionsView {
+                max_size: log_max_size.to_string(),
+                max_file: log_max_files.to_string(),
             },
         },
-        "NetworkMode": hc.network_mode.docker_name(),
-        "PortBindings": port_bindings(r),
-        "PublishAllPorts": hc.publish_all_ports,
-        "Links": links(r),
-        "Dns": hc.dns,
-        "DnsSearch": hc.dns_search,
-        "DnsOptions": hc.dns_options,
-        "ExtraHosts": or_null(&hc.extra_hosts),
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-        "AutoRemove": hc.auto_remove,
-        "CapAdd": or_null(&hc.cap_add),
-        "CapDrop": or_null(&hc.cap_drop),
-        "Privileged": hc.privileged,
-        "ReadonlyRootfs": hc.read_only,
-        "SecurityOpt": or_null(&hc.security_opt),
-        "Init": hc.init,
-        "Runtime": if hc.runtime.is_empty() {
-            if cfg.default_runtime.is_empty() { "berth" } else { cfg.default_runtime.as_str() }
-        } else {
-            hc.runtime.as_str()
+        network_mode: hc.network_mode.docker_name(),
+        port_bindings: port_bindings(r),
+        publish_all_ports: hc.publish_all_ports,
+        links: links(r),
+        dns: hc.dns.clone(),
+        dns_search: hc.dns_search.clone(),
+        dns_options: hc.dns_options.clone(),
+        extra_hosts: hc.extra_hosts.iter().map(ToString::to_string).collect(),
+        restart_policy: RestartPolicyView {
+            name: "no".into(),
+            maximum_retry_count: 0,
         },
-        "CgroupParent": "",
-        "Memory": res.memory.unwrap_or(0),
-        "MemorySwap": res.memory_swap.unwrap_or(0),
-        "NanoCpus": res.nano_cpus(),
-        "CpuShares": res.cpu_shares.unwrap_or(0),
-        "CpuPeriod": 0,
-        "CpuQuota": 0,
-        "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
-        "PidsLimit": res.pids_limit,
-    })
+        auto_remove: hc.auto_remove,
+        cap_add: hc.cap_add.clone(),
+        cap_drop: hc.cap_drop.clone(),
+        privileged: hc.privileged,
+        readonly_rootfs: hc.read_only,
+        security_opt: hc.security_opt.clone(),
+        init: hc.init,
+        runtime,
+        cgroup_parent: String::new(),
+        memory: res.memory.unwrap_or(0),
+        memory_swap: res.memory_swap.unwrap_or(0),
+        nano_cpus: res.nano_cpus(),
+        cpu_shares: res.cpu_shares.unwrap_or(0),
+        cpu_period: 0,
+        cpu_quota: 0,
+        cpuset_cpus: res.cpuset_cpus.clone().unwrap_or_default(),
+        pids_limit: res.pids_limit,
+    }
 }
 
 /// Config: the configuration in effect.
-fn config_json(r: &ContainerRecord) -> Value {
-    json!({
-        "Hostname": r.hostname,
-        "Domainname": r.config.domainname,
-        "ExposedPorts": exposed(r),
-        "User": r.effective.user,
-        "AttachStdin": r.config.attach_stdin,
-        "AttachStdout": r.config.attach_stdout,
-        "AttachStderr": r.config.attach_stderr,
-        "Tty": r.config.tty,
-        "OpenStdin": r.config.open_stdin,
-        "StdinOnce": r.config.stdin_once,
-        "Env": r.effective.env,
-        "Cmd": or_null(&r.effective.cmd),
-        "Image": r.config.image,
-        "Volumes": Value::Null,
-        "WorkingDir": r.effective.working_dir,
-        "Entrypoint": or_null(&r.effective.entrypoint),
-        "OnBuild": Value::Null,
-        "Labels": r.config.labels,
-    })
+fn config(r: &ContainerRecord) -> ConfigView {
+    ConfigView {
+        hostname: r.hostname.clone(),
+        domainname: r.config.domainname.clone(),
+        exposed_ports: exposed(r),
+        user: r.effective.user.clone(),
+        attach_stdin: r.config.attach_stdin,
+        attach_stdout: r.config.attach_stdout,
+        attach_stderr: r.config.attach_stderr,
+        tty: r.config.tty,
+        open_stdin: r.config.open_stdin,
+        stdin_once: r.config.stdin_once,
+        env: r.effective.env.clone(),
+        cmd: r.effective.cmd.clone(),
+        image: r.config.image.clone(),
+        volumes: None,
+        working_dir: r.effective.working_dir.clone(),
+        entrypoint: r.effective.entrypoint.clone(),
+        on_build: None,
+        labels: r.config.labels.clone(),
+        stop_signal: Some(r.stop_signal.clone()).filter(|s| !s.is_empty()),
+        stop_timeout: r.config.stop_timeout.filter(|t| *t >= 0),
+    }
 }
 
 /// State.
-fn state_json(st: &super::record::State) -> Value {
-    json!({
-        "Status": st.status.as_str(),
-        "Running": st.running(),
-        "Paused": st.status == Status::Paused,
-        "Restarting": st.status == Status::Restarting,
-        "OOMKilled": st.oom_killed,
-        "Dead": st.status == Status::Dead,
-        "Pid": st.pid,
-        "ExitCode": st.exit_code,
-        "Error": st.error,
-        "StartedAt": st.started_at_or_zero(),
-        "FinishedAt": st.finished_at_or_zero(),
-    })
+fn state(st: &super::record::State) -> StateView {
+    StateView {
+        status: st.status,
+        running: st.running(),
+        paused: st.status == Status::Paused,
+        restarting: st.status == Status::Restarting,
+        oom_killed: st.oom_killed,
+        dead: st.status == Status::Dead,
+        pid: st.pid,
+        exit_code: st.exit_code,
+        error: st.error.clone(),
+        started_at: st.started_at_or_zero().to_string(),
+        finished_at: st.finished_at_or_zero().to_string(),
+    }
 }
 
 /// docker's inspect object for a container.
-pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) -> Value {
-    let st = &r.state;
+pub fn inspect_view(
+    r: &ContainerRecord,
+    ns: &str,
+    cfg: &Config,
+    extra: &Extra,
+) -> ContainerInspect {
     let merged = bundle_dir(cfg, ns, &r.id).join("rootfs");
-    let host_config = host_config_json(r, cfg);
-    let config = config_json(r);
-    let network_settings = network_settings(r);
-    let mut v = json!({
-        "Id": r.id,
-        "Created": r.created,
-        "Path": r.path,
-        "Args": r.args,
-        "State": state_json(st),
-        "Image": r.image_id,
-        "ResolvConfPath": etc_path(r, ns, cfg, "resolv.conf"),
-        "HostnamePath": etc_path(r, ns, cfg, "hostname"),
-        "HostsPath": etc_path(r, ns, cfg, "hosts"),
-        "LogPath": r.log_path.display().to_string(),
-        "Name": format!("/{}", r.name),
-        "RestartCount": r.restart_count,
-        "Driver": r.snapshotter,
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": or_null(&extra.exec_ids),
-        "HostConfig": host_config,
-        "GraphDriver": {
-            "Name": r.snapshotter,
-            "Data": graph_driver_data(&extra.rootfs_options, &merged.display().to_string()),
+    ContainerInspect {
+        id: r.id.clone(),
+        created: r.created.clone(),
+        path: r.path.clone(),
+        args: r.args.clone(),
+        state: state(&r.state),
+        image: r.image_id.clone(),
+        resolv_conf_path: etc_path(r, ns, cfg, "resolv.conf"),
+        hostname_path: etc_path(r, ns, cfg, "hostname"),
+        hosts_path: etc_path(r, ns, cfg, "hosts"),
+        log_path: r.log_path.display().to_string(),
+        name: format!("/{}", r.name),
+        restart_count: r.restart_count,
+        driver: r.snapshotter.clone(),
+        platform: "linux".into(),
+        mount_label: String::new(),
+        process_label: String::new(),
+        app_armor_profile: String::new(),
+        exec_ids: extra.exec_ids.clone(),
+        host_config: host_config(r, cfg),
+        graph_driver: GraphDriverView {
+            name: r.snapshotter.clone(),
+            data: graph_driver_data(&extra.rootfs_options, &merged.display().to_string()),
         },
-        "Mounts": mounts(r),
-        "Config": config,
-        "NetworkSettings": network_settings,
-    });
-    if !r.stop_signal.is_empty() {
-        v["Config"]["StopSignal"] = json!(r.stop_signal);
+        mounts: mounts(r),
+        config: config(r),
+        network_settings: network_settings(r),
+        size_rw: extra.sizes.map(|(rw, _)| rw),
+        size_root_fs: extra.sizes.map(|(_, root)| root),
     }
-    if let Some(t) = r.config.stop_timeout.filter(|t| *t >= 0) {
-        v["Config"]["StopTimeout"] = json!(t);
-    }
-    if let Some((rw, root)) = extra.sizes {
-        v["SizeRw"] = json!(rw);
-        v["SizeRootFs"] = json!(root);
-    }
-    v
 }
 
 impl Containers {
-    /// docker inspect's JSON for one container.
+    /// docker inspect's object for one container.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
-    pub async fn inspect_container(&self, ns: &str, s: &str, size: bool) -> Result<Value> {
+    pub async fn inspect_container(
+        &self,
+        ns: &str,
+        s: &str,
+        size: bool,
+    ) -> Result<ContainerInspect> {
         let rec = self.lookup_container(ns, s)?;
         let exec_ids = self.registry().handle(ns, &rec.id).execs();
         let engine = self.clone();
@@ -351,21 +371,345 @@ impl Containers {
                     .unwrap_or_default(),
                 sizes: size.then(|| engine.container_sizes(&ns, &rec)),
             };
-            inspect_json(&rec, &ns, engine.config(), &extra)
+            inspect_view(&rec, &ns, engine.config(), &extra)
         })
         .await
         .map_err(ManagerError::Worker)
     }
 }
 
+/// The inspect object as the engine built it with `json!` before
+/// [`ContainerInspect`] existed: what the view must print byte for byte.
+#[cfg(test)]
+mod reference {
+    use serde_json::{json, Value};
+
+    use super::Extra;
+    use crate::config::Config;
+    use crate::container::record::{bundle_dir, ContainerRecord, NetworkMode, Status};
+
+    fn or_null<T: serde::Serialize>(v: &[T]) -> Value {
+        if v.is_empty() {
+            Value::Null
+        } else {
+            json!(v)
+        }
+    }
+
+    /// docker's GraphDriver.Data for an overlay rootfs.
+    fn graph_driver_data(opts: &[String], merged: &str) -> Value {
+        let mut data = serde_json::Map::new();
+        for o in opts {
+            for (key, name) in [
+                ("lowerdir=", "LowerDir"),
+                ("upperdir=", "UpperDir"),
+                ("workdir=", "WorkDir"),
+            ] {
+                if let Some(v) = o.strip_prefix(key) {
+                    data.insert(name.into(), v.into());
+                }
+            }
+        }
+        if !data.is_empty() {
+            data.insert("MergedDir".into(), merged.into());
+        }
+        Value::Object(data)
+    }
+
+    /// The bind mounts as docker's Mounts entries.
+    fn mounts(r: &ContainerRecord) -> Value {
+        let v: Vec<Value> = r
+            .host_config
+            .binds
+            .iter()
+            .map(|b| {
+                // Checked at create; a source removed since is still shown.
+                let ro = b.read_only();
+                json!({
+                    "Type": "bind",
+                    "Source": b.source,
+                    "Destination": b.destination,
+                    "Mode": if ro { "ro" } else { "" },
+                    "RW": !ro,
+                    "Propagation": "rprivate",
+                })
+            })
+            .collect();
+        json!(v)
+    }
+
+    /// Where berthd keeps the container's /etc files ("" for a container that
+    /// uses another's).
+    fn etc_path(r: &ContainerRecord, ns: &str, cfg: &Config, name: &str) -> String {
+        if matches!(r.host_config.network_mode, NetworkMode::Container(_)) {
+            return String::new();
+        }
+        crate::container::record::container_dir(cfg, ns, &r.id)
+            .join(name)
+            .display()
+            .to_string()
+    }
+
+    /// HostConfig.PortBindings: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}.
+    fn port_bindings(r: &ContainerRecord) -> Value {
+        let mut m = serde_json::Map::new();
+        for b in &r.host_config.port_bindings {
+            let key = format!("{}/{}", b.container_port, b.protocol);
+            let entry = m.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({
+                "HostIp": b.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                "HostPort": if b.host_port == 0 { String::new() } else { b.host_port.to_string() },
+            }));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// HostConfig.Links, docker's "/target:/me/alias".
+    fn links(r: &ContainerRecord) -> Value {
+        let v: Vec<String> = r
+            .host_config
+            .links
+            .iter()
+            .map(|l| format!("/{}:/{}/{}", l.name, r.name, l.alias))
+            .collect();
+        or_null(&v)
+    }
+
+    /// Config.ExposedPorts: {"80/tcp": {}}.
+    fn exposed(r: &ContainerRecord) -> Value {
+        if r.config.exposed_ports.is_empty() {
+            return Value::Null;
+        }
+        Value::Object(
+            r.config
+                .exposed_ports
+                .iter()
+                .map(|p| (p.to_string(), json!({})))
+                .collect(),
+        )
+    }
+
+    /// NetworkSettings: ports published while it runs (exposed ones null),
+    /// the first network's address at the top, and each network's endpoint.
+    fn network_settings(r: &ContainerRecord) -> Value {
+        let mut ports = serde_json::Map::new();
+        for p in &r.config.exposed_ports {
+            ports.insert(p.to_string(), Value::Null);
+        }
+        for p in &r.ports {
+            let key = format!("{}/{}", p.container_port, p.protocol);
+            let entry = ports.entry(key).or_insert(Value::Null);
+            if entry.is_null() {
+                *entry = json!([]);
+            }
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+        let mut networks = serde_json::Map::new();
+        for e in &r.endpoints {
+            networks.insert(
+                e.network_name.clone(),
+                json!({
+                    "Aliases": or_null(&e.aliases),
+                    "Links": or_null(&e.links),
+                    "NetworkID": e.network_id,
+                    "EndpointID": e.endpoint_id,
+                    "Gateway": e.gateway,
+                    "IPAddress": e.ip,
+                    "IPPrefixLen": e.prefix,
+                    "MacAddress": e.mac,
+                }),
+            );
+        }
+        let mode = &r.host_config.network_mode;
+        if matches!(mode, NetworkMode::Host | NetworkMode::None) {
+            networks.insert(
+                mode.to_string(),
+                json!({
+                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                    "IPPrefixLen": 0, "MacAddress": "",
+                }),
+            );
+        }
+        let first = r.endpoints.iter().find(|e| !e.ip.is_empty());
+        json!({
+            "Bridge": "",
+            "SandboxID": "",
+            "SandboxKey": if r.state.pid > 0 && *mode != NetworkMode::Host {
+                format!("/proc/{}/ns/net", r.state.pid)
+            } else {
+                String::new()
+            },
+            "Ports": ports,
+            "Gateway": first.map(|e| e.gateway.as_str()).unwrap_or(""),
+            "IPAddress": first.map(|e| e.ip.as_str()).unwrap_or(""),
+            "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
+            "MacAddress": first.map(|e| e.mac.as_str()).unwrap_or(""),
+            "Networks": networks,
+        })
+    }
+
+    /// HostConfig: what the user asked, the log limits in effect.
+    fn host_config_json(r: &ContainerRecord, cfg: &Config) -> Value {
+        let hc = &r.host_config;
+        let res = &hc.resources;
+        let log_max_size = if hc.log_max_size > 0 {
+            hc.log_max_size
+        } else {
+            cfg.log_max_size
+        };
+        let log_max_files = if hc.log_max_files > 0 {
+            hc.log_max_files
+        } else {
+            cfg.log_max_files
+        };
+        json!({
+            "Binds": or_null(&hc.binds),
+            "ContainerIDFile": "",
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": {
+                    "max-size": log_max_size.to_string(),
+                    "max-file": log_max_files.to_string(),
+                },
+            },
+            "NetworkMode": hc.network_mode.docker_name(),
+            "PortBindings": port_bindings(r),
+            "PublishAllPorts": hc.publish_all_ports,
+            "Links": links(r),
+            "Dns": hc.dns,
+            "DnsSearch": hc.dns_search,
+            "DnsOptions": hc.dns_options,
+            "ExtraHosts": or_null(&hc.extra_hosts),
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "AutoRemove": hc.auto_remove,
+            "CapAdd": or_null(&hc.cap_add),
+            "CapDrop": or_null(&hc.cap_drop),
+            "Privileged": hc.privileged,
+            "ReadonlyRootfs": hc.read_only,
+            "SecurityOpt": or_null(&hc.security_opt),
+            "Init": hc.init,
+            "Runtime": if hc.runtime.is_empty() {
+                if cfg.default_runtime.is_empty() { "berth" } else { cfg.default_runtime.as_str() }
+            } else {
+                hc.runtime.as_str()
+            },
+            "CgroupParent": "",
+            "Memory": res.memory.unwrap_or(0),
+            "MemorySwap": res.memory_swap.unwrap_or(0),
+            "NanoCpus": res.nano_cpus(),
+            "CpuShares": res.cpu_shares.unwrap_or(0),
+            "CpuPeriod": 0,
+            "CpuQuota": 0,
+            "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
+            "PidsLimit": res.pids_limit,
+        })
+    }
+
+    /// Config: the configuration in effect.
+    fn config_json(r: &ContainerRecord) -> Value {
+        json!({
+            "Hostname": r.hostname,
+            "Domainname": r.config.domainname,
+            "ExposedPorts": exposed(r),
+            "User": r.effective.user,
+            "AttachStdin": r.config.attach_stdin,
+            "AttachStdout": r.config.attach_stdout,
+            "AttachStderr": r.config.attach_stderr,
+            "Tty": r.config.tty,
+            "OpenStdin": r.config.open_stdin,
+            "StdinOnce": r.config.stdin_once,
+            "Env": r.effective.env,
+            "Cmd": or_null(&r.effective.cmd),
+            "Image": r.config.image,
+            "Volumes": Value::Null,
+            "WorkingDir": r.effective.working_dir,
+            "Entrypoint": or_null(&r.effective.entrypoint),
+            "OnBuild": Value::Null,
+            "Labels": r.config.labels,
+        })
+    }
+
+    /// State.
+    fn state_json(st: &crate::container::record::State) -> Value {
+        json!({
+            "Status": st.status.as_str(),
+            "Running": st.running(),
+            "Paused": st.status == Status::Paused,
+            "Restarting": st.status == Status::Restarting,
+            "OOMKilled": st.oom_killed,
+            "Dead": st.status == Status::Dead,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": st.started_at_or_zero(),
+            "FinishedAt": st.finished_at_or_zero(),
+        })
+    }
+
+    /// docker's inspect object for a container.
+    pub fn inspect_json(r: &ContainerRecord, ns: &str, cfg: &Config, extra: &Extra) -> Value {
+        let st = &r.state;
+        let merged = bundle_dir(cfg, ns, &r.id).join("rootfs");
+        let host_config = host_config_json(r, cfg);
+        let config = config_json(r);
+        let network_settings = network_settings(r);
+        let mut v = json!({
+            "Id": r.id,
+            "Created": r.created,
+            "Path": r.path,
+            "Args": r.args,
+            "State": state_json(st),
+            "Image": r.image_id,
+            "ResolvConfPath": etc_path(r, ns, cfg, "resolv.conf"),
+            "HostnamePath": etc_path(r, ns, cfg, "hostname"),
+            "HostsPath": etc_path(r, ns, cfg, "hosts"),
+            "LogPath": r.log_path.display().to_string(),
+            "Name": format!("/{}", r.name),
+            "RestartCount": r.restart_count,
+            "Driver": r.snapshotter,
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": or_null(&extra.exec_ids),
+            "HostConfig": host_config,
+            "GraphDriver": {
+                "Name": r.snapshotter,
+                "Data": graph_driver_data(&extra.rootfs_options, &merged.display().to_string()),
+            },
+            "Mounts": mounts(r),
+            "Config": config,
+            "NetworkSettings": network_settings,
+        });
+        if !r.stop_signal.is_empty() {
+            v["Config"]["StopSignal"] = json!(r.stop_signal);
+        }
+        if let Some(t) = r.config.stop_timeout.filter(|t| *t >= 0) {
+            v["Config"]["StopTimeout"] = json!(t);
+        }
+        if let Some((rw, root)) = extra.sizes {
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(root);
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::record::{ContainerConfig, Effective, HostConfig, State};
-    use crate::container::Resources;
+    use std::net::Ipv4Addr;
 
-    #[test]
-    fn docker_shape() {
+    use crate::container::record::{ContainerConfig, Effective, HostConfig, State};
+    use crate::container::{Endpoint, PortBinding, Proto, PublishedPort, Resources};
+    use serde_json::{json, Value};
+
+    /// An exited container with binds, limits, an exec and sizes.
+    fn exited() -> (ContainerRecord, Extra) {
         let mut labels = std::collections::BTreeMap::new();
         labels.insert("app".to_string(), "web".to_string());
         let r = ContainerRecord {
@@ -426,8 +770,14 @@ mod tests {
             sizes: Some((1, 2)),
             exec_ids: vec!["e".repeat(64)],
         };
+        (r, extra)
+    }
+
+    #[test]
+    fn docker_shape() {
+        let (r, extra) = exited();
         let cfg = Config::default();
-        let v = inspect_json(&r, "default", &cfg, &extra);
+        let v = serde_json::to_value(inspect_view(&r, "default", &cfg, &extra)).unwrap();
         assert_eq!(v["Id"], r.id.as_str());
         assert_eq!(v["Name"], "/web");
         assert_eq!(v["Path"], "sh");
@@ -491,20 +841,20 @@ mod tests {
         assert_eq!(v["NetworkSettings"]["IPAddress"], "");
     }
 
-    #[test]
-    fn network_settings_show_endpoints_and_ports() {
+    /// A container on the default bridge with a published port and a link.
+    fn networked() -> ContainerRecord {
         let mut r = ContainerRecord {
             name: "web".into(),
             ..Default::default()
         };
         r.config.exposed_ports = vec!["80/tcp".parse().unwrap(), "81/tcp".parse().unwrap()];
         r.host_config.links = vec!["db:data".parse().unwrap()];
-        r.host_config.port_bindings = vec![crate::container::PortBinding {
+        r.host_config.port_bindings = vec![PortBinding {
             host_port: 8080,
             container_port: 80,
             ..Default::default()
         }];
-        r.endpoints = vec![crate::container::Endpoint {
+        r.endpoints = vec![Endpoint {
             network_id: "n".into(),
             network_name: "bridge".into(),
             ip: "10.77.0.2".into(),
@@ -513,13 +863,19 @@ mod tests {
             mac: "02:42:0a:4d:00:02".into(),
             ..Default::default()
         }];
-        r.ports = vec![crate::container::PublishedPort {
-            host_ip: std::net::Ipv4Addr::UNSPECIFIED,
+        r.ports = vec![PublishedPort {
+            host_ip: Ipv4Addr::UNSPECIFIED,
             host_port: 8080,
             container_port: 80,
-            protocol: crate::network::firewall::Proto::Tcp,
+            protocol: Proto::Tcp,
         }];
-        let ns = network_settings(&r);
+        r
+    }
+
+    #[test]
+    fn network_settings_show_endpoints_and_ports() {
+        let r = networked();
+        let ns = serde_json::to_value(network_settings(&r)).unwrap();
         assert_eq!(
             ns["Ports"],
             json!({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "81/tcp": null})
@@ -527,11 +883,229 @@ mod tests {
         assert_eq!(ns["IPAddress"], "10.77.0.2");
         assert_eq!(ns["Networks"]["bridge"]["Gateway"], "10.77.0.1");
         assert_eq!(ns["Networks"]["bridge"]["IPPrefixLen"], 16);
+        let hc = serde_json::to_value(host_config(&r, &Config::default())).unwrap();
         assert_eq!(
-            port_bindings(&r),
+            hc["PortBindings"],
             json!({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]})
         );
-        assert_eq!(links(&r), json!(["/db:/web/data"]));
-        assert_eq!(exposed(&r), json!({"80/tcp": {}, "81/tcp": {}}));
+        assert_eq!(hc["Links"], json!(["/db:/web/data"]));
+        let c = serde_json::to_value(config(&r)).unwrap();
+        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "81/tcp": {}}));
+    }
+
+    /// Created, never started: mostly defaults.
+    fn created() -> ContainerRecord {
+        ContainerRecord {
+            id: "a".repeat(64),
+            name: "new".into(),
+            image_id: "sha256:def".into(),
+            snapshotter: "overlayfs".into(),
+            snapshot_key: "a".repeat(64),
+            created: "2026-01-02T00:00:00Z".into(),
+            path: "sh".into(),
+            hostname: "aaaaaaaaaaaa".into(),
+            log_path: "/var/lib/berth/containers/default/a/a-json.log".into(),
+            config: ContainerConfig {
+                image: "busybox".into(),
+                ..Default::default()
+            },
+            effective: Effective {
+                cmd: vec!["sh".into()],
+                env: vec!["PATH=/bin".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Running on two networks with everything the user can set: ports
+    /// published and not, several bindings of one port, aliases, links,
+    /// dns, limits, a runtime, log limits, a stop timeout.
+    fn running() -> ContainerRecord {
+        let mut r = networked();
+        r.id = "b".repeat(64);
+        r.name = "api".into();
+        r.state = State {
+            status: Status::Running,
+            pid: 4242,
+            started_at: Some("2026-01-03T00:00:00Z".into()),
+            ..Default::default()
+        };
+        r.restart_count = 2;
+        r.config.exposed_ports.push("53/udp".parse().unwrap());
+        r.config.domainname = "example.org".into();
+        r.config.stop_timeout = Some(5);
+        r.config.attach_stderr = true;
+        r.config.labels = [("z", "1"), ("a", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        r.effective = Effective {
+            entrypoint: vec!["/entry".into(), "--x".into()],
+            cmd: vec![],
+            env: vec![],
+            working_dir: "/srv".into(),
+            user: "1000:1000".into(),
+        };
+        let hc = &mut r.host_config;
+        hc.network_mode = NetworkMode::Bridge("front".into());
+        hc.port_bindings.extend([
+            PortBinding {
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port: 0,
+                container_port: 53,
+                protocol: Proto::Udp,
+            },
+            PortBinding {
+                host_ip: Some(Ipv4Addr::LOCALHOST),
+                host_port: 8081,
+                container_port: 80,
+                ..Default::default()
+            },
+        ]);
+        hc.publish_all_ports = true;
+        hc.links.push("/cache".parse().unwrap());
+        hc.dns = vec!["1.1.1.1".into()];
+        hc.dns_search = vec!["example.org".into()];
+        hc.dns_options = vec!["ndots:2".into()];
+        hc.extra_hosts = vec![
+            "h:10.0.0.1".parse().unwrap(),
+            "gw=host-gateway".parse().unwrap(),
+        ];
+        hc.cap_add = vec!["NET_ADMIN".into()];
+        hc.cap_drop = vec!["MKNOD".into()];
+        hc.security_opt = vec!["no-new-privileges".into()];
+        hc.privileged = true;
+        hc.read_only = true;
+        hc.init = true;
+        hc.runtime = "runc".into();
+        hc.log_max_size = 1 << 20;
+        hc.log_max_files = 3;
+        hc.resources = Resources {
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("0".into()),
+            pids_limit: Some(100),
+            memory_swap: Some(-1),
+            ..Default::default()
+        };
+        r.endpoints.push(Endpoint {
+            network_id: "f".into(),
+            network_name: "front".into(),
+            aliases: vec!["api".into(), "a".into()],
+            links: vec!["db:data".parse().unwrap()],
+            ip: "10.1.0.5".into(),
+            prefix: 24,
+            gateway: "10.1.0.1".into(),
+            mac: "02:42:0a:01:00:05".into(),
+            endpoint_id: "ep".into(),
+            ..Default::default()
+        });
+        r.ports.extend([
+            PublishedPort {
+                host_ip: Ipv4Addr::LOCALHOST,
+                host_port: 8081,
+                container_port: 80,
+                protocol: Proto::Tcp,
+            },
+            PublishedPort {
+                host_ip: Ipv4Addr::LOCALHOST,
+                host_port: 40000,
+                container_port: 53,
+                protocol: Proto::Udp,
+            },
+            PublishedPort {
+                host_ip: Ipv4Addr::UNSPECIFIED,
+                host_port: 9000,
+                container_port: 9000,
+                protocol: Proto::Tcp,
+            },
+        ]);
+        r
+    }
+
+    #[test]
+    fn the_view_prints_as_the_json_did() {
+        let (exited, exited_extra) = exited();
+        let rootfs = Extra {
+            rootfs_options: vec![
+                "lowerdir=/l".into(),
+                "upperdir=/u".into(),
+                "workdir=/w".into(),
+            ],
+            ..Default::default()
+        };
+        let execs = Extra {
+            exec_ids: vec!["e1".into(), "e2".into()],
+            sizes: Some((0, 7)),
+            ..rootfs.clone()
+        };
+        let mut host = running();
+        host.host_config.network_mode = NetworkMode::Host;
+        host.endpoints.clear();
+        host.host_config.binds = vec!["/a:/b".parse().unwrap(), "/c:/d:rw".parse().unwrap()];
+        let mut none = created();
+        none.host_config.network_mode = NetworkMode::None;
+        none.config.stop_timeout = Some(-1);
+        none.stop_signal = "SIGUSR1".into();
+        none.state.status = Status::Paused;
+        none.state.pid = 9;
+        let mut other = created();
+        other.host_config.network_mode = NetworkMode::Container("db".into());
+        other.state.status = Status::Dead;
+        other.state.error = "gone".into();
+        // Repeated keys keep their first place, as a JSON object's do.
+        let mut repeats = running();
+        repeats.config.exposed_ports.push("80/tcp".parse().unwrap());
+        repeats.endpoints.push(Endpoint {
+            network_name: "bridge".into(),
+            network_id: "n2".into(),
+            ..Default::default()
+        });
+        let repeats_rootfs = Extra {
+            rootfs_options: vec![
+                "workdir=/w".into(),
+                "lowerdir=/l1".into(),
+                "index=off".into(),
+                "lowerdir=/l2".into(),
+            ],
+            ..Default::default()
+        };
+        let cases = [
+            (created(), Extra::default()),
+            (created(), rootfs.clone()),
+            (exited, exited_extra),
+            (networked(), Extra::default()),
+            (running(), execs.clone()),
+            (host, rootfs),
+            (none, Extra::default()),
+            (other, execs),
+            (repeats, repeats_rootfs),
+        ];
+        let configs = [
+            Config::default(),
+            Config {
+                default_runtime: "crun".into(),
+                log_max_size: 5 << 20,
+                log_max_files: 9,
+                ..Config::default()
+            },
+        ];
+        for (i, (r, extra)) in cases.iter().enumerate() {
+            for cfg in &configs {
+                let want = reference::inspect_json(r, "default", cfg, extra);
+                let got = inspect_view(r, "default", cfg, extra);
+                assert_eq!(
+                    serde_json::to_string(&got).unwrap(),
+                    serde_json::to_string(&want).unwrap(),
+                    "case {i}"
+                );
+                // The gRPC door prints it pretty.
+                assert_eq!(
+                    serde_json::to_string_pretty(&got).unwrap(),
+                    serde_json::to_string_pretty(&want).unwrap(),
+                    "case {i}"
+                );
+            }
+        }
     }
 }

@@ -56,6 +56,7 @@ pub mod summary;
 pub mod task;
 pub mod top;
 pub mod userdb;
+pub mod view;
 pub mod wait;
 
 pub use endpoint::ContainerAttachments;
@@ -106,3 +107,8 @@ pub use registry::{Exit, Registry};
 pub use resources::{ResourceError, ResourceLimits, Resources};
 pub use spec::{build_spec, resolve_user, BindMount, ResolvedUser, RunOptions, SpecError};
 pub use summary::{ContainerSummary, PortSummary};
+pub use view::{
+    ConfigView, ContainerInspect, EmptyObject, EndpointNamesView, EndpointSettingsView,
+    GraphDriverView, HostConfigView, JsonFileOptionsView, LogConfigView, MountView,
+    NetworkSettingsView, PortHostView, RestartPolicyView, StateView,
+};

@@ -99,6 +99,17 @@ impl Env {
         self.e().containers()
     }
 
+    /// Inspects a container of [`NS`] as the JSON the doors print, to index
+    /// like docker's (`v["State"]["Status"]`).
+    pub async fn inspect(&self, container: &str, size: bool) -> serde_json::Value {
+        let view = self
+            .c()
+            .inspect_container(NS, container, size)
+            .await
+            .unwrap();
+        serde_json::to_value(view).unwrap()
+    }
+
     pub fn load(&self, spec: ImageSpec) {
         let archive = ImageBuilder::new(Layout::Oci, vec![spec]).build();
         load::load(self.e().images(), NS, std::io::Cursor::new(archive)).unwrap();
