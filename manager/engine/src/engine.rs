@@ -11,15 +11,13 @@ use tracing::{debug, warn};
 
 use crate::config::Config;
 use crate::container::{ContainerAttachments, Containers};
-use crate::core::{Core, OnCore};
+use crate::core::{blocking, Core, OnCore};
 use crate::error::Result;
 use crate::events::Subscription;
 use crate::image::Images;
 use crate::network::Networks;
 
 pub use crate::core::PruneReport;
-
-pub(crate) use crate::core::blocking;
 
 /// The engine, cheap to clone.
 #[derive(Clone)]

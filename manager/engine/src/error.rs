@@ -197,6 +197,15 @@ impl ManagerError {
         }
     }
 
+    /// A netlink failure on the bridge or the veths of `network`, as a
+    /// `map_err` argument.
+    pub fn on_network(network: &str) -> impl FnOnce(LinkError) -> ManagerError + '_ {
+        move |source| ManagerError::NetworkLink {
+            network: network.to_string(),
+            source,
+        }
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         ManagerError::Io {

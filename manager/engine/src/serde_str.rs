@@ -47,3 +47,12 @@ pub mod opt_ipv4 {
         s.parse().map(Some).map_err(serde::de::Error::custom)
     }
 }
+
+/// Ordered pairs as a JSON object, in their order (docker's maps, whose
+/// key order the views keep).
+pub fn as_map<S: serde::Serializer, T: serde::Serialize>(
+    entries: &[(String, T)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
+}

@@ -171,15 +171,7 @@ fn network_settings(r: &ContainerRecord) -> NetworkSettingsView {
     }
     let mode = &r.host_config.network_mode;
     if matches!(mode, NetworkMode::Host | NetworkMode::None) {
-        let settings = EndpointSettingsView {
-            names: None,
-            network_id: String::new(),
-            endpoint_id: String::new(),
-            gateway: String::new(),
-            ip_address: String::new(),
-            ip_prefix_len: 0,
-            mac_address: String::new(),
-        };
+        let settings = EndpointSettingsView::default();
         insert(&mut networks, mode.to_string(), settings);
     }
     let first = r.endpoints.iter().find(|e| !e.ip.is_empty());

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 use super::record::Status;
+use crate::serde_str::as_map;
 
 /// docker container inspect's object, field for field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -344,8 +345,9 @@ pub struct NetworkSettingsView {
     pub networks: Vec<(String, EndpointSettingsView)>,
 }
 
-/// One entry of [`NetworkSettingsView::networks`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One entry of [`NetworkSettingsView::networks`]; the default is the
+/// empty entry of the host and none networks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EndpointSettingsView {
     /// The names on a network the container joined; `None` for the host
     /// and none modes, whose entries have no Aliases and Links keys.
@@ -387,14 +389,6 @@ fn null_if_empty<S: Serializer, T: Serialize>(
     }
 }
 
-/// Ordered pairs as a JSON object.
-fn as_map<S: Serializer, T: Serialize>(
-    entries: &[(String, T)],
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
-}
-
 /// docker's set of ports (`map[Port]struct{}`), null when empty.
 fn port_set<S: Serializer>(ports: &[String], s: S) -> std::result::Result<S::Ok, S::Error> {
     if ports.is_empty() {
@@ -411,15 +405,7 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let e = EndpointSettingsView {
-            names: None,
-            network_id: String::new(),
-            endpoint_id: String::new(),
-            gateway: String::new(),
-            ip_address: String::new(),
-            ip_prefix_len: 0,
-            mac_address: String::new(),
-        };
+        let e = EndpointSettingsView::default();
         let mut ns = NetworkSettingsView {
             bridge: String::new(),
             sandbox_id: String::new(),

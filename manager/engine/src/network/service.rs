@@ -257,10 +257,7 @@ impl Networks {
             .await?
             .ensure_bridge(&net.bridge, net.gateway_ip()?, subnet.prefix_len())
             .await
-            .map_err(|source| ManagerError::NetworkLink {
-                network: net.name.clone(),
-                source,
-            })?;
+            .map_err(ManagerError::on_network(&net.name))?;
         if !net.internal {
             if let Err(e) = super::link::set_sysctl("net/ipv4/ip_forward", "1") {
                 warn!(error = %e, "cannot enable net.ipv4.ip_forward: containers get no outbound traffic");
@@ -424,10 +421,7 @@ impl Networks {
             .await?
             .delete_link(&net.bridge)
             .await
-            .map_err(|source| ManagerError::NetworkLink {
-                network: net.name.clone(),
-                source,
-            })?;
+            .map_err(ManagerError::on_network(&net.name))?;
         info!(network = %net.name, "removed network");
         self.publish(network_event(Action::Destroy, &net));
         Ok(net.name)

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::record::{Endpoint, NetworkRecord};
 use crate::error::{ManagerError, Result};
+use crate::serde_str::as_map;
 
 /// A container connected to a network, for inspect.
 #[derive(Clone, Debug)]
@@ -119,13 +120,6 @@ pub struct EndpointView {
     /// Always empty (no IPv6).
     #[serde(rename = "IPv6Address")]
     pub ipv6_address: String,
-}
-
-fn as_map<S: Serializer>(
-    entries: &[(String, EndpointView)],
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.collect_map(entries.iter().map(|(k, v)| (k, v)))
 }
 
 impl NetworkInspect {

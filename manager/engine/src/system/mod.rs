@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::core::blocking;
 use crate::core::OnCore;
-use crate::engine::{blocking, Engine, PruneReport};
+use crate::engine::{Engine, PruneReport};
 use crate::error::Result;
 use crate::store::{schema, NamespaceRecord};
 

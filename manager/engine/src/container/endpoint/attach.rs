@@ -34,10 +34,7 @@ impl Containers {
             netlink
                 .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
                 .await
-                .map_err(|source| ManagerError::NetworkLink {
-                    network: net.name.clone(),
-                    source,
-                })?;
+                .map_err(ManagerError::on_network(&net.name))?;
             debug!(id, network = %net.name, ip = %ep.ip, elapsed = ?started.elapsed(), "attached");
         }
         let _g = self.networks.state().lock.lock().await;

@@ -5,14 +5,14 @@ use std::net::Ipv4Addr;
 
 use tracing::warn;
 
-use super::{fill_endpoint, veth_spec};
+use super::{fill_endpoint, netns_of, veth_spec};
 use crate::container::record::NetworkMode;
 use crate::container::Containers;
 use crate::container::{ContainerRecord, Endpoint};
 use crate::core::OnCore;
 use crate::error::{ManagerError, Result};
+use crate::network::ipam;
 use crate::network::record::NetworkRecord;
-use crate::network::{ipam, netns};
 
 impl Containers {
     /// docker network connect: a running container gets a new interface at
@@ -93,18 +93,13 @@ impl Containers {
             !e.ip.is_empty() && self.network_by_id(&e.network_id).is_ok_and(|n| !n.internal)
         });
         let spec = veth_spec(ep, net, !has_route && !net.internal)?;
-        let fd = netns::open(rec.state.pid).map_err(|e| {
-            ManagerError::io(format!("open the network namespace of {}", rec.name), e)
-        })?;
+        let fd = netns_of(rec)?;
         self.networks
             .netlink()
             .await?
             .attach_veth(std::os::fd::AsFd::as_fd(&fd), &spec)
             .await
-            .map_err(|source| ManagerError::NetworkLink {
-                network: net.name.clone(),
-                source,
-            })
+            .map_err(ManagerError::on_network(&net.name))
     }
 
     /// docker network disconnect.
@@ -150,18 +145,13 @@ impl Containers {
         };
         if !ep.ip.is_empty() && rec.state.pid > 0 {
             let removed = async {
-                let fd = netns::open(rec.state.pid).map_err(|e| {
-                    ManagerError::io(format!("open the network namespace of {}", rec.name), e)
-                })?;
+                let fd = netns_of(&rec)?;
                 self.networks
                     .netlink()
                     .await?
                     .remove_in_netns(std::os::fd::AsFd::as_fd(&fd), &ep.ifname)
                     .await
-                    .map_err(|source| ManagerError::NetworkLink {
-                        network: net.name.clone(),
-                        source,
-                    })
+                    .map_err(ManagerError::on_network(&net.name))
             };
             if let Err(e) = removed.await {
                 if !force {

@@ -47,6 +47,12 @@ pub fn resolv_path(dir: &Path) -> PathBuf {
     dir.join("resolv.conf")
 }
 
+/// The network namespace of a running container, for netlink work in it.
+fn netns_of(rec: &ContainerRecord) -> Result<std::os::fd::OwnedFd> {
+    crate::network::netns::open(rec.state.pid)
+        .map_err(|e| ManagerError::io(format!("open the network namespace of {}", rec.name), e))
+}
+
 /// "NAME[:ALIAS]" → (name, alias).
 pub fn parse_link(s: &str) -> Result<(String, String)> {
     let l: crate::container::record::Link = s.parse()?;
