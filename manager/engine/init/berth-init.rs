@@ -162,9 +162,9 @@ fn reap(child: c_int) -> Option<c_int> {
     }
 }
 
-fn main() {
-    let argv = command();
-
+/// Blocks every signal but the ones not forwarded, so they are taken by
+/// sigtimedwait; returns the blocked set and the mask to restore in the child.
+fn block_signals() -> (SigSet, SigSet) {
     let mut wait_set = SigSet([0; 1024 / (8 * std::mem::size_of::<c_ulong>())]);
     let mut old_mask = wait_set;
     // SAFETY: both sets are valid, writable sigset_t-sized buffers.
@@ -177,6 +177,13 @@ fn main() {
             fail("sigprocmask failed");
         }
     }
+    (wait_set, old_mask)
+}
+
+fn main() {
+    let argv = command();
+
+    let (wait_set, old_mask) = block_signals();
 
     // SAFETY: getpid has no preconditions.
     if unsafe { getpid() } != 1 {

@@ -289,8 +289,38 @@ impl Core {
     /// namespace reference, sweep the rest — records, blob files, snapshots.
     pub fn prune(&self) -> Result<PruneReport> {
         let _gc = self.gc_guard();
-        let sn = self.snapshotter_name().to_string();
         let mut report = PruneReport::default();
+        let (held_blobs, held_snaps) = self.drop_unreferenced_records()?;
+        for (d, size) in self.content().walk()? {
+            if !held_blobs.contains(d.as_str()) {
+                self.content().delete(&d)?;
+                report.reclaimed_bytes += size;
+                report.removed_blobs.push(d.to_string());
+            }
+        }
+        for name in self.unheld_snapshots(&held_snaps)? {
+            let usage = self.snapshotter().usage(&name).map(|u| u.size).unwrap_or(0);
+            match self.snapshotter().remove(&name) {
+                Ok(()) => {
+                    report.reclaimed_bytes += usage;
+                    report.removed_snapshots.push(name);
+                }
+                Err(e) => warn!(snapshot = %name, error = %e, "cannot remove snapshot"),
+            }
+        }
+        info!(
+            blobs = report.removed_blobs.len(),
+            snapshots = report.removed_snapshots.len(),
+            bytes = report.reclaimed_bytes,
+            "garbage collected"
+        );
+        Ok(report)
+    }
+
+    /// Deletes every namespace's content and snapshot records that nothing
+    /// references; returns the blobs and snapshots still held by any.
+    fn drop_unreferenced_records(&self) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+        let sn = self.snapshotter_name().to_string();
         let mut held_blobs = BTreeSet::new();
         let mut held_snaps = BTreeSet::new();
         let mut batch = crate::store::Batch::default();
@@ -311,64 +341,37 @@ impl Core {
             held_snaps.extend(snaps);
         }
         self.store().apply(batch)?;
+        Ok((held_blobs, held_snaps))
+    }
 
-        for (d, size) in self.content().walk()? {
-            if !held_blobs.contains(d.as_str()) {
-                self.content().delete(&d)?;
-                report.reclaimed_bytes += size;
-                report.removed_blobs.push(d.to_string());
-            }
-        }
-
-        // Keep held snapshots and their ancestors; remove the rest, deepest
-        // first so children go before their parents.
-        let mut infos = BTreeMap::new();
+    /// The snapshots that neither `held` nor an ancestor of one, deepest
+    /// first so children go before their parents.
+    fn unheld_snapshots(&self, held: &BTreeSet<String>) -> Result<Vec<String>> {
+        let mut parents = BTreeMap::new();
         self.snapshotter().walk(&mut |i| {
-            infos.insert(i.name.clone(), i.parent.clone());
+            parents.insert(i.name.clone(), i.parent.clone());
             Ok(())
         })?;
-        let mut keep = BTreeSet::new();
-        for s in &held_snaps {
-            let mut cur = Some(s.clone());
+        let ancestry = |name: &String| {
+            let mut chain = Vec::new();
+            let mut cur = Some(name.clone());
             while let Some(c) = cur {
-                if !keep.insert(c.clone()) {
+                if chain.contains(&c) {
                     break;
                 }
-                cur = infos.get(&c).cloned().flatten();
+                cur = parents.get(&c).cloned().flatten();
+                chain.push(c);
             }
-        }
-        let depth = |name: &String| {
-            let mut d = 0;
-            let mut cur = infos.get(name).cloned().flatten();
-            while let Some(c) = cur {
-                d += 1;
-                cur = infos.get(&c).cloned().flatten();
-            }
-            d
+            chain
         };
-        let mut doomed: Vec<(usize, String)> = infos
+        let keep: BTreeSet<String> = held.iter().flat_map(ancestry).collect();
+        let mut doomed: Vec<(usize, String)> = parents
             .keys()
             .filter(|n| !keep.contains(*n))
-            .map(|n| (depth(n), n.clone()))
+            .map(|n| (ancestry(n).len(), n.clone()))
             .collect();
         doomed.sort_by_key(|d| std::cmp::Reverse(d.0));
-        for (_, name) in doomed {
-            let usage = self.snapshotter().usage(&name).map(|u| u.size).unwrap_or(0);
-            match self.snapshotter().remove(&name) {
-                Ok(()) => {
-                    report.reclaimed_bytes += usage;
-                    report.removed_snapshots.push(name);
-                }
-                Err(e) => warn!(snapshot = %name, error = %e, "cannot remove snapshot"),
-            }
-        }
-        info!(
-            blobs = report.removed_blobs.len(),
-            snapshots = report.removed_snapshots.len(),
-            bytes = report.reclaimed_bytes,
-            "garbage collected"
-        );
-        Ok(report)
+        Ok(doomed.into_iter().map(|(_, n)| n).collect())
     }
 
     // ---- content and snapshots of a namespace ----

@@ -394,6 +394,18 @@ fn effective_config(
 }
 
 /// Removes what a failed create made, unless disarmed.
+/// What `create` checked before making anything.
+struct Checked {
+    id: String,
+    name: String,
+    image: crate::store::ImageRecord,
+    image_cfg: ImageConfig,
+    config: ContainerConfig,
+    host_config: HostConfig,
+    security: SecurityOpts,
+    net: Planned,
+}
+
 struct Undo<'a> {
     engine: &'a Containers,
     snapshot: Option<String>,
@@ -460,20 +472,50 @@ impl Containers {
 
     fn create_blocking(&self, ns: &str, opts: CreateOptions) -> Result<Created> {
         self.store().ensure_namespace(ns)?;
+        // Everything the user gave is checked before anything is made; the
+        // name stays reserved until the record is stored.
+        let (_name, mut checked) = self.check_create(ns, opts)?;
+        let warnings = std::mem::take(&mut checked.net.warnings);
+        let id = checked.id.clone();
+        let _gc = self.op_guard();
+        let parent = checked.image.layers.last().map(|l| l.chain_id.clone());
+        let mut labels = berth_snapshotter::Labels::new();
+        labels.insert("berth.container".into(), format!("{ns}/{id}"));
+        let rootfs = self.snapshotter().prepare(&id, parent.as_deref(), labels)?;
+        let mut undo = Undo {
+            engine: self,
+            snapshot: Some(id.clone()),
+            dir: None,
+        };
+        let dir = container_dir(self.config(), ns, &id);
+        undo.dir = Some(dir.clone());
+        let rec = self.new_record(ns, checked, &rootfs, &dir)?;
+        self.persist_new_container(ns, &rec, parent)?;
+        undo.snapshot = None;
+        undo.dir = None;
+        info!(namespace = ns, id = %id, name = %rec.name, image = %rec.config.image, "created container");
+        Ok(Created { id, warnings })
+    }
+
+    /// Parses and checks what the user gave, resolves the image and plans
+    /// the network: nothing is made yet.
+    fn check_create(
+        &self,
+        ns: &str,
+        opts: CreateOptions,
+    ) -> Result<(NameReservation<'_>, Checked)> {
         let CreateOptions {
             name,
             config,
             host_config,
         } = opts;
-        // Everything the user gave is checked before anything is made.
         let host_config = parse_host_config(host_config)?;
         let security = parse_security_opts(&host_config.security_opt)?;
         self.config().runtime_binary(&host_config.runtime)?;
         super::signal::parse_signal(&config.stop_signal, 15)?;
-        let (name, _name) = self.reserve_new_name(ns, &name)?;
+        let (name, reservation) = self.reserve_new_name(ns, &name)?;
         let (image, _) = self.images.resolve_image(ns, &config.image)?;
         let image_cfg = image_config(&self.images.read_json_blob(&image.config.digest)?)?;
-
         let id = self.unused_id(ns)?;
         let image_exposed = image_cfg.exposed_ports().clone().unwrap_or_default();
         let exposed = exposed_ports(
@@ -483,18 +525,39 @@ impl Containers {
         )?;
         let config = container_config(config, exposed);
         let net = self.plan_network(ns, &id, &config, &host_config)?;
-        let _gc = self.op_guard();
-        let parent = image.layers.last().map(|l| l.chain_id.clone());
-        let mut labels = berth_snapshotter::Labels::new();
-        labels.insert("berth.container".into(), format!("{ns}/{id}"));
-        let rootfs = self.snapshotter().prepare(&id, parent.as_deref(), labels)?;
-        let mut undo = Undo {
-            engine: self,
-            snapshot: Some(id.clone()),
-            dir: None,
+        let checked = Checked {
+            id,
+            name,
+            image,
+            image_cfg,
+            config,
+            host_config,
+            security,
+            net,
         };
+        Ok((reservation, checked))
+    }
 
-        let (user, resolved) = self.container_user(&id, &rootfs, &config, &image_cfg)?;
+    /// The container's record: its user, hostname, process and spec
+    /// resolved against the prepared rootfs, its files written to `dir`.
+    fn new_record(
+        &self,
+        ns: &str,
+        c: Checked,
+        rootfs: &[berth_snapshotter::Mount],
+        dir: &std::path::Path,
+    ) -> Result<ContainerRecord> {
+        let Checked {
+            id,
+            name,
+            image,
+            image_cfg,
+            config,
+            host_config,
+            security,
+            net,
+        } = c;
+        let (user, resolved) = self.container_user(&id, rootfs, &config, &image_cfg)?;
         let hostname = if !config.hostname.is_empty() {
             config.hostname.clone()
         } else {
@@ -502,22 +565,19 @@ impl Containers {
         };
         let run = self.run_options(&config, &host_config, &security, &net, &user, &hostname)?;
         let process = process_of(&image_cfg, &config, &host_config, &run, resolved, &user)?;
-
-        let dir = container_dir(self.config(), ns, &id);
-        undo.dir = Some(dir.clone());
-        let log = self.write_container_files(ns, &id, &dir, &process.spec)?;
+        let log = self.write_container_files(ns, &id, dir, &process.spec)?;
         let stop_signal = if config.stop_signal.is_empty() {
             image_cfg.stop_signal().clone().unwrap_or_default()
         } else {
             config.stop_signal.clone()
         };
-        let rec = ContainerRecord {
+        Ok(ContainerRecord {
             id: id.clone(),
-            name: name.clone(),
+            name,
             image_id: image.id().to_string(),
             image_name: image.name.clone(),
             snapshotter: self.snapshotter_name().to_string(),
-            snapshot_key: id.clone(),
+            snapshot_key: id,
             created: now(),
             path: process.path,
             args: process.args,
@@ -532,14 +592,6 @@ impl Containers {
             task: None,
             endpoints: net.endpoints,
             ports: Vec::new(),
-        };
-        self.persist_new_container(ns, &rec, parent)?;
-        undo.snapshot = None;
-        undo.dir = None;
-        info!(namespace = ns, id = %id, name = %name, image = %rec.config.image, "created container");
-        Ok(Created {
-            id,
-            warnings: net.warnings,
         })
     }
 

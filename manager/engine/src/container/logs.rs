@@ -4,6 +4,7 @@
 //! when the container's run ends: the exit event wakes it at once, then a
 //! final drain picks up what the shim wrote last.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -99,22 +100,7 @@ impl Containers {
         opts: LogsOptions,
     ) -> Result<mpsc::Receiver<Result<Entry>>> {
         let rec = self.lookup_container(ns, s)?;
-        let now = Utc::now();
-        let time = |v: &str| -> Result<_> {
-            if v.trim().is_empty() {
-                return Ok(None);
-            }
-            parse_time(v, now)
-                .map(Some)
-                .map_err(ManagerError::InvalidArgument)
-        };
-        let both = !opts.stdout && !opts.stderr;
-        let filter = Filter {
-            stdout: opts.stdout || both,
-            stderr: opts.stderr || both,
-            since: time(&opts.since)?,
-            until: time(&opts.until)?,
-        };
+        let filter = log_filter(&opts)?;
         let tail = usize::try_from(opts.tail).ok();
         let handle = self.registry().handle(ns, &rec.id);
         let rx = handle.subscribe();
@@ -127,22 +113,7 @@ impl Containers {
         let (tx, out) = mpsc::channel(64);
         let engine = self.clone();
         tokio::spawn(async move {
-            let history = {
-                let tx = tx.clone();
-                let filter = filter.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut live = Follower::open(&log).ok();
-                    let mut emit = |e: Entry| tx.blocking_send(Ok(e)).is_ok();
-                    let mut sink = Sink::new(tail, &mut emit);
-                    let r = read_history(&log, live.as_mut(), &filter, &mut sink);
-                    let more = sink.finish();
-                    r.map(|()| (live, more))
-                        .map_err(|e| ManagerError::io("read the container log", e))
-                })
-                .await
-                .map_err(ManagerError::Worker)
-                .and_then(|r| r)
-            };
+            let history = send_history(log, filter.clone(), tail, tx.clone()).await;
             let live = match history {
                 Ok((Some(live), true)) if opts.follow && running => live,
                 Ok(_) => return,
@@ -157,4 +128,48 @@ impl Containers {
         });
         Ok(out)
     }
+}
+
+/// What `logs` keeps: the streams asked for (both when neither is) and the
+/// --since/--until window.
+fn log_filter(opts: &LogsOptions) -> Result<Filter> {
+    let now = Utc::now();
+    let time = |v: &str| -> Result<_> {
+        if v.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_time(v, now)
+            .map(Some)
+            .map_err(ManagerError::InvalidArgument)
+    };
+    let both = !opts.stdout && !opts.stderr;
+    Ok(Filter {
+        stdout: opts.stdout || both,
+        stderr: opts.stderr || both,
+        since: time(&opts.since)?,
+        until: time(&opts.until)?,
+    })
+}
+
+/// Sends the log's history (its last `tail` entries) to `tx` on the
+/// blocking pool; returns the follower opened before reading, so nothing
+/// written meanwhile is missed, and whether the reader still wants more.
+async fn send_history(
+    log: PathBuf,
+    filter: Filter,
+    tail: Option<usize>,
+    tx: mpsc::Sender<Result<Entry>>,
+) -> Result<(Option<Follower>, bool)> {
+    tokio::task::spawn_blocking(move || {
+        let mut live = Follower::open(&log).ok();
+        let mut emit = |e: Entry| tx.blocking_send(Ok(e)).is_ok();
+        let mut sink = Sink::new(tail, &mut emit);
+        let r = read_history(&log, live.as_mut(), &filter, &mut sink);
+        let more = sink.finish();
+        r.map(|()| (live, more))
+            .map_err(|e| ManagerError::io("read the container log", e))
+    })
+    .await
+    .map_err(ManagerError::Worker)
+    .and_then(|r| r)
 }

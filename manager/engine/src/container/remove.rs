@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use super::record::container_dir;
+use super::record::{container_dir, ContainerRecord};
 use super::registry::Handle;
 use crate::container::Containers;
 use crate::core::OnCore;
@@ -74,9 +74,19 @@ impl Containers {
             &rec.snapshot_key,
         ));
         self.store().apply(b)?;
+        self.remove_files(ns, &rec).await;
+        // "removed" waiters wake once everything is gone.
+        handle.removed();
+        self.registry().forget(ns, id);
+        info!(namespace = ns, id, name = %rec.name, "removed container");
+        Ok(())
+    }
 
+    /// Removes a removed container's snapshot and directory; what cannot
+    /// be removed is logged (garbage collection takes the snapshot later).
+    async fn remove_files(&self, ns: &str, rec: &ContainerRecord) {
         let engine = self.clone();
-        let dir = container_dir(self.config(), ns, id);
+        let dir = container_dir(self.config(), ns, &rec.id);
         let key = rec.snapshot_key.clone();
         let same_snapshotter = rec.snapshotter == self.snapshotter_name();
         let cleaned = tokio::task::spawn_blocking(move || {
@@ -98,10 +108,5 @@ impl Containers {
         if let Err(e) = cleaned {
             warn!(error = %e, "cleanup task failed");
         }
-        // "removed" waiters wake once everything is gone.
-        handle.removed();
-        self.registry().forget(ns, id);
-        info!(namespace = ns, id, name = %rec.name, "removed container");
-        Ok(())
     }
 }

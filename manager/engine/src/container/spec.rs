@@ -525,6 +525,28 @@ pub fn build_spec(
     user: ResolvedUser,
     rootfs: &str,
 ) -> Result<Spec, SpecError> {
+    let mut root = Root::default();
+    root.set_path(PathBuf::from(rootfs));
+    root.set_readonly(Some(opts.read_only));
+
+    let mut spec = Spec::default();
+    spec.set_version(oci_spec::runtime::VERSION.to_string());
+    spec.set_root(Some(root));
+    spec.set_mounts(Some(mounts(opts)?));
+    spec.set_process(Some(process(image, opts, user)?));
+    spec.set_hostname(Some(opts.hostname.clone()));
+    spec.set_annotations(None);
+    spec.set_linux(Some(linux(opts)));
+    Ok(spec)
+}
+
+/// The container's init process: its user, args, env, cwd, capabilities
+/// and limits.
+fn process(
+    image: &ImageConfig,
+    opts: &RunOptions,
+    user: ResolvedUser,
+) -> Result<Process, SpecError> {
     let mut proc_user = User::default();
     proc_user.set_uid(user.uid);
     proc_user.set_gid(user.gid);
@@ -547,11 +569,12 @@ pub fn build_spec(
     process.set_capabilities(Some(capabilities(opts)?));
     process.set_rlimits(Some(vec![nofile]));
     process.set_no_new_privileges(Some(opts.no_new_privileges));
+    Ok(process)
+}
 
-    let mut root = Root::default();
-    root.set_path(PathBuf::from(rootfs));
-    root.set_readonly(Some(opts.read_only));
-
+/// The spec's linux section: namespaces, cgroup, seccomp and the masked
+/// and read-only paths (none of those when privileged).
+fn linux(opts: &RunOptions) -> Linux {
     let to_strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut linux = Linux::default();
     linux.set_namespaces(Some(namespaces()));
@@ -573,16 +596,7 @@ pub fn build_spec(
         linux.set_masked_paths(Some(to_strings(MASKED_PATHS)));
         linux.set_readonly_paths(Some(to_strings(READONLY_PATHS)));
     }
-
-    let mut spec = Spec::default();
-    spec.set_version(oci_spec::runtime::VERSION.to_string());
-    spec.set_root(Some(root));
-    spec.set_mounts(Some(mounts(opts)?));
-    spec.set_process(Some(process));
-    spec.set_hostname(Some(opts.hostname.clone()));
-    spec.set_annotations(None);
-    spec.set_linux(Some(linux));
-    Ok(spec)
+    linux
 }
 
 #[cfg(test)]

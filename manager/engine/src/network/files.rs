@@ -315,8 +315,28 @@ pub fn link_env(
     if let Some(&(proto, port)) = ports.first() {
         out.push(format!("{prefix}_PORT={}://{ip}:{port}", proto.as_str()));
     }
-    // Runs of consecutive ports of one protocol also get _START/_END
-    // variables, emitted (as docker does) once the run is over.
+    push_port_vars(&mut out, &prefix, ip, &ports);
+    out.push(format!(
+        "{prefix}_NAME=/{}/{alias}",
+        own_name.trim_start_matches('/')
+    ));
+    for entry in env {
+        let Some((key, value)) = entry.split_once('=') else {
+            continue;
+        };
+        // Set by the image build or the runtime: not the linked service's.
+        if matches!(key, "HOME" | "PATH" | "HOSTNAME") {
+            continue;
+        }
+        out.push(format!("{prefix}_ENV_{key}={value}"));
+    }
+    out
+}
+
+/// The per-port link variables of `ports` (sorted, tcp before udp); runs of
+/// consecutive ports of one protocol also get _START/_END variables,
+/// emitted (as docker does) once the run is over.
+fn push_port_vars(out: &mut Vec<String>, prefix: &str, ip: Ipv4Addr, ports: &[(Proto, u16)]) {
     let mut run_start = 0;
     for (i, &(proto, port)) in ports.iter().enumerate() {
         let scheme = proto.as_str();
@@ -342,21 +362,6 @@ pub fn link_env(
         }
         run_start = i + 1;
     }
-    out.push(format!(
-        "{prefix}_NAME=/{}/{alias}",
-        own_name.trim_start_matches('/')
-    ));
-    for entry in env {
-        let Some((key, value)) = entry.split_once('=') else {
-            continue;
-        };
-        // Set by the image build or the runtime: not the linked service's.
-        if matches!(key, "HOME" | "PATH" | "HOSTNAME") {
-            continue;
-        }
-        out.push(format!("{prefix}_ENV_{key}={value}"));
-    }
-    out
 }
 
 /// "80", "80/tcp", "53/udp" → (port, proto); error for anything else

@@ -254,6 +254,31 @@ fn events_stream<T: Send + 'static>(
     })
 }
 
+fn exec_options(c: berth_proto::v1::ExecConfig) -> ExecOptions {
+    ExecOptions {
+        cmd: c.cmd,
+        env: c.env,
+        user: c.user,
+        working_dir: c.working_dir,
+        privileged: c.privileged,
+        tty: c.tty,
+        stdin: c.stdin,
+        detach: c.detach,
+        console_size: console_size(c.console_size),
+        detach_keys: c.detach_keys,
+    }
+}
+
+fn exec_event(e: AttachEvent) -> Result<exec_output::Event, Status> {
+    match e {
+        AttachEvent::Output(e) => Ok(exec_output::Event::Output(log_entry(e))),
+        AttachEvent::Dropped(n) => Ok(exec_output::Event::Dropped(n)),
+        AttachEvent::Exit(x) => Ok(exec_output::Event::Exit(container_exit(x))),
+        AttachEvent::Detached => Ok(exec_output::Event::Detached(true)),
+        AttachEvent::Error(msg) => Err(Status::unavailable(msg)),
+    }
+}
+
 fn log_entry(e: Entry) -> LogEntry {
     LogEntry {
         stream: e.stream,
@@ -553,22 +578,11 @@ impl containers_server::Containers for Containers {
             exec_input::Msg::Resize(s) => Some(ClientInput::Resize(size(s))),
             exec_input::Msg::Config(_) => None,
         });
-        let opts = ExecOptions {
-            cmd: c.cmd,
-            env: c.env,
-            user: c.user,
-            working_dir: c.working_dir,
-            privileged: c.privileged,
-            tty: c.tty,
-            stdin: c.stdin,
-            detach: c.detach,
-            console_size: console_size(c.console_size),
-            detach_keys: c.detach_keys,
-        };
+        let id = c.id.clone();
         let started = self
             .engine
             .containers()
-            .exec_container(&ns, &c.id, opts, input)
+            .exec_container(&ns, &id, exec_options(c), input)
             .await
             .map_err(status)?;
         let first = futures::stream::once(async move {
@@ -582,14 +596,8 @@ impl containers_server::Containers for Containers {
         let Some(events) = started.events else {
             return Ok(Response::new(Box::pin(first)));
         };
-        let rest = events_stream(events, |e| match e {
-            AttachEvent::Output(e) => Ok(exec_output::Event::Output(log_entry(e))),
-            AttachEvent::Dropped(n) => Ok(exec_output::Event::Dropped(n)),
-            AttachEvent::Exit(x) => Ok(exec_output::Event::Exit(container_exit(x))),
-            AttachEvent::Detached => Ok(exec_output::Event::Detached(true)),
-            AttachEvent::Error(msg) => Err(Status::unavailable(msg)),
-        })
-        .map(|r| r.map(|event| ExecOutput { event: Some(event) }));
+        let rest = events_stream(events, exec_event)
+            .map(|r| r.map(|event| ExecOutput { event: Some(event) }));
         Ok(Response::new(Box::pin(futures::StreamExt::chain(
             first, rest,
         ))))

@@ -144,24 +144,7 @@ impl Containers {
             )));
         };
         if !ep.ip.is_empty() && rec.state.pid > 0 {
-            let removed = async {
-                let fd = netns_of(&rec)?;
-                self.networks
-                    .netlink()
-                    .await?
-                    .remove_in_netns(std::os::fd::AsFd::as_fd(&fd), &ep.ifname)
-                    .await
-                    .map_err(ManagerError::on_network(&net.name))
-            };
-            if let Err(e) = removed.await {
-                if !force {
-                    return Err(e);
-                }
-                warn!(id, error = %e, "disconnect: cannot remove the interface");
-            }
-            if let Ok(ip) = ep.ip.parse() {
-                ipam::release(self.store(), &net.id, ip, &ipam::owner(ns, id))?;
-            }
+            self.unplug(ns, &rec, &net, &ep, force).await?;
         }
         let updated = self.update_container(ns, id, |r| {
             r.endpoints.retain(|e| e.network_id != net.id);
@@ -176,6 +159,38 @@ impl Containers {
         if updated.state.running() {
             let all = self.all_containers()?;
             self.write_hosts(ns, &updated, &all, &self.user_network_ids()?)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a running container's interface on `net` out of its network
+    /// namespace and releases its address; `force` goes on when the
+    /// interface cannot be removed.
+    async fn unplug(
+        &self,
+        ns: &str,
+        rec: &ContainerRecord,
+        net: &NetworkRecord,
+        ep: &Endpoint,
+        force: bool,
+    ) -> Result<()> {
+        let removed = async {
+            let fd = netns_of(rec)?;
+            self.networks
+                .netlink()
+                .await?
+                .remove_in_netns(std::os::fd::AsFd::as_fd(&fd), &ep.ifname)
+                .await
+                .map_err(ManagerError::on_network(&net.name))
+        };
+        if let Err(e) = removed.await {
+            if !force {
+                return Err(e);
+            }
+            warn!(id = %rec.id, error = %e, "disconnect: cannot remove the interface");
+        }
+        if let Ok(ip) = ep.ip.parse() {
+            ipam::release(self.store(), &net.id, ip, &ipam::owner(ns, &rec.id))?;
         }
         Ok(())
     }
