@@ -549,7 +549,31 @@ pub struct ContainerRecord {
     pub ports: Vec<PublishedPort>,
 }
 
+/// A host directory or file mounted into the container's filesystem (a
+/// bind, later a volume's data): what cp, export and commit must know of
+/// the container's mounts beside its rootfs. tmpfs mounts are not listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostMount {
+    pub source: std::path::PathBuf,
+    /// Absolute, inside the container.
+    pub destination: String,
+    pub read_only: bool,
+}
+
 impl ContainerRecord {
+    /// The host mounts of the container, in mount order.
+    pub fn host_mounts(&self) -> Vec<HostMount> {
+        self.host_config
+            .binds
+            .iter()
+            .map(|b| HostMount {
+                source: b.source.clone().into(),
+                destination: b.destination.clone(),
+                read_only: b.read_only(),
+            })
+            .collect()
+    }
+
     /// The first 12 hex of the id.
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(12)]
