@@ -164,6 +164,8 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Remove every blob and snapshot nothing references
     Prune(PruneArgs),
+    /// Show berth disk usage
+    Df(DfArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +227,16 @@ pub struct InfoArgs {
     /// Output format
     #[arg(short = 'f', long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Pretty-print the summary using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]

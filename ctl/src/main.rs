@@ -122,6 +122,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             system::info(&ctx, args).await?
         }
         Command::System(SystemCommand::Prune(args)) => system::prune(&ctx, args).await?,
+        Command::System(SystemCommand::Df(args)) => commands::df::df(&ctx, args).await?,
         Command::Namespace(NamespaceCommand::Ls(args)) => namespace::ls(&ctx, args).await?,
         Command::Namespace(NamespaceCommand::Create(args)) => namespace::create(&ctx, args).await?,
         Command::Namespace(NamespaceCommand::Rm(args)) => namespace::rm(&ctx, args).await?,

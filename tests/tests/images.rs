@@ -604,3 +604,62 @@ fn a_client_killed_mid_load_leaves_nothing() {
     d.ok(&["rmi", "big:1"]);
     d.assert_empty();
 }
+
+/// `system df`: docker's summary counts and sizes, and `-v`'s sections, for
+/// one image, a running container and a stopped one that wrote 1 MB.
+#[test]
+fn system_df_counts_images_and_containers() {
+    let d = Daemon::with_busybox();
+    d.run_d(&["--name", "up", "busybox", "sleep", "600"]);
+    d.ok(&[
+        "run",
+        "--name",
+        "wrote",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/blob",
+        "bs=1000",
+        "count=1000",
+    ]);
+    let out = d.ok(&["system", "df"]);
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        "{out}"
+    );
+    assert_eq!(lines[1][..3], ["Images", "1", "1"], "{out}");
+    // Only the stopped container's 1 MB is reclaimable.
+    assert_eq!(lines[2][..3], ["Containers", "2", "1"], "{out}");
+    assert!(lines[2][3].ends_with("MB"), "{out}");
+    let reclaimable = lines[2][4];
+    assert!(
+        reclaimable.ends_with("(99%)") || reclaimable.ends_with("(100%)"),
+        "{out}"
+    );
+    assert_eq!(lines[4], ["Build Cache", "0", "0", "0B", "0B"], "{out}");
+    let typed = d.ok(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]);
+    assert!(typed.starts_with("Images=1\nContainers=2\n"), "{typed}");
+    let v = d.ok(&["system", "df", "-v"]);
+    assert!(v.starts_with("Images space usage:\n\nREPOSITORY"), "{v}");
+    assert!(v.contains("\nbusybox "), "{v}");
+    assert!(v.contains("\nContainers space usage:\n\n"), "{v}");
+    assert!(v.contains(" wrote\n") && v.contains(" up\n"), "{v}");
+    let (code, err) = d.fail(&["system", "df", "-v", "--format", "{{.Type}}"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the verbose and the format options conflict"),
+        "{err}"
+    );
+    d.ok(&["rm", "-f", "up", "wrote"]);
+    d.assert_no_containers_left();
+}

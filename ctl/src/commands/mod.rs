@@ -4,6 +4,7 @@
 
 pub mod container;
 pub mod content;
+pub mod df;
 pub mod history;
 pub mod images;
 pub mod import;

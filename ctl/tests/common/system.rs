@@ -1,4 +1,4 @@
-//! The fake System service: a version, and no info or prune.
+//! The fake System service: a version, and no info, prune or df.
 
 use berth_proto::v1::system_server::System;
 use berth_proto::v1::*;
@@ -25,6 +25,13 @@ impl System for Fake {
     }
 
     async fn prune(&self, _req: Request<PruneRequest>) -> Result<Response<PruneResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+
+    async fn disk_usage(
+        &self,
+        _req: Request<DiskUsageRequest>,
+    ) -> Result<Response<DiskUsageResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
 }

@@ -19,7 +19,7 @@ const DEFAULT_TABLE: &str =
 const SIZE_COLUMN: &str = "\t{{.Size}}";
 
 /// The header cell of each field, as docker names them.
-const HEADERS: &[(&str, &str)] = &[
+pub(crate) const HEADERS: &[(&str, &str)] = &[
     ("Command", "COMMAND"),
     ("CreatedAt", "CREATED AT"),
     ("ID", "CONTAINER ID"),
@@ -98,7 +98,7 @@ fn id_text(id: &str, trunc: bool) -> String {
 
 /// The fields a ps template sees, docker's names and text, keys sorted as
 /// docker's `--format json` prints them.
-fn row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Json {
+pub(crate) fn row(c: &Container, trunc: bool, now: DateTime<Utc>) -> Json {
     let mut labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     labels.sort();
     let mut networks = c.networks.clone();

@@ -110,7 +110,7 @@ fn repo_digest(r: &ImageRecord) -> Option<String> {
 }
 
 impl ImageSummary {
-    fn of(r: &ImageRecord) -> ImageSummary {
+    pub(crate) fn of(r: &ImageRecord) -> ImageSummary {
         let (repository, tag) = match Reference::parse(&r.name) {
             Ok(n) if !r.is_dangling() => (
                 n.familiar_repository(),

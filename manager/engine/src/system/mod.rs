@@ -3,6 +3,7 @@
 //! holds, as async operations with typed results.
 
 pub mod content;
+pub mod df;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

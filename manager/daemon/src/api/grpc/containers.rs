@@ -187,7 +187,7 @@ fn port(p: PortSummary) -> berth_proto::v1::PortMapping {
     }
 }
 
-fn container(c: ContainerSummary) -> PContainer {
+pub(super) fn container(c: ContainerSummary) -> PContainer {
     PContainer {
         ports: c.ports.into_iter().map(port).collect(),
         networks: c.networks,

@@ -55,7 +55,7 @@ fn image(v: ImageView) -> PImage {
     }
 }
 
-fn summary(s: ImageSummary) -> PImageSummary {
+pub(super) fn summary(s: ImageSummary) -> PImageSummary {
     PImageSummary {
         image: Some(image(s.image)),
         id: s.id,

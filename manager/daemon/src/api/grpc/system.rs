@@ -2,8 +2,9 @@
 
 use super::status::OrStatus;
 use berth_proto::v1::{
-    system_server, InfoRequest, InfoResponse, PruneRequest, PruneResponse, VersionRequest,
-    VersionResponse,
+    system_server, DiskUsageRequest, DiskUsageResponse, ImageUsage as PImageUsage, InfoRequest,
+    InfoResponse, PruneRequest, PruneResponse, VersionRequest, VersionResponse,
+    VolumeUsage as PVolumeUsage,
 };
 use tonic::{Request, Response, Status};
 
@@ -57,6 +58,41 @@ impl system_server::System for System {
             removed_blobs: r.removed_blobs,
             removed_snapshots: r.removed_snapshots,
             reclaimed_bytes: r.reclaimed_bytes as i64,
+        }))
+    }
+
+    async fn disk_usage(
+        &self,
+        req: Request<DiskUsageRequest>,
+    ) -> Result<Response<DiskUsageResponse>, Status> {
+        let ns = namespace(&req)?;
+        let u = self.engine.disk_usage(&ns).await.or_status()?;
+        Ok(Response::new(DiskUsageResponse {
+            layers_size: u.layers_size as i64,
+            images: u
+                .images
+                .into_iter()
+                .map(|i| PImageUsage {
+                    summary: Some(super::images::summary(i.summary)),
+                    repo_tags: i.repo_tags,
+                    shared_size: i.shared_size as i64,
+                    containers: i.containers as i64,
+                })
+                .collect(),
+            containers: u
+                .containers
+                .into_iter()
+                .map(super::containers::container)
+                .collect(),
+            volumes: u
+                .volumes
+                .into_iter()
+                .map(|v| PVolumeUsage {
+                    name: v.name,
+                    links: v.links as i64,
+                    size: v.size as i64,
+                })
+                .collect(),
         }))
     }
 }
