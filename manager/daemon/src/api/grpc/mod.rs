@@ -3,6 +3,7 @@
 //! (archives, hashing, unpacking) runs on the blocking pool.
 
 mod containers;
+mod cp;
 mod content;
 mod images;
 mod namespaces;
