@@ -111,7 +111,7 @@ impl CopyRoot {
             }
             return Ok(());
         }
-        let vfs = rustix::fs::fstatvfs(dest).ctx(|| "statvfs the copy's destination".into())?;
+        let vfs = rustix::fs::fstatvfs(dest).map_err(std::io::Error::from).ctx(|| "statvfs the copy's destination".into())?;
         if vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
             return Err(ManagerError::FailedPrecondition(
                 "mounted volume is marked read-only".into(),
@@ -142,6 +142,7 @@ fn bundle_bind(rootfs: &Path) -> Result<Mount> {
 /// The mount a descriptor's object is on.
 fn mount_id(fd: &impl AsFd) -> Result<u64> {
     let st = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)
+        .map_err(std::io::Error::from)
         .ctx(|| "statx a path of the container".into())?;
     Ok(st.stx_mnt_id)
 }

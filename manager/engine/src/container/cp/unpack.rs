@@ -17,7 +17,6 @@
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use berth_inroot::{check_name, mkdir_all, proc_path, resolve};
