@@ -81,7 +81,7 @@ fn copies_out_of_running_and_stopped_containers() {
 fn copies_into_containers_with_owners_and_docker_errors() {
     let d = Daemon::with_busybox();
     d.run_d(&["--name", "c1", "busybox", "sleep", "300"]);
-    d.ok(&["create", "--name", "stopped", "busybox", "true"]);
+    d.ok(&["create", "--name", "stopped", "busybox", "sleep", "300"]);
     let src = tempfile::tempdir().unwrap();
     let s = src.path();
     fs::create_dir_all(s.join("dir/sub")).unwrap();
@@ -201,7 +201,9 @@ fn a_container_swapping_symlinks_cannot_reach_the_host() {
         let r = d.berth(&["cp", &format!("swap:/race/tmp/{name}"), &o.to_string_lossy()]);
         if r.status.success() {
             copied += 1;
-            assert_eq!(fs::read_to_string(&o).unwrap(), "inside\n", "cp read a host file");
+            // The container's file, or what an earlier copy in wrote there.
+            let got = fs::read_to_string(&o).unwrap();
+            assert!(got == "inside\n" || got == "evil\n", "cp read a host file: {got:?}");
         }
         let _ = d.berth(&["cp", &fp, &format!("swap:/race/tmp/{name}")]);
         let _ = d.berth(&["cp", &fp, "swap:/race/tmp/"]);
