@@ -118,17 +118,26 @@ fn copies_into_containers_with_owners_and_docker_errors() {
     // docker's errors, one line each, nothing made.
     let (code, err) = d.fail(&["cp", "c1:/nope", &out_path(s)]);
     assert_eq!((code, err.trim()), (1, "Error: No such container:path: c1:/nope"));
-    let (_, err) = d.fail(&["cp", &dir, "c1:/tmp/file"]);
+    let (_, err) = refused(&d, &["cp", &dir, "c1:/tmp/file"]);
     assert_eq!(err.trim(), "cannot copy directory");
     let (_, err) = d.fail(&["cp", &file, "c1:/missing/dir/x"]);
     assert_eq!(err.trim(), "Error: No such container:path: c1:/missing/dir");
-    let (_, err) = d.fail(&["cp", &file, "c1:/tmp/nodir/"]);
+    let (_, err) = refused(&d, &["cp", &file, "c1:/tmp/nodir/"]);
     assert_eq!(err.trim(), "no such directory");
-    let (_, err) = d.fail(&["cp", "c1:/tmp/newdir", "/nonexistent/x"]);
+    let (_, err) = refused(&d, &["cp", "c1:/tmp/newdir", "/nonexistent/x"]);
     assert_eq!(err.trim(), "invalid output path: directory \"/nonexistent\" does not exist");
     let (_, err) = d.fail(&["cp", &file, "nosuch:/tmp"]);
-    assert_eq!(err.trim(), "Error: No such container:path: nosuch:/tmp");
+    assert_eq!(err.trim(), "Error: No such container:path: nosuch:/");
     done(&d, &["c1", "stopped"]);
+}
+
+/// A failing cp whose line is docker's own, without "Error:" (exit 1).
+fn refused(d: &Daemon, args: &[&str]) -> (i32, String) {
+    let out = d.berth(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    (1, err)
 }
 
 fn out_path(p: &Path) -> String {

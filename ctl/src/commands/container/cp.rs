@@ -285,8 +285,12 @@ async fn destination(
 fn packed(src: CopyInfo, top: String) -> Result<stream::Source, CliError> {
     let (reader, writer) = io::pipe().map_err(|e| CliError::io("pipe", e))?;
     std::thread::spawn(move || {
-        if let Err(e) = archive::pack(&src, &top, writer) {
-            eprintln!("Error: archive {}: {e}", src.path);
+        // A broken pipe is the call ending first: its answer is the error.
+        match archive::pack(&src, &top, writer) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                eprintln!("Error: archive {}: {e}", src.path)
+            }
+            _ => {}
         }
     });
     let file = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
