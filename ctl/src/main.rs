@@ -38,7 +38,8 @@ use cli::{
     NetworkCommand, SnapshotCommand, SystemCommand,
 };
 use commands::container::{
-    attach, cp, create, exec, kill, logs, port, ps, rename, rm, run as run_cmd, start, stop, top, wait,
+    attach, cp, create, exec, kill, logs, port, ps, rename, rm, run as run_cmd, start, stop, top,
+    wait,
 };
 use commands::{
     content, history, images, import, inspect, load_save, login, namespace, network, pull, push,

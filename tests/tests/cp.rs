@@ -30,19 +30,34 @@ fn tmp_mounts(d: &Daemon) -> Vec<String> {
 }
 
 fn done(d: &Daemon, names: &[&str]) {
-    assert!(tmp_mounts(d).is_empty(), "cp left mounts: {:?}", tmp_mounts(d));
+    assert!(
+        tmp_mounts(d).is_empty(),
+        "cp left mounts: {:?}",
+        tmp_mounts(d)
+    );
     let mut args = vec!["rm", "-f"];
     args.extend_from_slice(names);
     d.ok(&args);
     d.assert_no_containers_left();
     assert!(tmp_mounts(d).is_empty());
-    assert!(d.entries("tmp").iter().all(|e| !e.starts_with("cp-")), "{:?}", d.entries("tmp"));
+    assert!(
+        d.entries("tmp").iter().all(|e| !e.starts_with("cp-")),
+        "{:?}",
+        d.entries("tmp")
+    );
 }
 
 #[test]
 fn copies_out_of_running_and_stopped_containers() {
     let d = Daemon::with_busybox();
-    d.run_d(&["--name", "run1", "busybox", "sh", "-c", "mkdir -p /data/sub && echo hi > /data/a && echo deep > /data/sub/b && sleep 300"]);
+    d.run_d(&[
+        "--name",
+        "run1",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo hi > /data/a && echo deep > /data/sub/b && sleep 300",
+    ]);
     ready(&d, "run1:/data/a");
     d.ok(&["create", "--name", "made", "busybox", "true"]);
     let out = tempfile::tempdir().unwrap();
@@ -70,7 +85,14 @@ fn copies_out_of_running_and_stopped_containers() {
     let mut names: Vec<String> = tar::Archive::new(&tar.stdout[..])
         .entries()
         .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().trim_end_matches('/').to_string())
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string()
+        })
         .collect();
     names.sort();
     assert_eq!(names, ["data", "data/a", "data/sub", "data/sub/b"]);
@@ -117,7 +139,10 @@ fn copies_into_containers_with_owners_and_docker_errors() {
     assert_eq!(d.ok(&["exec", "c1", "cat", "/tmp/fromtar"]), "tar");
     // docker's errors, one line each, nothing made.
     let (code, err) = d.fail(&["cp", "c1:/nope", &out_path(s)]);
-    assert_eq!((code, err.trim()), (1, "Error: No such container:path: c1:/nope"));
+    assert_eq!(
+        (code, err.trim()),
+        (1, "Error: No such container:path: c1:/nope")
+    );
     let (_, err) = refused(&d, &["cp", &dir, "c1:/tmp/file"]);
     assert_eq!(err.trim(), "cannot copy directory");
     let (_, err) = d.fail(&["cp", &file, "c1:/missing/dir/x"]);
@@ -125,7 +150,10 @@ fn copies_into_containers_with_owners_and_docker_errors() {
     let (_, err) = refused(&d, &["cp", &file, "c1:/tmp/nodir/"]);
     assert_eq!(err.trim(), "no such directory");
     let (_, err) = refused(&d, &["cp", "c1:/tmp/newdir", "/nonexistent/x"]);
-    assert_eq!(err.trim(), "invalid output path: directory \"/nonexistent\" does not exist");
+    assert_eq!(
+        err.trim(),
+        "invalid output path: directory \"/nonexistent\" does not exist"
+    );
     let (_, err) = d.fail(&["cp", &file, "nosuch:/tmp"]);
     assert_eq!(err.trim(), "Error: No such container:path: nosuch:/");
     done(&d, &["c1", "stopped"]);
@@ -150,21 +178,57 @@ fn read_only_rootfs_and_mounts_and_binds() {
     let host = tempfile::tempdir().unwrap();
     let h = host.path().to_string_lossy().into_owned();
     fs::write(host.path().join("in-bind"), "bound\n").unwrap();
-    d.run_d(&["--name", "ro", "--read-only", "-v", &format!("{h}:/rw"), "busybox", "sleep", "300"]);
-    d.ok(&["create", "--name", "robind", "-v", &format!("{h}:/robind:ro"), "busybox", "true"]);
+    d.run_d(&[
+        "--name",
+        "ro",
+        "--read-only",
+        "-v",
+        &format!("{h}:/rw"),
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "robind",
+        "-v",
+        &format!("{h}:/robind:ro"),
+        "busybox",
+        "true",
+    ]);
     let f = tempfile::NamedTempFile::new().unwrap();
     fs::write(f.path(), "new\n").unwrap();
     let fp = f.path().to_string_lossy().into_owned();
     let (code, err) = d.fail(&["cp", &fp, "ro:/tmp"]);
-    assert_eq!((code, err.trim()), (1, "Error response from daemon: container rootfs is marked read-only"));
+    assert_eq!(
+        (code, err.trim()),
+        (
+            1,
+            "Error response from daemon: container rootfs is marked read-only"
+        )
+    );
     // Into the bind of a read-only container, and out of it.
     d.ok(&["cp", &fp, "ro:/rw/copied"]);
-    assert_eq!(fs::read_to_string(host.path().join("copied")).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(host.path().join("copied")).unwrap(),
+        "new\n"
+    );
     let out = tempfile::tempdir().unwrap();
-    d.ok(&["cp", "robind:/robind/in-bind", &out.path().to_string_lossy()]);
-    assert_eq!(fs::read_to_string(out.path().join("in-bind")).unwrap(), "bound\n");
+    d.ok(&[
+        "cp",
+        "robind:/robind/in-bind",
+        &out.path().to_string_lossy(),
+    ]);
+    assert_eq!(
+        fs::read_to_string(out.path().join("in-bind")).unwrap(),
+        "bound\n"
+    );
     let (_, err) = d.fail(&["cp", &fp, "robind:/robind"]);
-    assert_eq!(err.trim(), "Error response from daemon: mounted volume is marked read-only");
+    assert_eq!(
+        err.trim(),
+        "Error response from daemon: mounted volume is marked read-only"
+    );
     assert!(!host.path().join(f.path().file_name().unwrap()).exists());
     done(&d, &["ro", "robind"]);
 }
@@ -172,12 +236,22 @@ fn read_only_rootfs_and_mounts_and_binds() {
 #[test]
 fn follow_link_copies_the_target_under_the_links_name() {
     let d = Daemon::with_busybox();
-    d.run_d(&["--name", "lnk", "busybox", "sh", "-c", "echo t > /target && ln -s /target /link && sleep 300"]);
+    d.run_d(&[
+        "--name",
+        "lnk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo t > /target && ln -s /target /link && sleep 300",
+    ]);
     ready(&d, "lnk:/link");
     let out = tempfile::tempdir().unwrap();
     let o = out.path();
     d.ok(&["cp", "lnk:/link", &o.join("plain").to_string_lossy()]);
-    assert!(fs::symlink_metadata(o.join("plain")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(o.join("plain"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     d.ok(&["cp", "-L", "lnk:/link", &o.to_string_lossy()]);
     let m = fs::symlink_metadata(o.join("link")).unwrap();
     assert!(m.is_file());
@@ -193,7 +267,11 @@ fn a_container_swapping_symlinks_cannot_reach_the_host() {
     let d = Daemon::with_busybox();
     let marker = format!("/tmp/berth-cp-race-{}", std::process::id());
     fs::write(&marker, "HOST SECRET\n").unwrap();
-    let name = Path::new(&marker).file_name().unwrap().to_string_lossy().into_owned();
+    let name = Path::new(&marker)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let script = format!(
         "mkdir -p /race.d/tmp && echo inside > /race.d/tmp/{name}; while true; do \
          rm -rf /race; ln -s / /race; rm -f /race; ln -s /race.d /race; rm -f /race; mkdir -p /race/tmp; done"
@@ -207,19 +285,32 @@ fn a_container_swapping_symlinks_cannot_reach_the_host() {
     let mut copied = 0;
     for i in 0..60 {
         let o = out.path().join(i.to_string());
-        let r = d.berth(&["cp", &format!("swap:/race/tmp/{name}"), &o.to_string_lossy()]);
+        let r = d.berth(&[
+            "cp",
+            &format!("swap:/race/tmp/{name}"),
+            &o.to_string_lossy(),
+        ]);
         if r.status.success() {
             copied += 1;
             // The container's file, or what an earlier copy in wrote there.
             let got = fs::read_to_string(&o).unwrap();
-            assert!(got == "inside\n" || got == "evil\n", "cp read a host file: {got:?}");
+            assert!(
+                got == "inside\n" || got == "evil\n",
+                "cp read a host file: {got:?}"
+            );
         }
         let _ = d.berth(&["cp", &fp, &format!("swap:/race/tmp/{name}")]);
         let _ = d.berth(&["cp", &fp, "swap:/race/tmp/"]);
     }
-    assert!(copied > 0, "no copy out ever succeeded: the race test tested nothing");
+    assert!(
+        copied > 0,
+        "no copy out ever succeeded: the race test tested nothing"
+    );
     assert_eq!(fs::read_to_string(&marker).unwrap(), "HOST SECRET\n");
-    assert!(!Path::new("/tmp").join(&evil).exists(), "cp wrote a host file");
+    assert!(
+        !Path::new("/tmp").join(&evil).exists(),
+        "cp wrote a host file"
+    );
     fs::remove_file(&marker).unwrap();
     done(&d, &["swap"]);
 }

@@ -87,7 +87,11 @@ async fn copy_from(
     src: &str,
     dst: &str,
 ) -> Result<(), CliError> {
-    let dst = if dst == "-" { dst.to_string() } else { archive::absolute_local(dst)? };
+    let dst = if dst == "-" {
+        dst.to_string()
+    } else {
+        archive::absolute_local(dst)?
+    };
     if dst != "-" {
         validate_output_path(&dst)?;
     }
@@ -120,7 +124,11 @@ async fn copy_from(
     let stat = match msgs.next().await {
         Some(Ok(m)) => match m.payload {
             Some(copy_from_response::Payload::Stat(s)) => s,
-            _ => return Err(CliError::Invalid("cp: the daemon sent no stat first".into())),
+            _ => {
+                return Err(CliError::Invalid(
+                    "cp: the daemon sent no stat first".into(),
+                ))
+            }
         },
         Some(Err(s)) => return Err(refusal(s, container, &src_path)),
         None => return Err(CliError::Invalid("cp: the daemon sent nothing".into())),
@@ -208,7 +216,10 @@ async fn copy_to(
 ) -> Result<(), CliError> {
     let client = ctx.connect().await?;
     let (dst_info, found) = destination(&client, container, dst).await?;
-    if found.as_ref().is_some_and(|s| ![S_IFDIR, S_IFREG].contains(&kind(s))) {
+    if found
+        .as_ref()
+        .is_some_and(|s| ![S_IFDIR, S_IFREG].contains(&kind(s)))
+    {
         return Err(CliError::Cp(format!(
             "destination \"{container}:{dst}\" must be a directory or a regular file"
         )));
@@ -219,7 +230,8 @@ async fn copy_to(
                 "destination \"{container}:{dst}\" must be a directory"
             )));
         }
-        let stdin = stream::open_stdin("refusing to read a tar archive from a terminal: redirect stdin")?;
+        let stdin =
+            stream::open_stdin("refusing to read a tar archive from a terminal: redirect stdin")?;
         (dst_info.path.clone(), stdin)
     } else {
         let src_info = archive::source_info(src, args.follow_link)?;

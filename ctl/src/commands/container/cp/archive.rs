@@ -243,7 +243,9 @@ pub fn rebase(name: &Path, old: &str, new: &str) -> PathBuf {
         return name.to_path_buf();
     }
     let rest: PathBuf = if old == "." {
-        name.components().filter(|c| *c != Component::CurDir).collect()
+        name.components()
+            .filter(|c| *c != Component::CurDir)
+            .collect()
     } else {
         match name.strip_prefix(old) {
             Ok(rest) => rest.to_path_buf(),
@@ -274,7 +276,8 @@ pub fn unpack(archive: impl Read, dir: &str, old: &str, new: &str) -> Result<(),
         if kind.is_hard_link() {
             let link = entry.link_name().map_err(bad)?.unwrap_or_default();
             let from = inside(&root, &rebase(&link, old, new))?;
-            fs::hard_link(&from, &target).map_err(|e| go_error("link", &target.to_string_lossy(), &e))?;
+            fs::hard_link(&from, &target)
+                .map_err(|e| go_error("link", &target.to_string_lossy(), &e))?;
             continue;
         }
         entry.set_preserve_permissions(true);
@@ -307,7 +310,8 @@ fn inside(root: &Path, name: &Path) -> Result<PathBuf, CliError> {
         return Ok(target);
     };
     fs::create_dir_all(parent).map_err(|e| go_error("mkdir", &parent.to_string_lossy(), &e))?;
-    let real = fs::canonicalize(parent).map_err(|e| go_error("stat", &parent.to_string_lossy(), &e))?;
+    let real =
+        fs::canonicalize(parent).map_err(|e| go_error("stat", &parent.to_string_lossy(), &e))?;
     if !real.starts_with(root) {
         return Err(CliError::Cp(format!(
             "invalid archive entry {}: outside of {}",
@@ -379,15 +383,27 @@ mod tests {
         let contents = info("/src/d/.", true, true);
         let into = info("/dst", true, true);
         assert_eq!(prepare(&file, &into).unwrap(), ("/dst".into(), "f".into()));
-        assert_eq!(prepare(&contents, &into).unwrap(), ("/dst".into(), ".".into()));
+        assert_eq!(
+            prepare(&contents, &into).unwrap(),
+            ("/dst".into(), ".".into())
+        );
         let new = info("/dst/new", false, false);
         assert_eq!(prepare(&dir, &new).unwrap(), ("/dst".into(), "new".into()));
         assert_eq!(prepare(&file, &new).unwrap(), ("/dst".into(), "new".into()));
         let onto_file = info("/dst/file", true, false);
-        assert_eq!(prepare(&file, &onto_file).unwrap(), ("/dst".into(), "file".into()));
-        assert_eq!(prepare(&dir, &onto_file).unwrap_err().to_string(), "cannot copy directory");
+        assert_eq!(
+            prepare(&file, &onto_file).unwrap(),
+            ("/dst".into(), "file".into())
+        );
+        assert_eq!(
+            prepare(&dir, &onto_file).unwrap_err().to_string(),
+            "cannot copy directory"
+        );
         let new_dir = info("/dst/new/", false, false);
-        assert_eq!(prepare(&file, &new_dir).unwrap_err().to_string(), "no such directory");
+        assert_eq!(
+            prepare(&file, &new_dir).unwrap_err().to_string(),
+            "no such directory"
+        );
     }
 
     #[test]
@@ -395,7 +411,10 @@ mod tests {
         assert_eq!(rebase(Path::new("d/a"), "d", "new"), PathBuf::from("new/a"));
         assert_eq!(rebase(Path::new("d"), "d", "new"), PathBuf::from("new"));
         assert_eq!(rebase(Path::new("dd/a"), "d", "new"), PathBuf::from("dd/a"));
-        assert_eq!(rebase(Path::new("a/b"), ".", "new"), PathBuf::from("new/a/b"));
+        assert_eq!(
+            rebase(Path::new("a/b"), ".", "new"),
+            PathBuf::from("new/a/b")
+        );
         assert_eq!(rebase(Path::new("."), ".", "new"), PathBuf::from("new"));
     }
 }

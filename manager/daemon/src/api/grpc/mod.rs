@@ -3,8 +3,8 @@
 //! (archives, hashing, unpacking) runs on the blocking pool.
 
 mod containers;
-mod cp;
 mod content;
+mod cp;
 mod images;
 mod namespaces;
 mod networks;

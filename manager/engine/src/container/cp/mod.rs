@@ -59,7 +59,12 @@ impl Containers {
     /// The stat of `path` in the container and a tar stream of it (GET
     /// .../archive); a failure once the stream began ends it.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s, path = %path))]
-    pub async fn container_copy_from(&self, ns: &str, s: &str, path: &str) -> Result<(PathStat, ByteStream)> {
+    pub async fn container_copy_from(
+        &self,
+        ns: &str,
+        s: &str,
+        path: &str,
+    ) -> Result<(PathStat, ByteStream)> {
         let (abs, asked) = (absolute(path), (s.to_string(), path.to_string()));
         let (stat_tx, stat_rx) = oneshot::channel();
         let (mut w, tx, stream) = ChannelWriter::new();
@@ -68,7 +73,9 @@ impl Containers {
             engine
                 .in_root(&ns, &s, move |root| {
                     let loc = locate(root, &abs, &asked)?;
-                    let stat = loc.path_stat(root.dir()).map_err(|e| not_found(e, &asked))?;
+                    let stat = loc
+                        .path_stat(root.dir())
+                        .map_err(|e| not_found(e, &asked))?;
                     let top = archive_name(&abs);
                     if stat_tx.send(stat).is_err() {
                         return Ok(());
@@ -105,7 +112,13 @@ impl Containers {
     /// the container (PUT .../archive). docker's refusals: a missing
     /// path, one that is not a directory, a read-only rootfs or mount.
     #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s, path = %req.path))]
-    pub async fn container_copy_to<S>(&self, ns: &str, s: &str, req: CopyTo, archive: S) -> Result<()>
+    pub async fn container_copy_to<S>(
+        &self,
+        ns: &str,
+        s: &str,
+        req: CopyTo,
+        archive: S,
+    ) -> Result<()>
     where
         S: Stream<Item = io::Result<Vec<u8>>> + Send + 'static,
     {
@@ -115,7 +128,10 @@ impl Containers {
         // directory is extracted into), as docker's GetResourcePath does.
         let abs = format!("{}/.", absolute(&req.path).trim_end_matches(['/', '.']));
         self.in_root(ns, s, move |root| {
-            let dest = root.dir().resolve(Path::new(&abs)).map_err(|e| not_found(e, &asked))?;
+            let dest = root
+                .dir()
+                .resolve(Path::new(&abs))
+                .map_err(|e| not_found(e, &asked))?;
             if !berth_inroot::is_dir(&dest).map_err(|e| ManagerError::io("stat", e))? {
                 return Err(ManagerError::InvalidArgument(
                     "extraction point is not a directory".into(),

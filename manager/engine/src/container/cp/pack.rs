@@ -63,14 +63,16 @@ impl<W: Write> Packer<W> {
             r => r?,
         };
         match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => match rustix::fs::openat(dir, name, dir_flags(), Mode::empty()) {
-                Err(e) if vanished(&e) => Ok(()),
-                Err(e) => Err(e.into()),
-                Ok(fd) => {
-                    let st = rustix::fs::fstat(&fd)?;
-                    self.dir(fd, &st, path)
+            FileType::Directory => {
+                match rustix::fs::openat(dir, name, dir_flags(), Mode::empty()) {
+                    Err(e) if vanished(&e) => Ok(()),
+                    Err(e) => Err(e.into()),
+                    Ok(fd) => {
+                        let st = rustix::fs::fstat(&fd)?;
+                        self.dir(fd, &st, path)
+                    }
                 }
-            },
+            }
             FileType::RegularFile => self.file(dir, name, &st, path),
             FileType::Symlink => {
                 let target = match rustix::fs::readlinkat(dir, name, Vec::new()) {
@@ -118,7 +120,13 @@ impl<W: Write> Packer<W> {
 
     /// A regular file, opened by name and checked to be the inode looked
     /// at; exactly its size is written even if it shrinks meanwhile.
-    fn file(&mut self, dir: BorrowedFd<'_>, name: &OsStr, st: &Stat, path: &Path) -> io::Result<()> {
+    fn file(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        st: &Stat,
+        path: &Path,
+    ) -> io::Result<()> {
         let key = (st.st_dev, st.st_ino);
         if st.st_nlink > 1 {
             if let Some(first) = self.links.get(&key) {
@@ -127,13 +135,16 @@ impl<W: Write> Packer<W> {
                 return self.tar.append_link(&mut h, path, first);
             }
         }
-        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
             Err(e) if vanished(&e) => return Ok(()),
             r => r?,
         };
         let now = rustix::fs::fstat(&fd)?;
-        if (now.st_dev, now.st_ino) != key || FileType::from_raw_mode(now.st_mode) != FileType::RegularFile {
+        if (now.st_dev, now.st_ino) != key
+            || FileType::from_raw_mode(now.st_mode) != FileType::RegularFile
+        {
             return Ok(());
         }
         if st.st_nlink > 1 {
@@ -142,7 +153,10 @@ impl<W: Write> Packer<W> {
         let mut h = header(&now, EntryType::Regular);
         let size = now.st_size.max(0) as u64;
         h.set_size(size);
-        let data = std::fs::File::from(fd).take(size).chain(io::repeat(0)).take(size);
+        let data = std::fs::File::from(fd)
+            .take(size)
+            .chain(io::repeat(0))
+            .take(size);
         self.tar.append_data(&mut h, path, data)
     }
 }

@@ -26,7 +26,7 @@ use nix::mount::{MntFlags, MsFlags};
 use rustix::fs::{AtFlags, StatxFlags};
 use tracing::warn;
 
-use crate::container::record::{HostMount, ContainerRecord};
+use crate::container::record::{ContainerRecord, HostMount};
 use crate::error::{IoContext, ManagerError, Result};
 
 /// The mounted filesystem of one container, unmounted on drop.
@@ -75,7 +75,11 @@ impl CopyRoot {
             Rootfs::Snapshot(m) => m,
             Rootfs::Bundle(dir) => vec![bundle_bind(&dir)?],
         };
-        let target = tmp.join(format!("cp-{}-{:016x}", rec.short_id(), rand::random::<u64>()));
+        let target = tmp.join(format!(
+            "cp-{}-{:016x}",
+            rec.short_id(),
+            rand::random::<u64>()
+        ));
         fs::create_dir_all(tmp).ctx(|| format!("create {}", tmp.display()))?;
         fs::create_dir(&target).ctx(|| format!("create {}", target.display()))?;
         if let Err(e) = mount_all_nodev_nosuid(&mounts, &target) {
@@ -111,7 +115,9 @@ impl CopyRoot {
             }
             return Ok(());
         }
-        let vfs = rustix::fs::fstatvfs(dest).map_err(std::io::Error::from).ctx(|| "statvfs the copy's destination".into())?;
+        let vfs = rustix::fs::fstatvfs(dest)
+            .map_err(std::io::Error::from)
+            .ctx(|| "statvfs the copy's destination".into())?;
         if vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
             return Err(ManagerError::FailedPrecondition(
                 "mounted volume is marked read-only".into(),
@@ -154,7 +160,10 @@ fn mount_id(fd: &impl AsFd) -> Result<u64> {
 fn bind(root: &RootDir, m: &HostMount) -> Result<()> {
     let dest = Path::new(&m.destination);
     let fail = |e: std::io::Error| {
-        ManagerError::io(format!("mount {} on {} for cp", m.source.display(), m.destination), e)
+        ManagerError::io(
+            format!("mount {} on {} for cp", m.source.display(), m.destination),
+            e,
+        )
     };
     let point = mount_point(root, dest, m.source.is_dir()).map_err(fail)?;
     nix::mount::mount(
@@ -170,8 +179,14 @@ fn bind(root: &RootDir, m: &HostMount) -> Result<()> {
     if m.read_only {
         flags |= MsFlags::MS_RDONLY;
     }
-    nix::mount::mount(None::<&str>, &proc_path(mounted.as_fd()), None::<&str>, flags, None::<&str>)
-        .map_err(|e| fail(e.into()))
+    nix::mount::mount(
+        None::<&str>,
+        &proc_path(mounted.as_fd()),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(|e| fail(e.into()))
 }
 
 /// The mount point of a bind inside the root, made when missing.
@@ -182,8 +197,16 @@ fn mount_point(root: &RootDir, dest: &Path, dir: bool) -> std::io::Result<OwnedF
     match root.resolve(dest) {
         Err(e) if berth_inroot::is_missing(&e) => {
             let (parent, name) = berth_inroot::parent_of(root.as_fd(), dest)?;
-            let flags = rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW;
-            drop(rustix::fs::openat(&parent, name, flags, rustix::fs::Mode::from_raw_mode(0o644))?);
+            let flags = rustix::fs::OFlags::CREATE
+                | rustix::fs::OFlags::WRONLY
+                | rustix::fs::OFlags::CLOEXEC
+                | rustix::fs::OFlags::NOFOLLOW;
+            drop(rustix::fs::openat(
+                &parent,
+                name,
+                flags,
+                rustix::fs::Mode::from_raw_mode(0o644),
+            )?);
             root.resolve(dest)
         }
         r => r,

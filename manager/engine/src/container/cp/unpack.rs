@@ -72,8 +72,12 @@ impl Unpack<'_> {
             return Ok(None);
         };
         let fail = |e: io::Error| self.io_error(rel, e);
-        let parent = mkdir_all(self.dest.as_fd(), rel.parent().unwrap_or(Path::new("")), 0o755)
-            .map_err(fail)?;
+        let parent = mkdir_all(
+            self.dest.as_fd(),
+            rel.parent().unwrap_or(Path::new("")),
+            0o755,
+        )
+        .map_err(fail)?;
         let name = check_name(name).map_err(fail)?;
         self.clear(&parent, name, rel, kind.is_dir())?;
         let h = entry.header();
@@ -91,8 +95,12 @@ impl Unpack<'_> {
                 write_file(&parent, name, entry, (uid, gid), mode, mtime).map_err(fail)?
             }
             EntryType::Symlink => {
-                let target = entry.link_name().map_err(|e| bad_archive(&e))?.unwrap_or_default();
-                rustix::fs::symlinkat(target.as_ref(), &parent, name).map_err(|e| fail(e.into()))?;
+                let target = entry
+                    .link_name()
+                    .map_err(|e| bad_archive(&e))?
+                    .unwrap_or_default();
+                rustix::fs::symlinkat(target.as_ref(), &parent, name)
+                    .map_err(|e| fail(e.into()))?;
                 owned_nofollow(&parent, name, (uid, gid), mtime).map_err(fail)?;
             }
             EntryType::Link => self.hard_link(&parent, name, entry).map_err(fail)?,
@@ -137,25 +145,41 @@ impl Unpack<'_> {
         }
         let id = |v: io::Result<u64>| -> Result<u32> {
             let v = v.map_err(|e| bad_archive(&e))?;
-            u32::try_from(v).map_err(|_| ManagerError::InvalidArgument(format!("invalid archive: id {v} out of range")))
+            u32::try_from(v).map_err(|_| {
+                ManagerError::InvalidArgument(format!("invalid archive: id {v} out of range"))
+            })
         };
         Ok((Uid::from_raw(id(h.uid())?), Gid::from_raw(id(h.gid())?)))
     }
 
     /// A hard link to an entry already extracted (its name taken inside
     /// the destination too); linkat follows no symlink.
-    fn hard_link<R: Read>(&self, parent: &OwnedFd, name: &OsStr, entry: &tar::Entry<'_, R>) -> io::Result<()> {
+    fn hard_link<R: Read>(
+        &self,
+        parent: &OwnedFd,
+        name: &OsStr,
+        entry: &tar::Entry<'_, R>,
+    ) -> io::Result<()> {
         let target = entry.link_name()?.unwrap_or_default();
-        let rel = inside(&target)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "hard link outside of the destination"))?;
-        let tname = rel.file_name().ok_or_else(|| io::Error::from(Errno::INVAL))?;
+        let rel = inside(&target).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "hard link outside of the destination",
+            )
+        })?;
+        let tname = rel
+            .file_name()
+            .ok_or_else(|| io::Error::from(Errno::INVAL))?;
         let tdir = resolve(self.dest.as_fd(), rel.parent().unwrap_or(Path::new("")))?;
         rustix::fs::linkat(&tdir, tname, parent, name, AtFlags::empty())?;
         Ok(())
     }
 
     fn container_path(&self, rel: &Path) -> String {
-        Path::new(self.dest_path).join(rel).to_string_lossy().into_owned()
+        Path::new(self.dest_path)
+            .join(rel)
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn io_error(&self, rel: &Path, e: io::Error) -> ManagerError {
@@ -228,8 +252,19 @@ fn make_node(parent: &OwnedFd, name: &OsStr, h: &tar::Header, mode: Mode) -> io:
 }
 
 /// Owner and mtime of `name` itself (a symlink or a node: never opened).
-fn owned_nofollow(parent: &OwnedFd, name: &OsStr, (uid, gid): (Uid, Gid), mtime: u64) -> io::Result<()> {
-    rustix::fs::chownat(parent, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+fn owned_nofollow(
+    parent: &OwnedFd,
+    name: &OsStr,
+    (uid, gid): (Uid, Gid),
+    mtime: u64,
+) -> io::Result<()> {
+    rustix::fs::chownat(
+        parent,
+        name,
+        Some(uid),
+        Some(gid),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?;
     rustix::fs::utimensat(parent, name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(())
 }
@@ -249,7 +284,12 @@ fn times(mtime: u64) -> Timestamps {
 fn set_times(fd: &impl AsFd, mtime: u64) -> io::Result<()> {
     let fd: BorrowedFd<'_> = fd.as_fd();
     // O_PATH descriptors take no futimens; their /proc link names the object.
-    rustix::fs::utimensat(rustix::fs::CWD, proc_path(fd), &times(mtime), AtFlags::empty())?;
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        proc_path(fd),
+        &times(mtime),
+        AtFlags::empty(),
+    )?;
     Ok(())
 }
 
@@ -260,7 +300,10 @@ mod tests {
     #[test]
     fn names_stay_below_the_destination() {
         assert_eq!(inside(Path::new("./a/b")), Some(PathBuf::from("a/b")));
-        assert_eq!(inside(Path::new("/etc/passwd")), Some(PathBuf::from("etc/passwd")));
+        assert_eq!(
+            inside(Path::new("/etc/passwd")),
+            Some(PathBuf::from("etc/passwd"))
+        );
         assert_eq!(inside(Path::new("a/../b")), Some(PathBuf::from("b")));
         assert_eq!(inside(Path::new("../x")), None);
         assert_eq!(inside(Path::new("a/../../x")), None);
