@@ -58,6 +58,12 @@ pub enum CliError {
     #[error(transparent)]
     Template(#[from] crate::template::TemplateError),
 
+    /// A `cp` failure as docker-cli prints it: the line as it is (its own
+    /// "Error: No such container:path: ..." or "cannot copy directory"),
+    /// exit 1.
+    #[error("{0}")]
+    Cp(String),
+
     /// Failures already reported line by line (e.g. some of several `rmi`
     /// targets); only the exit code is left to give.
     #[error("")]
@@ -76,6 +82,7 @@ impl CliError {
     pub fn prefix(&self) -> &'static str {
         match self {
             CliError::Daemon(_) => DAEMON_PREFIX,
+            CliError::Cp(_) => "",
             _ => "Error: ",
         }
     }
@@ -84,7 +91,7 @@ impl CliError {
     /// for every other failure of the CLI.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Daemon(_) => EXIT_DAEMON,
+            CliError::Daemon(_) | CliError::Cp(_) => EXIT_DAEMON,
             _ => EXIT_FAILURE,
         }
     }

@@ -38,7 +38,8 @@ use cli::{
     NetworkCommand, SnapshotCommand, SystemCommand,
 };
 use commands::container::{
-    attach, create, exec, kill, logs, port, ps, rename, rm, run as run_cmd, start, stop, top, wait,
+    attach, cp, create, exec, kill, logs, port, ps, rename, rm, run as run_cmd, start, stop, top,
+    wait,
 };
 use commands::{
     content, history, images, import, inspect, load_save, login, namespace, network, pull, push,
@@ -181,6 +182,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Wait(args) => return wait::wait(&ctx, args).await,
         Command::Top(args) => top::top(&ctx, args).await?,
         Command::Rename(args) => rename::rename(&ctx, args).await?,
+        Command::Cp(args) => cp::cp(&ctx, args).await?,
         Command::Attach(args) => return attach::attach(&ctx, args).await,
         Command::Exec(args) => return exec::exec(&ctx, args).await,
         Command::Port(args) => return port::port(&ctx, args).await,
@@ -203,6 +205,7 @@ async fn container(ctx: &Ctx, command: &ContainerCommand) -> Result<ExitCode, Cl
         ContainerCommand::Wait(args) => return wait::wait(ctx, args).await,
         ContainerCommand::Top(args) => top::top(ctx, args).await?,
         ContainerCommand::Rename(args) => rename::rename(ctx, args).await?,
+        ContainerCommand::Cp(args) => cp::cp(ctx, args).await?,
         ContainerCommand::Inspect(args) => inspect::inspect(ctx, &InspectArgs::from(args)).await?,
         ContainerCommand::Attach(args) => return attach::attach(ctx, args).await,
         ContainerCommand::Exec(args) => return exec::exec(ctx, args).await,

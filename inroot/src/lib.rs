@@ -183,14 +183,36 @@ fn open_kernel(root: BorrowedFd<'_>, path: &Path) -> rustix::io::Result<OwnedFd>
 /// name in the directory it was looked for in — a dangling symlink's target
 /// too, inside the root, as runc's MkdirAllInRoot does.
 pub fn walk(root: BorrowedFd<'_>, path: &Path, mkdir: Option<Mode>) -> io::Result<OwnedFd> {
+    walk_named(root, path, mkdir).map(|(fd, _)| fd)
+}
+
+/// [`walk`] (no directory made), and where it ended as an absolute path
+/// inside the root with every symlink resolved: what `docker cp` reports
+/// as a link's target. The name is only ever shown or resolved again from
+/// the root; the descriptor is what the lookup reached.
+pub fn resolve_path(root: BorrowedFd<'_>, path: &Path) -> io::Result<(OwnedFd, PathBuf)> {
+    let (fd, names) = walk_named(root, path, None)?;
+    let mut abs = PathBuf::from("/");
+    abs.extend(names);
+    Ok((fd, abs))
+}
+
+fn walk_named(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    mkdir: Option<Mode>,
+) -> io::Result<(OwnedFd, Vec<OsString>)> {
     let step = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mut pending = parts(path);
-    // The directories from the root (excluded) down to the current one.
+    // The directories from the root (excluded) down to the current one,
+    // and their names.
     let mut stack: Vec<OwnedFd> = Vec::new();
+    let mut names: Vec<OsString> = Vec::new();
     let mut links = 0;
     while let Some(part) = pending.pop_front() {
         if part == ".." {
             stack.pop();
+            names.pop();
             continue;
         }
         let dir = stack.last().map_or(root, |d| d.as_fd());
@@ -215,21 +237,28 @@ pub fn walk(root: BorrowedFd<'_>, path: &Path, mkdir: Option<Mode>) -> io::Resul
                 let target = Path::new(OsStr::from_bytes(target.as_bytes()));
                 if target.is_absolute() {
                     stack.clear();
+                    names.clear();
                 }
                 let mut next = parts(target);
                 next.extend(pending);
                 pending = next;
             }
-            FileType::Directory => stack.push(fd),
+            FileType::Directory => {
+                stack.push(fd);
+                names.push(part);
+            }
             // A file with more to walk under it (`..` included, as the
             // kernel has it).
             _ if !pending.is_empty() => return Err(Errno::NOTDIR.into()),
-            _ => return Ok(fd),
+            _ => {
+                names.push(part);
+                return Ok((fd, names));
+            }
         }
     }
     match stack.pop() {
-        Some(fd) => Ok(fd),
-        None => root.try_clone_to_owned(),
+        Some(fd) => Ok((fd, names)),
+        None => Ok((root.try_clone_to_owned()?, names)),
     }
 }
 

@@ -245,3 +245,26 @@ fn symlinks_and_names() {
         None
     );
 }
+
+#[test]
+fn resolve_path_names_where_links_lead_inside_the_root() {
+    let t = Tree::new();
+    let r = t.root();
+    symlink("/etc", r.join("usr/lib/etc-abs")).unwrap();
+    symlink("../../etc/passwd", r.join("usr/lib/pw")).unwrap();
+    symlink("../../../../../..", r.join("usr/up")).unwrap();
+    let root = RootDir::open(&r).unwrap();
+    let at = |p: &str| resolve_path(root.as_fd(), Path::new(p)).unwrap();
+    let (fd, path) = at("usr/lib/etc-abs/passwd");
+    assert_eq!(path, Path::new("/etc/passwd"));
+    assert_eq!(real(&fd), r.join("etc/passwd"));
+    assert_eq!(at("/usr/lib/pw").1, Path::new("/etc/passwd"));
+    // `..` above the root stays at the root, in the name too.
+    let (fd, path) = at("usr/up/etc");
+    assert_eq!(path, Path::new("/etc"));
+    assert_eq!(real(&fd), r.join("etc"));
+    assert_eq!(at("/").1, Path::new("/"));
+    assert!(is_missing(
+        &resolve_path(root.as_fd(), Path::new("nope/x")).unwrap_err()
+    ));
+}

@@ -43,6 +43,8 @@ pub enum ContainerCommand {
     Top(TopArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
     /// Attach local standard input, output, and error streams to a running container
@@ -417,6 +419,24 @@ pub struct TopArgs {
         allow_hyphen_values = true
     )]
     pub ps_args: Vec<String>,
+}
+
+/// `cp [-a] [-L] CONTAINER:SRC_PATH DEST_PATH|-` or `SRC_PATH|- CONTAINER:DEST_PATH`.
+#[derive(Debug, Args)]
+#[command(
+    override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long = "archive")]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    #[arg(value_name = "SRC", allow_hyphen_values = true)]
+    pub source: String,
+    #[arg(value_name = "DEST", allow_hyphen_values = true)]
+    pub destination: String,
 }
 
 #[derive(Debug, Args)]

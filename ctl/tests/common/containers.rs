@@ -363,6 +363,29 @@ impl Containers for Fake {
         }))
     }
 
+    async fn stat_path(
+        &self,
+        _: Request<berth_proto::v1::StatPathRequest>,
+    ) -> Result<Response<berth_proto::v1::PathStat>, Status> {
+        Err(Status::unimplemented("the fake does not cp"))
+    }
+
+    type CopyFromStream = Streamed<berth_proto::v1::CopyFromResponse>;
+
+    async fn copy_from(
+        &self,
+        _: Request<berth_proto::v1::CopyFromRequest>,
+    ) -> Result<Response<Self::CopyFromStream>, Status> {
+        Err(Status::unimplemented("the fake does not cp"))
+    }
+
+    async fn copy_to(
+        &self,
+        _: Request<tonic::Streaming<berth_proto::v1::CopyToInput>>,
+    ) -> Result<Response<berth_proto::v1::CopyToResponse>, Status> {
+        Err(Status::unimplemented("the fake does not cp"))
+    }
+
     async fn rename(
         &self,
         req: Request<RenameContainerRequest>,

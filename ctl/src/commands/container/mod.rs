@@ -9,6 +9,7 @@
 //! as docker does.
 
 pub mod attach;
+pub mod cp;
 pub mod create;
 pub mod exec;
 pub mod kill;

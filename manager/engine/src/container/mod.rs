@@ -29,6 +29,7 @@
 //! waiting for an exit holds the lock while the exit is recorded.
 
 pub mod attach;
+pub mod cp;
 pub mod create;
 pub mod detach;
 pub mod endpoint;

@@ -656,6 +656,29 @@ impl containers_server::Containers for Containers {
             .map_err(status)?;
         Ok(Response::new(RenameContainerResponse {}))
     }
+
+    async fn stat_path(
+        &self,
+        req: Request<berth_proto::v1::StatPathRequest>,
+    ) -> Result<Response<berth_proto::v1::PathStat>, Status> {
+        super::cp::stat_path(&self.engine, req).await
+    }
+
+    type CopyFromStream = super::cp::CopyFromStream;
+
+    async fn copy_from(
+        &self,
+        req: Request<berth_proto::v1::CopyFromRequest>,
+    ) -> Result<Response<Self::CopyFromStream>, Status> {
+        super::cp::copy_from(&self.engine, req).await
+    }
+
+    async fn copy_to(
+        &self,
+        req: Request<Streaming<berth_proto::v1::CopyToInput>>,
+    ) -> Result<Response<berth_proto::v1::CopyToResponse>, Status> {
+        super::cp::copy_to(&self.engine, req).await
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod containers;
 mod content;
+mod cp;
 mod images;
 mod namespaces;
 mod networks;
