@@ -198,11 +198,7 @@ fn inside(name: &Path) -> Option<PathBuf> {
     for c in name.components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
             _ => {}
         }
     }
