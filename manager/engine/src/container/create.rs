@@ -547,50 +547,57 @@ impl Containers {
         rootfs: &[berth_snapshotter::Mount],
         dir: &std::path::Path,
     ) -> Result<ContainerRecord> {
-        let Checked {
-            id,
-            name,
-            image,
-            image_cfg,
-            config,
-            host_config,
-            security,
-            net,
-        } = c;
-        let (user, resolved) = self.container_user(&id, rootfs, &config, &image_cfg)?;
-        let hostname = if !config.hostname.is_empty() {
-            config.hostname.clone()
+        let (user, resolved) = self.container_user(&c.id, rootfs, &c.config, &c.image_cfg)?;
+        let hostname = if !c.config.hostname.is_empty() {
+            c.config.hostname.clone()
         } else {
-            net.hostname.clone().unwrap_or_else(|| id[..12].to_string())
+            c.net
+                .hostname
+                .clone()
+                .unwrap_or_else(|| c.id[..12].to_string())
         };
-        let run = self.run_options(&config, &host_config, &security, &net, &user, &hostname)?;
-        let process = process_of(&image_cfg, &config, &host_config, &run, resolved, &user)?;
-        let log = self.write_container_files(ns, &id, dir, &process.spec)?;
-        let stop_signal = if config.stop_signal.is_empty() {
-            image_cfg.stop_signal().clone().unwrap_or_default()
+        let run = self.run_options(
+            &c.config,
+            &c.host_config,
+            &c.security,
+            &c.net,
+            &user,
+            &hostname,
+        )?;
+        let process = process_of(
+            &c.image_cfg,
+            &c.config,
+            &c.host_config,
+            &run,
+            resolved,
+            &user,
+        )?;
+        let log = self.write_container_files(ns, &c.id, dir, &process.spec)?;
+        let stop_signal = if c.config.stop_signal.is_empty() {
+            c.image_cfg.stop_signal().clone().unwrap_or_default()
         } else {
-            config.stop_signal.clone()
+            c.config.stop_signal.clone()
         };
         Ok(ContainerRecord {
-            id: id.clone(),
-            name,
-            image_id: image.id().to_string(),
-            image_name: image.name.clone(),
+            id: c.id.clone(),
+            name: c.name,
+            image_id: c.image.id().to_string(),
+            image_name: c.image.name.clone(),
             snapshotter: self.snapshotter_name().to_string(),
-            snapshot_key: id,
+            snapshot_key: c.id,
             created: now(),
             path: process.path,
             args: process.args,
             hostname,
             stop_signal,
-            config,
-            host_config,
+            config: c.config,
+            host_config: c.host_config,
             effective: process.effective,
             state: State::default(),
             restart_count: 0,
             log_path: log,
             task: None,
-            endpoints: net.endpoints,
+            endpoints: c.net.endpoints,
             ports: Vec::new(),
         })
     }
