@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/berth/v1/system.proto",
         "proto/berth/v1/containers.proto",
         "proto/berth/v1/networks.proto",
+        "proto/berth/v1/volumes.proto",
         "proto/berth/shim/v1/shim.proto",
     ];
     for f in &files {

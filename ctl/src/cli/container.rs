@@ -173,9 +173,18 @@ pub struct ContainerOptions {
     /// Container NIS domain name
     #[arg(long, value_name = "string")]
     pub domainname: Option<String>,
-    /// Bind mount a volume (HOST-PATH:CONTAINER-PATH[:ro])
+    /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Runtime to use for this container
     #[arg(long, value_name = "string")]
     pub runtime: Option<String>,

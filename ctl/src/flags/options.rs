@@ -1,4 +1,4 @@
-//! `--security-opt`, `--log-opt` and `-v/--volume` values.
+//! `--security-opt` and `--log-opt` values.
 
 use super::env::read_flag_file;
 use super::resources::parse_size;
@@ -89,34 +89,6 @@ pub fn log_opts(opts: &[String]) -> Result<LogOpts, FlagError> {
     Ok(out)
 }
 
-/// `-v HOST:CONTAINER[:OPTIONS]`: only bind mounts of absolute host paths
-/// exist in berth so far (named and anonymous volumes need the volumes
-/// feature); the options are berthd's to check.
-pub fn binds(volumes: &[String]) -> Result<Vec<String>, FlagError> {
-    for volume in volumes {
-        let mut parts = volume.splitn(3, ':');
-        let host = parts.next().unwrap_or_default();
-        let Some(container) = parts.next() else {
-            return Err(FlagError::Unsupported(format!(
-                "anonymous volumes are not supported yet: {volume} (use HOST-PATH:CONTAINER-PATH)"
-            )));
-        };
-        if !host.starts_with('/') {
-            return Err(FlagError::Unsupported(format!(
-                "named volumes are not supported yet: {volume} (the host path must be absolute)"
-            )));
-        }
-        if !container.starts_with('/') {
-            return Err(invalid(
-                "-v, --volume",
-                volume,
-                format!("invalid mount config: the container path {container:?} is not absolute"),
-            ));
-        }
-    }
-    Ok(volumes.to_vec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,20 +167,5 @@ mod tests {
                 .to_string(),
             "unknown log opt 'mode' for json-file log driver"
         );
-    }
-
-    #[test]
-    fn bind_specs() {
-        let ok: Vec<String> = vec!["/a:/b".into(), "/a:/b:ro".into(), "/x:/y:rw,z".into()];
-        assert_eq!(binds(&ok).unwrap(), ok);
-        for (bad, why) in [
-            ("/data", "anonymous volumes"),
-            ("vol:/data", "named volumes"),
-            ("./rel:/data", "named volumes"),
-            ("/a:rel", "is not absolute"),
-        ] {
-            let err = binds(&[bad.into()]).unwrap_err().to_string();
-            assert!(err.contains(why), "{bad}: {err}");
-        }
     }
 }

@@ -10,12 +10,13 @@ use berth_snapshotter::Snapshotter;
 use tracing::{debug, warn};
 
 use crate::config::Config;
-use crate::container::{ContainerAttachments, Containers};
+use crate::container::{ContainerAttachments, ContainerVolumeUsers, Containers};
 use crate::core::{blocking, Core, OnCore};
 use crate::error::Result;
 use crate::events::Subscription;
 use crate::image::Images;
 use crate::network::Networks;
+use crate::volume::Volumes;
 
 pub use crate::core::PruneReport;
 
@@ -29,6 +30,7 @@ struct Inner {
     core: Arc<Core>,
     images: Images,
     networks: Networks,
+    volumes: Volumes,
     containers: Containers,
 }
 
@@ -45,12 +47,20 @@ impl Engine {
         let images = Images::new(core.clone());
         let attachments = Arc::new(ContainerAttachments::new(core.clone()));
         let networks = Networks::new(core.clone(), attachments);
-        let containers = Containers::new(core.clone(), images.clone(), networks.clone());
+        let users = Arc::new(ContainerVolumeUsers::new(core.clone()));
+        let volumes = Volumes::new(core.clone(), users);
+        let containers = Containers::new(
+            core.clone(),
+            images.clone(),
+            networks.clone(),
+            volumes.clone(),
+        );
         Ok(Engine {
             inner: Arc::new(Inner {
                 core,
                 images,
                 networks,
+                volumes,
                 containers,
             }),
         })
@@ -64,8 +74,9 @@ impl Engine {
     }
 
     /// Brings back what outlived the previous berthd, before any door
-    /// opens: the `--init` binary, the networks' bridges, the containers'
-    /// shims, then the networks' leftovers.
+    /// opens: the `--init` binary, interrupted volume operations, the
+    /// networks' bridges, the containers' shims, then the networks' and the
+    /// volumes' leftovers.
     #[tracing::instrument(name = "engine.start", skip_all)]
     pub async fn start(&self) -> Result<()> {
         let state = self.config().state.clone();
@@ -74,9 +85,11 @@ impl Engine {
             Ok(Err(e)) => warn!(error = %e, "cannot install berth-init: --init will fail"),
             Err(e) => warn!(error = %e, "cannot install berth-init: --init will fail"),
         }
+        self.volumes().recover_volumes().await?;
         self.networks().init_networks().await?;
         self.containers().recover_containers().await?;
-        self.containers().reconcile_networks().await
+        self.containers().reconcile_networks().await?;
+        self.volumes().reconcile_volume_mounts().await
     }
 
     /// berthd is stopping: streams that follow containers end (the
@@ -104,6 +117,11 @@ impl Engine {
     /// The networks service.
     pub fn networks(&self) -> &Networks {
         &self.inner.networks
+    }
+
+    /// The volumes service.
+    pub fn volumes(&self) -> &Volumes {
+        &self.inner.volumes
     }
 
     /// The containers service.

@@ -71,6 +71,9 @@ pub const DIRS: &[Dir] = &[
     dir(Base::Root, "containers", PRIVATE),
     // Mount points where berthd looks into a rootfs (its users database).
     dir(Base::Root, "tmp", PRIVATE),
+    // Volumes' data (volumes/<name>/_data, 0755 inside): containers bind it, so no one else
+    // needs to pass.
+    dir(Base::Root, "volumes", PRIVATE),
     // 0711: others may pass through but not list. The API socket lives here by default
     // (STATE/berth.sock, 0660), and a member of its group must be able to reach it.
     dir(Base::State, "", 0o711),

@@ -19,10 +19,12 @@ pub mod error;
 pub mod events;
 pub mod image;
 pub mod layout;
+pub mod mountinfo;
 pub mod network;
 pub mod reference;
 mod serde_str;
 pub mod store;
 pub mod system;
+pub mod volume;
 
 pub use error::{ErrorKind, ManagerError, Result};

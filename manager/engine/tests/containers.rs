@@ -207,10 +207,22 @@ fn bad_input_leaves_nothing() {
                 "No such image: nosuch:1".into(),
             ),
             (
-                "named volume",
-                Box::new(|o| o.host_config.binds = vec!["vol:/data".into()]),
-                ErrorKind::Unimplemented,
-                "volumes are not supported yet".into(),
+                "bad volume name",
+                Box::new(|o| o.host_config.binds = vec!["x:/data".into()]),
+                ErrorKind::InvalidArgument,
+                "includes invalid characters for a local volume name".into(),
+            ),
+            (
+                "bad mode",
+                Box::new(|o| o.host_config.binds = vec!["vol:/data:zz".into()]),
+                ErrorKind::InvalidArgument,
+                "invalid mode: zz".into(),
+            ),
+            (
+                "volumes-from an unknown container",
+                Box::new(|o| o.host_config.volumes_from = vec!["nosuch".into()]),
+                ErrorKind::NotFound,
+                "No such container: nosuch".into(),
             ),
             (
                 "missing bind source",
@@ -270,7 +282,9 @@ fn bad_input_leaves_nothing() {
         for (what, f, kind, msg) in cases {
             let mut o = opts(&["true"]);
             f(&mut o);
-            let e = env.c().create_container(NS, o).await.unwrap_err();
+            let Err(e) = env.c().create_container(NS, o).await else {
+                panic!("{what}: created");
+            };
             assert_eq!(e.kind(), kind, "{what}: {e}");
             assert!(e.to_string().contains(&msg), "{what}: {e}");
         }

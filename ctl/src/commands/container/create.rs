@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::error::{CliError, DAEMON_PREFIX};
 use crate::flags::env::{build_env, build_labels, Lookup};
 use crate::flags::network::{dns, dns_search, extra_hosts, ipv4, links, ports};
-use crate::flags::options::{binds, log_opts, security_opts};
+use crate::flags::options::{log_opts, security_opts};
 use crate::flags::resources::{to_proto, ResourceFlags};
 use crate::progress::Sink;
 use crate::registry;
@@ -156,7 +156,9 @@ pub fn build_request(
     let host_config = HostConfig {
         auto_remove: o.rm,
         network_mode: o.network.clone().unwrap_or_default(),
-        binds: binds(&o.volume)?,
+        // berthd parses the mount flags (docker's daemon does too) and
+        // answers with docker's messages.
+        binds: o.volume.clone(),
         read_only: o.read_only,
         privileged: o.privileged,
         cap_add: o.cap_add.clone(),
@@ -176,6 +178,9 @@ pub fn build_request(
         extra_hosts: extra_hosts(&o.add_host)?,
         ipv4_address,
         network_aliases: o.network_alias.clone(),
+        mounts: o.mount.clone(),
+        tmpfs: o.tmpfs.clone(),
+        volumes_from: o.volumes_from.clone(),
     };
     Ok(CreateContainerRequest {
         name: o.name.clone().unwrap_or_default(),
@@ -270,6 +275,14 @@ mod tests {
             "none",
             "-v",
             "/a:/b:ro",
+            "-v",
+            "data:/d",
+            "--mount",
+            "type=tmpfs,target=/t",
+            "--tmpfs",
+            "/run:size=1m",
+            "--volumes-from",
+            "db:ro",
             "--runtime",
             "runc",
             "--stop-signal",
@@ -301,7 +314,10 @@ mod tests {
         let h = r.host_config.unwrap();
         assert!(h.auto_remove && h.init && h.privileged && h.read_only);
         assert_eq!(h.network_mode, "none");
-        assert_eq!(h.binds, ["/a:/b:ro"]);
+        assert_eq!(h.binds, ["/a:/b:ro", "data:/d"]);
+        assert_eq!(h.mounts, ["type=tmpfs,target=/t"]);
+        assert_eq!(h.tmpfs, ["/run:size=1m"]);
+        assert_eq!(h.volumes_from, ["db:ro"]);
         assert_eq!(
             (h.cap_add, h.cap_drop),
             (vec!["NET_ADMIN".into()], vec!["ALL".into()])

@@ -1,5 +1,5 @@
-//! `berth rm`. `-v` (remove anonymous volumes) is accepted: berth has no
-//! volumes yet, so there is never one to remove.
+//! `berth rm [-f] [-v]`: `-v` also removes the containers' anonymous
+//! volumes that no other container references.
 
 use std::process::ExitCode;
 
@@ -13,12 +13,16 @@ use crate::error::CliError;
 pub async fn rm(ctx: &Ctx, args: &RmArgs) -> Result<ExitCode, CliError> {
     let client = ctx.connect().await?;
     let containers = client.containers();
-    let force = args.force;
+    let (force, remove_volumes) = (args.force, args.volumes);
     each_target(&args.containers, |id| {
         let mut containers = containers.clone();
         async move {
             containers
-                .remove(RemoveContainerRequest { id, force })
+                .remove(RemoveContainerRequest {
+                    id,
+                    force,
+                    remove_volumes,
+                })
                 .await?;
             Ok(())
         }

@@ -151,6 +151,7 @@ async fn remove_quietly(client: &Client, id: &str) {
         .remove(RemoveContainerRequest {
             id: id.to_owned(),
             force: true,
+            remove_volumes: true,
         })
         .await;
 }

@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use oci_spec::image::Config as ImageConfig;
 use tracing::{info, warn};
 
+use super::mounts::{
+    clean_target, parse_mount_flag, parse_tmpfs_flag, parse_volume_flag, parse_volumes_from,
+    MountPoint, MountType, VolumeFlag,
+};
 use super::naming::{generate_name, new_id, validate_name};
 use super::record::{
     container_dir, log_path, spec_path, Bind, ContainerConfig, ContainerRecord, Effective,
@@ -20,7 +24,7 @@ use super::record::{
 use super::registry::NameReservation;
 use super::resources::Resources;
 use super::spec::{
-    build_spec, capability_names, resolve_user, BindMount, ResolvedUser, RunOptions,
+    build_spec, capability_names, resolve_user, BindMount, ResolvedUser, RunOptions, TmpfsMount,
     DEFAULT_NOFILE, INIT_PATH,
 };
 use super::{seccomp, userdb};
@@ -100,6 +104,12 @@ pub struct HostConfigRequest {
     /// --ip.
     pub ipv4_address: String,
     pub network_aliases: Vec<String>,
+    /// --mount, as given.
+    pub mounts: Vec<String>,
+    /// --tmpfs PATH[:OPTIONS].
+    pub tmpfs: Vec<String>,
+    /// --volumes-from CONTAINER[:ro|rw].
+    pub volumes_from: Vec<String>,
 }
 
 /// One -p binding as a client gives it.
@@ -173,12 +183,6 @@ pub fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
     Ok(out)
 }
 
-/// Parses `-v SRC:DST[:ro|rw]`: SRC must be an existing absolute host path;
-/// named and anonymous volumes wait for the volumes issue.
-pub fn parse_bind(spec: &str) -> Result<BindMount> {
-    Bind::parse_checked(spec).map(|b| BindMount::from(&b))
-}
-
 /// Parses one -p binding.
 pub fn parse_port_binding(b: &PortBindingRequest) -> Result<PortBinding> {
     if b.container_port == 0 {
@@ -211,11 +215,17 @@ pub fn parse_port_binding(b: &PortBindingRequest) -> Result<PortBinding> {
 /// Parses the HostConfig a client gave; every flag string is checked here,
 /// once.
 pub fn parse_host_config(h: HostConfigRequest) -> Result<HostConfig> {
-    let binds = h
-        .binds
-        .iter()
-        .map(|b| Bind::parse_checked(b))
-        .collect::<Result<Vec<_>>>()?;
+    // `-v /path` (an anonymous volume) is no bind: see anonymous_volumes.
+    let mut binds = Vec::new();
+    for b in &h.binds {
+        if let VolumeFlag::Mount(_) = parse_volume_flag(b)? {
+            binds.push(Bind::parse_checked(b)?);
+        }
+    }
+    let (mounts, tmpfs) = parse_mounts(&h.mounts, &h.tmpfs)?;
+    for v in &h.volumes_from {
+        parse_volumes_from(v)?;
+    }
     let port_bindings = h
         .port_bindings
         .iter()
@@ -261,6 +271,9 @@ pub fn parse_host_config(h: HostConfigRequest) -> Result<HostConfig> {
         extra_hosts,
         ipv4_address,
         network_aliases: h.network_aliases,
+        mounts,
+        tmpfs,
+        volumes_from: h.volumes_from,
     })
 }
 
@@ -280,6 +293,49 @@ pub fn exposed_ports(
             port: b.container_port,
             proto: b.protocol,
         });
+    }
+    Ok(set.into_iter().collect())
+}
+
+/// `--mount` and `--tmpfs`, parsed; a bind's source must exist now.
+fn parse_mounts(
+    mounts: &[String],
+    tmpfs: &[String],
+) -> Result<(Vec<MountPoint>, BTreeMap<String, String>)> {
+    let mut points = Vec::new();
+    for spec in mounts {
+        let m = parse_mount_flag(spec)?;
+        if m.kind == MountType::Bind && !std::path::Path::new(&m.source).exists() {
+            return Err(ManagerError::InvalidArgument(format!(
+                "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                m.source
+            )));
+        }
+        points.push(m);
+    }
+    let mut t = BTreeMap::new();
+    for spec in tmpfs {
+        let (dst, opts) = parse_tmpfs_flag(spec)?;
+        if t.insert(dst.clone(), opts).is_some() {
+            return Err(ManagerError::InvalidArgument(format!(
+                "Duplicate mount point: {dst}"
+            )));
+        }
+    }
+    Ok((points, t))
+}
+
+/// Config.Volumes: the image's VOLUMEs and `-v /path`'s destinations,
+/// cleaned, sorted, once each.
+fn anonymous_volumes(image: &ImageConfig, binds: &[String]) -> Result<Vec<String>> {
+    let mut set = BTreeSet::new();
+    for v in image.volumes().iter().flatten() {
+        set.insert(clean_target(MountType::Volume, v)?);
+    }
+    for b in binds {
+        if let VolumeFlag::Anonymous(d) = parse_volume_flag(b)? {
+            set.insert(d);
+        }
     }
     Ok(set.into_iter().collect())
 }
@@ -305,6 +361,7 @@ fn container_config(c: ConfigRequest, exposed_ports: Vec<PortProto>) -> Containe
         stop_timeout: c.stop_timeout,
         exposed_ports,
         domainname: c.domainname,
+        volumes: Vec::new(),
     }
 }
 
@@ -393,7 +450,52 @@ fn effective_config(
     }
 }
 
-/// Removes what a failed create made, unless disarmed.
+/// What the spec is built from beside the configs.
+#[derive(Clone, Copy)]
+struct RunContext<'a> {
+    security: &'a SecurityOpts,
+    net: &'a Planned,
+    mounts: &'a [MountPoint],
+}
+
+/// The spec's binds (binds, and volumes as binds of their data) and tmpfs
+/// mounts (`--mount type=tmpfs`, `--tmpfs`).
+fn spec_mounts(
+    points: &[MountPoint],
+    tmpfs: &BTreeMap<String, String>,
+) -> (Vec<BindMount>, Vec<TmpfsMount>) {
+    let mut binds = Vec::new();
+    let mut tmpfs_mounts = Vec::new();
+    for m in points {
+        if m.kind == MountType::Tmpfs {
+            let mut options: Vec<String> = if m.rw { vec![] } else { vec!["ro".into()] };
+            options.extend(m.tmpfs_options.iter().cloned());
+            tmpfs_mounts.push(TmpfsMount {
+                destination: m.destination.clone(),
+                options,
+            });
+        } else {
+            binds.push(BindMount {
+                source: m.source.clone(),
+                destination: m.destination.clone(),
+                read_only: !m.rw,
+                propagation: m.propagation.clone(),
+            });
+        }
+    }
+    for (dst, opts) in tmpfs {
+        tmpfs_mounts.push(TmpfsMount {
+            destination: dst.clone(),
+            options: opts
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect(),
+        });
+    }
+    (binds, tmpfs_mounts)
+}
+
 /// What `create` checked before making anything.
 struct Checked {
     id: String,
@@ -404,16 +506,21 @@ struct Checked {
     host_config: HostConfig,
     security: SecurityOpts,
     net: Planned,
+    mounts: Vec<MountPoint>,
 }
 
+/// Removes what a failed create made, unless disarmed.
 struct Undo<'a> {
     engine: &'a Containers,
     snapshot: Option<String>,
     dir: Option<PathBuf>,
+    /// Volumes this create made.
+    volumes: Vec<String>,
 }
 
 impl Drop for Undo<'_> {
     fn drop(&mut self) {
+        self.engine.volumes.remove_unused(&self.volumes, false);
         if let Some(dir) = &self.dir {
             let _ = fs::remove_dir_all(dir);
         }
@@ -486,13 +593,17 @@ impl Containers {
             engine: self,
             snapshot: Some(id.clone()),
             dir: None,
+            volumes: Vec::new(),
         };
+        undo.volumes = self.make_volumes(&mut checked.mounts)?;
+        self.copy_up_volumes(&id, &rootfs, &checked.mounts)?;
         let dir = container_dir(self.config(), ns, &id);
         undo.dir = Some(dir.clone());
         let rec = self.new_record(ns, checked, &rootfs, &dir)?;
         self.persist_new_container(ns, &rec, parent)?;
         undo.snapshot = None;
         undo.dir = None;
+        undo.volumes.clear();
         info!(namespace = ns, id = %id, name = %rec.name, image = %rec.config.image, "created container");
         Ok(Created { id, warnings })
     }
@@ -509,6 +620,7 @@ impl Containers {
             config,
             host_config,
         } = opts;
+        let binds_given = host_config.binds.clone();
         let host_config = parse_host_config(host_config)?;
         let security = parse_security_opts(&host_config.security_opt)?;
         self.config().runtime_binary(&host_config.runtime)?;
@@ -523,7 +635,10 @@ impl Containers {
             &config.exposed_ports,
             &host_config.port_bindings,
         )?;
-        let config = container_config(config, exposed);
+        let anonymous = anonymous_volumes(&image_cfg, &binds_given)?;
+        let mut config = container_config(config, exposed);
+        config.volumes = anonymous;
+        let mounts = self.plan_mounts(ns, &config, &host_config)?;
         let net = self.plan_network(ns, &id, &config, &host_config)?;
         let checked = Checked {
             id,
@@ -534,6 +649,7 @@ impl Containers {
             host_config,
             security,
             net,
+            mounts,
         };
         Ok((reservation, checked))
     }
@@ -556,14 +672,12 @@ impl Containers {
                 .clone()
                 .unwrap_or_else(|| c.id[..12].to_string())
         };
-        let run = self.run_options(
-            &c.config,
-            &c.host_config,
-            &c.security,
-            &c.net,
-            &user,
-            &hostname,
-        )?;
+        let ctx = RunContext {
+            security: &c.security,
+            net: &c.net,
+            mounts: &c.mounts,
+        };
+        let run = self.run_options(&c.config, &c.host_config, &ctx, &user, &hostname)?;
         let process = process_of(
             &c.image_cfg,
             &c.config,
@@ -599,6 +713,7 @@ impl Containers {
             task: None,
             endpoints: c.net.endpoints,
             ports: Vec::new(),
+            mounts: c.mounts,
         })
     }
 
@@ -629,11 +744,16 @@ impl Containers {
         &self,
         config: &ContainerConfig,
         host_config: &HostConfig,
-        security: &SecurityOpts,
-        net: &Planned,
+        ctx: &RunContext<'_>,
         user: &str,
         hostname: &str,
     ) -> Result<RunOptions> {
+        let RunContext {
+            security,
+            net,
+            mounts,
+        } = *ctx;
+        let (binds, tmpfs) = spec_mounts(mounts, &host_config.tmpfs);
         let mut run = RunOptions {
             cmd: config.cmd.clone(),
             entrypoint: config.entrypoint.clone(),
@@ -647,7 +767,8 @@ impl Containers {
             cap_drop: host_config.cap_drop.clone(),
             no_new_privileges: security.no_new_privileges,
             tty: config.tty,
-            mounts: host_config.binds.iter().map(BindMount::from).collect(),
+            mounts: binds,
+            tmpfs,
             resources: host_config.resources.clone(),
             // Set at each start from the daemon's cgroup parent.
             cgroups_path: String::new(),
@@ -661,6 +782,7 @@ impl Containers {
                     source: src.display().to_string(),
                     destination: dst.clone(),
                     read_only: false,
+                    propagation: String::new(),
                 });
             }
         }
@@ -691,6 +813,7 @@ impl Containers {
             source: init.display().to_string(),
             destination: INIT_PATH.to_string(),
             read_only: true,
+            propagation: String::new(),
         })
     }
 
@@ -818,32 +941,28 @@ mod tests {
     }
 
     #[test]
-    fn binds() {
+    fn bind_sources_must_exist_at_create() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().display().to_string();
-        let b = parse_bind(&format!("{src}:/data:ro")).unwrap();
-        assert_eq!(
-            b,
-            BindMount {
-                source: src.clone(),
-                destination: "/data".into(),
-                read_only: true
-            }
+        let b = Bind::parse_checked(&format!("{src}:/data:ro")).unwrap();
+        assert_eq!((b.destination.as_str(), b.read_only()), ("/data", true));
+        assert!(!Bind::parse_checked(&format!("{src}:/data"))
+            .unwrap()
+            .read_only());
+        let e = Bind::parse_checked("/nonexistent/berth/x:/data").unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(
+            e.to_string().contains("bind source path does not exist"),
+            "{e}"
         );
-        assert!(!parse_bind(&format!("{src}:/data")).unwrap().read_only);
-        assert!(!parse_bind(&format!("{src}:/data:rw")).unwrap().read_only);
-        let kind = |s: &str| parse_bind(s).unwrap_err().kind();
-        use crate::ErrorKind::*;
-        assert_eq!(kind("vol:/data"), Unimplemented);
-        assert_eq!(kind("/data"), Unimplemented);
-        assert_eq!(kind("/nonexistent/berth/x:/data"), InvalidArgument);
-        assert_eq!(kind(&format!("{src}:/data:zz")), InvalidArgument);
-        assert_eq!(kind(&format!("{src}:")), InvalidArgument);
-        assert_eq!(kind("a:b:c:d"), InvalidArgument);
         assert_eq!(
-            parse_bind("vol:/data").unwrap_err().to_string(),
-            "volumes are not supported yet (named volume \"vol\"); bind-mount a host path (an absolute path) instead"
+            Bind::parse_checked(&format!("{src}:/data:zz"))
+                .unwrap_err()
+                .to_string(),
+            "invalid mode: zz"
         );
+        // A name is a volume: no host path to check.
+        assert!(Bind::parse_checked("vol:/data").unwrap().is_volume());
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub mod logfile;
 pub mod logs;
 pub mod migration;
 pub mod monitor;
+pub mod mounts;
 pub mod naming;
 pub mod record;
 pub mod recover;
@@ -58,19 +59,23 @@ pub mod task;
 pub mod top;
 pub mod userdb;
 pub mod view;
+pub mod volumes;
 pub mod wait;
 
 pub use endpoint::ContainerAttachments;
+pub use mounts::{MountPoint, MountType};
 pub use record::{
     Bind, BindMode, ContainerConfig, ContainerRecord, Endpoint, ExtraHost, HostConfig, HostIp,
     Link, NetworkMode, PortBinding, PortProto, Proto, PublishedPort, State, Status,
 };
+pub use volumes::ContainerVolumeUsers;
 
 use std::sync::Arc;
 
 use crate::core::{Core, OnCore};
 use crate::image::Images;
 use crate::network::Networks;
+use crate::volume::Volumes;
 
 /// The containers service, cheap to clone: their records, the live
 /// registry (locks, shim connections, wake-ups), and the images and
@@ -81,6 +86,7 @@ pub struct Containers {
     registry: Arc<Registry>,
     pub(crate) images: Images,
     pub(crate) networks: Networks,
+    pub(crate) volumes: Volumes,
 }
 
 impl OnCore for Containers {
@@ -90,12 +96,18 @@ impl OnCore for Containers {
 }
 
 impl Containers {
-    pub(crate) fn new(core: Arc<Core>, images: Images, networks: Networks) -> Containers {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        images: Images,
+        networks: Networks,
+        volumes: Volumes,
+    ) -> Containers {
         Containers {
             core,
             registry: Arc::new(Registry::default()),
             images,
             networks,
+            volumes,
         }
     }
 
@@ -106,7 +118,9 @@ impl Containers {
 }
 pub use registry::{Exit, Registry};
 pub use resources::{ResourceError, ResourceLimits, Resources};
-pub use spec::{build_spec, resolve_user, BindMount, ResolvedUser, RunOptions, SpecError};
+pub use spec::{
+    build_spec, resolve_user, BindMount, ResolvedUser, RunOptions, SpecError, TmpfsMount,
+};
 pub use summary::{ContainerSummary, PortSummary};
 pub use view::{
     ConfigView, ContainerInspect, EmptyObject, EndpointNamesView, EndpointSettingsView,

@@ -20,44 +20,11 @@ use super::registry::Exit;
 use super::task::{delete_dead_shim, read_exit_file, ExitFile, Task, TaskError};
 use crate::container::Containers;
 use crate::core::OnCore;
+use crate::mountinfo::mounts_under;
 
 /// How often a Wait that lost its connection is retried before the shim is
 /// declared dead.
 const WAIT_RETRIES: u32 = 3;
-
-/// The mount points at or under `dir`, from /proc/self/mountinfo.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let dir = dir.display().to_string();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mountinfo)
-        .filter(|m| m == &dir || m.starts_with(&format!("{dir}/")))
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// Removes a bundle directory without ever recursing into a rootfs that is
 /// still mounted (that would delete the container's files): mounts under
@@ -194,6 +161,7 @@ impl Containers {
         remove_file_quiet(&address);
         remove_bundle(&bundle);
         self.network_release(ns, id).await;
+        self.release_volumes(ns, id).await;
         let _ = self.update_container(ns, id, |r| {
             r.task = None;
             Ok(())
@@ -279,7 +247,7 @@ impl Containers {
                 let _op = handle.op.lock().await;
                 match engine.container_record(&ns, &id) {
                     Ok(Some(r)) if !r.state.running() && handle.task().is_none() => {
-                        if let Err(e) = engine.remove_locked(&ns, &id, &handle, false).await {
+                        if let Err(e) = engine.remove_locked(&ns, &id, &handle, false, true).await {
                             warn!(namespace = %ns, id = %id, error = %e, "cannot auto-remove");
                         }
                     }
@@ -294,6 +262,7 @@ impl Containers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mountinfo::unescape_mountinfo;
 
     #[test]
     fn mountinfo_escapes() {

@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::mounts::{parse_volume_flag, MountPoint, MountType, VolumeFlag};
 use super::resources::Resources;
 use super::spec::BindMount;
 use crate::config::Config;
@@ -137,12 +138,15 @@ pub enum BindMode {
     Ro,
 }
 
-/// `-v SRC:DST[:ro|rw]`: a host path bound into the container.
+/// `-v SRC:DST[:MODE]` as given (docker's HostConfig.Binds): SRC is a
+/// host path (absolute) or a volume's name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bind {
     pub source: String,
     pub destination: String,
     pub mode: BindMode,
+    /// The mode as given ("" when none was).
+    pub options: String,
 }
 
 impl Bind {
@@ -150,10 +154,15 @@ impl Bind {
         self.mode == BindMode::Ro
     }
 
-    /// Parses a bind whose source must exist now (at create).
+    /// A named volume rather than a host path.
+    pub fn is_volume(&self) -> bool {
+        !self.source.starts_with('/')
+    }
+
+    /// Parses a bind whose host source must exist now (at create).
     pub fn parse_checked(spec: &str) -> Result<Bind> {
         let b: Bind = spec.parse()?;
-        if !std::path::Path::new(&b.source).exists() {
+        if !b.is_volume() && !std::path::Path::new(&b.source).exists() {
             return Err(ManagerError::InvalidArgument(format!(
                 "invalid mount config for type \"bind\": bind source path does not exist: {}",
                 b.source
@@ -169,6 +178,7 @@ impl From<&Bind> for BindMount {
             source: b.source.clone(),
             destination: b.destination.clone(),
             read_only: b.read_only(),
+            propagation: String::new(),
         }
     }
 }
@@ -176,58 +186,35 @@ impl From<&Bind> for BindMount {
 impl fmt::Display for Bind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.source, self.destination)?;
-        match self.mode {
-            BindMode::Unset => Ok(()),
-            BindMode::Rw => f.write_str(":rw"),
-            BindMode::Ro => f.write_str(":ro"),
+        if !self.options.is_empty() {
+            write!(f, ":{}", self.options)?;
         }
+        Ok(())
     }
 }
 
 impl FromStr for Bind {
     type Err = ManagerError;
-    /// The syntax only: SRC must be an absolute host path (named and
-    /// anonymous volumes wait for the volumes issue).
+    /// The syntax only (docker's `-v` rules, [`parse_volume_flag`]); a
+    /// lone destination (an anonymous volume) is no bind.
     fn from_str(spec: &str) -> Result<Bind> {
-        let parts: Vec<&str> = spec.split(':').collect();
-        let (src, dst, mode) = match parts.as_slice() {
-            [dst] => {
-                return Err(ManagerError::Unimplemented(format!(
-                    "volumes are not supported yet (anonymous volume {dst})"
-                )))
-            }
-            [src, dst] => (*src, *dst, None),
-            [src, dst, mode] => (*src, *dst, Some(*mode)),
-            _ => {
-                return Err(ManagerError::InvalidArgument(format!(
-                    "invalid volume specification: '{spec}'"
-                )))
-            }
-        };
-        if src.is_empty() || dst.is_empty() {
+        let VolumeFlag::Mount(m) = parse_volume_flag(spec)? else {
             return Err(ManagerError::InvalidArgument(format!(
-                "invalid volume specification: '{spec}'"
+                "invalid volume specification: '{spec}': an anonymous volume is no bind"
             )));
-        }
-        if !src.starts_with('/') {
-            return Err(ManagerError::Unimplemented(format!(
-                "volumes are not supported yet (named volume {src:?}); bind-mount a host path (an absolute path) instead"
-            )));
-        }
-        let mode = match mode {
-            None => BindMode::Unset,
-            Some("rw") => BindMode::Rw,
-            Some("ro") => BindMode::Ro,
-            Some(m) => {
-                return Err(ManagerError::InvalidArgument(format!(
-                    "invalid mode: {m} (in volume specification '{spec}')"
-                )))
-            }
+        };
+        let parts: Vec<&str> = spec.splitn(3, ':').collect();
+        let options = parts.get(2).copied().unwrap_or_default().to_string();
+        let mode = match (options.is_empty(), m.rw) {
+            (true, _) => BindMode::Unset,
+            (false, true) => BindMode::Rw,
+            (false, false) => BindMode::Ro,
         };
         Ok(Bind {
-            source: src.to_string(),
-            destination: dst.to_string(),
+            source: parts[0].to_string(),
+            destination: parts[1].to_string(),
             mode,
+            options,
         })
     }
 }
@@ -411,6 +398,8 @@ pub struct ContainerConfig {
     /// repeats ("80/tcp" in the JSON).
     pub exposed_ports: Vec<PortProto>,
     pub domainname: String,
+    /// Config.Volumes: `-v /path` and the image's VOLUME destinations.
+    pub volumes: Vec<String>,
 }
 
 /// How the container runs (docker's `HostConfig`), as the user asked,
@@ -450,6 +439,12 @@ pub struct HostConfig {
     #[serde(with = "opt_ipv4")]
     pub ipv4_address: Option<Ipv4Addr>,
     pub network_aliases: Vec<String>,
+    /// --mount, parsed (HostConfig.Mounts).
+    pub mounts: Vec<MountPoint>,
+    /// --tmpfs: destination → mount(8) options.
+    pub tmpfs: BTreeMap<String, String>,
+    /// --volumes-from, as given.
+    pub volumes_from: Vec<String>,
 }
 
 /// One -p binding, parsed.
@@ -547,11 +542,15 @@ pub struct ContainerRecord {
     /// Its published ports while it runs.
     #[serde(default)]
     pub ports: Vec<PublishedPort>,
+    /// Its binds, volumes and tmpfs mounts (docker's MountPoints), resolved
+    /// at create, in the order they are mounted.
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
 }
 
 /// A host directory or file mounted into the container's filesystem (a
-/// bind, later a volume's data): what cp, export and commit must know of
-/// the container's mounts beside its rootfs. tmpfs mounts are not listed.
+/// bind, or a volume's data): what cp, export and commit must know of the
+/// container's mounts beside its rootfs. tmpfs mounts are not listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostMount {
     pub source: std::path::PathBuf,
@@ -563,14 +562,37 @@ pub struct HostMount {
 impl ContainerRecord {
     /// The host mounts of the container, in mount order.
     pub fn host_mounts(&self) -> Vec<HostMount> {
-        self.host_config
-            .binds
+        if self.mounts.is_empty() {
+            // A record from before mount points were kept: binds only.
+            return self
+                .host_config
+                .binds
+                .iter()
+                .filter(|b| !b.is_volume())
+                .map(|b| HostMount {
+                    source: b.source.clone().into(),
+                    destination: b.destination.clone(),
+                    read_only: b.read_only(),
+                })
+                .collect();
+        }
+        self.mounts
             .iter()
-            .map(|b| HostMount {
-                source: b.source.clone().into(),
-                destination: b.destination.clone(),
-                read_only: b.read_only(),
+            .filter(|m| m.kind != MountType::Tmpfs)
+            .map(|m| HostMount {
+                source: m.source.clone().into(),
+                destination: m.destination.clone(),
+                read_only: !m.rw,
             })
+            .collect()
+    }
+
+    /// The names of the volumes it mounts.
+    pub fn volume_names(&self) -> Vec<String> {
+        self.mounts
+            .iter()
+            .filter(|m| m.kind == MountType::Volume)
+            .map(|m| m.name.clone())
             .collect()
     }
 

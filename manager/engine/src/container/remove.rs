@@ -17,11 +17,26 @@ use crate::store::{schema, Batch};
 
 impl Containers {
     /// Removes a container; `force` kills a running one first.
-    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
     pub async fn remove_container(&self, ns: &str, s: &str, force: bool) -> Result<()> {
+        self.remove_container_volumes(ns, s, force, false).await
+    }
+
+    /// Removes a container; `force` kills a running one first, `volumes`
+    /// removes its anonymous volumes no other container references
+    /// (docker rm -v).
+    #[tracing::instrument(skip_all, fields(namespace = %ns, container = %s))]
+    pub async fn remove_container_volumes(
+        &self,
+        ns: &str,
+        s: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         self.locked_op(ns, s, move |engine, ns, id, handle| async move {
             let rec = engine.container_record(&ns, &id).ok().flatten();
-            engine.remove_locked(&ns, &id, &handle, force).await?;
+            engine
+                .remove_locked(&ns, &id, &handle, force, volumes)
+                .await?;
             engine.publish_container_rec(&ns, &id, crate::events::Action::Destroy, rec);
             Ok(())
         })
@@ -35,6 +50,7 @@ impl Containers {
         id: &str,
         handle: &Arc<Handle>,
         force: bool,
+        volumes: bool,
     ) -> Result<()> {
         let rec = self
             .container_record(ns, id)?
@@ -75,11 +91,29 @@ impl Containers {
         ));
         self.store().apply(b)?;
         self.remove_files(ns, &rec).await;
+        if volumes {
+            self.remove_anonymous_volumes(&rec).await;
+        }
         // "removed" waiters wake once everything is gone.
         handle.removed();
         self.registry().forget(ns, id);
         info!(namespace = ns, id, name = %rec.name, "removed container");
         Ok(())
+    }
+
+    /// `rm -v`, `run --rm`: the removed container's anonymous volumes
+    /// that no other container references.
+    async fn remove_anonymous_volumes(&self, rec: &ContainerRecord) {
+        let names = rec.volume_names();
+        if names.is_empty() {
+            return;
+        }
+        let volumes = self.volumes.clone();
+        let _ = crate::core::blocking(move || {
+            volumes.remove_unused(&names, true);
+            Ok(())
+        })
+        .await;
     }
 
     /// Removes a removed container's snapshot and directory; what cannot

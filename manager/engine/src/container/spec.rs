@@ -74,6 +74,17 @@ pub struct BindMount {
     pub destination: String,
     /// Mount read-only.
     pub read_only: bool,
+    /// "" is rprivate (docker's default for binds).
+    pub propagation: String,
+}
+
+/// A tmpfs mount (`--tmpfs`, `--mount type=tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TmpfsMount {
+    /// Absolute path inside the container.
+    pub destination: String,
+    /// mount(8) options and data ("size=64m", "mode=1777", "ro").
+    pub options: Vec<String>,
 }
 
 /// What the user asked of `berth run`/`create`, already parsed.
@@ -105,8 +116,10 @@ pub struct RunOptions {
     pub no_new_privileges: bool,
     /// `-t`.
     pub tty: bool,
-    /// `-v` bind mounts.
+    /// `-v` bind mounts (volumes are binds of their data).
     pub mounts: Vec<BindMount>,
+    /// tmpfs mounts.
+    pub tmpfs: Vec<TmpfsMount>,
     /// cgroup limits.
     pub resources: Resources,
     /// The container's cgroup path (under the daemon's cgroup parent).
@@ -391,31 +404,46 @@ fn mounts(opts: &RunOptions) -> Result<Vec<Mount>, SpecError> {
     let defaults = default_mounts(opts.privileged);
 
     let mut seen = HashSet::new();
-    let mut binds = Vec::with_capacity(opts.mounts.len());
-    for b in &opts.mounts {
-        if !b.destination.starts_with('/') {
-            return Err(SpecError::RelativeMountPath(b.destination.clone()));
+    let mut user = Vec::with_capacity(opts.mounts.len() + opts.tmpfs.len());
+    let mut check = |d: &str| -> Result<String, SpecError> {
+        if !d.starts_with('/') {
+            return Err(SpecError::RelativeMountPath(d.to_string()));
         }
-        let dest = clean_path(&b.destination);
+        let dest = clean_path(d);
         if dest == "/" {
             return Err(SpecError::RootMount);
         }
         if !seen.insert(dest.clone()) {
             return Err(SpecError::DuplicateMount(dest));
         }
-        let mut options = vec!["rbind", "rprivate"];
+        Ok(dest)
+    };
+    for b in &opts.mounts {
+        let dest = check(&b.destination)?;
+        let propagation = if b.propagation.is_empty() {
+            "rprivate"
+        } else {
+            &b.propagation
+        };
+        let mut options = vec!["rbind", propagation];
         if b.read_only {
             options.push("ro");
         }
-        binds.push(mount(&dest, "bind", &b.source, &options));
+        user.push(mount(&dest, "bind", &b.source, &options));
     }
-    binds.sort_by_key(|m| m.destination().components().count());
+    for t in &opts.tmpfs {
+        let dest = check(&t.destination)?;
+        let mut options = vec!["nosuid", "noexec", "nodev"];
+        options.extend(t.options.iter().map(String::as_str));
+        user.push(mount(&dest, "tmpfs", "tmpfs", &options));
+    }
+    user.sort_by_key(|m| m.destination().components().count());
 
     let mut all: Vec<Mount> = defaults
         .into_iter()
         .filter(|m| !seen.contains(&m.destination().to_string_lossy().into_owned()))
         .collect();
-    all.extend(binds);
+    all.extend(user);
     Ok(all)
 }
 
@@ -1015,6 +1043,7 @@ staff:x:50:
     #[test]
     fn bind_mounts() {
         let bind = |s: &str, d: &str, ro: bool| BindMount {
+            propagation: String::new(),
             source: s.into(),
             destination: d.into(),
             read_only: ro,

@@ -167,6 +167,7 @@ impl Containers {
         let stored = fs::read(spec_path(cfg, ns, id))
             .ctx(|| format!("read the OCI spec of container {id}"))?;
         let cgroups = cgroups_path(&cfg.cgroup_parent()?, ns, id);
+        self.mount_volumes(rec).await?;
         let net = self.network_prepare(ns, rec).await?;
         let spec = match bundle_spec(&stored, &cgroups, &net) {
             Ok(s) => s,

@@ -38,12 +38,22 @@ impl Drop for Mounted<'_> {
 /// The contents of /etc/passwd and /etc/group ("" when absent) of the
 /// rootfs `mounts` describe; `tmp` is a free path to mount them on.
 pub fn read(mounts: &[Mount], tmp: &Path) -> Result<(String, String)> {
+    with_rootfs(mounts, tmp, read_users)
+}
+
+/// Runs `f` on the rootfs `mounts` describe, opened as a [`RootDir`]:
+/// mounted on `tmp` (nodev, nosuid) for the call and unmounted after.
+pub fn with_rootfs<T>(
+    mounts: &[Mount],
+    tmp: &Path,
+    f: impl FnOnce(&RootDir) -> Result<T>,
+) -> Result<T> {
     // A plain directory (the native snapshotter) needs no mount.
     if let [m] = mounts {
         if m.fstype == "bind" {
             let root = Path::new(&m.source);
             let dir = RootDir::open(root).ctx(|| format!("open the rootfs {}", root.display()))?;
-            return read_users(&dir);
+            return f(&dir);
         }
     }
     fs::create_dir_all(tmp).ctx(|| format!("create {}", tmp.display()))?;
@@ -56,7 +66,7 @@ pub fn read(mounts: &[Mount], tmp: &Path) -> Result<(String, String)> {
     let _m = Mounted(tmp);
     // Declared after the guard: its descriptor is closed before the unmount.
     let dir = RootDir::open(tmp).ctx(|| format!("open the rootfs mounted on {}", tmp.display()))?;
-    read_users(&dir)
+    f(&dir)
 }
 
 /// The contents of /etc/passwd and /etc/group ("" when absent) in `root`.

@@ -187,7 +187,7 @@ pub struct LabelFilter {
 }
 
 impl LabelFilter {
-    fn parse(v: &str) -> LabelFilter {
+    pub(crate) fn parse(v: &str) -> LabelFilter {
         match v.split_once('=') {
             Some((k, v)) => LabelFilter {
                 key: k.to_string(),
@@ -237,7 +237,7 @@ pub struct NetworkFilter {
 }
 
 /// Splits `KEY=VALUE` filter strings.
-fn split_filters(f: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn split_filters(f: &[String]) -> Result<Vec<(String, String)>> {
     f.iter()
         .map(|s| {
             s.split_once('=')

@@ -10,6 +10,7 @@
 //!   v1/ns/<ns>/containers/<id>              -> ContainerRecord (container::record)
 //!   v1/networks/<id>                        -> NetworkRecord (network::record; daemon-wide)
 //!   v1/ipam/<network id>/<8 hex of the IPv4> -> "<ns>/<container id>" (an address in use)
+//!   v1/volumes/<name>                       -> VolumeRecord (volume::record; daemon-wide)
 //! ```
 //!
 //! Values are JSON. Everything of one namespace shares the prefix
@@ -87,3 +88,9 @@ pub fn ipam_key(network_id: &str, ip: std::net::Ipv4Addr) -> String {
 }
 /// Prefix of every address allocation.
 pub const IPAM_PREFIX: &str = "v1/ipam/";
+/// Prefix of every volume record.
+pub const VOLUMES_PREFIX: &str = "v1/volumes/";
+/// Key of a volume record.
+pub fn volume_key(name: &str) -> String {
+    format!("v1/volumes/{name}")
+}

@@ -161,6 +161,9 @@ fn host_config(h: PHostConfig) -> Result<HostConfigRequest, Status> {
         extra_hosts: h.extra_hosts,
         ipv4_address: h.ipv4_address,
         network_aliases: h.network_aliases,
+        mounts: h.mounts,
+        tmpfs: h.tmpfs,
+        volumes_from: h.volumes_from,
     })
 }
 
@@ -379,7 +382,7 @@ impl containers_server::Containers for Containers {
         let r = req.into_inner();
         self.engine
             .containers()
-            .remove_container(&ns, &r.id, r.force)
+            .remove_container_volumes(&ns, &r.id, r.force, r.remove_volumes)
             .await
             .map_err(status)?;
         Ok(Response::new(RemoveContainerResponse {}))

@@ -12,6 +12,7 @@ mod snapshots;
 pub mod status;
 mod stream;
 mod system;
+mod volumes;
 
 use crate::api::grpc::status::OrStatus;
 use std::future::Future;
@@ -20,7 +21,7 @@ use berth_proto::v1::{
     containers_server::ContainersServer, content_server::ContentServer,
     images_server::ImagesServer, namespaces_server::NamespacesServer,
     networks_server::NetworksServer, snapshots_server::SnapshotsServer,
-    system_server::SystemServer,
+    system_server::SystemServer, volumes_server::VolumesServer,
 };
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -68,6 +69,7 @@ pub async fn serve(
             engine.clone(),
         )))
         .add_service(NetworksServer::new(networks::Networks::new(engine.clone())))
+        .add_service(VolumesServer::new(volumes::Volumes::new(engine.clone())))
         .add_service(SystemServer::new(system::System::new(engine)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await
