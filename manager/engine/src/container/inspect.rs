@@ -3,11 +3,13 @@
 //! built as a [`ContainerInspect`] from the record. Pure, apart from the
 //! engine's lookups.
 
+use super::mounts::{MountPoint, MountType};
 use super::record::{bundle_dir, ContainerRecord, NetworkMode, Status};
 use super::view::{
-    ConfigView, ContainerInspect, EndpointNamesView, EndpointSettingsView, GraphDriverView,
-    HostConfigView, JsonFileOptionsView, LogConfigView, MountView, NetworkSettingsView,
-    PortHostView, RestartPolicyView, StateView,
+    BindOptionsView, ConfigView, ContainerInspect, DriverConfigView, EmptyObject,
+    EndpointNamesView, EndpointSettingsView, GraphDriverView, HostConfigView, JsonFileOptionsView,
+    LogConfigView, MountSpecView, MountView, NetworkSettingsView, PortHostView, RestartPolicyView,
+    StateView, TmpfsOptionsView, VolumeOptionsView,
 };
 use crate::config::Config;
 use crate::container::Containers;
@@ -66,24 +68,92 @@ fn graph_driver_data(opts: &[String], merged: &str) -> Vec<(String, String)> {
     data
 }
 
-/// The bind mounts as docker's Mounts entries.
+/// docker's Mounts: every mount point in mount order (binds only for a
+/// record from before mount points were kept).
 fn mounts(r: &ContainerRecord) -> Vec<MountView> {
-    r.host_config
-        .binds
+    if r.mounts.is_empty() {
+        return r
+            .host_config
+            .binds
+            .iter()
+            .map(|b| {
+                // Checked at create; a source removed since is still shown.
+                let ro = b.read_only();
+                MountView {
+                    kind: "bind".into(),
+                    name: String::new(),
+                    source: b.source.clone(),
+                    destination: b.destination.clone(),
+                    driver: String::new(),
+                    mode: if ro { "ro" } else { "" }.into(),
+                    rw: !ro,
+                    propagation: "rprivate".into(),
+                }
+            })
+            .collect();
+    }
+    r.mounts
         .iter()
-        .map(|b| {
-            // Checked at create; a source removed since is still shown.
-            let ro = b.read_only();
-            MountView {
-                kind: "bind".into(),
-                source: b.source.clone(),
-                destination: b.destination.clone(),
-                mode: if ro { "ro" } else { "" }.into(),
-                rw: !ro,
-                propagation: "rprivate".into(),
-            }
+        .map(|m| MountView {
+            kind: m.kind.as_str().into(),
+            name: m.name.clone(),
+            source: m.source.clone(),
+            destination: m.destination.clone(),
+            driver: m.driver.clone(),
+            mode: m.mode.clone(),
+            rw: m.rw,
+            propagation: m.propagation.clone(),
         })
         .collect()
+}
+
+/// HostConfig.Mounts: the `--mount`s as docker's API spells them.
+fn mount_specs(r: &ContainerRecord) -> Vec<MountSpecView> {
+    r.host_config.mounts.iter().map(mount_spec).collect()
+}
+
+fn mount_spec(m: &MountPoint) -> MountSpecView {
+    let source = match m.kind {
+        MountType::Volume => m.name.clone(),
+        _ => m.source.clone(),
+    };
+    let bind_options =
+        (m.kind == MountType::Bind && m.propagation != "rprivate").then(|| BindOptionsView {
+            propagation: m.propagation.clone(),
+        });
+    let volume_options = (m.kind == MountType::Volume
+        && (!m.copy_data || !m.volume_labels.is_empty() || !m.volume_options.is_empty()))
+    .then(|| VolumeOptionsView {
+        no_copy: !m.copy_data,
+        labels: m.volume_labels.clone(),
+        driver_config: (!m.volume_options.is_empty()).then(|| DriverConfigView {
+            name: String::new(),
+            options: m.volume_options.clone(),
+        }),
+    });
+    let tmpfs_options = (m.kind == MountType::Tmpfs && !m.tmpfs_options.is_empty())
+        .then(|| tmpfs_options(&m.tmpfs_options));
+    MountSpecView {
+        kind: m.kind.as_str().into(),
+        source,
+        target: m.destination.clone(),
+        read_only: !m.rw,
+        bind_options,
+        volume_options,
+        tmpfs_options,
+    }
+}
+
+/// `size=BYTES` and `mode=OCTAL`, as the parser wrote them.
+fn tmpfs_options(opts: &[String]) -> TmpfsOptionsView {
+    let get = |key: &str| {
+        opts.iter()
+            .find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
+    };
+    TmpfsOptionsView {
+        size_bytes: get("size").and_then(|v| v.parse().ok()),
+        mode: get("mode").and_then(|v| u32::from_str_radix(v, 8).ok()),
+    }
 }
 
 /// Where berthd keeps the container's /etc files ("" for a container that
@@ -236,6 +306,7 @@ fn host_config(r: &ContainerRecord, cfg: &Config) -> HostConfigView {
             maximum_retry_count: 0,
         },
         auto_remove: hc.auto_remove,
+        volumes_from: hc.volumes_from.clone(),
         cap_add: hc.cap_add.clone(),
         cap_drop: hc.cap_drop.clone(),
         privileged: hc.privileged,
@@ -252,6 +323,8 @@ fn host_config(r: &ContainerRecord, cfg: &Config) -> HostConfigView {
         cpu_quota: 0,
         cpuset_cpus: res.cpuset_cpus.clone().unwrap_or_default(),
         pids_limit: res.pids_limit,
+        mounts: mount_specs(r),
+        tmpfs: hc.tmpfs.clone(),
     }
 }
 
@@ -271,7 +344,13 @@ fn config(r: &ContainerRecord) -> ConfigView {
         env: r.effective.env.clone(),
         cmd: r.effective.cmd.clone(),
         image: r.config.image.clone(),
-        volumes: None,
+        volumes: (!r.config.volumes.is_empty()).then(|| {
+            r.config
+                .volumes
+                .iter()
+                .map(|v| (v.clone(), EmptyObject {}))
+                .collect()
+        }),
         working_dir: r.effective.working_dir.clone(),
         entrypoint: r.effective.entrypoint.clone(),
         on_build: None,
@@ -578,6 +657,7 @@ mod reference {
             "ExtraHosts": or_null(&hc.extra_hosts),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
             "AutoRemove": hc.auto_remove,
+            "VolumesFrom": or_null(&hc.volumes_from),
             "CapAdd": or_null(&hc.cap_add),
             "CapDrop": or_null(&hc.cap_drop),
             "Privileged": hc.privileged,
@@ -1013,6 +1093,71 @@ mod tests {
             },
         ]);
         r
+    }
+
+    #[test]
+    fn volumes_show_as_docker_shows_them() {
+        use crate::container::mounts::{parse_mount_flag, parse_volume_flag, VolumeFlag};
+        let mut r = running();
+        let VolumeFlag::Mount(mut named) = parse_volume_flag("data:/d").unwrap() else {
+            panic!()
+        };
+        named.source = "/root/volumes/data/_data".into();
+        named.driver = "local".into();
+        let bind =
+            parse_mount_flag("type=bind,src=/s,dst=/b,readonly,bind-propagation=rslave").unwrap();
+        let tmpfs = parse_mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap();
+        let vol = parse_mount_flag("src=cache,dst=/c,volume-nocopy,volume-opt=type=tmpfs").unwrap();
+        r.mounts = vec![named, bind.clone(), tmpfs.clone()];
+        r.host_config.mounts = vec![bind, tmpfs, vol];
+        r.host_config.tmpfs.insert("/run".into(), "size=64k".into());
+        r.host_config.volumes_from = vec!["db:ro".into()];
+        r.config.volumes = vec!["/anon".into()];
+        let v = serde_json::to_value(inspect_view(
+            &r,
+            "default",
+            &Config::default(),
+            &Extra::default(),
+        ))
+        .unwrap();
+        assert_eq!(
+            v["Mounts"],
+            json!([
+                {"Type": "volume", "Name": "data", "Source": "/root/volumes/data/_data",
+                 "Destination": "/d", "Driver": "local", "Mode": "z", "RW": true,
+                 "Propagation": ""},
+                {"Type": "bind", "Source": "/s", "Destination": "/b", "Mode": "",
+                 "RW": false, "Propagation": "rslave"},
+                {"Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "",
+                 "RW": true, "Propagation": ""},
+            ])
+        );
+        assert_eq!(
+            v["HostConfig"]["Mounts"],
+            json!([
+                {"Type": "bind", "Source": "/s", "Target": "/b", "ReadOnly": true,
+                 "BindOptions": {"Propagation": "rslave"}},
+                {"Type": "tmpfs", "Target": "/t",
+                 "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 0o1770}},
+                {"Type": "volume", "Source": "cache", "Target": "/c",
+                 "VolumeOptions": {"NoCopy": true,
+                                   "DriverConfig": {"Options": {"type": "tmpfs"}}}},
+            ])
+        );
+        assert_eq!(v["HostConfig"]["Tmpfs"], json!({"/run": "size=64k"}));
+        assert_eq!(v["HostConfig"]["VolumesFrom"], json!(["db:ro"]));
+        assert_eq!(v["Config"]["Volumes"], json!({"/anon": {}}));
+        // None of them: docker's nulls and omissions.
+        let v = serde_json::to_value(inspect_view(
+            &running(),
+            "default",
+            &Config::default(),
+            &Extra::default(),
+        ))
+        .unwrap();
+        assert!(v["HostConfig"].get("Mounts").is_none() && v["HostConfig"].get("Tmpfs").is_none());
+        assert_eq!(v["HostConfig"]["VolumesFrom"], Value::Null);
+        assert_eq!(v["Config"]["Volumes"], Value::Null);
     }
 
     #[test]

@@ -145,6 +145,9 @@ pub struct HostConfigView {
     pub restart_policy: RestartPolicyView,
     #[serde(rename = "AutoRemove")]
     pub auto_remove: bool,
+    /// `--volumes-from` as given.
+    #[serde(rename = "VolumesFrom", serialize_with = "null_if_empty")]
+    pub volumes_from: Vec<String>,
     #[serde(rename = "CapAdd", serialize_with = "null_if_empty")]
     pub cap_add: Vec<String>,
     #[serde(rename = "CapDrop", serialize_with = "null_if_empty")]
@@ -182,6 +185,12 @@ pub struct HostConfigView {
     /// `None` (null) for no limit asked.
     #[serde(rename = "PidsLimit")]
     pub pids_limit: Option<i64>,
+    /// `--mount`s, omitted when none (as docker's omitempty).
+    #[serde(rename = "Mounts", skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<MountSpecView>,
+    /// `--tmpfs`: destination → options, omitted when none.
+    #[serde(rename = "Tmpfs", skip_serializing_if = "BTreeMap::is_empty")]
+    pub tmpfs: BTreeMap<String, String>,
 }
 
 /// `HostConfig.LogConfig`: always docker's json-file driver.
@@ -237,24 +246,86 @@ pub struct GraphDriverView {
     pub data: Vec<(String, String)>,
 }
 
-/// One entry of `Mounts`: a bind mount.
+/// One entry of `Mounts`: a bind, a volume or a `--mount type=tmpfs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MountView {
-    /// Always "bind".
+    /// "bind", "volume" or "tmpfs".
     #[serde(rename = "Type")]
     pub kind: String,
+    /// The volume's name (volumes only).
+    #[serde(rename = "Name", skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The host path: a bind's source, a volume's data directory.
     #[serde(rename = "Source")]
     pub source: String,
     #[serde(rename = "Destination")]
     pub destination: String,
-    /// "ro" or "".
+    /// "local" for volumes.
+    #[serde(rename = "Driver", skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    /// `-v`'s mode as given ("ro", "z", ...).
     #[serde(rename = "Mode")]
     pub mode: String,
     #[serde(rename = "RW")]
     pub rw: bool,
-    /// Always "rprivate".
+    /// Binds: "rprivate" unless given; "" otherwise.
     #[serde(rename = "Propagation")]
     pub propagation: String,
+}
+
+/// One entry of `HostConfig.Mounts`: a `--mount` as docker's API has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MountSpecView {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// A bind's host path or a volume's name ("" for tmpfs and a new
+    /// anonymous volume).
+    #[serde(rename = "Source", skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(rename = "Target")]
+    pub target: String,
+    #[serde(rename = "ReadOnly", skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    #[serde(rename = "BindOptions", skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<BindOptionsView>,
+    #[serde(rename = "VolumeOptions", skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptionsView>,
+    #[serde(rename = "TmpfsOptions", skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<TmpfsOptionsView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BindOptionsView {
+    #[serde(rename = "Propagation")]
+    pub propagation: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VolumeOptionsView {
+    #[serde(rename = "NoCopy", skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
+    #[serde(rename = "Labels", skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "DriverConfig", skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<DriverConfigView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DriverConfigView {
+    #[serde(rename = "Name", skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(rename = "Options")]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TmpfsOptionsView {
+    /// Bytes; 0 (omitted) for the kernel's default.
+    #[serde(rename = "SizeBytes", skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// The permission bits, as a number (docker's os.FileMode).
+    #[serde(rename = "Mode", skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// `Config` of [`ContainerInspect`]: the configuration in effect (the
@@ -289,7 +360,8 @@ pub struct ConfigView {
     /// The image as the user named it.
     #[serde(rename = "Image")]
     pub image: String,
-    /// Always `None` (null): no volumes yet.
+    /// The anonymous volumes' destinations (`-v /path`, the image's
+    /// VOLUME); `None` (null) when there are none.
     #[serde(rename = "Volumes")]
     pub volumes: Option<BTreeMap<String, EmptyObject>>,
     #[serde(rename = "WorkingDir")]

@@ -63,43 +63,64 @@ impl Engine {
             .await?;
         let (images, ns) = (self.images().clone(), ns.to_string());
         let records = blocking(move || images.list_images(&ns, None)).await?;
-        let mut used_by: BTreeMap<&str, u64> = BTreeMap::new();
-        for c in &containers {
-            *used_by.entry(c.image_id.as_str()).or_default() += 1;
-        }
-        let (layers_size, shared) = layer_sizes(records.iter().flat_map(|r| {
-            r.layers
-                .iter()
-                .map(|l| (r.id(), l.chain_id.as_str(), l.unpacked_size))
-        }));
-        let mut images: Vec<ImageUsage> = Vec::new();
-        for r in &records {
-            let summary = ImageSummary::of(r);
-            let tagged = summary.tag != "<none>";
-            let tag = format!("{}:{}", summary.repository, summary.tag);
-            if let Some(u) = images.iter_mut().find(|u| u.summary.id == summary.id) {
-                if tagged {
-                    if u.repo_tags.is_empty() {
-                        u.summary = summary;
-                    }
-                    u.repo_tags.push(tag);
-                }
-                continue;
-            }
-            images.push(ImageUsage {
-                shared_size: shared.get(r.id()).copied().unwrap_or(0),
-                containers: used_by.get(r.id()).copied().unwrap_or(0),
-                repo_tags: if tagged { vec![tag] } else { Vec::new() },
-                summary,
-            });
-        }
+        let (layers_size, images) = image_usage(&records, &containers);
+        let volumes = self
+            .volumes()
+            .volume_sizes()
+            .await?
+            .into_iter()
+            .map(|v| VolumeUsage {
+                name: v.record.name,
+                links: v.links,
+                size: v.size,
+            })
+            .collect();
         Ok(DiskUsage {
             layers_size,
             images,
             containers,
-            volumes: Vec::new(),
+            volumes,
         })
     }
+}
+
+/// The images by ID, with what they share and how many containers use
+/// them, and the size of all their distinct layers.
+fn image_usage(
+    records: &[crate::store::ImageRecord],
+    containers: &[ContainerSummary],
+) -> (u64, Vec<ImageUsage>) {
+    let mut used_by: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in containers {
+        *used_by.entry(c.image_id.as_str()).or_default() += 1;
+    }
+    let (layers_size, shared) = layer_sizes(records.iter().flat_map(|r| {
+        r.layers
+            .iter()
+            .map(|l| (r.id(), l.chain_id.as_str(), l.unpacked_size))
+    }));
+    let mut images: Vec<ImageUsage> = Vec::new();
+    for r in records {
+        let summary = ImageSummary::of(r);
+        let tagged = summary.tag != "<none>";
+        let tag = format!("{}:{}", summary.repository, summary.tag);
+        if let Some(u) = images.iter_mut().find(|u| u.summary.id == summary.id) {
+            if tagged {
+                if u.repo_tags.is_empty() {
+                    u.summary = summary;
+                }
+                u.repo_tags.push(tag);
+            }
+            continue;
+        }
+        images.push(ImageUsage {
+            shared_size: shared.get(r.id()).copied().unwrap_or(0),
+            containers: used_by.get(r.id()).copied().unwrap_or(0),
+            repo_tags: if tagged { vec![tag] } else { Vec::new() },
+            summary,
+        });
+    }
+    (layers_size, images)
 }
 
 /// From (image ID, layer chain ID, layer size) of every image's layers: the

@@ -11,6 +11,7 @@ pub mod mount;
 pub mod record;
 pub mod recover;
 pub mod service;
+pub mod usage;
 pub mod view;
 
 use std::sync::{Arc, Mutex};

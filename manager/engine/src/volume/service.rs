@@ -137,7 +137,7 @@ impl Volumes {
         .await
     }
 
-    fn ready_volumes(&self) -> Result<Vec<VolumeRecord>> {
+    pub(super) fn ready_volumes(&self) -> Result<Vec<VolumeRecord>> {
         Ok(self
             .store()
             .scan::<VolumeRecord>(schema::VOLUMES_PREFIX)?
