@@ -5,7 +5,9 @@
 #
 #   bench/run.sh [RUNS]        (default 30; run as root)
 #
-# 1. `run --rm --network none busybox true`, RUNS times, one after another:
+# 1. `run --rm --network none busybox true`, RUNS times, one after another
+#    (and berth's with `-v NAME:/d` of a named volume, against its own run
+#    without: the volume's cost):
 #    berth (through berthd and a shim, built-in runtime; the bridge's cost is
 #    bench/network.sh's) against `docker run --rm --network none`, `ctr run --rm` (containerd) and bare `runc run` on the same
 #    rootfs. p50 and p90 of each; ratios against berth.
@@ -30,6 +32,10 @@ start_berthd
 "${B[@]}" run --rm --network none busybox true # warm the page cache
 R=$(timeit "${B[@]}" run --rm --network none busybox true); read -r BERTH_P50 BERTH_P90 <<<"$R"
 echo "berth  run --rm --network none busybox true:  p50 ${BERTH_P50} ms  p90 ${BERTH_P90} ms (target p50 <= 40 ms)"
+"${B[@]}" volume create benchvol >/dev/null
+R=$(timeit "${B[@]}" run --rm --network none -v benchvol:/d busybox true); read -r BVOL_P50 BVOL_P90 <<<"$R"
+echo "berth  run --rm --network none -v benchvol:/d busybox true:  p50 ${BVOL_P50} ms  p90 ${BVOL_P90} ms (+$(awk -v a="$BVOL_P50" -v b="$BERTH_P50" 'BEGIN { printf "%.1f", a - b }') ms for the volume; target <= 3 ms)"
+"${B[@]}" volume rm benchvol >/dev/null
 R=$(timeit "${B[@]}" run --rm --network none --runtime runc busybox true); read -r BRUNC_P50 BRUNC_P90 <<<"$R"
 echo "berth  run --rm --network none --runtime runc busybox true:  p50 ${BRUNC_P50} ms  p90 ${BRUNC_P90} ms"
 
