@@ -123,9 +123,24 @@ fn copies_into_containers_with_owners_and_docker_errors() {
     d.ok(&["start", "stopped"]);
     for c in ["c1", "stopped"] {
         let ls = d.ok(&["exec", c, "sh", "-c", "cat /tmp/file /tmp/renamed /tmp/newdir/sub/x /tmp/sub/x; stat -c '%u:%g' /tmp/file /tmp/kept"]);
-        assert_eq!(ls, "file\nfile\nx\nx\n0:0\n1234:4321\n", "{c}");
+        // docker 20.10 keeps the archive's ids with or without -a.
+        assert_eq!(ls, "file\nfile\nx\nx\n1234:4321\n1234:4321\n", "{c}");
     }
     let _ = out;
+    // -a into a container that runs as a user: that user owns the copy.
+    d.run_d(&["--name", "nb", "-u", "nobody", "busybox", "sleep", "300"]);
+    d.ok(&["cp", "-a", &file, "nb:/tmp/owned"]);
+    d.ok(&["cp", &file, "nb:/tmp/archived"]);
+    let ids = d.ok(&[
+        "exec",
+        "nb",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/tmp/owned",
+        "/tmp/archived",
+    ]);
+    assert_eq!(ids, "65534:65534\n1234:4321\n");
     // A tar on stdin into a directory.
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
@@ -137,6 +152,10 @@ fn copies_into_containers_with_owners_and_docker_errors() {
     let r = d.berth_stdin(&["cp", "-", "c1:/tmp"], &bytes);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(d.ok(&["exec", "c1", "cat", "/tmp/fromtar"]), "tar");
+    assert_eq!(
+        d.ok(&["exec", "c1", "stat", "-c", "%u", "/tmp/fromtar"]),
+        "77\n"
+    );
     // docker's errors, one line each, nothing made.
     let (code, err) = d.fail(&["cp", "c1:/nope", &out_path(s)]);
     assert_eq!(
@@ -156,7 +175,7 @@ fn copies_into_containers_with_owners_and_docker_errors() {
     );
     let (_, err) = d.fail(&["cp", &file, "nosuch:/tmp"]);
     assert_eq!(err.trim(), "Error: No such container:path: nosuch:/");
-    done(&d, &["c1", "stopped"]);
+    done(&d, &["c1", "stopped", "nb"]);
 }
 
 /// A failing cp whose line is docker's own, without "Error:" (exit 1).
@@ -313,4 +332,66 @@ fn a_container_swapping_symlinks_cannot_reach_the_host() {
     );
     fs::remove_file(&marker).unwrap();
     done(&d, &["swap"]);
+}
+
+#[test]
+fn into_and_out_of_volumes() {
+    let d = Daemon::with_busybox();
+    d.run_d(&[
+        "--name",
+        "vr",
+        "-v",
+        "data:/data",
+        "-v",
+        "/anon",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    d.ok(&[
+        "create",
+        "--name",
+        "vs",
+        "-v",
+        "data:/data",
+        "busybox",
+        "true",
+    ]);
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("f");
+    fs::write(&file, "in a volume\n").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    d.ok(&["cp", &file, "vr:/data/running"]);
+    d.ok(&["cp", &file, "vs:/data/stopped"]);
+    d.ok(&["cp", &file, "vr:/anon/"]);
+    let data = d.root().join("volumes/data/_data");
+    for f in ["running", "stopped"] {
+        assert_eq!(fs::read_to_string(data.join(f)).unwrap(), "in a volume\n");
+    }
+    assert_eq!(
+        d.ok(&["exec", "vr", "cat", "/anon/f", "/data/stopped"]),
+        "in a volume\nin a volume\n"
+    );
+    // Out of the volume of a stopped container, and of a running one.
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_string_lossy().into_owned();
+    d.ok(&["cp", "vs:/data/running", &format!("{o}/a")]);
+    d.ok(&["cp", "vr:/anon/f", &format!("{o}/b")]);
+    assert_eq!(
+        fs::read_to_string(out.path().join("a")).unwrap(),
+        "in a volume\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out.path().join("b")).unwrap(),
+        "in a volume\n"
+    );
+    d.ok(&["rm", "-f", "-v", "vr"]);
+    d.ok(&["start", "-a", "vs"]);
+    done(&d, &["vs"]);
+    d.ok(&["volume", "rm", "data"]);
+    assert!(
+        d.entries("volumes").is_empty(),
+        "{:?}",
+        d.entries("volumes")
+    );
 }

@@ -127,6 +127,12 @@ impl Containers {
         // The extraction point is followed to the end (a symlink to a
         // directory is extracted into), as docker's GetResourcePath does.
         let abs = format!("{}/.", absolute(&req.path).trim_end_matches(['/', '.']));
+        // `-a` gives everything to the container's user, when it has one
+        // (docker's tarCopyOptions); else the archive's ids stay.
+        let user = match req.copy_uid_gid {
+            true => self.lookup_container(ns, s)?.effective.user,
+            false => String::new(),
+        };
         self.in_root(ns, s, move |root| {
             let dest = root
                 .dir()
@@ -142,7 +148,7 @@ impl Containers {
             Unpack {
                 dest: &dest,
                 dest_path: dest_path.trim_end_matches(['/', '.']),
-                keep_ids: req.copy_uid_gid,
+                owner: user_ids(root, &user)?,
             }
             .run(reader)
         })
@@ -205,4 +211,15 @@ fn not_found(e: io::Error, (container, path): &(String, String)) -> ManagerError
         ));
     }
     ManagerError::io(format!("stat {path} in container {container}"), e)
+}
+
+/// The uid and gid of `user` in the container's /etc files; `None` for no
+/// user.
+fn user_ids(root: &CopyRoot, user: &str) -> Result<Option<(u32, u32)>> {
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let (passwd, group) = crate::container::userdb::read_users(root.dir())?;
+    let u = crate::container::spec::resolve_user(user, &passwd, &group)?;
+    Ok(Some((u.uid, u.gid)))
 }

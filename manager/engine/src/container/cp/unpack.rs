@@ -12,7 +12,9 @@
 //!
 //! docker's rules: an existing file is replaced, an existing directory
 //! merged; a directory is never replaced by a non-directory nor the other
-//! way round. Entries are owned by root, or (`-a`) by the archive's ids.
+//! way round. Entries keep the archive's ids (docker 20.10 applies them
+//! with or without `-a`), or are all owned by one user (`-a` into a
+//! container that runs as a user).
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -32,8 +34,8 @@ pub struct Unpack<'a> {
     pub dest: &'a OwnedFd,
     /// Its path in the container, for messages.
     pub dest_path: &'a str,
-    /// Keep the archive's uid/gid (`cp -a`); else root owns everything.
-    pub keep_ids: bool,
+    /// Who owns every entry; `None` keeps the archive's uid/gid.
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Unpack<'_> {
@@ -140,16 +142,25 @@ impl Unpack<'_> {
     }
 
     fn owner(&self, h: &tar::Header) -> Result<(Uid, Gid)> {
-        if !self.keep_ids {
-            return Ok((Uid::ROOT, Gid::ROOT));
+        if let Some((uid, gid)) = self.owner {
+            return Ok((Uid::from_raw(uid), Gid::from_raw(gid)));
         }
-        let id = |v: io::Result<u64>| -> Result<u32> {
+        let old = h.as_old();
+        let id = |v: io::Result<u64>, raw: &[u8]| -> Result<u32> {
+            // An empty field (NULs or spaces) is 0, as Go's archive/tar
+            // (docker's) reads it.
+            if raw.iter().all(|b| *b == 0 || *b == b' ') {
+                return Ok(0);
+            }
             let v = v.map_err(|e| bad_archive(&e))?;
             u32::try_from(v).map_err(|_| {
                 ManagerError::InvalidArgument(format!("invalid archive: id {v} out of range"))
             })
         };
-        Ok((Uid::from_raw(id(h.uid())?), Gid::from_raw(id(h.gid())?)))
+        Ok((
+            Uid::from_raw(id(h.uid(), &old.uid)?),
+            Gid::from_raw(id(h.gid(), &old.gid)?),
+        ))
     }
 
     /// A hard link to an entry already extracted (its name taken inside
