@@ -87,31 +87,12 @@ async fn copy_from(
     src: &str,
     dst: &str,
 ) -> Result<(), CliError> {
-    let dst = if dst == "-" {
-        dst.to_string()
-    } else {
-        archive::absolute_local(dst)?
-    };
-    if dst != "-" {
-        validate_output_path(&dst)?;
-    }
-    if dst == "-" && io::stdout().is_terminal() {
-        // docker writes the tar to a terminal; nobody wants that.
-        return Err(CliError::Invalid(
-            "refusing to write a tar archive to a terminal: redirect stdout".into(),
-        ));
-    }
+    let dst = output_path(dst)?;
     let client = ctx.connect().await?;
-    let mut src_path = src.to_string();
-    let mut rebase = None;
-    if args.follow_link {
-        if let Ok(s) = stat(&client, container, src).await {
-            if kind(&s) == S_IFLNK {
-                let (p, r) = archive::rebase_name(src, &s.link_target);
-                (src_path, rebase) = (p, r);
-            }
-        }
-    }
+    let (src_path, rebase) = match args.follow_link {
+        true => followed(&client, container, src).await,
+        false => (src.to_string(), None),
+    };
     let mut msgs = client
         .containers()
         .copy_from(CopyFromRequest {
@@ -121,18 +102,7 @@ async fn copy_from(
         .await
         .map_err(|s| refusal(s, container, &src_path))?
         .into_inner();
-    let stat = match msgs.next().await {
-        Some(Ok(m)) => match m.payload {
-            Some(copy_from_response::Payload::Stat(s)) => s,
-            _ => {
-                return Err(CliError::Invalid(
-                    "cp: the daemon sent no stat first".into(),
-                ))
-            }
-        },
-        Some(Err(s)) => return Err(refusal(s, container, &src_path)),
-        None => return Err(CliError::Invalid("cp: the daemon sent nothing".into())),
-    };
+    let stat = first_stat(&mut msgs, container, &src_path).await?;
     let (tx, rx) = std_mpsc::sync_channel::<Vec<u8>>(8);
     let sink = if dst == "-" {
         tokio::task::spawn_blocking(move || to_stdout(ChunkReader::new(rx)))
@@ -156,6 +126,51 @@ async fn copy_from(
         .map_err(|e| CliError::Invalid(format!("cp: {e}")))?;
     pumped.map_err(|s| refusal(s, container, &src_path))?;
     written
+}
+
+/// The local destination of a copy out: "-" or an absolute path whose
+/// directory exists; never a terminal for the tar.
+fn output_path(dst: &str) -> Result<String, CliError> {
+    if dst != "-" {
+        let dst = archive::absolute_local(dst)?;
+        validate_output_path(&dst)?;
+        return Ok(dst);
+    }
+    if io::stdout().is_terminal() {
+        // docker writes the tar to a terminal; nobody wants that.
+        return Err(CliError::Invalid(
+            "refusing to write a tar archive to a terminal: redirect stdout".into(),
+        ));
+    }
+    Ok(dst.to_string())
+}
+
+/// `-L`: a symlink at the source is copied as its target, under the
+/// link's name (the path to ask for and the name to give its top entry).
+async fn followed(client: &Client, container: &str, src: &str) -> (String, Option<String>) {
+    match stat(client, container, src).await {
+        Ok(s) if kind(&s) == S_IFLNK => archive::rebase_name(src, &s.link_target),
+        _ => (src.to_string(), None),
+    }
+}
+
+/// The stat berthd sends before the archive of `src` (its refusal worded
+/// as docker's).
+async fn first_stat(
+    msgs: &mut tonic::Streaming<berth_proto::v1::CopyFromResponse>,
+    container: &str,
+    src: &str,
+) -> Result<PathStat, CliError> {
+    match msgs.next().await {
+        Some(Ok(m)) => match m.payload {
+            Some(copy_from_response::Payload::Stat(s)) => Ok(s),
+            _ => Err(CliError::Invalid(
+                "cp: the daemon sent no stat first".into(),
+            )),
+        },
+        Some(Err(s)) => Err(refusal(s, container, src)),
+        None => Err(CliError::Invalid("cp: the daemon sent nothing".into())),
+    }
 }
 
 /// The archive's chunks into the blocking side until the end (or until

@@ -117,7 +117,6 @@ pub fn build_request(
         cpuset_cpus: o.cpuset_cpus.as_deref(),
         pids_limit: o.pids_limit.as_deref(),
     })?;
-    let logs = log_opts(&o.log_opt)?;
     let ports = ports(&o.publish, &o.expose)?;
     let ipv4_address =
         o.ip.as_deref()
@@ -153,7 +152,24 @@ pub fn build_request(
         exposed_ports: ports.exposed,
         domainname: o.domainname.clone().unwrap_or_default(),
     };
-    let host_config = HostConfig {
+    let host_config = host_config(o, resources, ports.bindings, ipv4_address)?;
+    Ok(CreateContainerRequest {
+        name: o.name.clone().unwrap_or_default(),
+        config: Some(config),
+        host_config: Some(host_config),
+    })
+}
+
+/// The HostConfig of the flags; `resources`, `port_bindings` and the
+/// `--ip` address come parsed.
+fn host_config(
+    o: &ContainerOptions,
+    resources: berth_proto::v1::Resources,
+    port_bindings: Vec<berth_proto::v1::PortBinding>,
+    ipv4_address: String,
+) -> Result<HostConfig, CliError> {
+    let logs = log_opts(&o.log_opt)?;
+    Ok(HostConfig {
         auto_remove: o.rm,
         network_mode: o.network.clone().unwrap_or_default(),
         // berthd parses the mount flags (docker's daemon does too) and
@@ -169,7 +185,7 @@ pub fn build_request(
         runtime: o.runtime.clone().unwrap_or_default(),
         log_max_size: logs.max_size,
         log_max_files: logs.max_files,
-        port_bindings: ports.bindings,
+        port_bindings,
         publish_all_ports: o.publish_all,
         links: links(&o.link)?,
         dns: dns(&o.dns)?,
@@ -181,11 +197,6 @@ pub fn build_request(
         mounts: o.mount.clone(),
         tmpfs: o.tmpfs.clone(),
         volumes_from: o.volumes_from.clone(),
-    };
-    Ok(CreateContainerRequest {
-        name: o.name.clone().unwrap_or_default(),
-        config: Some(config),
-        host_config: Some(host_config),
     })
 }
 
