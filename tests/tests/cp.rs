@@ -56,7 +56,8 @@ fn copies_out_of_running_and_stopped_containers() {
         "busybox",
         "sh",
         "-c",
-        "mkdir -p /data/sub && echo hi > /data/a && echo deep > /data/sub/b && sleep 300",
+        "mkdir -p /data/sub && echo hi > /data/a && echo deep > /data/sub/b \
+         && touch -d '2001-01-01 00:00:00' /data/sub /data && sleep 300",
     ]);
     ready(&d, "run1:/data/a");
     d.ok(&["create", "--name", "made", "busybox", "true"]);
@@ -70,6 +71,14 @@ fn copies_out_of_running_and_stopped_containers() {
     // A directory: as itself, under a new name, and its contents (/.).
     d.ok(&["cp", "run1:/data", &o.to_string_lossy()]);
     assert_eq!(fs::read_to_string(o.join("data/sub/b")).unwrap(), "deep\n");
+    // Directories keep their times, although their entries were made after.
+    for dir in ["data", "data/sub"] {
+        assert_eq!(
+            fs::metadata(o.join(dir)).unwrap().mtime(),
+            978_307_200,
+            "{dir}"
+        );
+    }
     d.ok(&["cp", "run1:/data/", &o.join("copy").to_string_lossy()]);
     assert_eq!(fs::read_to_string(o.join("copy/sub/b")).unwrap(), "deep\n");
     fs::create_dir(o.join("into")).unwrap();

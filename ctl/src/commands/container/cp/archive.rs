@@ -264,6 +264,7 @@ pub fn unpack(archive: impl Read, dir: &str, old: &str, new: &str) -> Result<(),
     let root = fs::canonicalize(dir).map_err(|e| go_error("stat", dir, &e))?;
     let mut ar = tar::Archive::new(archive);
     let bad = |e: io::Error| CliError::io("read the archive", e);
+    let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let name = rebase(&entry.path().map_err(bad)?, old, new);
@@ -285,8 +286,22 @@ pub fn unpack(archive: impl Read, dir: &str, old: &str, new: &str) -> Result<(),
         entry
             .unpack(&target)
             .map_err(|e| CliError::io(format!("extract {}", target.display()), e))?;
+        if kind.is_dir() {
+            dirs.push((target, entry.header().mtime().unwrap_or(0)));
+        }
+    }
+    // Directory times last, deepest first: their entries changed them.
+    for (dir, mtime) in dirs.iter().rev() {
+        set_mtime(dir, *mtime)?;
     }
     Ok(())
+}
+
+fn set_mtime(dir: &Path, mtime: u64) -> Result<(), CliError> {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+    fs::File::open(dir)
+        .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t)))
+        .map_err(|e| CliError::io(format!("set the times of {}", dir.display()), e))
 }
 
 /// `root/name` once its directory (made if missing) is known to be inside
