@@ -404,3 +404,47 @@ fn into_and_out_of_volumes() {
         d.entries("volumes")
     );
 }
+
+#[test]
+fn file_capabilities_travel_with_the_file() {
+    let d = Daemon::with_busybox();
+    d.run_d(&["--name", "caps", "busybox", "sleep", "300"]);
+    // cap_net_raw+ep as a vfs_cap_data v2: magic with the effective bit,
+    // then permitted and inheritable, low and high words.
+    let cap: [u8; 20] = [
+        1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("SCHILY.xattr.security.capability", &cap[..])])
+        .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o755);
+    b.append_data(&mut h, "ping", &b"ping"[..]).unwrap();
+    let r = d.berth_stdin(&["cp", "-", "caps:/tmp"], &b.into_inner().unwrap());
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("ping");
+    d.ok(&["cp", "caps:/tmp/ping", &o.to_string_lossy()]);
+    assert_eq!(fs::read(&o).unwrap(), b"ping");
+    // And in the archive berthd writes.
+    let tar = d.berth(&["cp", "caps:/tmp/ping", "-"]);
+    let mut ar = tar::Archive::new(&tar.stdout[..]);
+    let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+    let exts: Vec<(String, Vec<u8>)> = e
+        .pax_extensions()
+        .unwrap()
+        .expect("pax records")
+        .map(|x| {
+            let x = x.unwrap();
+            (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+        })
+        .collect();
+    assert!(
+        exts.contains(&("SCHILY.xattr.security.capability".into(), cap.to_vec())),
+        "{exts:?}"
+    );
+    let got = xattr::get(&o, "security.capability").unwrap();
+    assert_eq!(got.as_deref(), Some(&cap[..]), "the capability was lost");
+    done(&d, &["caps"]);
+}

@@ -283,6 +283,8 @@ pub fn unpack(archive: impl Read, dir: &str, old: &str, new: &str) -> Result<(),
         }
         entry.set_preserve_permissions(true);
         entry.set_preserve_mtime(true);
+        // docker's copy out sets the archive's xattrs (file capabilities).
+        entry.set_unpack_xattrs(true);
         entry
             .unpack(&target)
             .map_err(|e| CliError::io(format!("extract {}", target.display()), e))?;

@@ -8,7 +8,9 @@
 //!
 //! Entries as docker's archive has them: directories, regular files (a
 //! second name of an inode as a hard link), symlinks (their target as
-//! text), device nodes and fifos as headers; sockets are left out.
+//! text), device nodes and fifos as headers; sockets are left out. A
+//! file's file capabilities (the `security.capability` xattr, the one
+//! docker's archive carries) go in a pax `SCHILY.xattr.` record.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -150,6 +152,10 @@ impl<W: Write> Packer<W> {
         if st.st_nlink > 1 {
             self.links.insert(key, path.to_path_buf());
         }
+        if let Some(cap) = capability(&fd)? {
+            self.tar
+                .append_pax_extensions([(CAPABILITY_PAX, cap.as_slice())])?;
+        }
         let mut h = header(&now, EntryType::Regular);
         let size = now.st_size.max(0) as u64;
         h.set_size(size);
@@ -158,6 +164,20 @@ impl<W: Write> Packer<W> {
             .chain(io::repeat(0))
             .take(size);
         self.tar.append_data(&mut h, path, data)
+    }
+}
+
+/// The pax record of a file's capabilities.
+pub const CAPABILITY_PAX: &str = "SCHILY.xattr.security.capability";
+
+/// A file's `security.capability`, if it has one.
+fn capability(fd: &OwnedFd) -> io::Result<Option<Vec<u8>>> {
+    // A vfs_cap_data is at most 24 bytes.
+    let mut buf = [0u8; 64];
+    match rustix::fs::fgetxattr(fd, "security.capability", &mut buf) {
+        Ok(n) => Ok(Some(buf[..n].to_vec())),
+        Err(Errno::NODATA | Errno::NOTSUP) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

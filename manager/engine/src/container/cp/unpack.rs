@@ -82,6 +82,7 @@ impl Unpack<'_> {
         .map_err(fail)?;
         let name = check_name(name).map_err(fail)?;
         self.clear(&parent, name, rel, kind.is_dir())?;
+        let xattrs = pax_xattrs(entry)?;
         let h = entry.header();
         let mode = Mode::from_raw_mode(h.mode().map_err(|e| bad_archive(&e))? & 0o7777);
         let (uid, gid) = self.owner(h)?;
@@ -91,10 +92,14 @@ impl Unpack<'_> {
                 let dir = make_dir(&parent, name, mode).map_err(fail)?;
                 rustix::fs::fchown(&dir, Some(uid), Some(gid)).map_err(|e| fail(e.into()))?;
                 rustix::fs::fchmod(&dir, mode).map_err(|e| fail(e.into()))?;
+                set_xattrs(&dir, &xattrs).map_err(fail)?;
                 return Ok(Some(mtime));
             }
             EntryType::Regular | EntryType::Continuous => {
-                write_file(&parent, name, entry, (uid, gid), mode, mtime).map_err(fail)?
+                let file = write_file(&parent, name, entry, (uid, gid), mode).map_err(fail)?;
+                // After the chown, which clears file capabilities.
+                set_xattrs(&file, &xattrs).map_err(fail)?;
+                set_times(&file, mtime).map_err(fail)?;
             }
             EntryType::Symlink => {
                 let target = entry
@@ -234,15 +239,44 @@ fn write_file<R: Read>(
     data: &mut R,
     (uid, gid): (Uid, Gid),
     mode: Mode,
-    mtime: u64,
-) -> io::Result<()> {
+) -> io::Result<std::fs::File> {
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o600))?;
     let mut file = std::fs::File::from(fd);
     io::copy(data, &mut file)?;
     rustix::fs::fchown(&file, Some(uid), Some(gid))?;
     rustix::fs::fchmod(&file, mode)?;
-    set_times(&file, mtime)
+    Ok(file)
+}
+
+/// The entry's extended attributes (pax `SCHILY.xattr.NAME` records).
+fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let Some(exts) = entry.pax_extensions().map_err(|e| bad_archive(&e))? else {
+        return Ok(out);
+    };
+    for ext in exts {
+        let ext = ext.map_err(|e| bad_archive(&e))?;
+        if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+            out.push((name.to_string(), ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+/// Sets the attributes as docker does: one the filesystem does not take
+/// (ENOTSUP) or berthd may not set (EPERM) is skipped.
+fn set_xattrs(fd: &impl AsFd, xattrs: &[(String, Vec<u8>)]) -> io::Result<()> {
+    for (name, value) in xattrs {
+        match rustix::fs::fsetxattr(fd, name.as_str(), value, rustix::fs::XattrFlags::empty()) {
+            Ok(()) => {}
+            Err(e @ (Errno::NOTSUP | Errno::PERM)) => {
+                tracing::debug!(xattr = %name, error = %e, "xattr not set")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn make_node(parent: &OwnedFd, name: &OsStr, h: &tar::Header, mode: Mode) -> io::Result<()> {
