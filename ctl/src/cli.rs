@@ -11,10 +11,12 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 mod container;
 mod distribution;
 mod network;
+mod volume;
 
 pub use container::*;
 pub use distribution::*;
 pub use network::*;
+pub use volume::*;
 
 /// Where berthd listens unless -H or BERTH_HOST says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -152,6 +154,9 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Inspect the content store
     #[command(subcommand)]
     Content(ContentCommand),

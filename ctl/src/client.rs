@@ -7,7 +7,7 @@ use berth_proto::v1::{
     containers_client::ContainersClient, content_client::ContentClient,
     images_client::ImagesClient, namespaces_client::NamespacesClient,
     networks_client::NetworksClient, snapshots_client::SnapshotsClient,
-    system_client::SystemClient,
+    system_client::SystemClient, volumes_client::VolumesClient,
 };
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
@@ -140,6 +140,10 @@ impl Client {
 
     pub fn networks(&self) -> NetworksClient<Service> {
         NetworksClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn volumes(&self) -> VolumesClient<Service> {
+        VolumesClient::new(self.service()).max_decoding_message_size(MAX_MESSAGE)
     }
 
     pub fn system(&self) -> SystemClient<Service> {

@@ -35,7 +35,7 @@ use clap::Parser;
 
 use cli::{
     Cli, Command, ContainerCommand, ContentCommand, ImageCommand, InspectArgs, NamespaceCommand,
-    NetworkCommand, SnapshotCommand, SystemCommand,
+    NetworkCommand, SnapshotCommand, SystemCommand, VolumeCommand,
 };
 use commands::container::{
     attach, cp, create, exec, kill, logs, port, ps, rename, rm, run as run_cmd, start, stop, top,
@@ -43,7 +43,7 @@ use commands::container::{
 };
 use commands::{
     content, history, images, import, inspect, load_save, login, namespace, network, pull, push,
-    search, snapshot, system, Ctx,
+    search, snapshot, system, volume, Ctx,
 };
 use error::{CliError, EXIT_FAILURE};
 
@@ -170,6 +170,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Snapshot(SnapshotCommand::Ls(args)) => snapshot::ls(&ctx, args).await?,
         Command::Container(command) => return container(&ctx, command).await,
         Command::Network(command) => return network_verb(&ctx, command).await,
+        Command::Volume(command) => return volume_verb(&ctx, command).await,
         Command::Run(args) => return run_cmd::run(&ctx, args).await,
         Command::Create(args) => create::create(&ctx, args).await?,
         Command::Start(args) => return start::start(&ctx, args).await,
@@ -224,6 +225,18 @@ async fn network_verb(ctx: &Ctx, command: &NetworkCommand) -> Result<ExitCode, C
         NetworkCommand::Connect(args) => network::connect(ctx, args).await?,
         NetworkCommand::Disconnect(args) => network::disconnect(ctx, args).await?,
         NetworkCommand::Prune(args) => network::prune(ctx, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth volume VERB`.
+async fn volume_verb(ctx: &Ctx, command: &VolumeCommand) -> Result<ExitCode, CliError> {
+    match command {
+        VolumeCommand::Create(args) => volume::create(ctx, args).await?,
+        VolumeCommand::Ls(args) => volume::ls(ctx, args).await?,
+        VolumeCommand::Inspect(args) => return volume::inspect(ctx, args).await,
+        VolumeCommand::Rm(args) => return volume::rm(ctx, args).await,
+        VolumeCommand::Prune(args) => volume::prune(ctx, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

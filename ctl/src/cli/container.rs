@@ -552,6 +552,7 @@ pub struct InspectArgs {
 pub enum ObjectType {
     Container,
     Image,
+    Volume,
 }
 
 /// `berth container inspect`.

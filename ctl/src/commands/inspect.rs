@@ -1,6 +1,7 @@
-//! `berth inspect`: containers and images, as docker shows them. A name is
-//! tried as a container first, then as an image (unless `--type` says
-//! which); `container inspect` and `image inspect` look for one kind only.
+//! `berth inspect`: containers, images and volumes, as docker shows them.
+//! A name is tried as a container first, then as an image, then as a
+//! volume (unless `--type` says which); `container inspect` and `image
+//! inspect` look for one kind only.
 //! Without `--format` the output is a JSON array indented with four spaces;
 //! with it, each object goes through the Go template (`json` is the array).
 //! Image objects are shaped here from berthd's ImageDetail (the raw config
@@ -14,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tonic::Code;
 
-use super::{print, report, Ctx};
+use super::{print, report, volume, Ctx};
 use crate::cli::{InspectArgs, ObjectType};
 use crate::client::Client;
 use crate::error::CliError;
@@ -49,51 +50,84 @@ pub fn finish(
     Err(CliError::Reported)
 }
 
-/// The object `name` names: a container, else an image.
+/// The object `name` names: a container, else an image, else a volume
+/// (docker's order), or only the kind `--type` asks for.
 async fn lookup(
     client: &Client,
     name: &str,
     kind: Option<ObjectType>,
     size: bool,
 ) -> Result<Json, CliError> {
-    if kind != Some(ObjectType::Image) {
-        let response = client
-            .containers()
-            .inspect(InspectContainerRequest {
-                id: name.to_owned(),
-                size,
-            })
-            .await;
-        match response {
-            Ok(r) => {
-                return Json::parse(&r.into_inner().json).map_err(|source| CliError::Json {
-                    context: format!("container {name}: bad inspect JSON"),
-                    source,
-                })
-            }
-            // Not a container (or a daemon without containers): maybe an image.
-            Err(s)
-                if kind.is_none() && matches!(s.code(), Code::NotFound | Code::Unimplemented) => {}
-            Err(s) => return Err(s.into()),
+    let any = kind.is_none();
+    if any || kind == Some(ObjectType::Container) {
+        if let Some(object) = container_object(client, name, size, any).await? {
+            return Ok(object);
         }
     }
-    let detail = client
-        .images()
-        .get(GetImageRequest {
-            reference: name.to_owned(),
-        })
-        .await;
-    match detail {
+    if any || kind == Some(ObjectType::Image) {
+        if let Some(object) = image_object(client, name, any).await? {
+            return Ok(object);
+        }
+    }
+    match volume::inspect_one(client, name).await {
+        Ok(object) => Ok(object),
+        Err(CliError::Status(s)) if s.code() == Code::NotFound => {
+            Err(CliError::Invalid(match any {
+                true => format!("No such object: {name}"),
+                false => format!("No such volume: {name}"),
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The container `name`; None when there is none and other kinds may be
+/// tried (`fall_through`).
+async fn container_object(
+    client: &Client,
+    name: &str,
+    size: bool,
+    fall_through: bool,
+) -> Result<Option<Json>, CliError> {
+    let request = InspectContainerRequest {
+        id: name.to_owned(),
+        size,
+    };
+    match client.containers().inspect(request).await {
+        Ok(r) => Json::parse(&r.into_inner().json)
+            .map(Some)
+            .map_err(|source| CliError::Json {
+                context: format!("container {name}: bad inspect JSON"),
+                source,
+            }),
+        // Not a container (or a daemon without containers): maybe another kind.
+        Err(s) if fall_through && matches!(s.code(), Code::NotFound | Code::Unimplemented) => {
+            Ok(None)
+        }
+        Err(s) => Err(s.into()),
+    }
+}
+
+/// The image `name`; None when there is none and other kinds may be tried.
+async fn image_object(
+    client: &Client,
+    name: &str,
+    fall_through: bool,
+) -> Result<Option<Json>, CliError> {
+    let request = GetImageRequest {
+        reference: name.to_owned(),
+    };
+    match client.images().get(request).await {
         Ok(d) => {
             let object = inspect_object(&d.into_inner())?;
-            Json::from_serialize(&object).map_err(|source| CliError::Json {
-                context: "encode inspect output".into(),
-                source,
-            })
+            Json::from_serialize(&object)
+                .map(Some)
+                .map_err(|source| CliError::Json {
+                    context: "encode inspect output".into(),
+                    source,
+                })
         }
-        Err(s) if kind.is_none() && s.code() == Code::NotFound => {
-            Err(CliError::Invalid(format!("No such object: {name}")))
-        }
+        Err(s) if fall_through && s.code() == Code::NotFound => Ok(None),
         Err(s) => Err(s.into()),
     }
 }
@@ -108,7 +142,7 @@ pub fn template(format: Option<&str>) -> Result<Option<Template>, CliError> {
 
 /// The array indented with four spaces, or each object through the
 /// template on its own line.
-fn render(objects: &[Json], template: Option<&Template>) -> Result<String, CliError> {
+pub fn render(objects: &[Json], template: Option<&Template>) -> Result<String, CliError> {
     let Some(template) = template else {
         let mut out = Json::Array(objects.to_vec()).to_pretty();
         out.push('\n');

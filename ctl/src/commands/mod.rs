@@ -19,6 +19,7 @@ pub mod push;
 pub mod search;
 pub mod snapshot;
 pub mod system;
+pub mod volume;
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
