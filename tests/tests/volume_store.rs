@@ -112,8 +112,8 @@ fn a_kill_during_a_prune_finishes_or_undoes_each_volume() {
     }
     args.extend(["busybox".into(), "sh".into(), "-c".into()]);
     args.push(
-        "for i in 0 1 2 3 4 5 6 7 8 9 10 11; do \
-         head -c 12288000 /dev/zero | split -b 4096 -a 3 - /v$i/f || exit 1; done"
+        "for v in 0 1 2 3 4 5 6 7 8 9 10 11; do i=0; \
+         while [ $i -lt 3000 ]; do echo $i > /v$v/f$i || exit 1; i=$((i+1)); done; done"
             .into(),
     );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

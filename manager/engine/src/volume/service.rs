@@ -64,6 +64,14 @@ impl Volumes {
         options: Option<BTreeMap<String, String>>,
         anonymous: bool,
     ) -> Result<(VolumeRecord, bool)> {
+        // An anonymous mount point (`-v /path`) comes without a name.
+        let generated;
+        let name = if name.is_empty() && anonymous {
+            generated = anonymous_name();
+            generated.as_str()
+        } else {
+            name
+        };
         validate_name(name)?;
         let driver = check_driver(name, driver)?;
         check_options(name, options.as_ref().unwrap_or(&BTreeMap::new()))?;
