@@ -780,7 +780,7 @@ mod tests {
             &["berth", "stop"],
             &["berth", "stop", "-t", "x", "a"],
             &["berth", "rename", "a"],
-            &["berth", "inspect", "--type", "volume", "a"],
+            &["berth", "inspect", "--type", "plugin", "a"],
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
