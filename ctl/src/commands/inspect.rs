@@ -71,7 +71,8 @@ async fn lookup(
     }
     match volume::inspect_one(client, name).await {
         Ok(object) => Ok(object),
-        Err(CliError::Status(s)) if s.code() == Code::NotFound => {
+        // A berthd without the volumes service has no volume of that name.
+        Err(CliError::Status(s)) if matches!(s.code(), Code::NotFound | Code::Unimplemented) => {
             Err(CliError::Invalid(match any {
                 true => format!("No such object: {name}"),
                 false => format!("No such volume: {name}"),
