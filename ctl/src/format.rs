@@ -64,6 +64,26 @@ impl Table {
     }
 }
 
+/// docker's prune report: each non-empty section ("Deleted Volumes:" and
+/// its lines, then an empty line), then "Total reclaimed space: SIZE".
+pub fn prune_report<S: AsRef<str>>(sections: &[(&str, &[S])], reclaimed: i64) -> String {
+    let mut out = String::new();
+    for (title, lines) in sections.iter().filter(|(_, l)| !l.is_empty()) {
+        out.push_str(title);
+        out.push('\n');
+        for line in lines.iter() {
+            out.push_str(line.as_ref());
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(reclaimed)
+    ));
+    out
+}
+
 /// Docker's `units.HumanSizeWithPrecision(size, 3)`: decimal units, Go's
 /// `%.3g` (so 999.5 kB prints as "1e+03kB", exactly as docker does).
 pub fn human_size(bytes: i64) -> String {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{confirm, print, Ctx};
 use crate::cli::{Format, InfoArgs, PruneArgs};
 use crate::error::CliError;
-use crate::format::{human_size, json_line};
+use crate::format::{json_line, prune_report};
 
 const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -151,26 +151,13 @@ pub async fn prune(ctx: &Ctx, args: &PruneArgs) -> Result<(), CliError> {
 }
 
 fn render_prune(response: &PruneResponse) -> String {
-    let mut out = String::new();
-    if !response.removed_blobs.is_empty() {
-        out.push_str("Deleted blobs:\n");
-        for digest in &response.removed_blobs {
-            out.push_str(&format!("{digest}\n"));
-        }
-        out.push('\n');
-    }
-    if !response.removed_snapshots.is_empty() {
-        out.push_str("Deleted snapshots:\n");
-        for name in &response.removed_snapshots {
-            out.push_str(&format!("{name}\n"));
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(response.reclaimed_bytes)
-    ));
-    out
+    prune_report(
+        &[
+            ("Deleted blobs:", &response.removed_blobs),
+            ("Deleted snapshots:", &response.removed_snapshots),
+        ],
+        response.reclaimed_bytes,
+    )
 }
 
 #[cfg(test)]

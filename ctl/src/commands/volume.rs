@@ -25,7 +25,7 @@ use crate::cli::{
 use crate::client::Client;
 use crate::error::{CliError, DAEMON_PREFIX};
 use crate::flags::env::build_labels;
-use crate::format::{human_size, natural_cmp};
+use crate::format::{natural_cmp, prune_report};
 use crate::template::Json;
 
 /// docker's default `volume ls` table.
@@ -200,24 +200,10 @@ pub async fn prune(ctx: &Ctx, args: &VolumePruneArgs) -> Result<(), CliError> {
     print(&render_prune(&pruned.deleted, pruned.space_reclaimed))
 }
 
-/// docker's report: the names under "Deleted Volumes:" and an empty line
-/// when any went, then the space.
+/// docker's report of a volume prune.
 fn render_prune(deleted: &[String], reclaimed: u64) -> String {
-    let mut out = String::new();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Volumes:\n");
-        for name in deleted {
-            out.push_str(name);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
     let reclaimed = i64::try_from(reclaimed).unwrap_or(i64::MAX);
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(reclaimed)
-    ));
-    out
+    prune_report(&[("Deleted Volumes:", deleted)], reclaimed)
 }
 
 #[cfg(test)]
